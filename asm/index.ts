@@ -1,0 +1,2 @@
+// The WebAssembly compute core: every kernel module, exported flat.
+export * from "./kernels/common";

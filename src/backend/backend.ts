@@ -1,0 +1,144 @@
+/**
+ * The compute backend: the kernel module, its one shared memory (the arena) and a pool of threads.
+ *
+ * `run(kernel, args, work)` calls a kernel export synchronously. With several threads, the main
+ * thread publishes the call in a shared control block, the workers wake (Atomics.wait/notify),
+ * everyone computes its share (each kernel partitions its outputs by (tid, nth)) and the main
+ * thread waits for the rest. In a browser's main thread Atomics.wait is not allowed: use
+ * threads = 1 there (or run the backend in a worker).
+ */
+import { Arena } from "./arena.ts";
+import { compileKernels, createMemory, CTRL, instantiateKernels, MEMORY_PAGES } from "./wasm.ts";
+import { KernelError } from "../errors.ts";
+
+type Kernel = (...args: number[]) => number;
+
+export interface BackendOptions {
+  /** Compute threads, including the calling one (default 1). */
+  threads?: number;
+  /** The compiled kernels, or where to load them from. */
+  wasm?: URL | Uint8Array | WebAssembly.Module;
+  /** Work (≈ flops) under which a call runs on the calling thread alone. */
+  minParallelWork?: number;
+}
+
+export class Backend {
+  readonly arena: Arena;
+  readonly #kernels: Record<string, Kernel>;
+  readonly #names: string[];
+  readonly #index = new Map<string, number>();
+  readonly #workers: Worker[];
+  readonly #ctrl: Int32Array;
+  readonly #args: Float64Array;
+  readonly #minWork: number;
+
+  private constructor(
+    readonly memory: WebAssembly.Memory,
+    exports: WebAssembly.Exports,
+    workers: Worker[],
+    ctrl: SharedArrayBuffer,
+    minWork: number,
+  ) {
+    this.arena = new Arena(memory, MEMORY_PAGES.maximum * 65536);
+    this.#kernels = {};
+    this.#names = [];
+    for (const [name, v] of Object.entries(exports)) {
+      if (typeof v === "function") {
+        this.#index.set(name, this.#names.length);
+        this.#names.push(name);
+        this.#kernels[name] = v as Kernel;
+      }
+    }
+    this.#workers = workers;
+    this.#ctrl = new Int32Array(ctrl, 0, CTRL.INTS);
+    this.#args = new Float64Array(ctrl, CTRL.INTS * 4, CTRL.MAX_ARGS);
+    this.#minWork = minWork;
+  }
+
+  /** Number of compute threads (1 + workers). */
+  get threads(): number {
+    return this.#workers.length + 1;
+  }
+
+  static async create(opts: BackendOptions = {}): Promise<Backend> {
+    const threads = opts.threads ?? 1;
+    if (!Number.isInteger(threads) || threads < 1 || threads > 64) {
+      throw new KernelError("backend", `threads must be an integer in 1..64, got ${threads}`);
+    }
+    const module = opts.wasm instanceof WebAssembly.Module
+      ? opts.wasm
+      : await compileKernels(opts.wasm);
+    const memory = createMemory();
+    const exports = await instantiateKernels(module, memory);
+    const ctrl = new SharedArrayBuffer(CTRL.INTS * 4 + CTRL.MAX_ARGS * 8);
+    const names = Object.entries(exports).filter(([, v]) => typeof v === "function").map(([n]) =>
+      n
+    );
+    const workers: Worker[] = [];
+    const ready: Promise<void>[] = [];
+    for (let tid = 1; tid < threads; tid++) {
+      const w = new Worker(new URL("./worker.ts", import.meta.url), { type: "module" });
+      ready.push(
+        new Promise((resolve, reject) => {
+          w.onmessage = () => resolve();
+          w.onerror = (e) => reject(new Error(`worker ${tid} failed: ${e.message}`));
+        }),
+      );
+      w.postMessage({ module, memory, ctrl, names, tid, nth: threads });
+      workers.push(w);
+    }
+    await Promise.all(ready);
+    return new Backend(memory, exports, workers, ctrl, opts.minParallelWork ?? 1 << 15);
+  }
+
+  /** True when the module exports this kernel. */
+  has(kernel: string): boolean {
+    return this.#index.has(kernel);
+  }
+
+  /**
+   * Calls `kernel(...args, tid, nth)` on every thread and returns thread 0's result. `work` is
+   * a rough cost (flops); small calls run on this thread alone (same results: kernels are
+   * partition-independent).
+   */
+  run(kernel: string, args: readonly number[], work = Infinity): number {
+    const fn = this.#kernels[kernel];
+    if (!fn) throw new KernelError(kernel, "no such kernel in the module (rebuild?)");
+    const nth = this.#workers.length + 1;
+    if (nth === 1 || work < this.#minWork) return fn(...args, 0, 1);
+    if (args.length > CTRL.MAX_ARGS) throw new KernelError(kernel, "too many arguments");
+    const c = this.#ctrl;
+    c[CTRL.FN] = this.#index.get(kernel)!;
+    c[CTRL.NARGS] = args.length;
+    for (let i = 0; i < args.length; i++) this.#args[i] = args[i];
+    Atomics.store(c, CTRL.DONE, 0);
+    Atomics.add(c, CTRL.GEN, 1);
+    Atomics.notify(c, CTRL.GEN);
+    const result = fn(...args, 0, nth);
+    // Short spin first: most shares finish within microseconds of ours.
+    for (let spin = 0; spin < 2000 && Atomics.load(c, CTRL.DONE) < nth - 1; spin++);
+    let done: number;
+    while ((done = Atomics.load(c, CTRL.DONE)) < nth - 1) Atomics.wait(c, CTRL.DONE, done, 1000);
+    if (c[CTRL.ERR]) {
+      c[CTRL.ERR] = 0;
+      throw new KernelError(kernel, "failed on a worker thread");
+    }
+    return result;
+  }
+
+  /** Throws if the f32 data at ptr has NaN or Inf entries. */
+  checkFinite(kernel: string, what: string, ptr: number, n: number): void {
+    const bad = this.run("count_nonfinite", [ptr, n], 0);
+    if (bad > 0) throw new KernelError(kernel, `${what} has ${bad} NaN/Inf value(s) of ${n}`);
+  }
+
+  /** Stops the worker threads. */
+  close(): void {
+    if (this.#workers.length === 0) return;
+    this.#ctrl[CTRL.FN] = -1;
+    Atomics.add(this.#ctrl, CTRL.GEN, 1);
+    Atomics.notify(this.#ctrl, CTRL.GEN);
+    for (const w of this.#workers) w.terminate();
+    this.#workers.length = 0;
+  }
+}

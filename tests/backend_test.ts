@@ -1,0 +1,34 @@
+import assert from "node:assert/strict";
+import { Backend } from "../src/backend/backend.ts";
+import { buildWasm } from "../asm/build.ts";
+import { withBackends } from "./util.ts";
+
+Deno.test("wasm build is reproducible (same source, same bytes)", async () => {
+  const hash = async (b: Uint8Array) =>
+    Array.from(new Uint8Array(await crypto.subtle.digest("SHA-256", b as BufferSource))).join(",");
+  const [a, b] = [await buildWasm(), await buildWasm()];
+  assert.equal(await hash(a), await hash(b));
+  const built = await Deno.readFile(new URL("../build/thinwire.wasm", import.meta.url));
+  assert.equal(await hash(built), await hash(a), "build/thinwire.wasm is stale: deno task build");
+});
+
+Deno.test("backend dispatches a kernel on 1 and 2 threads", async () => {
+  await withBackends([1, 2], (be) => {
+    const t = be.arena.tensor([1001]);
+    be.run("fill_f32", [t.ptr, 1001, 1.5]);
+    assert.ok(be.arena.view(t).every((x) => x === 1.5));
+  });
+});
+
+Deno.test("backend errors name the kernel", async () => {
+  const be = await Backend.create();
+  try {
+    assert.throws(() => be.run("no_such_kernel", []), /no_such_kernel/);
+    const t = be.arena.tensor([4]);
+    be.arena.view(t).set([1, NaN, Infinity, 2]);
+    assert.throws(() => be.checkFinite("gemm", "input A", t.ptr, 4), /gemm: input A has 2 NaN/);
+    assert.throws(() => be.arena.tensor([1 << 30, 8]), /arena: out of memory/);
+  } finally {
+    be.close();
+  }
+});
