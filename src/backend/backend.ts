@@ -31,6 +31,8 @@ export class Backend {
   readonly #ctrl: Int32Array;
   readonly #args: Float64Array;
   readonly #minWork: number;
+  /** When set, run() adds each kernel's calls and wall time here (bench/train_bench.ts). */
+  profile: Map<string, { calls: number; ms: number }> | null = null;
 
   private constructor(
     readonly memory: WebAssembly.Memory,
@@ -102,6 +104,19 @@ export class Backend {
    * partition-independent).
    */
   run(kernel: string, args: readonly number[], work = Infinity): number {
+    if (this.profile) {
+      const t0 = performance.now();
+      const r = this.#run(kernel, args, work);
+      const e = this.profile.get(kernel) ?? { calls: 0, ms: 0 };
+      e.calls++;
+      e.ms += performance.now() - t0;
+      this.profile.set(kernel, e);
+      return r;
+    }
+    return this.#run(kernel, args, work);
+  }
+
+  #run(kernel: string, args: readonly number[], work: number): number {
     const fn = this.#kernels[kernel];
     if (!fn) throw new KernelError(kernel, "no such kernel in the module (rebuild?)");
     const nth = this.#workers.length + 1;

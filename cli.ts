@@ -1,0 +1,89 @@
+/**
+ * thinwire's command line: one entry, one subcommand per pipeline stage.
+ *
+ *   deno task train     train a sparse (or --dense) model        (src/train)
+ *   deno task eval      evaluate a run on the task suite         (src/eval, tasks/)
+ *   deno task tasks     list the tasks with an example pair      (tasks/)
+ *   deno task tokenizer train the BPE tokenizer                  (src/data)
+ *
+ * Flags are parsed with node:util parseArgs (strict). Errors a user can cause print one line and
+ * exit with code 2; anything else is a bug and keeps its stack trace.
+ */
+import { parseArgs } from "node:util";
+import { KernelError, UserError } from "./src/errors.ts";
+
+const COMMANDS: Record<string, { summary: string; run: (argv: string[]) => Promise<number> }> = {
+  train: {
+    summary: "train a weight-sparse (or dense baseline) model",
+    run: async (argv) => (await import("./src/train/cli_train.ts")).trainCommand(argv),
+  },
+  eval: {
+    summary: "evaluate a trained run on the 20 tasks",
+    run: async (argv) => (await import("./src/eval/cli_eval.ts")).evalCommand(argv),
+  },
+  tasks: {
+    summary: "list the tasks with a description and an example pair",
+    run: async (argv) => {
+      const { values } = parseArgs({ args: argv, options: { help: { type: "boolean" } }, strict: true });
+      if (values.help) {
+        console.log("usage: thinwire tasks\n\nLists the 20 minimal-pair tasks with an example each.");
+        return 0;
+      }
+      console.log((await import("./tasks/index.ts")).formatTaskList());
+      return 0;
+    },
+  },
+  tokenizer: {
+    summary: "train the byte-level BPE tokenizer",
+    run: async (argv) => (await import("./src/data/cli_tokenizer.ts")).tokenizerCommand(argv),
+  },
+};
+
+function usage(): string {
+  const rows = Object.entries(COMMANDS).map(([k, v]) => `  ${k.padEnd(10)} ${v.summary}`);
+  return [
+    "thinwire: train weight-sparse transformers on Python and find their circuits",
+    "",
+    "usage: deno task <command> [flags]   (or: deno run -A cli.ts <command> [flags])",
+    "",
+    "commands:",
+    ...rows,
+    "",
+    "Each command takes --help.",
+  ].join("\n");
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [cmd, ...rest] = argv;
+  if (!cmd || cmd === "--help" || cmd === "-h" || cmd === "help") {
+    console.log(usage());
+    return cmd ? 0 : 2;
+  }
+  const c = COMMANDS[cmd];
+  if (!c) throw new UserError(`unknown command '${cmd}' (commands: ${Object.keys(COMMANDS).join(", ")})`);
+  return await c.run(rest);
+}
+
+if (import.meta.main) {
+  let code: number;
+  try {
+    code = await main(Deno.args);
+  } catch (e) {
+    if (e instanceof UserError) {
+      console.error(`thinwire: ${e.message}`);
+      code = e.exitCode;
+    } else if (e instanceof KernelError) {
+      console.error(`thinwire: ${e.message}`);
+      code = 1;
+    } else if (
+      e instanceof TypeError && "code" in e &&
+      String((e as { code: unknown }).code).startsWith("ERR_PARSE_ARGS")
+    ) {
+      console.error(`thinwire: ${e.message}`);
+      code = 2;
+    } else {
+      throw e;
+    }
+  }
+  Deno.exit(code);
+}

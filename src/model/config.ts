@@ -1,0 +1,80 @@
+/**
+ * Model configuration (PAPER.md §1) and the width/L0 scaling of §2.
+ *
+ * Shape letters used across src/model: V vocab, C = d_model, H heads of D = d_head, M = d_mlp,
+ * B sequences of T tokens, N = B·T tokens. Activations are feature-major [C, N].
+ */
+import { UserError } from "../errors.ts";
+
+export interface ModelConfig {
+  vocabSize: number;
+  nLayer: number;
+  /** Width before the expansion factor: d_model = ef × baseDModel. */
+  baseDModel: number;
+  /** MLP width before the expansion factor: d_mlp = ef × baseDMlp. */
+  baseDMlp: number;
+  /** Width expansion factor (PAPER §2 "Width vs L0"). */
+  ef: number;
+  dHead: number;
+  nCtx: number;
+  /** Fraction of activations kept by AbsTopK at the eight locations; 1 disables it. */
+  afrac: number;
+  /** Attention sink logit per head. */
+  sink: boolean;
+  /** Dense V×V bigram table added to the logits. */
+  bigram: boolean;
+  /** Concatenated learned positions (read-only channels), 0 = none (PAPER default). */
+  dPosEmb: number;
+}
+
+/** Derived sizes. */
+export interface ModelDims {
+  V: number;
+  C: number;
+  M: number;
+  H: number;
+  D: number;
+  L: number;
+  /** H·D: width of q, k, v. */
+  HD: number;
+}
+
+export function dims(c: ModelConfig): ModelDims {
+  const C = Math.round(c.baseDModel * c.ef);
+  const M = Math.round(c.baseDMlp * c.ef);
+  const H = C / c.dHead;
+  return { V: c.vocabSize, C, M, H, D: c.dHead, L: c.nLayer, HD: H * c.dHead };
+}
+
+/** AbsTopK keep count for a vector of n entries: floor(afrac·n) (PAPER §1), all if afrac = 1. */
+export function keepCount(afrac: number, n: number): number {
+  return afrac >= 1 ? n : Math.max(1, Math.floor(afrac * n));
+}
+
+/** Checks a config for impossible values; throws UserError with one line. */
+export function validateModelConfig(c: ModelConfig): void {
+  const int = (name: string, v: number, min: number) => {
+    if (!Number.isInteger(v) || v < min) {
+      throw new UserError(`${name} must be an integer ≥ ${min}, got ${v}`);
+    }
+  };
+  int("vocab size", c.vocabSize, 258);
+  int("layers", c.nLayer, 1);
+  int("d-model", c.baseDModel, 1);
+  int("d-mlp", c.baseDMlp, 1);
+  int("d-head", c.dHead, 1);
+  int("n-ctx", c.nCtx, 2);
+  int("d-pos-emb", c.dPosEmb, 0);
+  if (!(c.ef > 0) || !Number.isFinite(c.ef)) throw new UserError(`ef must be > 0, got ${c.ef}`);
+  const d = dims(c);
+  if (!Number.isInteger(d.C) || !Number.isInteger(d.M)) {
+    throw new UserError(`ef ${c.ef} × width must give whole widths (d_model ${d.C}, d_mlp ${d.M})`);
+  }
+  if (d.C % c.dHead !== 0) {
+    throw new UserError(`d_model (${d.C}) must be a multiple of d_head (${c.dHead})`);
+  }
+  if (!(c.afrac > 0 && c.afrac <= 1)) throw new UserError(`afrac must be in (0, 1], got ${c.afrac}`);
+  if (c.dPosEmb > 0) {
+    throw new UserError("concatenated positions (--d-pos-emb) are not supported yet; use 0");
+  }
+}

@@ -1,0 +1,141 @@
+/**
+ * `thinwire train`: flags → RunConfig → train(). Every model and schedule number of PAPER.md §1-2
+ * has a flag; defaults come from the preset.
+ */
+import { parseArgs } from "node:util";
+import { UserError } from "../errors.ts";
+import { denseVariant, PRESETS, type RunConfig } from "./config.ts";
+import { train } from "./trainer.ts";
+
+const NUMERIC: Record<string, [string, (rc: RunConfig, v: number) => void]> = {
+  steps: ["optimizer steps", (rc, v) => rc.train.steps = v],
+  seed: ["random seed (init and data order)", (rc, v) => rc.train.seed = v],
+  batch: ["sequences per step", (rc, v) => rc.train.batchSize = v],
+  layers: ["transformer blocks", (rc, v) => rc.model.nLayer = v],
+  "d-model": ["base residual width (× ef)", (rc, v) => rc.model.baseDModel = v],
+  "d-mlp": ["base MLP width (× ef)", (rc, v) => rc.model.baseDMlp = v],
+  "d-head": ["attention head width", (rc, v) => rc.model.dHead = v],
+  "n-ctx": ["context length in tokens", (rc, v) => rc.model.nCtx = v],
+  vocab: ["BPE vocabulary size", (rc, v) => rc.model.vocabSize = v],
+  ef: ["width expansion factor", (rc, v) => rc.model.ef = v],
+  pfrac: ["target L0 fraction of block matrices at ef 1", (rc, v) => rc.train.pfrac = v],
+  afrac: ["AbsTopK fraction kept (1 = off)", (rc, v) => rc.model.afrac = v],
+  lr: ["peak learning rate", (rc, v) => rc.train.lr = v],
+  warmup: ["warmup fraction of steps", (rc, v) => rc.train.warmupFrac = v],
+  "anneal-start": ["L0 anneal start (fraction of steps)", (rc, v) => rc.train.annealStart = v],
+  "anneal-end": ["L0 anneal end (fraction of steps)", (rc, v) => rc.train.annealEnd = v],
+  "protect-j": ["entries protected per neuron by top-k", (rc, v) => rc.train.protectJ = v],
+  wd: ["decoupled weight decay", (rc, v) => rc.train.weightDecay = v],
+  eps: ["Adam epsilon", (rc, v) => rc.train.eps = v],
+  beta1: ["Adam beta1", (rc, v) => rc.train.beta1 = v],
+  beta2: ["Adam beta2", (rc, v) => rc.train.beta2 = v],
+  "eval-every": ["validation every N steps", (rc, v) => rc.train.evalEvery = v],
+  "val-batches": ["validation batches", (rc, v) => rc.train.valBatches = v],
+  "save-every": ["checkpoint every N steps", (rc, v) => rc.train.saveEvery = v],
+  "log-every": ["metrics every N steps", (rc, v) => rc.train.logEvery = v],
+};
+
+function help(): string {
+  const p = PRESETS.small;
+  const get: Record<string, unknown> = {
+    steps: p.train.steps,
+    seed: p.train.seed,
+    batch: p.train.batchSize,
+    layers: p.model.nLayer,
+    "d-model": p.model.baseDModel,
+    "d-mlp": p.model.baseDMlp,
+    "d-head": p.model.dHead,
+    "n-ctx": p.model.nCtx,
+    vocab: p.model.vocabSize,
+    ef: p.model.ef,
+    pfrac: p.train.pfrac,
+    afrac: p.model.afrac,
+    lr: p.train.lr,
+    warmup: p.train.warmupFrac,
+    "anneal-start": p.train.annealStart,
+    "anneal-end": p.train.annealEnd,
+    "protect-j": p.train.protectJ,
+    wd: p.train.weightDecay,
+    eps: p.train.eps,
+    beta1: p.train.beta1,
+    beta2: p.train.beta2,
+    "eval-every": p.train.evalEvery,
+    "val-batches": p.train.valBatches,
+    "save-every": p.train.saveEvery,
+    "log-every": p.train.logEvery,
+  };
+  const rows = Object.entries(NUMERIC).map(([k, [desc]]) =>
+    `  --${k.padEnd(14)} ${desc} (small: ${get[k]})`
+  );
+  return [
+    "usage: deno task train [flags]",
+    "",
+    "Trains a weight-sparse GPT-2-style decoder (PAPER.md §1-2) and writes a run folder:",
+    "config.json, model.safetensors, tokenizer.json, metrics.jsonl, loss.svg, state/.",
+    "",
+    "  --preset NAME     tiny (CI smoke run) or small (default)",
+    "  --dense           dense baseline: no weight sparsity, no activation sparsity",
+    "  --data DIR        train on the .py files under DIR (default: the embedded corpus)",
+    "  --out DIR         run folder (default runs/<preset>[-dense]-s<seed>)",
+    "  --resume          continue the run in --out from its last checkpoint",
+    "  --threads N       compute threads (default: all cores)",
+    "  --sink / --no-sink       attention sink logits (default on)",
+    "  --bigram / --no-bigram   dense bigram table (default on)",
+    "  --quiet           no progress output",
+    ...rows,
+  ].join("\n");
+}
+
+export async function trainCommand(argv: string[]): Promise<number> {
+  const options: Record<string, { type: "string" | "boolean" }> = {
+    help: { type: "boolean" },
+    preset: { type: "string" },
+    dense: { type: "boolean" },
+    data: { type: "string" },
+    out: { type: "string" },
+    resume: { type: "boolean" },
+    threads: { type: "string" },
+    sink: { type: "boolean" },
+    "no-sink": { type: "boolean" },
+    bigram: { type: "boolean" },
+    "no-bigram": { type: "boolean" },
+    quiet: { type: "boolean" },
+  };
+  for (const k of Object.keys(NUMERIC)) options[k] = { type: "string" };
+  const { values, positionals } = parseArgs({ args: argv, options, strict: true, allowPositionals: true });
+  if (values.help) {
+    console.log(help());
+    return 0;
+  }
+  if (positionals.length) throw new UserError(`unexpected argument '${positionals[0]}'`);
+  const presetName = (values.preset as string | undefined) ?? "small";
+  const preset = PRESETS[presetName];
+  if (!preset) {
+    throw new UserError(`unknown preset '${presetName}' (presets: ${Object.keys(PRESETS).join(", ")})`);
+  }
+  let rc: RunConfig = structuredClone(preset);
+  if (values.dense) rc = denseVariant(rc);
+  for (const [k, [, set]] of Object.entries(NUMERIC)) {
+    const s = values[k] as string | undefined;
+    if (s === undefined) continue;
+    const v = Number(s);
+    if (s.trim() === "" || !Number.isFinite(v)) throw new UserError(`--${k} needs a number, got '${s}'`);
+    set(rc, v);
+  }
+  if (values.sink && values["no-sink"]) throw new UserError("--sink and --no-sink both given");
+  if (values.bigram && values["no-bigram"]) throw new UserError("--bigram and --no-bigram both given");
+  if (values["no-sink"]) rc.model.sink = false;
+  if (values.sink) rc.model.sink = true;
+  if (values["no-bigram"]) rc.model.bigram = false;
+  if (values.bigram) rc.model.bigram = true;
+  if (values.data !== undefined) rc.train.data = values.data as string;
+  const cores = navigator.hardwareConcurrency ?? 1;
+  const threads = values.threads === undefined ? cores : Number(values.threads);
+  if (!Number.isInteger(threads) || threads < 1 || threads > 64) {
+    throw new UserError(`--threads needs an integer in 1..64, got '${values.threads}'`);
+  }
+  const out = (values.out as string | undefined) ??
+    `runs/${presetName}${rc.train.dense ? "-dense" : ""}-s${rc.train.seed}`;
+  await train({ out, rc, threads, resume: !!values.resume, quiet: !!values.quiet });
+  return 0;
+}

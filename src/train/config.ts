@@ -1,0 +1,160 @@
+/**
+ * Training hyperparameters (PAPER.md §2) as plain defaults, the presets, and validation.
+ * Everything here is written next to the checkpoint (config.json).
+ */
+import { UserError } from "../errors.ts";
+import { type ModelConfig, validateModelConfig } from "../model/config.ts";
+
+export interface TrainConfig {
+  /** Optimizer steps. */
+  steps: number;
+  /** Sequences per step. */
+  batchSize: number;
+  /** Peak learning rate (at the target L0; the sharkfin factor scales it during the anneal). */
+  lr: number;
+  warmupFrac: number;
+  beta1: number;
+  beta2: number;
+  eps: number;
+  weightDecay: number;
+  /** Target L0 fraction for block matrices at ef = 1 (PAPER §2 pfrac). */
+  pfrac: number;
+  /** Entries protected per neuron by top-k. */
+  protectJ: number;
+  /** The anneal runs from dense at annealStart to the target at annealEnd (fractions of steps). */
+  annealStart: number;
+  annealEnd: number;
+  /** Dense baseline: no weight sparsity (and, with afrac = 1, no activation sparsity). */
+  dense: boolean;
+  seed: number;
+  /** Validation every this many steps, on valTokens tokens. */
+  evalEvery: number;
+  valBatches: number;
+  /** Checkpoint every this many steps (and at the end). */
+  saveEvery: number;
+  logEvery: number;
+  /** Training data: "corpus" (embedded generator) or a folder of .py files. */
+  data: string;
+}
+
+export interface RunConfig {
+  model: ModelConfig;
+  train: TrainConfig;
+}
+
+export const PRESETS: Record<string, RunConfig> = {
+  tiny: {
+    model: {
+      vocabSize: 2048,
+      nLayer: 2,
+      baseDModel: 64,
+      baseDMlp: 256,
+      ef: 1,
+      dHead: 16,
+      nCtx: 64,
+      afrac: 0.25,
+      sink: true,
+      bigram: true,
+      dPosEmb: 0,
+    },
+    train: {
+      steps: 60,
+      batchSize: 8,
+      lr: 0.02,
+      warmupFrac: 0.01,
+      beta1: 0.9,
+      beta2: 0.95,
+      eps: 0.1,
+      weightDecay: 0.1,
+      pfrac: 0.25,
+      protectJ: 4,
+      annealStart: 0.01,
+      annealEnd: 0.5,
+      dense: false,
+      seed: 1,
+      evalEvery: 20,
+      valBatches: 2,
+      saveEvery: 20,
+      logEvery: 5,
+      data: "corpus",
+    },
+  },
+  small: {
+    model: {
+      vocabSize: 2048,
+      nLayer: 4,
+      baseDModel: 256,
+      baseDMlp: 1024,
+      ef: 1,
+      dHead: 16,
+      nCtx: 128,
+      afrac: 0.25,
+      sink: true,
+      bigram: true,
+      dPosEmb: 0,
+    },
+    train: {
+      steps: 1500,
+      batchSize: 16,
+      lr: 0.02,
+      warmupFrac: 0.01,
+      beta1: 0.9,
+      beta2: 0.95,
+      eps: 0.1,
+      weightDecay: 0.1,
+      pfrac: 0.25,
+      protectJ: 4,
+      annealStart: 0.01,
+      annealEnd: 0.5,
+      dense: false,
+      seed: 1,
+      evalEvery: 100,
+      valBatches: 8,
+      saveEvery: 100,
+      logEvery: 10,
+      data: "corpus",
+    },
+  },
+};
+
+/** The dense baseline's changes to a preset: no weight and no activation sparsity (PAPER §2). */
+export function denseVariant(rc: RunConfig): RunConfig {
+  return {
+    model: { ...rc.model, afrac: 1 },
+    train: { ...rc.train, dense: true, pfrac: rc.model.ef * rc.model.ef },
+  };
+}
+
+export function validateRunConfig(rc: RunConfig): void {
+  validateModelConfig(rc.model);
+  const t = rc.train;
+  const int = (name: string, v: number, min: number) => {
+    if (!Number.isInteger(v) || v < min) {
+      throw new UserError(`${name} must be an integer ≥ ${min}, got ${v}`);
+    }
+  };
+  int("steps", t.steps, 1);
+  int("batch size", t.batchSize, 1);
+  int("seed", t.seed, 0);
+  int("eval-every", t.evalEvery, 1);
+  int("val-batches", t.valBatches, 1);
+  int("save-every", t.saveEvery, 1);
+  int("log-every", t.logEvery, 1);
+  int("protect-j", t.protectJ, 0);
+  const ef2 = rc.model.ef * rc.model.ef;
+  if (!(t.pfrac > 0 && t.pfrac <= ef2)) {
+    throw new UserError(`pfrac must be in (0, ef²] = (0, ${ef2}], got ${t.pfrac}`);
+  }
+  if (!(t.lr > 0 && Number.isFinite(t.lr))) throw new UserError(`lr must be > 0, got ${t.lr}`);
+  for (const [k, v] of [["warmup", t.warmupFrac], ["anneal-start", t.annealStart], ["anneal-end", t.annealEnd]] as const) {
+    if (!(v >= 0 && v <= 1)) throw new UserError(`${k} must be a fraction in [0, 1], got ${v}`);
+  }
+  if (t.annealEnd < t.annealStart) {
+    throw new UserError(`anneal-end (${t.annealEnd}) must not precede anneal-start (${t.annealStart})`);
+  }
+  if (!(t.beta1 >= 0 && t.beta1 < 1 && t.beta2 >= 0 && t.beta2 < 1)) {
+    throw new UserError("betas must be in [0, 1)");
+  }
+  if (!(t.eps > 0)) throw new UserError(`eps must be > 0, got ${t.eps}`);
+  if (!(t.weightDecay >= 0)) throw new UserError(`weight decay must be ≥ 0, got ${t.weightDecay}`);
+}

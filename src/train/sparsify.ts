@@ -1,0 +1,64 @@
+/**
+ * Weight sparsity (PAPER.md §2): the annealed L0 schedule and the per-tensor magnitude top-k that
+ * runs after every optimizer step, followed by decoupled weight decay (after top-k, so zeros stay
+ * zero).
+ */
+import type { Backend } from "../backend/backend.ts";
+import { decayWeights } from "../backend/ops/index.ts";
+import { magnitudeTopK } from "../backend/ops/topk.ts";
+import type { Model } from "../model/model.ts";
+import { type ParamSpec, targetDensity } from "../model/params.ts";
+import type { RunConfig } from "./config.ts";
+
+/** Anneal progress in [0, 1]: 0 until annealStart, linear to 1 at annealEnd (PAPER §2). */
+export function annealProgress(step: number, rc: RunConfig): number {
+  const t = rc.train;
+  const s0 = t.annealStart * t.steps, s1 = t.annealEnd * t.steps;
+  if (step <= s0) return s1 <= s0 && step >= s0 ? 1 : 0;
+  if (step >= s1) return 1;
+  return (step - s0) / (s1 - s0);
+}
+
+/** Nonzeros a tensor keeps at this step: linear in count from dense to its target. */
+export function keptCount(spec: ParamSpec, step: number, rc: RunConfig): number {
+  const density = targetDensity(spec, rc.train.pfrac, rc.model.ef);
+  const target = Math.max(1, Math.round(spec.size * density));
+  return spec.size - Math.floor((spec.size - target) * annealProgress(step, rc));
+}
+
+/** The block matrices' density now and at the end (for the sharkfin lr factor). */
+export function blockDensity(step: number, rc: RunConfig): { now: number; target: number } {
+  const target = Math.min(1, rc.train.pfrac / (rc.model.ef * rc.model.ef));
+  return { target, now: 1 - (1 - target) * annealProgress(step, rc) };
+}
+
+/** Is this tensor pruned by top-k in this run? */
+export function isSparsified(spec: ParamSpec, rc: RunConfig): boolean {
+  return !rc.train.dense && spec.cls !== "dense";
+}
+
+/**
+ * After an optimizer step: top-k every sparsified tensor to its annealed count (block matrices
+ * first protect the j largest entries of every neuron), then decay every ≥2-D tensor.
+ */
+export function sparsifyAndDecay(be: Backend, model: Model, step: number, rc: RunConfig, lr: number): void {
+  for (const spec of model.layout.specs) {
+    if (!isSparsified(spec, rc)) continue;
+    const k = keptCount(spec, step, rc);
+    if (k >= spec.size) continue;
+    const [rows, cols] = spec.shape.length === 2 ? spec.shape : [1, spec.size];
+    const block = spec.cls === "block";
+    magnitudeTopK(be, {
+      w: model.ptr(spec),
+      rows,
+      cols,
+      k,
+      j: block ? rc.train.protectJ : 0,
+      axis: block ? spec.axis : "none",
+    });
+  }
+  const factor = 1 - lr * rc.train.weightDecay;
+  for (const spec of model.layout.specs) {
+    if (spec.decay) decayWeights(be, { param: model.ptr(spec), n: spec.size, factor });
+  }
+}

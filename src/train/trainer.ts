@@ -1,0 +1,392 @@
+/**
+ * The training loop (PAPER.md §2): AdamW on dense gradients, the global gradient RMS normalised to
+ * 1, warmup + linear decay × the sharkfin factor, then per-tensor magnitude top-k to the annealed L0
+ * and decoupled weight decay, after every step. Checkpoints are atomic and resumable bit-exactly.
+ */
+import { Backend } from "../backend/backend.ts";
+import { adamStep, gradRmsNormalize, lrSchedule } from "../backend/ops/index.ts";
+import { aliveNeurons, countNonzero } from "../backend/ops/topk.ts";
+import { TRAIN_SEED, VAL_SEED } from "../data/corpus/index.ts";
+import { corpusSource, filesSource, loadPyFiles, type TokenSource } from "../data/dataset.ts";
+import { loadDefaultTokenizer, Tokenizer } from "../data/tokenizer.ts";
+import { UserError } from "../errors.ts";
+import { Model } from "../model/model.ts";
+import { decodeSafetensors, encodeSafetensors, type NamedTensor } from "../model/safetensors.ts";
+import { formatDuration, Progress } from "../util/progress.ts";
+import { type RunConfig, validateRunConfig } from "./config.ts";
+import { plotSvg } from "./plot_svg.ts";
+import { FORMAT_VERSION, RunDir, writeAtomic } from "./run_dir.ts";
+import { blockDensity, isSparsified, sparsifyAndDecay } from "./sparsify.ts";
+
+export interface TrainArgs {
+  out: string;
+  rc: RunConfig;
+  threads: number;
+  resume: boolean;
+  /** No progress output (tests). */
+  quiet?: boolean;
+}
+
+export interface TrainResult {
+  steps: number;
+  trainLoss: number;
+  valLoss: number;
+  seconds: number;
+  tokensPerSecond: number;
+  modelSha256: string;
+}
+
+type Metrics = Record<string, number>;
+
+export async function train(args: TrainArgs): Promise<TrainResult> {
+  const run = new RunDir(args.out);
+  let rc = args.rc;
+  let tok: Tokenizer;
+  if (args.resume) {
+    if (!(await run.exists())) throw new UserError(`${args.out}: no run to resume here`);
+    rc = await readRunConfig(run);
+    tok = Tokenizer.fromJSON(await run.readJson(run.tokenizer));
+  } else {
+    validateRunConfig(rc);
+    if (await run.exists()) {
+      throw new UserError(`${args.out} already holds a run: use --resume, or another --out`);
+    }
+    tok = await makeTokenizer(rc);
+  }
+  const m = rc.model, t = rc.train;
+  if (tok.vocabSize !== m.vocabSize) {
+    throw new UserError(`tokenizer has ${tok.vocabSize} tokens but the model expects ${m.vocabSize}`);
+  }
+  // Load the data before writing anything, so bad input leaves no half-made run behind.
+  const { train: source, val: valSource } = await makeSources(rc, tok);
+  const valBatches: Int32Array[] = [];
+  for (let i = 0; i < t.valBatches; i++) valBatches.push(valSource.nextBatch(t.batchSize, m.nCtx));
+  await run.create();
+  if (!args.resume) {
+    await writeAtomic(run.config, JSON.stringify(runConfigJson(rc, tok), null, 2) + "\n");
+    await writeAtomic(run.tokenizer, JSON.stringify(tok.toJSON()));
+  }
+
+  const be = await Backend.create({ threads: args.threads });
+  try {
+    const model = new Model(be, m);
+    const total = model.layout.total;
+    const adamM = be.arena.tensor([total], "Adam m").ptr;
+    const adamV = be.arena.tensor([total], "Adam v").ptr;
+    let start = 0;
+    let metrics: Metrics[] = [];
+    if (args.resume) {
+      start = await loadCheckpoint(run, model, adamM, adamV, source);
+      metrics = (await readMetrics(run)).filter((r) => r.step <= start);
+    } else {
+      model.init(t.seed);
+    }
+    model.refresh(!t.dense);
+
+    const B = t.batchSize, T = m.nCtx, N = B * T;
+    const inputs = new Int32Array(N), targets = new Int32Array(N);
+    const split = (batch: Int32Array) => {
+      for (let b = 0; b < B; b++) {
+        for (let i = 0; i < T; i++) {
+          inputs[b * T + i] = batch[b * (T + 1) + i];
+          targets[b * T + i] = batch[b * (T + 1) + i + 1];
+        }
+      }
+    };
+    const valLoss = () => {
+      let sum = 0;
+      for (const vb of valBatches) {
+        split(vb);
+        sum += model.forward(inputs, targets, B, T);
+      }
+      return sum / valBatches.length;
+    };
+
+    const progress = args.quiet ? null : new Progress("train", t.steps);
+    if (!args.quiet) {
+      console.error(
+        `thinwire: ${t.dense ? "dense" : "sparse"} model, ${model.d.L} layers, d_model ${model.d.C}, ` +
+          `${(total / 1e6).toFixed(2)}M parameters, ${B}×${T} tokens/step, ${t.steps} steps, ` +
+          `${be.threads} thread(s) → ${args.out}`,
+      );
+    }
+    const t0 = performance.now();
+    let windowStart = performance.now(), windowTokens = 0;
+    let lastLoss = NaN, lastVal = NaN, lastSaved = start;
+    for (let step = start; step < t.steps; step++) {
+      split(source.nextBatch(B, T));
+      const loss = model.forward(inputs, targets, B, T);
+      if (!Number.isFinite(loss)) {
+        throw new UserError(
+          `loss became ${loss} at step ${step + 1}; stopped. The last good checkpoint (step ` +
+            `${lastSaved}) is in ${run.stateDir}`,
+          3,
+        );
+      }
+      model.backward();
+      gradRmsNormalize(be, { grad: model.grads, n: total });
+      const dens = blockDensity(step + 1, rc);
+      const lr = lrSchedule(be, {
+        step,
+        total: t.steps,
+        warmupFrac: t.warmupFrac,
+        base: t.lr,
+        pfracTarget: t.dense ? 1 : dens.target,
+        pfracNow: t.dense ? 1 : dens.now,
+      });
+      adamStep(be, {
+        param: model.params,
+        grad: model.grads,
+        m: adamM,
+        v: adamV,
+        n: total,
+        lr,
+        beta1: t.beta1,
+        beta2: t.beta2,
+        eps: t.eps,
+        t: step + 1,
+      });
+      sparsifyAndDecay(be, model, step + 1, rc, lr);
+      model.refresh(!t.dense);
+      lastLoss = loss;
+      windowTokens += N;
+      const done = step + 1;
+      const last = done === t.steps;
+      if (done % t.logEvery === 0 || last) {
+        const now = performance.now();
+        const row: Metrics = { step: done, "train/xent": loss, lr };
+        if (done % t.evalEvery === 0 || last) row["val/xent"] = lastVal = valLoss();
+        Object.assign(row, sparsityMetrics(be, model, rc));
+        row.tokens_per_s = windowTokens / ((now - windowStart) / 1000);
+        windowStart = now;
+        windowTokens = 0;
+        metrics.push(row);
+        await writeMetrics(run, metrics);
+        progress?.update(done, {
+          loss: loss.toFixed(3),
+          val: Number.isFinite(lastVal) ? lastVal.toFixed(3) : "-",
+          L0: formatCount(row.L0),
+          "tok/s": Math.round(row.tokens_per_s).toString(),
+        }, start);
+      }
+      if (done % t.saveEvery === 0 || last) {
+        await saveCheckpoint(run, model, adamM, adamV, done, source);
+        await writeAtomic(run.lossSvg, lossPlot(metrics, rc));
+        lastSaved = done;
+      }
+    }
+    if (start >= t.steps) lastVal = valLoss();
+    const bytes = await saveModel(run, model, rc);
+    await writeAtomic(run.lossSvg, lossPlot(metrics, rc));
+    const seconds = (performance.now() - t0) / 1000;
+    const result: TrainResult = {
+      steps: t.steps,
+      trainLoss: lastLoss,
+      valLoss: lastVal,
+      seconds,
+      tokensPerSecond: ((t.steps - start) * N) / Math.max(seconds, 1e-9),
+      modelSha256: await sha256(bytes),
+    };
+    if (!args.quiet) {
+      console.error(
+        `done in ${formatDuration(seconds)}: train xent ${lastLoss.toFixed(4)}, val xent ` +
+          `${lastVal.toFixed(4)}, ${Math.round(result.tokensPerSecond)} tok/s → ${run.model}`,
+      );
+    }
+    return result;
+  } finally {
+    be.close();
+  }
+}
+
+/** The default tokenizer for the embedded corpus; otherwise one trained on the run's data. */
+async function makeTokenizer(rc: RunConfig): Promise<Tokenizer> {
+  if (rc.train.data === "corpus") {
+    const def = loadDefaultTokenizer();
+    if (def.vocabSize === rc.model.vocabSize) return def;
+    const { corpusStream } = await import("../data/corpus/index.ts");
+    return Tokenizer.train(take(corpusStream(TRAIN_SEED), 4 << 20), rc.model.vocabSize);
+  }
+  const files = await loadPyFiles(rc.train.data);
+  return Tokenizer.train(take(files.train, 8 << 20), rc.model.vocabSize);
+}
+
+/** The first ~maxBytes characters' worth of documents. */
+function* take(docs: Iterable<string>, maxChars: number): Generator<string> {
+  let n = 0;
+  for (const d of docs) {
+    if (n >= maxChars) return;
+    n += d.length;
+    yield d;
+  }
+}
+
+async function makeSources(
+  rc: RunConfig,
+  tok: Tokenizer,
+): Promise<{ train: TokenSource; val: TokenSource }> {
+  if (rc.train.data === "corpus") {
+    return {
+      train: corpusSource(tok, (TRAIN_SEED + rc.train.seed) >>> 0),
+      val: corpusSource(tok, VAL_SEED),
+    };
+  }
+  const files = await loadPyFiles(rc.train.data);
+  if (files.val.length === 0) {
+    throw new UserError(`${rc.train.data}: too few .py files to hold out a validation split`);
+  }
+  return {
+    train: filesSource(tok, files, "train", rc.train.seed),
+    val: filesSource(tok, files, "val", 0),
+  };
+}
+
+function runConfigJson(rc: RunConfig, tok: Tokenizer) {
+  return {
+    format_version: FORMAT_VERSION,
+    thinwire: "0.1.0",
+    deno: Deno.version.deno,
+    tokenizer: tok.name,
+    model: rc.model,
+    train: rc.train,
+  };
+}
+
+async function readRunConfig(run: RunDir): Promise<RunConfig> {
+  const j = await run.readJson(run.config) as {
+    format_version?: number;
+    model?: RunConfig["model"];
+    train?: RunConfig["train"];
+  };
+  if (j.format_version !== FORMAT_VERSION) {
+    throw new UserError(
+      `${run.config}: run folder format ${j.format_version ?? "unknown"} is not supported ` +
+        `(this thinwire reads format ${FORMAT_VERSION})`,
+    );
+  }
+  if (!j.model || !j.train) throw new UserError(`${run.config}: missing model or train section`);
+  const rc = { model: j.model, train: j.train };
+  validateRunConfig(rc);
+  return rc;
+}
+
+function sparsityMetrics(be: Backend, model: Model, rc: RunConfig): Metrics {
+  const out: Metrics = {};
+  let l0 = 0, l0NonEmbed = 0;
+  for (const spec of model.layout.specs) {
+    if (spec.name === "bigram_table") continue;
+    const nnz = countNonzero(be, { w: model.ptr(spec), n: spec.size });
+    l0 += nnz;
+    if (spec.cls !== "embed") l0NonEmbed += nnz;
+    if (isSparsified(spec, rc) || spec.cls !== "dense") out[`L0/${spec.name}`] = nnz;
+    if (spec.cls === "block") {
+      const [rows, cols] = spec.shape;
+      const axis = spec.axis === "col" ? "col" : "row";
+      out[`alive_neurons/${spec.name}`] = aliveNeurons(be, { w: model.ptr(spec), rows, cols, axis });
+    }
+  }
+  return { L0: l0, L0_non_embed: l0NonEmbed, ...out };
+}
+
+function formatCount(n: number): string {
+  return n >= 1e6 ? (n / 1e6).toFixed(2) + "M" : n >= 1e3 ? (n / 1e3).toFixed(1) + "k" : `${n}`;
+}
+
+async function writeMetrics(run: RunDir, rows: Metrics[]): Promise<void> {
+  await writeAtomic(run.metrics, rows.map((r) => JSON.stringify(r)).join("\n") + "\n");
+}
+
+async function readMetrics(run: RunDir): Promise<Metrics[]> {
+  let text = "";
+  try {
+    text = await Deno.readTextFile(run.metrics);
+  } catch {
+    return [];
+  }
+  return text.split("\n").filter((l) => l.trim()).map((l) => JSON.parse(l));
+}
+
+function lossPlot(rows: Metrics[], rc: RunConfig): string {
+  const pick = (k: string): [number, number][] =>
+    rows.filter((r) => k in r).map((r) => [r.step, r[k]]);
+  return plotSvg(`thinwire ${rc.train.dense ? "dense" : "sparse"} training`, [
+    {
+      ylabel: "cross-entropy (nats/token)",
+      series: [
+        { name: "train", color: "#1f77b4", points: pick("train/xent") },
+        { name: "val", color: "#d62728", points: pick("val/xent") },
+      ],
+    },
+    { ylabel: "L0 (nonzero weights)", series: [{ name: "L0", color: "#2ca02c", points: pick("L0") }] },
+  ]);
+}
+
+function modelTensors(model: Model): NamedTensor[] {
+  return model.layout.specs.map((s) => ({ name: s.name, shape: s.shape, data: model.view(s) }));
+}
+
+/** Writes model.safetensors (reference names and layouts); returns its bytes. */
+export async function saveModel(run: RunDir, model: Model, rc: RunConfig): Promise<Uint8Array> {
+  const bytes = encodeSafetensors(modelTensors(model), {
+    format: "pt",
+    thinwire_config: JSON.stringify(rc.model),
+  });
+  await writeAtomic(run.model, bytes);
+  return bytes;
+}
+
+async function saveCheckpoint(
+  run: RunDir,
+  model: Model,
+  adamM: number,
+  adamV: number,
+  step: number,
+  source: TokenSource,
+): Promise<void> {
+  const n = model.layout.total;
+  const arena = model.be.arena;
+  const bytes = encodeSafetensors([
+    { name: "params", shape: [n], data: arena.f32(model.params, n) },
+    { name: "adam_m", shape: [n], data: arena.f32(adamM, n) },
+    { name: "adam_v", shape: [n], data: arena.f32(adamV, n) },
+  ], { step: String(step), data_state: JSON.stringify(source.state()) });
+  await writeAtomic(run.checkpoint, bytes);
+}
+
+async function loadCheckpoint(
+  run: RunDir,
+  model: Model,
+  adamM: number,
+  adamV: number,
+  source: TokenSource,
+): Promise<number> {
+  let bytes: Uint8Array;
+  try {
+    bytes = await Deno.readFile(run.checkpoint);
+  } catch {
+    throw new UserError(`${run.checkpoint}: no checkpoint to resume from`);
+  }
+  const f = decodeSafetensors(bytes, run.checkpoint);
+  const n = model.layout.total;
+  const arena = model.be.arena;
+  for (const [name, ptr] of [["params", model.params], ["adam_m", adamM], ["adam_v", adamV]] as const) {
+    const t = f.tensors.get(name);
+    if (!t || t.data.length !== n) {
+      throw new UserError(`${run.checkpoint}: tensor ${name} missing or of the wrong size`);
+    }
+    arena.f32(ptr, n).set(t.data);
+  }
+  const step = Number(f.metadata.step);
+  if (!Number.isInteger(step) || step < 0) throw new UserError(`${run.checkpoint}: bad step`);
+  try {
+    source.restore(JSON.parse(f.metadata.data_state));
+  } catch (e) {
+    throw new UserError(`${run.checkpoint}: bad data state (${(e as Error).message})`);
+  }
+  return step;
+}
+
+export async function sha256(bytes: Uint8Array): Promise<string> {
+  const d = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes as BufferSource));
+  return Array.from(d, (b) => b.toString(16).padStart(2, "0")).join("");
+}

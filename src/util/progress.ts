@@ -1,0 +1,51 @@
+/**
+ * A progress line for long work: bar, counts, rate, ETA and free-form fields. On a terminal it
+ * redraws one line; otherwise it prints a line every `every` fraction of the work.
+ */
+export class Progress {
+  #start = performance.now();
+  #lastPrinted = -1;
+  readonly #tty: boolean;
+  readonly #enc = new TextEncoder();
+
+  constructor(
+    readonly label: string,
+    readonly total: number,
+    readonly unit = "step",
+    readonly every = 0.05,
+    readonly out: { writeSync(b: Uint8Array): number; isTerminal(): boolean } = Deno.stderr,
+  ) {
+    this.#tty = out.isTerminal();
+  }
+
+  /** Reports `done` of `total` with extra fields like {loss: "3.21"}. `rate` = units per second. */
+  update(done: number, fields: Record<string, string> = {}, startDone = 0): void {
+    const elapsed = (performance.now() - this.#start) / 1000;
+    const rate = elapsed > 0 ? (done - startDone) / elapsed : 0;
+    const eta = rate > 0 ? (this.total - done) / rate : Infinity;
+    const frac = this.total > 0 ? done / this.total : 1;
+    const width = 24;
+    const filled = Math.round(frac * width);
+    const bar = "#".repeat(filled) + ".".repeat(width - filled);
+    const extra = Object.entries(fields).map(([k, v]) => `${k} ${v}`).join("  ");
+    const line = `${this.label} [${bar}] ${done}/${this.total} ${this.unit}s  ${extra}  ` +
+      `${rate.toFixed(rate < 10 ? 2 : 0)} ${this.unit}/s  ETA ${formatDuration(eta)}`;
+    if (this.#tty) {
+      this.out.writeSync(this.#enc.encode(`\r\x1b[2K${line}`));
+      if (done >= this.total) this.out.writeSync(this.#enc.encode("\n"));
+    } else {
+      const bucket = Math.floor(frac / this.every);
+      if (bucket !== this.#lastPrinted || done >= this.total) {
+        this.#lastPrinted = bucket;
+        this.out.writeSync(this.#enc.encode(line + "\n"));
+      }
+    }
+  }
+}
+
+export function formatDuration(s: number): string {
+  if (!Number.isFinite(s)) return "?";
+  if (s < 60) return `${Math.round(s)}s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m${String(Math.round(s % 60)).padStart(2, "0")}s`;
+  return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, "0")}m`;
+}
