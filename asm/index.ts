@@ -1,2 +1,4 @@
 // The WebAssembly compute core: every kernel module, exported flat.
 export * from "./kernels/common";
+export * from "./kernels/sparse";
+export * from "./kernels/topk";

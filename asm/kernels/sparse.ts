@@ -1,0 +1,237 @@
+// Sparse weight × dense activation products, for weight-sparse layers (PAPER.md §2).
+//
+// A weight W [R, K] (row-major, PyTorch [out, in]) stays dense as the optimizer's master copy;
+// after each top-k step it is compressed twice: by rows (CSR, for Y = W·X) and by columns (CSC,
+// for dX = Wᵀ·dY). Entries are stored compactly (row r's at [ptr[r], ptr[r+1]), by increasing
+// column), so short rows at high sparsity sit next to each other in memory. A rebuild reads W
+// twice: pass 1 counts nonzeros per row and, per part of the rows, per column; the caller turns
+// the counts into prefix sums; pass 2 writes both forms. Each part writes its own rows of the
+// CSR form and its own (row-ordered) stretch of every CSC column, so the result does not depend
+// on the number of parts.
+//
+// Summation order equals the dense GEMM's with zero weights skipped: acc = bias (or 0, or the
+// existing output when accumulating), then acc += w·x over the row's entries by increasing column,
+// f32 mul then add, one accumulator per output element. So sparse and dense agree bit for bit up
+// to the sign of zero, whatever the thread count or tile.
+
+import { part_start } from "./common";
+
+/** Output columns per cache tile: a tile of every source row (·64·4 bytes) stays in L2. */
+const N_TILE: i32 = 64;
+
+/**
+ * Rebuild pass 1 over w [R, K]: nonzero count of each row to rowCnt[r]; with the rows split in
+ * nth parts (this thread: part tid), part t's per-column counts to colPart + t·K·4. Returns nth,
+ * the number of parts.
+ */
+export function sparse_count_f32(
+  w: usize, R: i32, K: i32, rowCnt: usize, colPart: usize, tid: i32, nth: i32,
+): i32 {
+  const r0 = part_start(R, tid, nth), r1 = part_start(R, tid + 1, nth);
+  const cc = colPart + ((<usize>tid * <usize>K) << 2);
+  for (let c = 0; c < K; c++) store<i32>(cc + (<usize>c << 2), 0);
+  const zero = f32x4.splat(0);
+  for (let r = r0; r < r1; r++) {
+    const src = w + ((<usize>r * <usize>K) << 2);
+    let m = 0, c = 0;
+    for (; c + 4 <= K; c += 4) {
+      // Lanes of a comparison are 0 or -1: subtracting counts the nonzeros of 4 columns.
+      const nz = f32x4.ne(v128.load(src + (<usize>c << 2)), zero);
+      const pc = cc + (<usize>c << 2);
+      v128.store(pc, i32x4.sub(v128.load(pc), nz));
+      m += <i32>popcnt(i32x4.bitmask(nz));
+    }
+    for (; c < K; c++) {
+      if (load<f32>(src + (<usize>c << 2)) != 0) {
+        const pc = cc + (<usize>c << 2);
+        store<i32>(pc, load<i32>(pc) + 1);
+        m++;
+      }
+    }
+    store<i32>(rowCnt + (<usize>r << 2), m);
+  }
+  return nth;
+}
+
+/** Rows per block of rebuild pass 2: a block of W (·K·4 bytes) stays in L2 for its second read. */
+const FILL_ROWS: i32 = 32;
+
+/**
+ * Rebuild pass 2 over w [R, K], for the `parts` row parts of pass 1 (this thread: parts tid,
+ * tid + nth, …): CSR entries of row r from rowPtr[r] on; CSC entries of column c at
+ * colStart[t·K + c] (part t's first slot in column c, advanced in place). Rows go in blocks:
+ * the CSR form is written row by row, then the CSC form column by column over the block's rows
+ * (now in cache), so each column receives a run of consecutive slots rather than one scattered
+ * write per row.
+ */
+export function sparse_fill_f32(
+  w: usize, R: i32, K: i32, parts: i32, rowPtr: usize, rowIdx: usize, rowVal: usize,
+  colStart: usize, colIdx: usize, colVal: usize, tid: i32, nth: i32,
+): void {
+  const zero = f32x4.splat(0);
+  const rowBytes = <usize>K << 2;
+  const kv = K & ~3;
+  for (let t = tid; t < parts; t += nth) {
+    const r0 = part_start(R, t, parts), r1 = part_start(R, t + 1, parts);
+    const cs = colStart + ((<usize>t * <usize>K) << 2);
+    for (let rb = r0; rb < r1; rb += FILL_ROWS) {
+      const re = min(r1, rb + FILL_ROWS);
+      for (let r = rb; r < re; r++) {
+        const src = w + <usize>r * rowBytes;
+        let m = load<i32>(rowPtr + (<usize>r << 2)), c = 0;
+        for (; c < kv; c += 4) {
+          const v = v128.load(src + (<usize>c << 2));
+          const bits = i32x4.bitmask(f32x4.ne(v, zero));
+          if (bits == 0) continue;
+          if (bits & 1) m = csr_put(rowIdx, rowVal, m, c, f32x4.extract_lane(v, 0));
+          if (bits & 2) m = csr_put(rowIdx, rowVal, m, c + 1, f32x4.extract_lane(v, 1));
+          if (bits & 4) m = csr_put(rowIdx, rowVal, m, c + 2, f32x4.extract_lane(v, 2));
+          if (bits & 8) m = csr_put(rowIdx, rowVal, m, c + 3, f32x4.extract_lane(v, 3));
+        }
+        for (; c < K; c++) {
+          const x = load<f32>(src + (<usize>c << 2));
+          if (x != 0) m = csr_put(rowIdx, rowVal, m, c, x);
+        }
+      }
+      let c = 0;
+      for (; c < kv; c += 4) {
+        let src = w + <usize>rb * rowBytes + (<usize>c << 2);
+        for (let r = rb; r < re; r++, src += rowBytes) {
+          const v = v128.load(src);
+          const bits = i32x4.bitmask(f32x4.ne(v, zero));
+          if (bits == 0) continue;
+          if (bits & 1) csc_put(cs, colIdx, colVal, c, r, f32x4.extract_lane(v, 0));
+          if (bits & 2) csc_put(cs, colIdx, colVal, c + 1, r, f32x4.extract_lane(v, 1));
+          if (bits & 4) csc_put(cs, colIdx, colVal, c + 2, r, f32x4.extract_lane(v, 2));
+          if (bits & 8) csc_put(cs, colIdx, colVal, c + 3, r, f32x4.extract_lane(v, 3));
+        }
+      }
+      for (; c < K; c++) {
+        let src = w + <usize>rb * rowBytes + (<usize>c << 2);
+        for (let r = rb; r < re; r++, src += rowBytes) {
+          const x = load<f32>(src);
+          if (x != 0) csc_put(cs, colIdx, colVal, c, r, x);
+        }
+      }
+    }
+  }
+}
+
+@inline function csr_put(rowIdx: usize, rowVal: usize, m: i32, c: i32, x: f32): i32 {
+  store<i32>(rowIdx + (<usize>m << 2), c);
+  store<f32>(rowVal + (<usize>m << 2), x);
+  return m + 1;
+}
+
+@inline function csc_put(cs: usize, colIdx: usize, colVal: usize, c: i32, r: i32, x: f32): void {
+  const pc = cs + (<usize>c << 2);
+  const p = load<i32>(pc);
+  store<i32>(colIdx + (<usize>p << 2), r);
+  store<f32>(colVal + (<usize>p << 2), x);
+  store<i32>(pc, p + 1);
+}
+
+/** First row of thread tid when rows are split by cost (entries + 1 per row, for the store). */
+@inline function row_split(prefix: usize, R: i32, tid: i32, nth: i32): i32 {
+  if (tid <= 0) return 0;
+  if (tid >= nth) return R;
+  const total = <i64>load<i32>(prefix + (<usize>R << 2)) + <i64>R;
+  const target = (total * <i64>tid) / <i64>nth;
+  // Smallest r with prefix[r] + r >= target (prefix is nondecreasing).
+  let lo = 0, hi = R;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (<i64>load<i32>(prefix + (<usize>mid << 2)) + <i64>mid >= target) hi = mid;
+    else lo = mid + 1;
+  }
+  return lo;
+}
+
+/**
+ * out[r, :] = init + Σ_e val[e]·src[idx[e], :] over compressed row r's entries, for the rows of
+ * this thread. init: mode 0 → 0, 1 → bias[r], 2 → out[r, :] itself (accumulate). src is
+ * [?, N], out [R, N].
+ */
+@inline function spmm_rows(
+  prefix: usize, idx: usize, val: usize, src: usize, out: usize, bias: usize,
+  mode: i32, R: i32, N: i32, tid: i32, nth: i32,
+): void {
+  const r0 = row_split(prefix, R, tid, nth), r1 = row_split(prefix, R, tid + 1, nth);
+  const rowBytes = <usize>N << 2;
+  for (let t0 = 0; t0 < N; t0 += N_TILE) {
+    const tEnd = min(N, t0 + N_TILE);
+    for (let r = r0; r < r1; r++) {
+      const pr = prefix + (<usize>r << 2);
+      const e0 = <usize>load<i32>(pr), e1 = <usize>load<i32>(pr, 4);
+      const o = out + <usize>r * rowBytes;
+      const b: f32 = mode == 1 ? load<f32>(bias + (<usize>r << 2)) : 0;
+      const bv = f32x4.splat(b);
+      let n = t0;
+      for (; n + 32 <= tEnd; n += 32) {
+        const on = o + (<usize>n << 2);
+        let a0 = bv, a1 = bv, a2 = bv, a3 = bv, a4 = bv, a5 = bv, a6 = bv, a7 = bv;
+        if (mode == 2) {
+          a0 = v128.load(on, 0); a1 = v128.load(on, 16); a2 = v128.load(on, 32);
+          a3 = v128.load(on, 48); a4 = v128.load(on, 64); a5 = v128.load(on, 80);
+          a6 = v128.load(on, 96); a7 = v128.load(on, 112);
+        }
+        for (let e = e0; e < e1; e++) {
+          const wv = f32x4.splat(load<f32>(val + (e << 2)));
+          const x = src + <usize>load<i32>(idx + (e << 2)) * rowBytes + (<usize>n << 2);
+          a0 = f32x4.add(a0, f32x4.mul(wv, v128.load(x, 0)));
+          a1 = f32x4.add(a1, f32x4.mul(wv, v128.load(x, 16)));
+          a2 = f32x4.add(a2, f32x4.mul(wv, v128.load(x, 32)));
+          a3 = f32x4.add(a3, f32x4.mul(wv, v128.load(x, 48)));
+          a4 = f32x4.add(a4, f32x4.mul(wv, v128.load(x, 64)));
+          a5 = f32x4.add(a5, f32x4.mul(wv, v128.load(x, 80)));
+          a6 = f32x4.add(a6, f32x4.mul(wv, v128.load(x, 96)));
+          a7 = f32x4.add(a7, f32x4.mul(wv, v128.load(x, 112)));
+        }
+        v128.store(on, a0, 0); v128.store(on, a1, 16); v128.store(on, a2, 32);
+        v128.store(on, a3, 48); v128.store(on, a4, 64); v128.store(on, a5, 80);
+        v128.store(on, a6, 96); v128.store(on, a7, 112);
+      }
+      for (; n + 4 <= tEnd; n += 4) {
+        const on = o + (<usize>n << 2);
+        let a = mode == 2 ? v128.load(on) : bv;
+        for (let e = e0; e < e1; e++) {
+          const wv = f32x4.splat(load<f32>(val + (e << 2)));
+          const x = src + <usize>load<i32>(idx + (e << 2)) * rowBytes + (<usize>n << 2);
+          a = f32x4.add(a, f32x4.mul(wv, v128.load(x)));
+        }
+        v128.store(on, a);
+      }
+      for (; n < tEnd; n++) {
+        const on = o + (<usize>n << 2);
+        let a: f32 = mode == 2 ? load<f32>(on) : b;
+        for (let e = e0; e < e1; e++) {
+          const x = src + <usize>load<i32>(idx + (e << 2)) * rowBytes + (<usize>n << 2);
+          a += load<f32>(val + (e << 2)) * load<f32>(x);
+        }
+        store<f32>(on, a);
+      }
+    }
+  }
+}
+
+/**
+ * y[R, N] = W·x + bias from the row-compressed W [R, K] (x [K, N]); bias = 0 means none.
+ * rowPrefix [R+1]: entries before each row; idx/val: column indices and values.
+ */
+export function spmm_forward_f32(
+  rowPrefix: usize, idx: usize, val: usize, x: usize, y: usize, bias: usize, R: i32, K: i32,
+  N: i32, tid: i32, nth: i32,
+): void {
+  spmm_rows(rowPrefix, idx, val, x, y, bias, bias != 0 ? 1 : 0, R, N, tid, nth);
+}
+
+/**
+ * dx[K, N] (+)= Wᵀ·dy from the column-compressed W [R, K] (dy [R, N]); accumulate 0 overwrites.
+ * colPrefix [K+1]: entries before each column; idx/val: row indices and values.
+ */
+export function spmm_backward_input_f32(
+  colPrefix: usize, idx: usize, val: usize, dy: usize, dx: usize, accumulate: i32, R: i32,
+  K: i32, N: i32, tid: i32, nth: i32,
+): void {
+  spmm_rows(colPrefix, idx, val, dy, dx, 0, accumulate != 0 ? 2 : 0, K, N, tid, nth);
+}

@@ -1,0 +1,137 @@
+/**
+ * Sparse weight × dense activation products (src/backend/ops/sparse.ts) against the dense gemm on
+ * the same data, at the densities top-k anneals through, with the cost of rebuilding the
+ * compressed copy; then magnitude top-k (src/backend/ops/topk.ts) against a full sort. Ratios
+ * come from one run on one machine; shortest of repeated runs, 2 threads.
+ *
+ * Shapes: W [out=4096, in=1024], N = 64 tokens; forward Y[4096,64] = W·X + b, input gradient
+ * dX[1024,64] += Wᵀ·dY. Top-k over the same 4,194,304 entries.
+ *
+ * Usage: deno run -A bench/sparse_bench.ts [--quick]
+ */
+import { Backend } from "../src/backend/backend.ts";
+import { gemm } from "../src/backend/ops/gemm.ts";
+import { SparseMatrix, spmmBackwardInput, spmmForward } from "../src/backend/ops/sparse.ts";
+import { magnitudeTopK, type NeuronAxis } from "../src/backend/ops/topk.ts";
+import { bestMs, fmt, QUICK, table } from "./util.ts";
+
+const [OUT, IN, N] = [4096, 1024, 64];
+const DENSITIES = [1, 1 / 4, 1 / 10, 1 / 100, 1 / 1000];
+
+/** mulberry32 (bench data only). */
+function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6D2B79F5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Shortest time (ms) of one call of fn; fast calls are timed in batches of `batch`. */
+function timeMs(fn: () => void, batch = 1): number {
+  const reps = QUICK ? 3 : 9;
+  return bestMs(() => {
+    for (let i = 0; i < batch; i++) fn();
+  }, { reps, budgetMs: 4000 }) / batch;
+}
+
+/** Shortest time (ms) of fn, with an untimed setup before each run. */
+function timeWithSetup(fn: () => void, setup: () => void): number {
+  let best = Infinity;
+  for (let r = 0; r < (QUICK ? 3 : 9); r++) {
+    setup();
+    const t0 = performance.now();
+    fn();
+    best = Math.min(best, performance.now() - t0);
+  }
+  return best;
+}
+
+const label = (d: number) => d === 1 ? "1" : `1/${Math.round(1 / d)}`;
+const ms = (x: number) => fmt(x, x < 1 ? 3 : 2);
+const gain = (dense: number, sparse: number) => `${fmt(dense / sparse, 1)}×`;
+
+export async function main(): Promise<void> {
+  const be = await Backend.create({ threads: 2 });
+  try {
+    const a = be.arena;
+    const tensor = (n: number, seed: number) => {
+      const t = a.tensor([n]);
+      const r = rng(seed);
+      a.view(t).forEach((_, i, v) => v[i] = r() * 2 - 1);
+      return t.ptr;
+    };
+    const x = tensor(IN * N, 1), dy = tensor(OUT * N, 2);
+    const y = tensor(OUT * N, 3), dx = tensor(IN * N, 4), bias = tensor(OUT, 5);
+    const w = tensor(OUT * IN, 6);
+    const m = new SparseMatrix(be, OUT, IN);
+
+    const denseFwd = timeMs(() => gemm(be, { M: OUT, N, K: IN, a: w, b: x, c: y, bias }));
+    const denseBwd = timeMs(() =>
+      gemm(be, { M: IN, N, K: OUT, a: w, transA: true, b: dy, c: dx, accumulate: true })
+    );
+    const rows: string[][] = [];
+    for (const d of DENSITIES) {
+      const r = rng(Math.round(1 / d));
+      a.f32(w, OUT * IN).forEach((_, i, v) => v[i] = r() < d ? r() * 2 - 1 : 0);
+      const update = timeMs(() => m.update(w));
+      const batch = d < 0.05 ? 20 : 1;
+      const fwd = timeMs(() => spmmForward(be, { w: m, x, y, N, bias }), batch);
+      const bwd = timeMs(
+        () => spmmBackwardInput(be, { w: m, dy, dx, N, accumulate: true }),
+        batch,
+      );
+      rows.push([
+        label(d),
+        String(m.nnz),
+        ms(fwd),
+        gain(denseFwd, fwd),
+        ms(bwd),
+        gain(denseBwd, bwd),
+        ms(update),
+      ]);
+    }
+    console.log(`\nsparse × dense: W [${OUT}, ${IN}], N = ${N}, ${be.threads} threads`);
+    console.log(`dense gemm: forward ${ms(denseFwd)} ms, dX ${ms(denseBwd)} ms`);
+    console.log(table(
+      ["density", "nnz", "fwd ms", "vs dense", "dX ms", "vs dense", "update ms"],
+      rows,
+    ));
+
+    const n = OUT * IN;
+    const src = new Float32Array(n);
+    const r = rng(9);
+    // Roughly Gaussian weights (sum of uniforms), as after an optimizer step.
+    for (let i = 0; i < n; i++) src[i] = 0.02 * (r() + r() + r() - 1.5);
+    const reset = () => a.f32(w, n).set(src);
+    const topk: string[][] = [];
+    const cases: [number, NeuronAxis, number][] = [];
+    for (const k of [n / 100, n / 1000]) {
+      for (const [axis, j] of [["none", 0], ["row", 4], ["col", 4]] as const) {
+        const neurons = axis === "row" ? OUT : axis === "col" ? IN : 0;
+        cases.push([Math.max(Math.floor(k), neurons * j), axis, j]);
+      }
+    }
+    for (const [k, axis, j] of cases) {
+      const t = timeWithSetup(
+        () => magnitudeTopK(be, { w, rows: OUT, cols: IN, k, j, axis }),
+        reset,
+      );
+      topk.push([String(k), axis, String(j), ms(t)]);
+    }
+    const abs = src.map(Math.abs);
+    const t0 = performance.now();
+    abs.sort();
+    const sortMs = performance.now() - t0;
+    console.log(`\nmagnitude top-k over ${n} entries (W [${OUT}, ${IN}]), ${be.threads} threads`);
+    console.log(table(["k", "axis", "j", "ms"], topk));
+    console.log(`(for scale: sorting |w| in JS takes ${fmt(sortMs, 0)} ms)`);
+  } finally {
+    be.close();
+  }
+}
+
+if (import.meta.main) await main();

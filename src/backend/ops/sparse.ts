@@ -1,0 +1,175 @@
+/**
+ * Sparse weight × dense activation products (asm/kernels/sparse.ts) for weight-sparse layers.
+ *
+ * The dense weight W [rows=out, cols=in] stays the master copy (the optimizer updates it densely);
+ * after each top-k step `SparseMatrix.update` rebuilds a compressed copy of it, by rows for the
+ * forward product and by columns for the input gradient. With feature-major activations:
+ *   forward          Y[out,N]  = W · X + b     spmmForward({ w, x: X, y: Y, N, bias })
+ *   input gradient   dX[in,N] (+)= Wᵀ · dY     spmmBackwardInput({ w, dy: dY, dx: dX, N, accumulate })
+ * The weight gradient dW = dY·Xᵀ stays dense (Adam's moments are dense, PAPER.md §2): use gemm.
+ *
+ * Results equal the dense gemm's bit for bit up to the sign of zero (same summation order with
+ * zero weights skipped), whatever the thread count.
+ */
+import type { Backend } from "../backend.ts";
+import { KernelError } from "../../errors.ts";
+
+function checkCount(kernel: string, name: string, v: number, shapes: string): void {
+  if (!Number.isInteger(v) || v < 1 || v > 0x7fffffff) {
+    throw new KernelError(kernel, `${name} must be a positive integer, got ${v} (${shapes})`);
+  }
+}
+
+function checkPtr(kernel: string, name: string, p: number, shapes: string): void {
+  if (!Number.isInteger(p) || p <= 0 || p % 4 !== 0) {
+    throw new KernelError(
+      kernel,
+      `pointer ${name} must be a positive multiple of 4, got ${p} (${shapes})`,
+    );
+  }
+}
+
+/**
+ * Arena storage for a compressed copy of a rows×cols f32 weight, by rows (CSR, for y = W·x) and by
+ * columns (CSC, for dx = Wᵀ·dy). Capacity is the dense worst case: each form takes rows·cols
+ * indices and values (16 bytes per weight for both forms), so a matrix can go from dense to
+ * sparse during L0 annealing without reallocating.
+ */
+export class SparseMatrix {
+  /** CSR row pointers [rows+1]: entries of row r at [rowPtr[r], rowPtr[r+1]). */
+  readonly rowPtr: number;
+  /** CSR column indices (i32) and values (f32), by increasing column within a row. */
+  readonly rowIdx: number;
+  readonly rowVal: number;
+  /** CSC column pointers [cols+1]. */
+  readonly colPtr: number;
+  /** CSC row indices and values, by increasing row within a column. */
+  readonly colIdx: number;
+  readonly colVal: number;
+  /** Per row part, per column: counts of rebuild pass 1, then each part's first CSC slot. */
+  readonly #colPart: number;
+  #nnz = 0;
+
+  constructor(readonly be: Backend, readonly rows: number, readonly cols: number) {
+    const shapes = `W [${rows}, ${cols}]`;
+    checkCount("SparseMatrix", "rows", rows, shapes);
+    checkCount("SparseMatrix", "cols", cols, shapes);
+    const n = rows * cols;
+    if (n > 0x7fffffff) throw new KernelError("SparseMatrix", `too many entries (${shapes})`);
+    const a = be.arena;
+    // tensor() zeroes: before the first update the matrix is empty (all zeros).
+    this.rowPtr = a.tensor([rows + 1], "sparse row pointers").ptr;
+    this.colPtr = a.tensor([cols + 1], "sparse column pointers").ptr;
+    this.#colPart = a.allocBytes(be.threads * cols * 4, "sparse column counts");
+    this.rowIdx = a.allocBytes(n * 4, "sparse row indices");
+    this.rowVal = a.allocBytes(n * 4, "sparse row values");
+    this.colIdx = a.allocBytes(n * 4, "sparse column indices");
+    this.colVal = a.allocBytes(n * 4, "sparse column values");
+  }
+
+  /** Number of stored (nonzero) entries. */
+  get nnz(): number {
+    return this.#nnz;
+  }
+
+  /**
+   * Rebuilds both forms from the dense row-major weight at wPtr (entries equal to ±0 skipped).
+   * Returns nnz.
+   */
+  update(wPtr: number): number {
+    const { be, rows, cols } = this;
+    const shapes = `W [${rows}, ${cols}]`;
+    checkPtr("sparse_count_f32", "w", wPtr, shapes);
+    const work = rows * cols;
+    const parts = be.run("sparse_count_f32", [wPtr, rows, cols, this.rowPtr, this.#colPart], work);
+    // Counts → offsets (integer bookkeeping): row pointers in place; column pointers from the
+    // per-part column counts, which become each part's first slot in every column.
+    const a = be.arena;
+    const nnz = toPrefix(a.i32(this.rowPtr, rows + 1));
+    const colPtr = a.i32(this.colPtr, cols + 1);
+    const part = a.i32(this.#colPart, parts * cols);
+    let at = 0;
+    for (let c = 0; c < cols; c++) {
+      colPtr[c] = at;
+      for (let t = 0; t < parts; t++) {
+        const count = part[t * cols + c];
+        part[t * cols + c] = at;
+        at += count;
+      }
+    }
+    colPtr[cols] = at;
+    if (at !== nnz) throw new Error(`SparseMatrix.update: row nnz ${nnz} != column nnz ${at}`);
+    be.run("sparse_fill_f32", [
+      wPtr,
+      rows,
+      cols,
+      parts,
+      this.rowPtr,
+      this.rowIdx,
+      this.rowVal,
+      this.#colPart,
+      this.colIdx,
+      this.colVal,
+    ], work);
+    this.#nnz = nnz;
+    return nnz;
+  }
+}
+
+/** Counts c[0..n-1] → exclusive prefix sums in place, total at c[n]; returns the total. */
+function toPrefix(c: Int32Array): number {
+  let sum = 0;
+  const n = c.length - 1;
+  for (let i = 0; i < n; i++) {
+    const v = c[i];
+    c[i] = sum;
+    sum += v;
+  }
+  c[n] = sum;
+  return sum;
+}
+
+/** y[rows,N] = W·x[cols,N] + bias[rows] (bias optional, omitted or 0 for none); overwrites y. */
+export function spmmForward(
+  be: Backend,
+  p: { w: SparseMatrix; x: number; y: number; N: number; bias?: number },
+): void {
+  const name = "spmm_forward_f32";
+  const { w, N } = p;
+  const shapes = `W [${w.rows}, ${w.cols}] x [${w.cols}, ${N}] y [${w.rows}, ${N}]`;
+  checkCount(name, "N", N, shapes);
+  checkPtr(name, "x", p.x, shapes);
+  checkPtr(name, "y", p.y, shapes);
+  if (p.bias) checkPtr(name, "bias", p.bias, shapes);
+  if (w.be !== be) throw new KernelError(name, `W belongs to another backend (${shapes})`);
+  be.run(
+    name,
+    [w.rowPtr, w.rowIdx, w.rowVal, p.x, p.y, p.bias ?? 0, w.rows, w.cols, N],
+    2 * (w.nnz + w.rows) * N,
+  );
+}
+
+/** dx[cols,N] (+)= Wᵀ·dy[rows,N]; accumulate adds to dx instead of overwriting it (like gemm). */
+export function spmmBackwardInput(
+  be: Backend,
+  p: { w: SparseMatrix; dy: number; dx: number; N: number; accumulate?: boolean },
+): void {
+  const name = "spmm_backward_input_f32";
+  const { w, N } = p;
+  const shapes = `W [${w.rows}, ${w.cols}] dy [${w.rows}, ${N}] dx [${w.cols}, ${N}]`;
+  checkCount(name, "N", N, shapes);
+  checkPtr(name, "dy", p.dy, shapes);
+  checkPtr(name, "dx", p.dx, shapes);
+  if (w.be !== be) throw new KernelError(name, `W belongs to another backend (${shapes})`);
+  be.run(name, [
+    w.colPtr,
+    w.colIdx,
+    w.colVal,
+    p.dy,
+    p.dx,
+    p.accumulate ? 1 : 0,
+    w.rows,
+    w.cols,
+    N,
+  ], 2 * (w.nnz + w.cols) * N);
+}

@@ -1,0 +1,53 @@
+/**
+ * Scalar reference for src/backend/ops/sparse.ts (the test oracle). The weight is the dense
+ * W [rows, cols]; zero entries are skipped, every other one is added in increasing order with f32
+ * rounding (Math.fround), so results match the kernels bit for bit.
+ */
+
+/** y[rows,N] = W·x[cols,N] + bias[rows] (bias optional); overwrites y. */
+export function spmmForward(p: {
+  w: Float32Array;
+  rows: number;
+  cols: number;
+  x: Float32Array;
+  y: Float32Array;
+  N: number;
+  bias?: Float32Array;
+}): void {
+  const { w, rows, cols, x, y, N, bias } = p;
+  const f = Math.fround;
+  for (let o = 0; o < rows; o++) {
+    for (let n = 0; n < N; n++) {
+      let acc = bias ? bias[o] : 0;
+      for (let i = 0; i < cols; i++) {
+        const wv = w[o * cols + i];
+        if (wv !== 0) acc = f(acc + f(wv * x[i * N + n]));
+      }
+      y[o * N + n] = acc;
+    }
+  }
+}
+
+/** dx[cols,N] (+)= Wᵀ·dy[rows,N]; accumulate adds to dx instead of overwriting it. */
+export function spmmBackwardInput(p: {
+  w: Float32Array;
+  rows: number;
+  cols: number;
+  dy: Float32Array;
+  dx: Float32Array;
+  N: number;
+  accumulate?: boolean;
+}): void {
+  const { w, rows, cols, dy, dx, N } = p;
+  const f = Math.fround;
+  for (let i = 0; i < cols; i++) {
+    for (let n = 0; n < N; n++) {
+      let acc = p.accumulate ? dx[i * N + n] : 0;
+      for (let o = 0; o < rows; o++) {
+        const wv = w[o * cols + i];
+        if (wv !== 0) acc = f(acc + f(wv * dy[o * N + n]));
+      }
+      dx[i * N + n] = acc;
+    }
+  }
+}
