@@ -38,6 +38,7 @@ import ast, builtins, keyword, sys
 B = set(dir(builtins)) | {"__name__"}
 for i, src in enumerate(sys.stdin.read().split("\\0")):
     try:
+        compile(src, f"doc {i}", "exec")  # also catches return/break outside their blocks
         tree = ast.parse(src)
     except SyntaxError as e:
         print(f"doc {i}: {e}")
@@ -57,7 +58,7 @@ for i, src in enumerate(sys.stdin.read().split("\\0")):
 `;
 
 Deno.test({
-  name: "300 programs parse with python3 and bind every name they read",
+  name: "300 programs compile with python3 and bind every name they read",
   ignore: !python,
   async fn() {
     const docs = take(TRAIN_SEED, 150).concat(take(VAL_SEED, 150));

@@ -441,7 +441,9 @@ function method(g: Gen, module: Scope, cls: ClassSig, budget: number): FnSig {
       "push",
       `add_${rng.pick(B.NOUNS)}`,
     ]);
-    const mname = cls.methods.some((m) => m.name === name) ? `${name}_${cls.methods.length}` : name;
+    const taken = cls.methods.some((m) => m.name === name) ||
+      cls.fields.some((f) => f.name === name);
+    const mname = taken ? `${name}_${cls.methods.length + 1}` : name;
     g.emit(1, `def ${mname}(self, ${x}):`);
     docstring(g, 2, mname);
     const line = f.ty === "slist" || f.ty === "ilist"
