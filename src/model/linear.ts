@@ -51,9 +51,9 @@ export class Linear {
   /** y[rows, N] = W·x[cols, N] + b */
   forward(x: number, y: number, N: number): void {
     if (this.#useSparse) {
-      spmmForward(this.be, { w: this.#sparse!, x, y, N, bias: this.b });
+      spmmForward(this.be, { w: this.#sparse!, x, y, N, bias: this.b || undefined });
     } else {
-      gemm(this.be, { M: this.rows, N, K: this.cols, a: this.w, b: x, c: y, bias: this.b });
+      gemm(this.be, { M: this.rows, N, K: this.cols, a: this.w, b: x, c: y, bias: this.b || undefined });
     }
   }
 
@@ -70,7 +70,7 @@ export class Linear {
       c: this.dw,
       accumulate: true,
     });
-    biasBackward(be, { dbias: this.db, dout: dy, C: this.rows, N });
+    if (this.db) biasBackward(be, { dbias: this.db, dout: dy, C: this.rows, N });
     if (dx === 0) return;
     if (this.#useSparse) {
       spmmBackwardInput(be, { w: this.#sparse!, dy, dx, N, accumulate: accumulateDx });

@@ -4,19 +4,19 @@
  * and decoupled weight decay, after every step. Checkpoints are atomic and resumable bit-exactly.
  */
 import { Backend } from "../backend/backend.ts";
-import { adamStep, gradRmsNormalize, lrSchedule } from "../backend/ops/index.ts";
 import { aliveNeurons, countNonzero } from "../backend/ops/topk.ts";
 import { TRAIN_SEED, VAL_SEED } from "../data/corpus/index.ts";
 import { corpusSource, filesSource, loadPyFiles, type TokenSource } from "../data/dataset.ts";
 import { loadDefaultTokenizer, Tokenizer } from "../data/tokenizer.ts";
 import { UserError } from "../errors.ts";
-import { Model } from "../model/model.ts";
+import type { Model } from "../model/model.ts";
 import { decodeSafetensors, encodeSafetensors, type NamedTensor } from "../model/safetensors.ts";
 import { formatDuration, Progress } from "../util/progress.ts";
 import { type RunConfig, validateRunConfig } from "./config.ts";
 import { plotSvg } from "./plot_svg.ts";
 import { FORMAT_VERSION, RunDir, writeAtomic } from "./run_dir.ts";
-import { blockDensity, isSparsified, sparsifyAndDecay } from "./sparsify.ts";
+import { isSparsified } from "./sparsify.ts";
+import { StepRunner } from "./step.ts";
 
 export interface TrainArgs {
   out: string;
@@ -69,10 +69,9 @@ export async function train(args: TrainArgs): Promise<TrainResult> {
 
   const be = await Backend.create({ threads: args.threads });
   try {
-    const model = new Model(be, m);
+    const runner = new StepRunner(be, rc);
+    const { model, adamM, adamV } = runner;
     const total = model.layout.total;
-    const adamM = be.arena.tensor([total], "Adam m").ptr;
-    const adamV = be.arena.tensor([total], "Adam v").ptr;
     let start = 0;
     let metrics: Metrics[] = [];
     if (args.resume) {
@@ -115,7 +114,7 @@ export async function train(args: TrainArgs): Promise<TrainResult> {
     let lastLoss = NaN, lastVal = NaN, lastSaved = start;
     for (let step = start; step < t.steps; step++) {
       split(source.nextBatch(B, T));
-      const loss = model.forward(inputs, targets, B, T);
+      const { loss, lr } = runner.step(inputs, targets, step);
       if (!Number.isFinite(loss)) {
         throw new UserError(
           `loss became ${loss} at step ${step + 1}; stopped. The last good checkpoint (step ` +
@@ -123,31 +122,6 @@ export async function train(args: TrainArgs): Promise<TrainResult> {
           3,
         );
       }
-      model.backward();
-      gradRmsNormalize(be, { grad: model.grads, n: total });
-      const dens = blockDensity(step + 1, rc);
-      const lr = lrSchedule(be, {
-        step,
-        total: t.steps,
-        warmupFrac: t.warmupFrac,
-        base: t.lr,
-        pfracTarget: t.dense ? 1 : dens.target,
-        pfracNow: t.dense ? 1 : dens.now,
-      });
-      adamStep(be, {
-        param: model.params,
-        grad: model.grads,
-        m: adamM,
-        v: adamV,
-        n: total,
-        lr,
-        beta1: t.beta1,
-        beta2: t.beta2,
-        eps: t.eps,
-        t: step + 1,
-      });
-      sparsifyAndDecay(be, model, step + 1, rc, lr);
-      model.refresh(!t.dense);
       lastLoss = loss;
       windowTokens += N;
       const done = step + 1;
