@@ -18,9 +18,11 @@
 //   ds_h    += −p_sink[t]·dot                          the sink's value is zero, so its dp is 0
 //
 // Summation orders, which make results independent of threads and tiling: a score is summed
-// over i in order, then scaled. Sums along the keys j (out, dq, dot) use four lanes (j mod 4)
-// over the row's whole vectors, then ((l0 + l1) + (l2 + l3)), then its remaining keys in order.
-// dk and dv accumulate in memory, query rows t ascending. Query rows go four at a time where
+// over i in order, then scaled. The softmax takes exp from AssemblyScript's Mathf (compiled in)
+// and sums its denominator from the sink term, then the keys in order. Sums along the keys j
+// (out, dq, dot) use four lanes (j mod 4) over the row's whole vectors, then
+// ((l0 + l1) + (l2 + l3)), then its remaining keys in order. dk and dv accumulate in memory,
+// query rows t ascending. Query rows go four at a time where
 // they can (a tile shares each load of k, v or of the dk/dv rows between the four), and a tile
 // produces every element exactly as four single rows would.
 //
@@ -351,12 +353,52 @@ import { part_start } from "./common";
     const r = row + (<usize>j << 2);
     store<f32>(r, load<f32>(r) * inv);
   }
-  for (j = len; j < T; j++) store<f32>(row + (<usize>j << 2), 0);
+  const zero = f32x4.splat(0);
+  for (j = len; j + 4 <= T; j += 4) v128.store(row + (<usize>j << 2), zero);
+  for (; j < T; j++) store<f32>(row + (<usize>j << 2), 0);
 }
 
 // Σ_{j<len} a[j]·b[j].
 @inline function dot_row(a: usize, b: usize, len: i32): f32 {
   return finish_sum(f32x4.splat(0), a, b, 0, len);
+}
+
+// Index of a largest p[j], j < len (lanes keep their own maximum and its index; ties and NaN
+// resolve to some fixed index, which is all sink_prob needs).
+@inline function argmax_row(p: usize, len: i32): i32 {
+  const nv = len & ~3;
+  let mv = f32x4.splat(-Infinity);
+  let iv = i32x4.splat(0), jv = i32x4(0, 1, 2, 3);
+  const four = i32x4.splat(4);
+  for (let j = 0; j < nv; j += 4) {
+    const pv = v128.load(p + (<usize>j << 2));
+    const gt = f32x4.gt(pv, mv);
+    mv = v128.bitselect(pv, mv, gt);
+    iv = v128.bitselect(jv, iv, gt);
+    jv = i32x4.add(jv, four);
+  }
+  let pm: f32 = f32x4.extract_lane(mv, 0);
+  let jm = i32x4.extract_lane(iv, 0);
+  if (f32x4.extract_lane(mv, 1) > pm) {
+    pm = f32x4.extract_lane(mv, 1);
+    jm = i32x4.extract_lane(iv, 1);
+  }
+  if (f32x4.extract_lane(mv, 2) > pm) {
+    pm = f32x4.extract_lane(mv, 2);
+    jm = i32x4.extract_lane(iv, 2);
+  }
+  if (f32x4.extract_lane(mv, 3) > pm) {
+    pm = f32x4.extract_lane(mv, 3);
+    jm = i32x4.extract_lane(iv, 3);
+  }
+  for (let j = nv; j < len; j++) {
+    const pj = load<f32>(p + (<usize>j << 2));
+    if (pj > pm) {
+      pm = pj;
+      jm = j;
+    }
+  }
+  return jm;
 }
 
 // The sink's probability in a query row, from its saved probabilities p[j < len]: p_sink / p_j =
@@ -366,15 +408,8 @@ import { part_start } from "./common";
 @inline function sink_prob(
   p: usize, len: i32, s: f32, x: usize, y: usize, dh: i32, rs: usize, scale: f32,
 ): f32 {
-  let jm = 0;
-  let pm = load<f32>(p);
-  for (let j = 1; j < len; j++) {
-    const pj = load<f32>(p + (<usize>j << 2));
-    if (pj > pm) {
-      pm = pj;
-      jm = j;
-    }
-  }
+  const jm = argmax_row(p, len);
+  const pm = load<f32>(p + (<usize>jm << 2));
   let a: f32 = 0;
   let xp = x, yp = y + (<usize>jm << 2);
   for (let i = 0; i < dh; i++) {
