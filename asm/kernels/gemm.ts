@@ -1,0 +1,615 @@
+// Dense f32 GEMM with WASM SIMD: C[M,N] (+)= op(A)[M,K] · op(B)[K,N] + bias[M], row-major.
+//
+// Structure as in GotoBLAS/BLIS and XNNPACK: op(B) is packed into NR-column panels and op(A) into
+// MR-row panels (k-major, contiguous, zero-padded at the edges), so the micro-kernel streams both
+// with unit stride whatever the transposes were; the packing absorbs transA/transB. Cache blocks:
+// KC steps of k, MC rows of A (an L2-sized packed block) and NC columns of B per packed panel.
+// Each thread owns a contiguous, tile-aligned range of the columns (or of the rows, when M > N)
+// and packs its own panels.
+//
+// Summation order (one fixed order, so results depend neither on tiling, thread count nor
+// packing, and src/reference/gemm.ts matches bit for bit). For each element C[i,j]:
+//   acc = accumulate ? (bias ? C[i,j] + bias[i] : C[i,j]) : (bias ? bias[i] : 0)
+//   acc = acc + A[i,k] * B[k,j]   for k = 0 .. K-1 in order: f32 multiply, then f32 add (no FMA)
+// One accumulator per element (a lane of an f32x4). Between KC blocks the accumulator goes
+// through C unchanged, which keeps the same order. With K = 0, C gets just the initial value.
+
+import { part_start, part_start_aligned } from "./common";
+
+/** Steps of k per packed block. */
+const KC: i32 = 256;
+/** Rows of A per packed block (a multiple of every MR below). */
+const MC: i32 = 120;
+/** Columns of B per packed block (a multiple of every NR below). */
+const NC: i32 = 1024;
+/** Largest micro-tile, for the edge-tile buffer. */
+const TILE_MAX: i32 = 8 * 16;
+const PACK_A_BYTES: usize = <usize>(MC * KC) << 2;
+const PACK_B_BYTES: usize = <usize>(NC * KC) << 2;
+/** Scratch bytes per thread: packed A block, packed B block, one edge tile. */
+const SCRATCH_BYTES: usize = PACK_A_BYTES + PACK_B_BYTES + (<usize>TILE_MAX << 2);
+
+/** How a micro-kernel initialises its accumulators: from C, from bias (or 0), or C + bias. */
+const INIT_C: i32 = 0;
+const INIT_BIAS: i32 = 1;
+const INIT_C_BIAS: i32 = 2;
+
+/** Scratch bytes each thread needs (the wrapper allocates threads × this). */
+export function gemm_f32_scratch_bytes(tid: i32, nth: i32): i32 {
+  return <i32>SCRATCH_BYTES;
+}
+
+/**
+ * Transposes the 4×4 block at src (rows lds bytes apart) into dst (rows ldd bytes apart):
+ * dst row q = (src[0][q], src[1][q], src[2][q], src[3][q]).
+ */
+@inline function transpose_4x4(src: usize, lds: usize, dst: usize, ldd: usize): void {
+  const r0 = v128.load(src), r1 = v128.load(src + lds);
+  const r2 = v128.load(src + 2 * lds), r3 = v128.load(src + 3 * lds);
+  const t0 = v128.shuffle<f32>(r0, r1, 0, 4, 1, 5), t1 = v128.shuffle<f32>(r2, r3, 0, 4, 1, 5);
+  const t2 = v128.shuffle<f32>(r0, r1, 2, 6, 3, 7), t3 = v128.shuffle<f32>(r2, r3, 2, 6, 3, 7);
+  v128.store(dst, v128.shuffle<f32>(t0, t1, 0, 1, 4, 5));
+  v128.store(dst + ldd, v128.shuffle<f32>(t0, t1, 2, 3, 6, 7));
+  v128.store(dst + 2 * ldd, v128.shuffle<f32>(t2, t3, 0, 1, 4, 5));
+  v128.store(dst + 3 * ldd, v128.shuffle<f32>(t2, t3, 2, 3, 6, 7));
+}
+
+/**
+ * Packs `lanes` (≤ w) consecutive rows of a row-major matrix (ld bytes apart), columns
+ * [0, kc), into one panel of kc×w floats: panel[k][r] = src[r][k]; lanes past `lanes` are 0.
+ * This is op(A) for plain A and op(B) for transposed B: both gather across rows.
+ */
+function pack_gather(panel: usize, src: usize, ld: usize, lanes: i32, w: i32, kc: i32): void {
+  const step = <usize>w << 2;
+  if (lanes == w && (w & 3) == 0) {
+    const k4 = kc & ~3;
+    for (let g = 0; g < w; g += 4) {
+      let s = src + <usize>g * ld, d = panel + (<usize>g << 2);
+      for (let k = 0; k < k4; k += 4) {
+        transpose_4x4(s, ld, d, step);
+        s += 16;
+        d += step << 2;
+      }
+    }
+    for (let k = k4; k < kc; k++) {
+      for (let r = 0; r < w; r++) {
+        store<f32>(panel + <usize>k * step + (<usize>r << 2), load<f32>(src + <usize>r * ld + (<usize>k << 2)));
+      }
+    }
+    return;
+  }
+  for (let r = 0; r < w; r++) {
+    let d = panel + (<usize>r << 2);
+    if (r < lanes) {
+      let s = src + <usize>r * ld;
+      for (let k = 0; k < kc; k++) {
+        store<f32>(d, load<f32>(s));
+        s += 4;
+        d += step;
+      }
+    } else {
+      for (let k = 0; k < kc; k++) {
+        store<f32>(d, 0);
+        d += step;
+      }
+    }
+  }
+}
+
+/**
+ * Packs n consecutive columns of a row-major matrix (rows ld bytes apart), rows [0, kc), into
+ * ceil(n/w) panels of kc×w floats: panel p holds columns [p·w, p·w + w), k-major; columns past n
+ * are 0. This is op(A) for transposed A and op(B) for plain B. Panels go in groups that span
+ * about 32 columns (two cache lines of each row), k running inside a group: every row segment
+ * is read once and few panels are written at a time.
+ */
+function pack_rows(dst: usize, src: usize, ld: usize, n: i32, w: i32, kc: i32): void {
+  const step = <usize>w << 2;
+  const pstride = <usize>kc * step;
+  const group = max(1, 32 / w) * w;
+  for (let j0 = 0; j0 < n; j0 += group) {
+    const j1 = min(n, j0 + group);
+    const full = j1 - (j1 - j0) % w;
+    const d0 = dst + <usize>(j0 / w) * pstride;
+    for (let k = 0; k < kc; k++) {
+      const s = src + <usize>k * ld;
+      let d = d0 + <usize>k * step;
+      for (let j = j0; j < full; j += w) {
+        const sj = s + (<usize>j << 2);
+        let q = 0;
+        for (; q + 4 <= w; q += 4) v128.store(d + (<usize>q << 2), v128.load(sj + (<usize>q << 2)));
+        for (; q < w; q++) store<f32>(d + (<usize>q << 2), load<f32>(sj + (<usize>q << 2)));
+        d += pstride;
+      }
+      if (full < j1) {
+        let q = 0;
+        for (; q < j1 - full; q++) store<f32>(d + (<usize>q << 2), load<f32>(s + (<usize>(full + q) << 2)));
+        for (; q < w; q++) store<f32>(d + (<usize>q << 2), 0);
+      }
+    }
+  }
+}
+
+/**
+ * Packs op(A)[i0:i0+mc, p0:p0+kc] into mr-row panels of kc×mr floats (k-major), zero-padded
+ * past row mc. A is stored [M,K], or [K,M] when trans_a.
+ */
+function pack_a(dst: usize, a: usize, trans_a: i32, M: i32, K: i32, i0: i32, mc: i32, p0: i32, kc: i32, mr: i32): void {
+  if (trans_a) {
+    pack_rows(dst, a + ((<usize>p0 * <usize>M + <usize>i0) << 2), <usize>M << 2, mc, mr, kc);
+    return;
+  }
+  for (let ir = 0; ir < mc; ir += mr) {
+    const panel = dst + (<usize>ir * <usize>kc << 2);
+    const i = <usize>(i0 + ir);
+    pack_gather(panel, a + ((i * <usize>K + <usize>p0) << 2), <usize>K << 2, min(mr, mc - ir), mr, kc);
+  }
+}
+
+/**
+ * Packs op(B)[p0:p0+kc, j0:j0+nc] into nr-column panels of kc×nr floats (k-major),
+ * zero-padded past column nc. B is stored [K,N], or [N,K] when trans_b.
+ */
+function pack_b(dst: usize, b: usize, trans_b: i32, N: i32, K: i32, j0: i32, nc: i32, p0: i32, kc: i32, nr: i32): void {
+  if (!trans_b) {
+    pack_rows(dst, b + ((<usize>p0 * <usize>N + <usize>j0) << 2), <usize>N << 2, nc, nr, kc);
+    return;
+  }
+  for (let jr = 0; jr < nc; jr += nr) {
+    const panel = dst + (<usize>jr * <usize>kc << 2);
+    const j = <usize>(j0 + jr);
+    pack_gather(panel, b + ((j * <usize>K + <usize>p0) << 2), <usize>K << 2, min(nr, nc - jr), nr, kc);
+  }
+}
+
+/** The initial accumulator of C[i,j] (see the summation order above). */
+@inline function initial(c: usize, bias: usize, i: i32, accumulate: i32): f32 {
+  if (accumulate) return bias ? load<f32>(c) + load<f32>(bias + (<usize>i << 2)) : load<f32>(c);
+  return bias ? load<f32>(bias + (<usize>i << 2)) : 0;
+}
+
+/** K = 0: C[m0:m1, n0:n1] = its initial values. */
+function gemm_init_only(N: i32, c: usize, bias: usize, accumulate: i32, m0: i32, m1: i32, n0: i32, n1: i32): void {
+  for (let i = m0; i < m1; i++) {
+    const row = c + (<usize>i * <usize>N << 2);
+    for (let j = n0; j < n1; j++) {
+      const p = row + (<usize>j << 2);
+      store<f32>(p, initial(p, bias, i, accumulate));
+    }
+  }
+}
+
+/**
+ * 4x8 micro-kernel: C tile (+)= an 4-row A panel times an 8-column B panel, kc steps of k,
+ * two per loop trip; each A value is broadcast straight from memory (v128.load32_splat).
+ */
+function ukernel_4x8_loadsplat(kc: i32, ap: usize, bp: usize, c: usize, ldc: usize, init: i32, bias: usize): void {
+  const c0 = c;
+  const c1 = c + 1 * ldc;
+  const c2 = c + 2 * ldc;
+  const c3 = c + 3 * ldc;
+  let c00: v128, c01: v128, c10: v128, c11: v128, c20: v128, c21: v128, c30: v128, c31: v128;
+  if (init == INIT_C) {
+    c00 = v128.load(c0, 0); c01 = v128.load(c0, 16);
+    c10 = v128.load(c1, 0); c11 = v128.load(c1, 16);
+    c20 = v128.load(c2, 0); c21 = v128.load(c2, 16);
+    c30 = v128.load(c3, 0); c31 = v128.load(c3, 16);
+  } else {
+    const b0 = bias ? v128.load32_splat(bias, 0) : f32x4.splat(0);
+    const b1 = bias ? v128.load32_splat(bias, 4) : f32x4.splat(0);
+    const b2 = bias ? v128.load32_splat(bias, 8) : f32x4.splat(0);
+    const b3 = bias ? v128.load32_splat(bias, 12) : f32x4.splat(0);
+    if (init == INIT_C_BIAS) {
+      c00 = f32x4.add(v128.load(c0, 0), b0); c01 = f32x4.add(v128.load(c0, 16), b0);
+      c10 = f32x4.add(v128.load(c1, 0), b1); c11 = f32x4.add(v128.load(c1, 16), b1);
+      c20 = f32x4.add(v128.load(c2, 0), b2); c21 = f32x4.add(v128.load(c2, 16), b2);
+      c30 = f32x4.add(v128.load(c3, 0), b3); c31 = f32x4.add(v128.load(c3, 16), b3);
+    } else {
+      c00 = b0; c01 = b0;
+      c10 = b1; c11 = b1;
+      c20 = b2; c21 = b2;
+      c30 = b3; c31 = b3;
+    }
+  }
+  let k = 0;
+  for (; k + 2 <= kc; k += 2) {
+    {
+      const b0 = v128.load(bp, 0);
+      const b1 = v128.load(bp, 16);
+      const a0 = v128.load32_splat(ap, 0);
+      c00 = f32x4.add(c00, f32x4.mul(a0, b0));
+      c01 = f32x4.add(c01, f32x4.mul(a0, b1));
+      const a1 = v128.load32_splat(ap, 4);
+      c10 = f32x4.add(c10, f32x4.mul(a1, b0));
+      c11 = f32x4.add(c11, f32x4.mul(a1, b1));
+      const a2 = v128.load32_splat(ap, 8);
+      c20 = f32x4.add(c20, f32x4.mul(a2, b0));
+      c21 = f32x4.add(c21, f32x4.mul(a2, b1));
+      const a3 = v128.load32_splat(ap, 12);
+      c30 = f32x4.add(c30, f32x4.mul(a3, b0));
+      c31 = f32x4.add(c31, f32x4.mul(a3, b1));
+    }
+    {
+      const b0 = v128.load(bp, 32);
+      const b1 = v128.load(bp, 48);
+      const a0 = v128.load32_splat(ap, 16);
+      c00 = f32x4.add(c00, f32x4.mul(a0, b0));
+      c01 = f32x4.add(c01, f32x4.mul(a0, b1));
+      const a1 = v128.load32_splat(ap, 20);
+      c10 = f32x4.add(c10, f32x4.mul(a1, b0));
+      c11 = f32x4.add(c11, f32x4.mul(a1, b1));
+      const a2 = v128.load32_splat(ap, 24);
+      c20 = f32x4.add(c20, f32x4.mul(a2, b0));
+      c21 = f32x4.add(c21, f32x4.mul(a2, b1));
+      const a3 = v128.load32_splat(ap, 28);
+      c30 = f32x4.add(c30, f32x4.mul(a3, b0));
+      c31 = f32x4.add(c31, f32x4.mul(a3, b1));
+    }
+    ap += 32;
+    bp += 64;
+  }
+  for (; k < kc; k++) {
+    const b0 = v128.load(bp, 0);
+    const b1 = v128.load(bp, 16);
+    const a0 = v128.load32_splat(ap, 0);
+    c00 = f32x4.add(c00, f32x4.mul(a0, b0));
+    c01 = f32x4.add(c01, f32x4.mul(a0, b1));
+    const a1 = v128.load32_splat(ap, 4);
+    c10 = f32x4.add(c10, f32x4.mul(a1, b0));
+    c11 = f32x4.add(c11, f32x4.mul(a1, b1));
+    const a2 = v128.load32_splat(ap, 8);
+    c20 = f32x4.add(c20, f32x4.mul(a2, b0));
+    c21 = f32x4.add(c21, f32x4.mul(a2, b1));
+    const a3 = v128.load32_splat(ap, 12);
+    c30 = f32x4.add(c30, f32x4.mul(a3, b0));
+    c31 = f32x4.add(c31, f32x4.mul(a3, b1));
+    ap += 16;
+    bp += 32;
+  }
+  v128.store(c0, c00, 0); v128.store(c0, c01, 16);
+  v128.store(c1, c10, 0); v128.store(c1, c11, 16);
+  v128.store(c2, c20, 0); v128.store(c2, c21, 16);
+  v128.store(c3, c30, 0); v128.store(c3, c31, 16);
+}
+
+/**
+ * 4x8 micro-kernel: C tile (+)= an 4-row A panel times an 8-column B panel, kc steps of k,
+ * two per loop trip; in each group of four A rows, 2 come from one v128 load and lane shuffles, the rest from v128.load32_splat.
+ */
+function ukernel_4x8_mixsplat(kc: i32, ap: usize, bp: usize, c: usize, ldc: usize, init: i32, bias: usize): void {
+  const c0 = c;
+  const c1 = c + 1 * ldc;
+  const c2 = c + 2 * ldc;
+  const c3 = c + 3 * ldc;
+  let c00: v128, c01: v128, c10: v128, c11: v128, c20: v128, c21: v128, c30: v128, c31: v128;
+  if (init == INIT_C) {
+    c00 = v128.load(c0, 0); c01 = v128.load(c0, 16);
+    c10 = v128.load(c1, 0); c11 = v128.load(c1, 16);
+    c20 = v128.load(c2, 0); c21 = v128.load(c2, 16);
+    c30 = v128.load(c3, 0); c31 = v128.load(c3, 16);
+  } else {
+    const b0 = bias ? v128.load32_splat(bias, 0) : f32x4.splat(0);
+    const b1 = bias ? v128.load32_splat(bias, 4) : f32x4.splat(0);
+    const b2 = bias ? v128.load32_splat(bias, 8) : f32x4.splat(0);
+    const b3 = bias ? v128.load32_splat(bias, 12) : f32x4.splat(0);
+    if (init == INIT_C_BIAS) {
+      c00 = f32x4.add(v128.load(c0, 0), b0); c01 = f32x4.add(v128.load(c0, 16), b0);
+      c10 = f32x4.add(v128.load(c1, 0), b1); c11 = f32x4.add(v128.load(c1, 16), b1);
+      c20 = f32x4.add(v128.load(c2, 0), b2); c21 = f32x4.add(v128.load(c2, 16), b2);
+      c30 = f32x4.add(v128.load(c3, 0), b3); c31 = f32x4.add(v128.load(c3, 16), b3);
+    } else {
+      c00 = b0; c01 = b0;
+      c10 = b1; c11 = b1;
+      c20 = b2; c21 = b2;
+      c30 = b3; c31 = b3;
+    }
+  }
+  let k = 0;
+  for (; k + 2 <= kc; k += 2) {
+    {
+      const b0 = v128.load(bp, 0);
+      const b1 = v128.load(bp, 16);
+      const va0 = v128.load(ap, 0);
+      const a0 = v128.shuffle<f32>(va0, va0, 0, 0, 0, 0);
+      c00 = f32x4.add(c00, f32x4.mul(a0, b0));
+      c01 = f32x4.add(c01, f32x4.mul(a0, b1));
+      const a1 = v128.shuffle<f32>(va0, va0, 1, 1, 1, 1);
+      c10 = f32x4.add(c10, f32x4.mul(a1, b0));
+      c11 = f32x4.add(c11, f32x4.mul(a1, b1));
+      const a2 = v128.load32_splat(ap, 8);
+      c20 = f32x4.add(c20, f32x4.mul(a2, b0));
+      c21 = f32x4.add(c21, f32x4.mul(a2, b1));
+      const a3 = v128.load32_splat(ap, 12);
+      c30 = f32x4.add(c30, f32x4.mul(a3, b0));
+      c31 = f32x4.add(c31, f32x4.mul(a3, b1));
+    }
+    {
+      const b0 = v128.load(bp, 32);
+      const b1 = v128.load(bp, 48);
+      const va0 = v128.load(ap, 16);
+      const a0 = v128.shuffle<f32>(va0, va0, 0, 0, 0, 0);
+      c00 = f32x4.add(c00, f32x4.mul(a0, b0));
+      c01 = f32x4.add(c01, f32x4.mul(a0, b1));
+      const a1 = v128.shuffle<f32>(va0, va0, 1, 1, 1, 1);
+      c10 = f32x4.add(c10, f32x4.mul(a1, b0));
+      c11 = f32x4.add(c11, f32x4.mul(a1, b1));
+      const a2 = v128.load32_splat(ap, 24);
+      c20 = f32x4.add(c20, f32x4.mul(a2, b0));
+      c21 = f32x4.add(c21, f32x4.mul(a2, b1));
+      const a3 = v128.load32_splat(ap, 28);
+      c30 = f32x4.add(c30, f32x4.mul(a3, b0));
+      c31 = f32x4.add(c31, f32x4.mul(a3, b1));
+    }
+    ap += 32;
+    bp += 64;
+  }
+  for (; k < kc; k++) {
+    const b0 = v128.load(bp, 0);
+    const b1 = v128.load(bp, 16);
+    const va0 = v128.load(ap, 0);
+    const a0 = v128.shuffle<f32>(va0, va0, 0, 0, 0, 0);
+    c00 = f32x4.add(c00, f32x4.mul(a0, b0));
+    c01 = f32x4.add(c01, f32x4.mul(a0, b1));
+    const a1 = v128.shuffle<f32>(va0, va0, 1, 1, 1, 1);
+    c10 = f32x4.add(c10, f32x4.mul(a1, b0));
+    c11 = f32x4.add(c11, f32x4.mul(a1, b1));
+    const a2 = v128.load32_splat(ap, 8);
+    c20 = f32x4.add(c20, f32x4.mul(a2, b0));
+    c21 = f32x4.add(c21, f32x4.mul(a2, b1));
+    const a3 = v128.load32_splat(ap, 12);
+    c30 = f32x4.add(c30, f32x4.mul(a3, b0));
+    c31 = f32x4.add(c31, f32x4.mul(a3, b1));
+    ap += 16;
+    bp += 32;
+  }
+  v128.store(c0, c00, 0); v128.store(c0, c01, 16);
+  v128.store(c1, c10, 0); v128.store(c1, c11, 16);
+  v128.store(c2, c20, 0); v128.store(c2, c21, 16);
+  v128.store(c3, c30, 0); v128.store(c3, c31, 16);
+}
+
+/**
+ * 6x8 micro-kernel: C tile (+)= an 6-row A panel times an 8-column B panel, kc steps of k,
+ * two per loop trip; in each group of four A rows, 2 come from one v128 load and lane shuffles, the rest from v128.load32_splat.
+ */
+function ukernel_6x8_mixsplat(kc: i32, ap: usize, bp: usize, c: usize, ldc: usize, init: i32, bias: usize): void {
+  const c0 = c;
+  const c1 = c + 1 * ldc;
+  const c2 = c + 2 * ldc;
+  const c3 = c + 3 * ldc;
+  const c4 = c + 4 * ldc;
+  const c5 = c + 5 * ldc;
+  let c00: v128, c01: v128, c10: v128, c11: v128, c20: v128, c21: v128, c30: v128, c31: v128, c40: v128, c41: v128, c50: v128, c51: v128;
+  if (init == INIT_C) {
+    c00 = v128.load(c0, 0); c01 = v128.load(c0, 16);
+    c10 = v128.load(c1, 0); c11 = v128.load(c1, 16);
+    c20 = v128.load(c2, 0); c21 = v128.load(c2, 16);
+    c30 = v128.load(c3, 0); c31 = v128.load(c3, 16);
+    c40 = v128.load(c4, 0); c41 = v128.load(c4, 16);
+    c50 = v128.load(c5, 0); c51 = v128.load(c5, 16);
+  } else {
+    const b0 = bias ? v128.load32_splat(bias, 0) : f32x4.splat(0);
+    const b1 = bias ? v128.load32_splat(bias, 4) : f32x4.splat(0);
+    const b2 = bias ? v128.load32_splat(bias, 8) : f32x4.splat(0);
+    const b3 = bias ? v128.load32_splat(bias, 12) : f32x4.splat(0);
+    const b4 = bias ? v128.load32_splat(bias, 16) : f32x4.splat(0);
+    const b5 = bias ? v128.load32_splat(bias, 20) : f32x4.splat(0);
+    if (init == INIT_C_BIAS) {
+      c00 = f32x4.add(v128.load(c0, 0), b0); c01 = f32x4.add(v128.load(c0, 16), b0);
+      c10 = f32x4.add(v128.load(c1, 0), b1); c11 = f32x4.add(v128.load(c1, 16), b1);
+      c20 = f32x4.add(v128.load(c2, 0), b2); c21 = f32x4.add(v128.load(c2, 16), b2);
+      c30 = f32x4.add(v128.load(c3, 0), b3); c31 = f32x4.add(v128.load(c3, 16), b3);
+      c40 = f32x4.add(v128.load(c4, 0), b4); c41 = f32x4.add(v128.load(c4, 16), b4);
+      c50 = f32x4.add(v128.load(c5, 0), b5); c51 = f32x4.add(v128.load(c5, 16), b5);
+    } else {
+      c00 = b0; c01 = b0;
+      c10 = b1; c11 = b1;
+      c20 = b2; c21 = b2;
+      c30 = b3; c31 = b3;
+      c40 = b4; c41 = b4;
+      c50 = b5; c51 = b5;
+    }
+  }
+  let k = 0;
+  for (; k + 2 <= kc; k += 2) {
+    {
+      const b0 = v128.load(bp, 0);
+      const b1 = v128.load(bp, 16);
+      const va0 = v128.load(ap, 0);
+      const a0 = v128.shuffle<f32>(va0, va0, 0, 0, 0, 0);
+      c00 = f32x4.add(c00, f32x4.mul(a0, b0));
+      c01 = f32x4.add(c01, f32x4.mul(a0, b1));
+      const a1 = v128.shuffle<f32>(va0, va0, 1, 1, 1, 1);
+      c10 = f32x4.add(c10, f32x4.mul(a1, b0));
+      c11 = f32x4.add(c11, f32x4.mul(a1, b1));
+      const a2 = v128.load32_splat(ap, 8);
+      c20 = f32x4.add(c20, f32x4.mul(a2, b0));
+      c21 = f32x4.add(c21, f32x4.mul(a2, b1));
+      const a3 = v128.load32_splat(ap, 12);
+      c30 = f32x4.add(c30, f32x4.mul(a3, b0));
+      c31 = f32x4.add(c31, f32x4.mul(a3, b1));
+      const a4 = v128.load32_splat(ap, 16);
+      c40 = f32x4.add(c40, f32x4.mul(a4, b0));
+      c41 = f32x4.add(c41, f32x4.mul(a4, b1));
+      const a5 = v128.load32_splat(ap, 20);
+      c50 = f32x4.add(c50, f32x4.mul(a5, b0));
+      c51 = f32x4.add(c51, f32x4.mul(a5, b1));
+    }
+    {
+      const b0 = v128.load(bp, 32);
+      const b1 = v128.load(bp, 48);
+      const va0 = v128.load(ap, 24);
+      const a0 = v128.shuffle<f32>(va0, va0, 0, 0, 0, 0);
+      c00 = f32x4.add(c00, f32x4.mul(a0, b0));
+      c01 = f32x4.add(c01, f32x4.mul(a0, b1));
+      const a1 = v128.shuffle<f32>(va0, va0, 1, 1, 1, 1);
+      c10 = f32x4.add(c10, f32x4.mul(a1, b0));
+      c11 = f32x4.add(c11, f32x4.mul(a1, b1));
+      const a2 = v128.load32_splat(ap, 32);
+      c20 = f32x4.add(c20, f32x4.mul(a2, b0));
+      c21 = f32x4.add(c21, f32x4.mul(a2, b1));
+      const a3 = v128.load32_splat(ap, 36);
+      c30 = f32x4.add(c30, f32x4.mul(a3, b0));
+      c31 = f32x4.add(c31, f32x4.mul(a3, b1));
+      const a4 = v128.load32_splat(ap, 40);
+      c40 = f32x4.add(c40, f32x4.mul(a4, b0));
+      c41 = f32x4.add(c41, f32x4.mul(a4, b1));
+      const a5 = v128.load32_splat(ap, 44);
+      c50 = f32x4.add(c50, f32x4.mul(a5, b0));
+      c51 = f32x4.add(c51, f32x4.mul(a5, b1));
+    }
+    ap += 48;
+    bp += 64;
+  }
+  for (; k < kc; k++) {
+    const b0 = v128.load(bp, 0);
+    const b1 = v128.load(bp, 16);
+    const va0 = v128.load(ap, 0);
+    const a0 = v128.shuffle<f32>(va0, va0, 0, 0, 0, 0);
+    c00 = f32x4.add(c00, f32x4.mul(a0, b0));
+    c01 = f32x4.add(c01, f32x4.mul(a0, b1));
+    const a1 = v128.shuffle<f32>(va0, va0, 1, 1, 1, 1);
+    c10 = f32x4.add(c10, f32x4.mul(a1, b0));
+    c11 = f32x4.add(c11, f32x4.mul(a1, b1));
+    const a2 = v128.load32_splat(ap, 8);
+    c20 = f32x4.add(c20, f32x4.mul(a2, b0));
+    c21 = f32x4.add(c21, f32x4.mul(a2, b1));
+    const a3 = v128.load32_splat(ap, 12);
+    c30 = f32x4.add(c30, f32x4.mul(a3, b0));
+    c31 = f32x4.add(c31, f32x4.mul(a3, b1));
+    const a4 = v128.load32_splat(ap, 16);
+    c40 = f32x4.add(c40, f32x4.mul(a4, b0));
+    c41 = f32x4.add(c41, f32x4.mul(a4, b1));
+    const a5 = v128.load32_splat(ap, 20);
+    c50 = f32x4.add(c50, f32x4.mul(a5, b0));
+    c51 = f32x4.add(c51, f32x4.mul(a5, b1));
+    ap += 24;
+    bp += 32;
+  }
+  v128.store(c0, c00, 0); v128.store(c0, c01, 16);
+  v128.store(c1, c10, 0); v128.store(c1, c11, 16);
+  v128.store(c2, c20, 0); v128.store(c2, c21, 16);
+  v128.store(c3, c30, 0); v128.store(c3, c31, 16);
+  v128.store(c4, c40, 0); v128.store(c4, c41, 16);
+  v128.store(c5, c50, 0); v128.store(c5, c51, 16);
+}
+
+/**
+ * The blocked GEMM on thread tid's share of C, with the mr×nr micro-kernel `kind` (constant
+ * after inlining, so each exported variant is its own specialised loop nest).
+ */
+@inline function gemm_f32(kind: i32, mr: i32, nr: i32, M: i32, N: i32, K: i32, a: usize, trans_a: i32, b: usize, trans_b: i32, c: usize, bias: usize, accumulate: i32, scratch: usize, tid: i32, nth: i32): void {
+  // Threads split the larger of M and N, so the operand every thread packs whole is the smaller.
+  let m0 = 0, m1 = M, n0 = 0, n1 = N;
+  if (M > N) {
+    m0 = part_start_aligned(M, mr, tid, nth);
+    m1 = part_start_aligned(M, mr, tid + 1, nth);
+  } else {
+    n0 = part_start_aligned(N, nr, tid, nth);
+    n1 = part_start_aligned(N, nr, tid + 1, nth);
+  }
+  if (m0 >= m1 || n0 >= n1) return;
+  if (K <= 0) {
+    gemm_init_only(N, c, bias, accumulate, m0, m1, n0, n1);
+    return;
+  }
+  const pa = scratch + <usize>tid * SCRATCH_BYTES;
+  const pb = pa + PACK_A_BYTES;
+  const tile = pb + PACK_B_BYTES;
+  const ldc = <usize>N << 2;
+  const ldt = <usize>nr << 2;
+  for (let jc = n0; jc < n1; jc += NC) {
+    const nc = min(NC, n1 - jc);
+    for (let pc = 0; pc < K; pc += KC) {
+      const kc = min(KC, K - pc);
+      const init = pc > 0 ? INIT_C : accumulate ? (bias ? INIT_C_BIAS : INIT_C) : INIT_BIAS;
+      pack_b(pb, b, trans_b, N, K, jc, nc, pc, kc, nr);
+      for (let ic = m0; ic < m1; ic += MC) {
+        const mc = min(MC, m1 - ic);
+        pack_a(pa, a, trans_a, M, K, ic, mc, pc, kc, mr);
+        for (let jr = 0; jr < nc; jr += nr) {
+          const cols = min(nr, nc - jr);
+          const bpanel = pb + (<usize>jr * <usize>kc << 2);
+          for (let ir = 0; ir < mc; ir += mr) {
+            const rows = min(mr, mc - ir);
+            const apanel = pa + (<usize>ir * <usize>kc << 2);
+            const i = ic + ir;
+            const ct = c + <usize>i * ldc + (<usize>(jc + jr) << 2);
+            if (rows == mr && cols == nr) {
+              ukernel(kind, kc, apanel, bpanel, ct, ldc, init, bias + (<usize>i << 2));
+            } else {
+              // Edge tile: run the full micro-kernel on a buffer holding the initial values.
+              for (let r = 0; r < rows; r++) {
+                for (let j = 0; j < cols; j++) {
+                  const p = ct + <usize>r * ldc + (<usize>j << 2);
+                  store<f32>(tile + <usize>r * ldt + (<usize>j << 2), pc > 0 ? load<f32>(p) : initial(p, bias, i + r, accumulate));
+                }
+              }
+              ukernel(kind, kc, apanel, bpanel, tile, ldt, INIT_C, 0);
+              for (let r = 0; r < rows; r++) {
+                for (let j = 0; j < cols; j++) {
+                  store<f32>(ct + <usize>r * ldc + (<usize>j << 2), load<f32>(tile + <usize>r * ldt + (<usize>j << 2)));
+                }
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+@inline function ukernel(kind: i32, kc: i32, ap: usize, bp: usize, c: usize, ldc: usize, init: i32, bias: usize): void {
+  switch (kind) {
+    case 0: ukernel_4x8_loadsplat(kc, ap, bp, c, ldc, init, bias); break;
+    case 1: ukernel_4x8_mixsplat(kc, ap, bp, c, ldc, init, bias); break;
+    case 2: ukernel_6x8_mixsplat(kc, ap, bp, c, ldc, init, bias); break;
+  }
+}
+
+/**
+ * C[M,N] (+)= op(A)[M,K] · op(B)[K,N] + bias[M] with the 4x8_loadsplat micro-kernel. A is [M,K] ([K,M] if
+ * trans_a), B is [K,N] ([N,K] if trans_b), C is [M,N]; bias is 0 for none; accumulate adds to C.
+ * scratch: threads × gemm_f32_scratch_bytes() bytes.
+ */
+export function gemm_f32_4x8_loadsplat(M: i32, N: i32, K: i32, a: usize, trans_a: i32, b: usize, trans_b: i32, c: usize, bias: usize, accumulate: i32, scratch: usize, tid: i32, nth: i32): void {
+  gemm_f32(0, 4, 8, M, N, K, a, trans_a, b, trans_b, c, bias, accumulate, scratch, tid, nth);
+}
+
+/**
+ * C[M,N] (+)= op(A)[M,K] · op(B)[K,N] + bias[M] with the 4x8_mixsplat micro-kernel. A is [M,K] ([K,M] if
+ * trans_a), B is [K,N] ([N,K] if trans_b), C is [M,N]; bias is 0 for none; accumulate adds to C.
+ * scratch: threads × gemm_f32_scratch_bytes() bytes.
+ */
+export function gemm_f32_4x8_mixsplat(M: i32, N: i32, K: i32, a: usize, trans_a: i32, b: usize, trans_b: i32, c: usize, bias: usize, accumulate: i32, scratch: usize, tid: i32, nth: i32): void {
+  gemm_f32(1, 4, 8, M, N, K, a, trans_a, b, trans_b, c, bias, accumulate, scratch, tid, nth);
+}
+
+/**
+ * C[M,N] (+)= op(A)[M,K] · op(B)[K,N] + bias[M] with the 6x8_mixsplat micro-kernel. A is [M,K] ([K,M] if
+ * trans_a), B is [K,N] ([N,K] if trans_b), C is [M,N]; bias is 0 for none; accumulate adds to C.
+ * scratch: threads × gemm_f32_scratch_bytes() bytes.
+ */
+export function gemm_f32_6x8_mixsplat(M: i32, N: i32, K: i32, a: usize, trans_a: i32, b: usize, trans_b: i32, c: usize, bias: usize, accumulate: i32, scratch: usize, tid: i32, nth: i32): void {
+  gemm_f32(2, 6, 8, M, N, K, a, trans_a, b, trans_b, c, bias, accumulate, scratch, tid, nth);
+}
+
+
+/**
+ * dbias[c] += Σ_n dout[c, n] for dout [C, N] (the bias gradient of a feature-major linear layer).
+ * Per channel, fixed order: four lane sums s_l over n ≡ l (mod 4) for n < N - N%4, in n order;
+ * then (s_0 + s_1) + (s_2 + s_3); then the last N%4 entries in order; then dbias[c] += that.
+ */
+export function bias_backward_f32(dbias: usize, dout: usize, C: i32, N: i32, tid: i32, nth: i32): void {
+  const c0 = part_start(C, tid, nth), c1 = part_start(C, tid + 1, nth);
+  const n4 = N & ~3;
+  for (let ch = c0; ch < c1; ch++) {
+    const row = dout + (<usize>ch * <usize>N << 2);
+    let s = f32x4.splat(0);
+    for (let n = 0; n < n4; n += 4) s = f32x4.add(s, v128.load(row + (<usize>n << 2)));
+    let t: f32 = (f32x4.extract_lane(s, 0) + f32x4.extract_lane(s, 1)) + (f32x4.extract_lane(s, 2) + f32x4.extract_lane(s, 3));
+    for (let n = n4; n < N; n++) t += load<f32>(row + (<usize>n << 2));
+    const p = dbias + (<usize>ch << 2);
+    store<f32>(p, load<f32>(p) + t);
+  }
+}

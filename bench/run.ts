@@ -1,0 +1,10 @@
+/**
+ * Runs every benchmark in turn (deno task bench). Pass --quick for a short smoke run. Each bench
+ * module exports `main(): Promise<void>` that prints its own table; add one line per module.
+ */
+import { main as gemm } from "./gemm_bench.ts";
+
+await gemm();
+
+// The peers' worker threads (onnxruntime-web's pool) would keep the process alive.
+Deno.exit(0);

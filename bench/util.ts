@@ -1,0 +1,62 @@
+/**
+ * Shared helpers for the benchmark scripts (bench/run.ts runs them all): the --quick flag,
+ * best-of-N timing, GFLOP/s, plain-text tables.
+ */
+
+/** `deno task bench --quick`: fewer shapes and repetitions, for a smoke run. */
+export const QUICK = Deno.args.includes("--quick");
+
+export interface TimingOptions {
+  /** Timed repetitions at most (default 5). */
+  reps?: number;
+  /** Untimed runs first (JIT tier-up, caches; default 1). */
+  warmup?: number;
+  /** Stop repeating once this much time (ms) has been spent timing (default 2000). */
+  budgetMs?: number;
+}
+
+/** Shortest wall time (ms) of fn over the repetitions: the least disturbed run. */
+export function bestMs(fn: () => void, o: TimingOptions = {}): number {
+  for (let i = 0; i < (o.warmup ?? 1); i++) fn();
+  let best = Infinity, spent = 0;
+  for (let r = 0; r < (o.reps ?? 5) && (r === 0 || spent < (o.budgetMs ?? 2000)); r++) {
+    const t0 = performance.now();
+    fn();
+    const ms = performance.now() - t0;
+    best = Math.min(best, ms);
+    spent += ms;
+  }
+  return best;
+}
+
+/** bestMs for asynchronous work. */
+export async function bestMsAsync(fn: () => Promise<void>, o: TimingOptions = {}): Promise<number> {
+  for (let i = 0; i < (o.warmup ?? 1); i++) await fn();
+  let best = Infinity, spent = 0;
+  for (let r = 0; r < (o.reps ?? 5) && (r === 0 || spent < (o.budgetMs ?? 2000)); r++) {
+    const t0 = performance.now();
+    await fn();
+    const ms = performance.now() - t0;
+    best = Math.min(best, ms);
+    spent += ms;
+  }
+  return best;
+}
+
+/** GFLOP/s of `flops` floating-point operations done in `ms` milliseconds. */
+export function gflops(flops: number, ms: number): number {
+  return flops / ms / 1e6;
+}
+
+/** A number with `digits` decimals, or "–" for a missing value. */
+export function fmt(x: number | undefined, digits = 1): string {
+  return x === undefined || !Number.isFinite(x) ? "–" : x.toFixed(digits);
+}
+
+/** Right-aligned columns (the first left-aligned), one header row and a rule. */
+export function table(header: string[], rows: string[][]): string {
+  const width = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
+  const line = (r: string[]) =>
+    r.map((s, i) => (i === 0 ? s.padEnd(width[i]) : s.padStart(width[i]))).join("  ");
+  return [line(header), width.map((w) => "-".repeat(w)).join("  "), ...rows.map(line)].join("\n");
+}
