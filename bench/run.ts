@@ -3,8 +3,10 @@
  * module exports `main(): Promise<void>` that prints its own table; add one line per module.
  */
 import { main as gemm } from "./gemm_bench.ts";
+import { main as layers } from "./layers_bench.ts";
 
 await gemm();
+await layers();
 
 // The peers' worker threads (onnxruntime-web's pool) would keep the process alive.
 Deno.exit(0);

@@ -1,0 +1,173 @@
+// AbsTopK activation sparsity (PAPER §1): per token keep the k entries of largest |x| among its C
+// channels, zero the rest; ties go to the lower channel index. Forward and backward.
+//
+// Forward, per tile of 16 tokens (a 64-byte line of each channel row; activations are
+// feature-major [C, N]), as 4 groups of 4 tokens (one f32x4 each):
+//  1. gather the tile's |x| bit patterns into per-thread scratch, keys [group][C][4] (for x ≥ 0
+//     the IEEE bits order like the values, so the selection works on integers);
+//  2. per group, bisect for its 4 tokens at once the threshold T = the k-th largest key (PAPER
+//     App. B: a threshold instead of a sort): count(key ≥ t) ≥ k holds for t ≤ T and fails
+//     above, so halving [0, max + 1] takes at most 31 counting passes over the group's 16·C bytes
+//     (L1-resident), one compare and one subtract per channel; a token stops early once some t
+//     has a count of exactly k;
+//  3. one pass over the rows keeps key > T, and key == T while that token's ties last (k minus
+//     the count above T), so the lowest channels win ties. out and mask are written for the tile's
+//     tokens only.
+// Each token's result depends on its own column alone: thread count does not matter.
+// out may alias inp. Scratch per thread: 64·C + 128 bytes.
+import { part_start_aligned } from "./common";
+import { load_f32x4_partial, store_f32x4_partial } from "./vmath";
+
+@inline function scratch_bytes(C: i32): usize {
+  return (<usize>C * 64 + 128 + 63) & ~(<usize>63);
+}
+
+/** Bytes of scratch one thread needs for abstopk_forward over C channels (callers allocate nth×). */
+export function abstopk_scratch_bytes(C: i32, tid: i32, nth: i32): i32 {
+  return <i32>scratch_bytes(C);
+}
+
+/** Per lane, how many of the C keys of a group (keys[c] at keys + 16c) are ≥ t (unsigned). */
+@inline function count_ge(keys: usize, C: i32, t: v128): v128 {
+  let a = i32x4.splat(0), b = i32x4.splat(0);
+  let c = 0;
+  for (; c + 4 <= C; c += 4) {
+    const p = keys + (<usize>c << 4);
+    a = i32x4.sub(a, i32x4.ge_u(v128.load(p), t));
+    b = i32x4.sub(b, i32x4.ge_u(v128.load(p, 16), t));
+    a = i32x4.sub(a, i32x4.ge_u(v128.load(p, 32), t));
+    b = i32x4.sub(b, i32x4.ge_u(v128.load(p, 48), t));
+  }
+  for (; c < C; c++) a = i32x4.sub(a, i32x4.ge_u(v128.load(keys + (<usize>c << 4)), t));
+  return i32x4.add(a, b);
+}
+
+/**
+ * Bisects the k-th largest key (1 ≤ k < C) of each lane of a group whose lane maxima are `max`;
+ * stores at res the keep rule for the write pass: keep key > res[0..3], and key == res[0..3]
+ * while res[4..7] (the ties to keep) lasts.
+ */
+function select_group(keys: usize, C: i32, k: i32, max: v128, res: usize): void {
+  const ones = i32x4.splat(1), kv = i32x4.splat(k);
+  // Invariants: count(≥ lo) ≥ k > count(≥ hi) = cntHi, until hi = lo + 1 or an exact hit.
+  let lo = i32x4.splat(0), hi = i32x4.add(max, ones);
+  let cntHi = i32x4.splat(0), exact = i32x4.splat(0);
+  for (;;) {
+    const active = v128.andnot(i32x4.gt_u(i32x4.sub(hi, lo), ones), exact);
+    if (!v128.any_true(active)) break;
+    const mid = i32x4.add(lo, i32x4.shr_u(i32x4.sub(hi, lo), 1));
+    const cnt = count_ge(keys, C, mid);
+    const ok = v128.and(i32x4.ge_s(cnt, kv), active);
+    const fail = v128.andnot(active, ok);
+    lo = v128.bitselect(mid, lo, ok);
+    hi = v128.bitselect(mid, hi, fail);
+    cntHi = v128.bitselect(cnt, cntHi, fail);
+    exact = v128.or(exact, v128.and(ok, i32x4.eq(cnt, kv)));
+  }
+  // Exact hit: keep key ≥ lo. Otherwise lo is the k-th key: keep key > lo, and k − cntHi ties.
+  v128.store(res, v128.bitselect(i32x4.sub(lo, ones), lo, exact));
+  v128.store(res, v128.andnot(i32x4.sub(kv, cntHi), exact), 16);
+}
+
+/** Applies the keep rule (tv, rem) to r ≤ 4 tokens of one row; returns rem after it. */
+@inline function keep_row(inp: usize, out: usize, mask: usize, tv: v128, rem: v128, r: i32): v128 {
+  const x = load_f32x4_partial(inp, r);
+  const kv = v128.and(x, i32x4.splat(0x7fffffff));
+  const take = v128.and(i32x4.eq(kv, tv), i32x4.gt_s(rem, i32x4.splat(0)));
+  const keep = v128.or(i32x4.gt_s(kv, tv), take);
+  store_f32x4_partial(out, v128.and(x, keep), r);
+  const h = i16x8.narrow_i32x4_s(keep, keep);
+  const bytes = i32x4.extract_lane(v128.and(i8x16.narrow_i16x8_s(h, h), i8x16.splat(1)), 0);
+  if (r == 4) store<u32>(mask, bytes);
+  else for (let j = 0; j < r; j++) store<u8>(mask + <usize>j, <u8>(bytes >>> (j << 3)));
+  return i32x4.add(rem, take);
+}
+
+/**
+ * out[C,N] = inp with all but the k largest-|x| entries of each token zeroed; mask[C,N] (u8) = 1
+ * where kept. k ≥ C keeps everything, k ≤ 0 nothing. scratch: nth × scratch_bytes(C) bytes.
+ */
+export function abstopk_forward(out: usize, mask: usize, inp: usize, C: i32, N: i32, k: i32, scratch: usize, tid: i32, nth: i32): void {
+  const s = part_start_aligned(N, 4, tid, nth), e = part_start_aligned(N, 4, tid + 1, nth);
+  const base = scratch + <usize>tid * scratch_bytes(C);
+  const groupBytes = <usize>C << 4;
+  const res = base + 4 * groupBytes;
+  const rowBytes = <usize>N << 2;
+  const absMask = i32x4.splat(0x7fffffff);
+  for (let n0 = s; n0 < e; n0 += 16) {
+    const rt = min(16, e - n0);
+    const r0 = min(4, rt), r1 = max(0, min(4, rt - 4)), r2 = max(0, min(4, rt - 8)), r3 = max(0, min(4, rt - 12));
+    const o = <usize>n0 << 2;
+    // Keep rule per group (see select_group): all for k ≥ C, none for k ≤ 0.
+    let tv = i32x4.splat(k <= 0 ? 0x7fffffff : -1), rem0 = i32x4.splat(0);
+    let tv0 = tv, tv1 = tv, tv2 = tv, tv3 = tv;
+    let rem1 = rem0, rem2 = rem0, rem3 = rem0;
+    if (k > 0 && k < C) {
+      let m0 = i32x4.splat(0), m1 = m0, m2 = m0, m3 = m0;
+      for (let c = 0; c < C; c++) {
+        const row = inp + <usize>c * rowBytes + o, kp = base + (<usize>c << 4);
+        const k0 = v128.and(load_f32x4_partial(row, r0), absMask);
+        v128.store(kp, k0);
+        m0 = i32x4.max_u(m0, k0);
+        if (r1 > 0) {
+          const k1 = v128.and(load_f32x4_partial(row + 16, r1), absMask);
+          v128.store(kp + groupBytes, k1);
+          m1 = i32x4.max_u(m1, k1);
+        }
+        if (r2 > 0) {
+          const k2 = v128.and(load_f32x4_partial(row + 32, r2), absMask);
+          v128.store(kp + 2 * groupBytes, k2);
+          m2 = i32x4.max_u(m2, k2);
+        }
+        if (r3 > 0) {
+          const k3 = v128.and(load_f32x4_partial(row + 48, r3), absMask);
+          v128.store(kp + 3 * groupBytes, k3);
+          m3 = i32x4.max_u(m3, k3);
+        }
+      }
+      select_group(base, C, k, m0, res);
+      tv0 = v128.load(res);
+      rem0 = v128.load(res, 16);
+      if (r1 > 0) {
+        select_group(base + groupBytes, C, k, m1, res);
+        tv1 = v128.load(res);
+        rem1 = v128.load(res, 16);
+      }
+      if (r2 > 0) {
+        select_group(base + 2 * groupBytes, C, k, m2, res);
+        tv2 = v128.load(res);
+        rem2 = v128.load(res, 16);
+      }
+      if (r3 > 0) {
+        select_group(base + 3 * groupBytes, C, k, m3, res);
+        tv3 = v128.load(res);
+        rem3 = v128.load(res, 16);
+      }
+    }
+    for (let c = 0; c < C; c++) {
+      const ro = <usize>c * rowBytes + o, mp = mask + <usize>c * <usize>N + <usize>n0;
+      rem0 = keep_row(inp + ro, out + ro, mp, tv0, rem0, r0);
+      if (r1 > 0) rem1 = keep_row(inp + ro + 16, out + ro + 16, mp + 4, tv1, rem1, r1);
+      if (r2 > 0) rem2 = keep_row(inp + ro + 32, out + ro + 32, mp + 8, tv2, rem2, r2);
+      if (r3 > 0) rem3 = keep_row(inp + ro + 48, out + ro + 48, mp + 12, tv3, rem3, r3);
+    }
+  }
+}
+
+/** dinp[i] += dout[i] where mask[i] != 0, for the n = C·N entries (gradient through kept entries). */
+export function abstopk_backward(dinp: usize, dout: usize, mask: usize, n: i32, tid: i32, nth: i32): void {
+  const s = part_start_aligned(n, 4, tid, nth), e = part_start_aligned(n, 4, tid + 1, nth);
+  const zero = i32x4.splat(0);
+  let i = s;
+  for (; i + 4 <= e; i += 4) {
+    const o = <usize>i << 2;
+    const m8 = v128.load32_zero(mask + <usize>i);
+    const keep = i32x4.ne(i32x4.extend_low_i16x8_u(i16x8.extend_low_i8x16_u(m8)), zero);
+    v128.store(dinp + o, f32x4.add(v128.load(dinp + o), v128.and(v128.load(dout + o), keep)));
+  }
+  for (; i < e; i++) {
+    const o = <usize>i << 2;
+    if (load<u8>(mask + <usize>i) != 0) store<f32>(dinp + o, load<f32>(dinp + o) + load<f32>(dout + o));
+    else store<f32>(dinp + o, load<f32>(dinp + o) + 0);
+  }
+}

@@ -1,0 +1,104 @@
+// SIMD (f32x4) transcendental helpers shared by the layer kernels; inlined, never exported.
+//
+// exp_f32x4 is the Cephes expf scheme: n = round(x·log2 e), r = x − n·ln2 (ln2 split in two so
+// n·ln2_hi is exact), e^r by a degree-6 polynomial, then 2^n through the exponent bits. Relative
+// error ≤ ~1.5 ulp for x in [-87.3, 88.3]; below, results flush to 0 (no denormals); above 88.37
+// they are +inf. Every caller here passes x ≤ 0.
+
+const LOG2E: f32 = 1.44269504088896341;
+const LN2_HI: f32 = 0.693359375;
+const LN2_LO: f32 = -2.12194440e-4;
+const EXP_HI: f32 = 88.72283935546875;
+const EXP_LO: f32 = -88.0;
+
+// Rounding to an integer by adding 1.5·2^23: the sum's low mantissa bits then hold n itself
+// (f32x4.nearest and i32x4.trunc_sat are slow multi-instruction sequences in V8 on x64). pmin/pmax
+// are single instructions; min/max (NaN and ±0 rules) are not.
+const ROUND_MAGIC: f32 = 12582912.0;
+const MAGIC_BITS_MINUS_BIAS: i32 = 0x4b400000 - 127;
+
+/** 2^n · e^r, with n = m − 1.5·2^23 (m the rounding sum) and |r| ≲ ln2/2 (the Cephes polynomial). */
+@inline function exp_reduced(m: v128, r: v128): v128 {
+  let p = f32x4.splat(1.9875691500e-4);
+  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(1.3981999507e-3));
+  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(8.3334519073e-3));
+  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(4.1665795894e-2));
+  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(1.6666665459e-1));
+  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(5.0000001201e-1));
+  p = f32x4.add(f32x4.add(f32x4.mul(f32x4.mul(p, r), r), r), f32x4.splat(1.0));
+  // 2^n as a float: n in [-127, 128]; -127 gives +0 (flush), 128 gives +inf.
+  const e = i32x4.shl(i32x4.sub(m, i32x4.splat(MAGIC_BITS_MINUS_BIAS)), 23);
+  return f32x4.mul(p, e);
+}
+
+/** e^x per lane (see the file comment for accuracy and range). */
+@inline export function exp_f32x4(x: v128): v128 {
+  x = f32x4.pmax(f32x4.pmin(x, f32x4.splat(EXP_HI)), f32x4.splat(EXP_LO));
+  const m = f32x4.add(f32x4.mul(x, f32x4.splat(LOG2E)), f32x4.splat(ROUND_MAGIC));
+  const n = f32x4.sub(m, f32x4.splat(ROUND_MAGIC));
+  let r = f32x4.sub(x, f32x4.mul(n, f32x4.splat(LN2_HI)));
+  r = f32x4.sub(r, f32x4.mul(n, f32x4.splat(LN2_LO)));
+  return exp_reduced(m, r);
+}
+
+/**
+ * e^(hi + lo) for an argument carried as two floats (|lo| ≲ 2): hi is reduced exactly and lo is
+ * added to the small reduced argument, so the rounding of hi + lo (up to ulp(hi)/2, a relative
+ * error |hi|·2^-24 in the result) never happens.
+ */
+@inline export function exp_hilo_f32x4(hi: v128, lo: v128): v128 {
+  const x = f32x4.pmax(f32x4.pmin(f32x4.add(hi, lo), f32x4.splat(EXP_HI)), f32x4.splat(EXP_LO));
+  const m = f32x4.add(f32x4.mul(x, f32x4.splat(LOG2E)), f32x4.splat(ROUND_MAGIC));
+  const n = f32x4.sub(m, f32x4.splat(ROUND_MAGIC));
+  let r = f32x4.add(f32x4.sub(hi, f32x4.mul(n, f32x4.splat(LN2_HI))), lo);
+  r = f32x4.sub(r, f32x4.mul(n, f32x4.splat(LN2_LO)));
+  return exp_reduced(m, r);
+}
+
+/** Loads `r` (1..4) consecutive floats at p into the low lanes; the other lanes are 0. */
+@inline export function load_f32x4_partial(p: usize, r: i32): v128 {
+  if (r >= 4) return v128.load(p);
+  let v = f32x4.splat(0);
+  v = f32x4.replace_lane(v, 0, load<f32>(p));
+  if (r > 1) v = f32x4.replace_lane(v, 1, load<f32>(p, 4));
+  if (r > 2) v = f32x4.replace_lane(v, 2, load<f32>(p, 8));
+  return v;
+}
+
+/** Stores the low `r` (1..4) lanes of v at p. */
+@inline export function store_f32x4_partial(p: usize, v: v128, r: i32): void {
+  if (r >= 4) {
+    v128.store(p, v);
+    return;
+  }
+  store<f32>(p, f32x4.extract_lane(v, 0));
+  if (r > 1) store<f32>(p, f32x4.extract_lane(v, 1), 4);
+  if (r > 2) store<f32>(p, f32x4.extract_lane(v, 2), 8);
+}
+
+/** Loads `r` (1..4) consecutive i32 at p into the low lanes; the other lanes are `fill`. */
+@inline export function load_i32x4_partial(p: usize, r: i32, fill: i32): v128 {
+  if (r >= 4) return v128.load(p);
+  let v = i32x4.splat(fill);
+  v = i32x4.replace_lane(v, 0, load<i32>(p));
+  if (r > 1) v = i32x4.replace_lane(v, 1, load<i32>(p, 4));
+  if (r > 2) v = i32x4.replace_lane(v, 2, load<i32>(p, 8));
+  return v;
+}
+
+/** Lane j (0..3, a run-time index) of an f32x4. */
+@inline export function lane_f32(v: v128, j: i32): f32 {
+  return j == 0 ? f32x4.extract_lane(v, 0) : j == 1 ? f32x4.extract_lane(v, 1) : j == 2 ? f32x4.extract_lane(v, 2) : f32x4.extract_lane(v, 3);
+}
+
+/** v with lane j (0..3, a run-time index) set to x. */
+@inline export function with_lane_i32(v: v128, j: i32, x: i32): v128 {
+  return j == 0 ? i32x4.replace_lane(v, 0, x) : j == 1 ? i32x4.replace_lane(v, 1, x) : j == 2 ? i32x4.replace_lane(v, 2, x) : i32x4.replace_lane(v, 3, x);
+}
+
+/** p[0..n) = 0 for n floats (a loop: the build does not enable bulk-memory instructions). */
+@inline export function zero_f32(p: usize, n: i32): void {
+  let i = 0;
+  for (; i + 4 <= n; i += 4) v128.store(p + (<usize>i << 2), i32x4.splat(0));
+  for (; i < n; i++) store<f32>(p + (<usize>i << 2), 0);
+}

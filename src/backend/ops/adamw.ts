@@ -1,0 +1,95 @@
+/**
+ * The optimizer (asm/kernels/adamw.ts; PAPER §2): Adam with bias correction, the separate decoupled
+ * weight decay (applied after the weight top-k so pruned zeros stay zero) and the learning-rate
+ * schedule. All arithmetic happens in wasm; these wrappers only check arguments.
+ */
+import type { Backend } from "../backend.ts";
+import { KernelError } from "../../errors.ts";
+import { checkBuffers, checkDims, checkFinite } from "./layer_args.ts";
+
+export interface AdamStepArgs {
+  /** param, grad, m, v: [n] each; param, m and v are updated in place. */
+  param: number;
+  grad: number;
+  m: number;
+  v: number;
+  n: number;
+  lr: number;
+  beta1: number;
+  beta2: number;
+  eps: number;
+  /** 1-based step number, for the bias correction 1 − β^t. */
+  t: number;
+}
+
+/** One Adam step: m, v updated, param −= lr·m̂/(sqrt(v̂) + eps). */
+export function adamStep(be: Backend, a: AdamStepArgs): void {
+  const { n } = a;
+  const shapes = `n=${n} lr=${a.lr} beta1=${a.beta1} beta2=${a.beta2} eps=${a.eps} t=${a.t}`;
+  checkDims("adam_step", shapes, { n }, 0);
+  checkDims("adam_step", shapes, { t: a.t });
+  checkFinite("adam_step", shapes, { lr: a.lr, eps: a.eps });
+  for (const [name, b] of [["beta1", a.beta1], ["beta2", a.beta2]] as const) {
+    if (!(b >= 0 && b < 1)) {
+      throw new KernelError("adam_step", `${name} must be in [0, 1) (${shapes})`);
+    }
+  }
+  if (!(a.eps > 0)) throw new KernelError("adam_step", `eps must be > 0 (${shapes})`);
+  checkBuffers(be, "adam_step", shapes, {
+    param: [a.param, 4 * n],
+    grad: [a.grad, 4 * n],
+    m: [a.m, 4 * n],
+    v: [a.v, 4 * n],
+  });
+  if (n > 0) {
+    be.run("adam_step", [a.param, a.grad, a.m, a.v, n, a.lr, a.beta1, a.beta2, a.eps, a.t], 12 * n);
+  }
+}
+
+/** param[i] *= factor, i < n (the caller passes factor = 1 − lr·wd). */
+export function decayWeights(be: Backend, a: { param: number; n: number; factor: number }): void {
+  const shapes = `n=${a.n} factor=${a.factor}`;
+  checkDims("scale_f32", shapes, { n: a.n }, 0);
+  checkFinite("scale_f32", shapes, { factor: a.factor });
+  checkBuffers(be, "scale_f32", shapes, { param: [a.param, 4 * a.n] });
+  if (a.n > 0) be.run("scale_f32", [a.param, a.n, a.factor], a.n);
+}
+
+export interface LrScheduleArgs {
+  /** 0-based step, in [0, total). */
+  step: number;
+  total: number;
+  /** Fraction of the run spent warming up linearly (PAPER: 0.01). */
+  warmupFrac: number;
+  /** Peak learning rate. */
+  base: number;
+  /** Target fraction of nonzero weights, and the current one (sharkfin sqrt(target/now)). */
+  pfracTarget: number;
+  pfracNow: number;
+}
+
+/**
+ * Learning rate at `step`: base · warmup/decay factor · sqrt(pfracTarget/pfracNow) (PAPER §2).
+ * Warmup (step+1)/W over the first W = warmupFrac·total steps, then (total − step)/(total − W).
+ */
+export function lrSchedule(be: Backend, a: LrScheduleArgs): number {
+  const shapes = `step=${a.step} total=${a.total} warmupFrac=${a.warmupFrac} ` +
+    `pfracTarget=${a.pfracTarget} pfracNow=${a.pfracNow}`;
+  checkDims("lr_schedule", shapes, { total: a.total });
+  checkDims("lr_schedule", shapes, { step: a.step }, 0);
+  checkFinite("lr_schedule", shapes, { base: a.base });
+  if (a.step >= a.total) throw new KernelError("lr_schedule", `step must be < total (${shapes})`);
+  if (!(a.warmupFrac >= 0 && a.warmupFrac <= 1)) {
+    throw new KernelError("lr_schedule", `warmupFrac must be in [0, 1] (${shapes})`);
+  }
+  for (const [name, f] of [["pfracTarget", a.pfracTarget], ["pfracNow", a.pfracNow]] as const) {
+    if (!(f > 0 && f <= 1)) {
+      throw new KernelError("lr_schedule", `${name} must be in (0, 1] (${shapes})`);
+    }
+  }
+  return be.run(
+    "lr_schedule",
+    [a.step, a.total, a.warmupFrac, a.base, a.pfracTarget, a.pfracNow],
+    0,
+  );
+}

@@ -1,0 +1,30 @@
+/**
+ * Exact (erf) GELU, elementwise (asm/kernels/gelu.ts): gelu(x) = 0.5·x·(1 + erf(x/√2)), with erf
+ * computed in the module (musl's erff for |x| < 1.19, a fitted erfc tail beyond; ≤ 2 ulp above
+ * x = −1.19, ≤ 6 ulp in the negative tail).
+ */
+import type { Backend } from "../backend.ts";
+import { checkBuffers, checkDims } from "./layer_args.ts";
+
+/** out[i] = gelu(inp[i]), i < n (out may be inp). */
+export function geluForward(be: Backend, a: { out: number; inp: number; n: number }): void {
+  const shapes = `n=${a.n}`;
+  checkDims("gelu_forward", shapes, { n: a.n }, 0);
+  checkBuffers(be, "gelu_forward", shapes, { out: [a.out, 4 * a.n], inp: [a.inp, 4 * a.n] });
+  if (a.n > 0) be.run("gelu_forward", [a.out, a.inp, a.n], 30 * a.n);
+}
+
+/** dinp[i] += dout[i]·gelu'(inp[i]), i < n. */
+export function geluBackward(
+  be: Backend,
+  a: { dinp: number; dout: number; inp: number; n: number },
+): void {
+  const shapes = `n=${a.n}`;
+  checkDims("gelu_backward", shapes, { n: a.n }, 0);
+  checkBuffers(be, "gelu_backward", shapes, {
+    dinp: [a.dinp, 4 * a.n],
+    dout: [a.dout, 4 * a.n],
+    inp: [a.inp, 4 * a.n],
+  });
+  if (a.n > 0) be.run("gelu_backward", [a.dinp, a.dout, a.inp, a.n], 40 * a.n);
+}

@@ -1,0 +1,38 @@
+/**
+ * Deterministic reductions of one long f32 buffer (asm/kernels/reduce.ts): Σx² in f64 over fixed
+ * 8192-float blocks summed in block order (the same bits for any thread count), and the global
+ * gradient RMS normalisation of PAPER §2.
+ */
+import type { Backend } from "../backend.ts";
+import { checkBuffers, checkDims, withScratch } from "./layer_args.ts";
+
+function blockPartials<T>(
+  be: Backend,
+  kernel: string,
+  x: number,
+  n: number,
+  fn: (partials: number, nb: number) => T,
+): T {
+  const shapes = `n=${n}`;
+  checkDims(kernel, shapes, { n });
+  checkBuffers(be, kernel, shapes, { x: [x, 4 * n] });
+  const nb = be.run("sumsq_block_count", [n], 0);
+  return withScratch(be, 8 * nb, (partials) => {
+    be.run("sumsq_blocks_f64", [x, n, partials], 2 * n);
+    return fn(partials, nb);
+  });
+}
+
+/** Σ x[i]² over i < n, in f64. */
+export function sumSquares(be: Backend, a: { x: number; n: number }): number {
+  return blockPartials(be, "sum_squares", a.x, a.n, (p, nb) => be.run("sum_f64", [p, nb], 0));
+}
+
+/** grad /= rms + 1e-5 with rms = sqrt(mean grad²) over the n floats; returns rms. */
+export function gradRmsNormalize(be: Backend, a: { grad: number; n: number }): number {
+  return blockPartials(be, "grad_rms_normalize", a.grad, a.n, (p, nb) => {
+    const rms = be.run("rms_from_partials", [p, nb, a.n], 0);
+    be.run("scale_by_inv_rms_f32", [a.grad, a.n, rms], a.n);
+    return rms;
+  });
+}

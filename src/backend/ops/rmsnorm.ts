@@ -1,0 +1,71 @@
+/**
+ * RMSNorm over the channels of feature-major activations [C, N] (asm/kernels/rmsnorm.ts): learnable
+ * weight, no bias, eps = 2^-23 (PAPER §1). The backward accumulates into dinp and dweight.
+ */
+import type { Backend } from "../backend.ts";
+import { checkBuffers, checkDims, withScratch } from "./layer_args.ts";
+
+export interface RmsnormForwardArgs {
+  /** out [C,N] = inp·rstd·weight. */
+  out: number;
+  /** rstd [N] = 1/sqrt(mean_c inp² + eps), kept for the backward. */
+  rstd: number;
+  /** inp [C,N]. */
+  inp: number;
+  /** weight [C]. */
+  weight: number;
+  C: number;
+  N: number;
+}
+
+/** out = RMSNorm(inp)·weight per token; also writes rstd [N]. */
+export function rmsnormForward(be: Backend, a: RmsnormForwardArgs): void {
+  const { C, N } = a;
+  const shapes = `inp [C=${C}, N=${N}] weight [${C}] rstd [${N}]`;
+  checkDims("rmsnorm_forward", shapes, { C, N });
+  checkBuffers(be, "rmsnorm_forward", shapes, {
+    out: [a.out, 4 * C * N],
+    rstd: [a.rstd, 4 * N],
+    inp: [a.inp, 4 * C * N],
+    weight: [a.weight, 4 * C],
+  });
+  be.run("rmsnorm_forward", [a.out, a.rstd, a.inp, a.weight, C, N], 4 * C * N);
+}
+
+export interface RmsnormBackwardArgs {
+  /** dinp [C,N] += ∂L/∂inp. */
+  dinp: number;
+  /** dweight [C] += ∂L/∂weight. */
+  dweight: number;
+  /** dout [C,N] = ∂L/∂out. */
+  dout: number;
+  inp: number;
+  weight: number;
+  /** rstd [N] from the forward. */
+  rstd: number;
+  C: number;
+  N: number;
+}
+
+/** Accumulates the RMSNorm gradients into dinp [C,N] and dweight [C]. */
+export function rmsnormBackward(be: Backend, a: RmsnormBackwardArgs): void {
+  const { C, N } = a;
+  const shapes = `inp [C=${C}, N=${N}] weight [${C}] rstd [${N}]`;
+  checkDims("rmsnorm_backward", shapes, { C, N });
+  checkBuffers(be, "rmsnorm_backward", shapes, {
+    dinp: [a.dinp, 4 * C * N],
+    dweight: [a.dweight, 4 * C],
+    dout: [a.dout, 4 * C * N],
+    inp: [a.inp, 4 * C * N],
+    weight: [a.weight, 4 * C],
+    rstd: [a.rstd, 4 * N],
+  });
+  withScratch(be, 4 * N, (g) => {
+    be.run("rmsnorm_backward_token", [g, a.dout, a.inp, a.weight, a.rstd, C, N], 3 * C * N);
+    be.run(
+      "rmsnorm_backward",
+      [a.dinp, a.dweight, a.dout, a.inp, a.weight, a.rstd, g, C, N],
+      8 * C * N,
+    );
+  });
+}

@@ -1,0 +1,56 @@
+/**
+ * Scalar reference for src/backend/ops/adamw.ts (the test oracle). Same f32 operation order as
+ * the kernel, so Adam matches bit for bit (given the same f64 pow); the schedule is f64 arithmetic.
+ */
+const f = Math.fround;
+
+/** One Adam step with bias correction (t ≥ 1); param, m, v updated in place. */
+export function adamStep(a: {
+  param: Float32Array;
+  grad: Float32Array;
+  m: Float32Array;
+  v: Float32Array;
+  n: number;
+  lr: number;
+  beta1: number;
+  beta2: number;
+  eps: number;
+  t: number;
+}): void {
+  const b1 = f(a.beta1), b2 = f(a.beta2), omb1 = f(1 - a.beta1), omb2 = f(1 - a.beta2);
+  const ibc1 = f(1 / (1 - Math.pow(a.beta1, a.t))), ibc2 = f(1 / (1 - Math.pow(a.beta2, a.t)));
+  const lr = f(a.lr), eps = f(a.eps);
+  for (let i = 0; i < a.n; i++) {
+    const g = a.grad[i];
+    const m = f(f(b1 * a.m[i]) + f(omb1 * g));
+    const v = f(f(b2 * a.v[i]) + f(omb2 * f(g * g)));
+    a.m[i] = m;
+    a.v[i] = v;
+    const den = f(f(Math.sqrt(f(v * ibc2))) + eps);
+    a.param[i] = f(a.param[i] - f(lr * f(f(m * ibc1) / den)));
+  }
+}
+
+/** param *= factor. */
+export function decayWeights(a: { param: Float32Array; n: number; factor: number }): void {
+  const s = f(a.factor);
+  for (let i = 0; i < a.n; i++) a.param[i] = f(a.param[i] * s);
+}
+
+/** base · (warmup (step+1)/W, then (total − step)/(total − W)) · sqrt(pfracTarget/pfracNow). */
+export function lrSchedule(a: {
+  step: number;
+  total: number;
+  warmupFrac: number;
+  base: number;
+  pfracTarget: number;
+  pfracNow: number;
+}): number {
+  const w = a.warmupFrac * a.total;
+  const fac = a.step < w
+    ? Math.min(1, (a.step + 1) / w)
+    : a.total > w
+    ? Math.max(0, (a.total - a.step) / (a.total - w))
+    : 0;
+  return a.base * fac * Math.sqrt(a.pfracTarget / a.pfracNow);
+}
