@@ -536,7 +536,7 @@ function ukernel_6x8_mixsplat(kc: i32, ap: usize, bp: usize, c: usize, ldc: usiz
             const i = ic + ir;
             const ct = c + <usize>i * ldc + (<usize>(jc + jr) << 2);
             if (rows == mr && cols == nr) {
-              ukernel(kind, kc, apanel, bpanel, ct, ldc, init, bias + (<usize>i << 2));
+              ukernel(kind, kc, apanel, bpanel, ct, ldc, init, bias ? bias + (<usize>i << 2) : 0);
             } else {
               // Edge tile: run the full micro-kernel on a buffer holding the initial values.
               for (let r = 0; r < rows; r++) {
