@@ -387,6 +387,6 @@ export class Model {
         N,
       });
     }
-    ops.embeddingBackward(be, { dwte: this.gptr(lay.wte), dout: a.dres, tokens: a.tokens, C, N });
+    ops.embeddingBackward(be, { dwte: this.gptr(lay.wte), dout: a.dres, tokens: a.tokens, C, N, V });
   }
 }
