@@ -1,0 +1,105 @@
+/**
+ * `thinwire eval`: loads a trained run and reports its task suite results and validation loss.
+ * Flags are parsed here; cli.ts dispatches to `evalCommand` and prints any UserError.
+ */
+import { parseArgs } from "node:util";
+import { UserError } from "../errors.ts";
+import { writeAtomic } from "../train/run_dir.ts";
+import { formatDuration, Progress } from "../util/progress.ts";
+import { getTask, type Task, TASKS } from "../../tasks/index.ts";
+import { loadRun } from "./load_run.ts";
+import { formatExamples, formatTable, reportJson } from "./report.ts";
+import { evaluateRun } from "./task_eval.ts";
+
+const USAGE = `usage: deno task eval --model DIR [options]
+
+Evaluates a trained run on the twenty-task suite (PAPER.md §3) and its validation stream.
+
+  --model DIR    run folder (config.json, tokenizer.json, model.safetensors)   required
+  --task NAME    only these tasks (repeat the flag or give a comma list)
+  --pairs N      pairs per task (default 200)
+  --show N       print N example pairs per task with the model's P(correct)
+  --json FILE    also write the results as JSON
+  --threads N    compute threads (default: all cores)
+  --help         this text`;
+
+function positiveInt(flag: string, v: string | undefined, fallback: number, min: number): number {
+  if (v === undefined) return fallback;
+  const n = Number(v);
+  if (!/^\d+$/.test(v.trim()) || !Number.isSafeInteger(n) || n < min) {
+    throw new UserError(`--${flag} must be an integer ≥ ${min}, got '${v}'`);
+  }
+  return n;
+}
+
+/** Runs `eval` with its own arguments; returns the exit code (problems are thrown as UserError). */
+export async function evalCommand(argv: string[]): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      strict: true,
+      allowPositionals: false,
+      options: {
+        model: { type: "string" },
+        json: { type: "string" },
+        task: { type: "string", multiple: true },
+        show: { type: "string" },
+        pairs: { type: "string" },
+        threads: { type: "string" },
+        help: { type: "boolean", short: "h" },
+      },
+    });
+  } catch (e) {
+    throw new UserError(`eval: ${(e as Error).message.split("\n")[0]} (see --help)`);
+  }
+  const v = parsed.values;
+  if (v.help) {
+    console.log(USAGE);
+    return 0;
+  }
+  if (!v.model) throw new UserError("eval: --model DIR is required (see --help)");
+  const pairs = positiveInt("pairs", v.pairs, 200, 1);
+  const show = positiveInt("show", v.show, 0, 0);
+  const threads = positiveInt("threads", v.threads, Math.min(navigator.hardwareConcurrency, 64), 1);
+  if (threads > 64) throw new UserError(`--threads must be at most 64, got ${threads}`);
+  let tasks: readonly Task[] = TASKS;
+  if (v.task) {
+    const names = v.task.flatMap((s) => s.split(",")).map((s) => s.trim()).filter((s) => s);
+    if (names.length === 0) throw new UserError("eval: --task needs a task name");
+    tasks = [...new Set(names)].map(getTask);
+  }
+
+  const t0 = performance.now();
+  const run = await loadRun(v.model, { threads });
+  try {
+    const progress = new Progress("eval", tasks.length, "task");
+    const report = await evaluateRun(run, {
+      tasks,
+      pairs,
+      show,
+      onTask: (done, r) => progress.update(done, { task: r.task }),
+    });
+    if (show > 0) {
+      for (const t of report.tasks) console.log(formatExamples(t) + "\n");
+    }
+    console.log(formatTable(report));
+    if (v.json) {
+      try {
+        await writeAtomic(v.json, JSON.stringify(reportJson(report), null, 2) + "\n");
+      } catch (e) {
+        throw new UserError(
+          `--json ${v.json}: cannot write (${(e as Error).message.split("\n")[0]})`,
+        );
+      }
+    }
+    console.error(
+      `evaluated ${tasks.length} task(s) × ${pairs} pairs in ` +
+        `${formatDuration((performance.now() - t0) / 1000)}, ${run.be.threads} thread(s)` +
+        (v.json ? ` → ${v.json}` : ""),
+    );
+  } finally {
+    run.close();
+  }
+  return 0;
+}

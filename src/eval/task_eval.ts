@@ -1,0 +1,368 @@
+/**
+ * Evaluating a model on the task suite (PAPER.md §3) and on the pretraining validation stream.
+ *
+ * Each task member is a prompt whose correct next token is `a` and whose alternative is `b`.
+ * Task loss is the binary cross-entropy restricted to the two candidates at the prompt's last
+ * position, averaged per sequence: mean over members of softplus(l_b − l_a) (the released viewer
+ * stores the pair sum, twice this). Accuracy is the fraction of members with l_a > l_b.
+ *
+ * Prompts run in batches of B rows of T tokens, each row `<|endoftext|>` + the prompt, left-aligned
+ * and padded after with `<|endoftext|>`: the model has no positions and attention is causal, so
+ * the padding cannot reach the prompt's last position. The leading `<|endoftext|>` is what the
+ * model saw before every training document (src/data/dataset.ts). Every number that decides a
+ * result (losses, their means, logit differences) is computed by WASM kernels.
+ */
+import { add, meanLoss, pairLossForward, scale } from "../backend/ops/index.ts";
+import { corpusSource, filesSource, fixedBatches, loadPyFiles } from "../data/dataset.ts";
+import { VAL_SEED } from "../data/corpus/index.ts";
+import type { Tokenizer } from "../data/tokenizer.ts";
+import type { Model } from "../model/model.ts";
+import { EVAL_SEED, makePairs, type Task } from "../../tasks/index.ts";
+import type { LoadedRun } from "./load_run.ts";
+
+/** Task loss under which a task counts as solved (PAPER §3: the pruning target). */
+export const SOLVED_LOSS = 0.15;
+
+/** One prompt to score: its tokens (without the leading eot), the correct and the other token. */
+export interface PromptItem {
+  tokens: readonly number[];
+  correct: number;
+  wrong: number;
+}
+
+/** Scores of n prompts, in the order given. */
+export interface PromptScores {
+  /** softplus(l_wrong − l_correct) per prompt, nats. */
+  losses: Float32Array;
+  /** Logits of the correct and of the wrong token at the prompt's last position. */
+  correct: Float32Array;
+  wrong: Float32Array;
+  /** Mean of `losses` and of correct − wrong (both computed in WASM). */
+  meanLoss: number;
+  meanDiff: number;
+  /** Prompts longer than n_ctx (with the leading eot), cut from the left. */
+  truncated: number;
+}
+
+/**
+ * Batched scoring of prompts on one model. Its buffers are allocated on construction: create it
+ * before the model's first forward pass, which reallocates everything allocated after it.
+ */
+export class PairScorer {
+  readonly capacity: number;
+  readonly #model: Model;
+  readonly #tokensPerBatch: number;
+  // Arena byte offsets, `capacity` entries each.
+  readonly #losses: number;
+  readonly #pos: number;
+  readonly #a: number;
+  readonly #b: number;
+  readonly #lc: number;
+  readonly #lwNeg: number;
+  readonly #diff: number;
+
+  /**
+   * @param capacity most prompts one `score` call takes
+   * @param tokensPerBatch rows per forward are chosen so that B·T stays under this (at least one
+   *   row); the trainer's batch×n_ctx is known to fit in memory
+   */
+  constructor(model: Model, capacity: number, tokensPerBatch: number) {
+    let ran = true;
+    try {
+      void model.acts;
+    } catch {
+      ran = false;
+    }
+    if (ran) throw new Error("PairScorer: create it before the model's first forward pass");
+    this.#model = model;
+    this.capacity = capacity;
+    this.#tokensPerBatch = tokensPerBatch;
+    const arena = model.be.arena;
+    const buf = (what: string) => arena.tensor([capacity], what).ptr;
+    this.#losses = buf("pair losses");
+    this.#pos = buf("pair positions");
+    this.#a = buf("correct tokens");
+    this.#b = buf("wrong tokens");
+    this.#lc = buf("correct logits");
+    this.#lwNeg = buf("wrong logits");
+    this.#diff = buf("logit differences");
+  }
+
+  /** Scores `items` (at most `capacity`). */
+  score(items: readonly PromptItem[]): PromptScores {
+    const n = items.length;
+    if (n > this.capacity) throw new Error(`PairScorer: ${n} prompts, capacity ${this.capacity}`);
+    const model = this.#model, be = model.be, arena = be.arena;
+    const { V } = model.d;
+    const nCtx = model.cfg.nCtx;
+    const eot = V - 1;
+    let truncated = 0;
+    const seqs = items.map((it) => {
+      const s = [eot, ...it.tokens];
+      if (s.length <= nCtx) return s;
+      truncated++;
+      return s.slice(s.length - nCtx);
+    });
+    // Similar lengths share a batch, so little of each row is padding.
+    const order = seqs.map((_, i) => i).sort((x, y) => seqs[x].length - seqs[y].length);
+    const lc = new Float32Array(n), lw = new Float32Array(n);
+    for (let start = 0; start < n;) {
+      let end = start + 1;
+      while (end < n && (end + 1 - start) * seqs[order[end]].length <= this.#tokensPerBatch) end++;
+      const B = end - start, T = seqs[order[end - 1]].length, N = B * T;
+      const tokens = new Int32Array(N).fill(eot);
+      const pos = arena.i32(this.#pos + start * 4, B);
+      const a = arena.i32(this.#a + start * 4, B);
+      const b = arena.i32(this.#b + start * 4, B);
+      for (let r = 0; r < B; r++) {
+        const it = items[order[start + r]], s = seqs[order[start + r]];
+        tokens.set(s, r * T);
+        pos[r] = r * T + s.length - 1;
+        a[r] = it.correct;
+        b[r] = it.wrong;
+      }
+      model.forward(tokens, null, B, T);
+      const logits = model.acts.logits;
+      pairLossForward(be, {
+        losses: this.#losses + start * 4,
+        logits,
+        pos: this.#pos + start * 4,
+        a: this.#a + start * 4,
+        b: this.#b + start * 4,
+        count: B,
+        V,
+        N,
+      });
+      const lv = arena.f32(logits, V * N);
+      const pv = arena.i32(this.#pos + start * 4, B);
+      const av = arena.i32(this.#a + start * 4, B), bv = arena.i32(this.#b + start * 4, B);
+      for (let r = 0; r < B; r++) {
+        lc[start + r] = lv[av[r] * N + pv[r]];
+        lw[start + r] = lv[bv[r] * N + pv[r]];
+      }
+      start = end;
+    }
+    // Means and differences in WASM, over the batch order; then back to the caller's order.
+    arena.f32(this.#lc, n).set(lc);
+    arena.f32(this.#lwNeg, n).set(lw);
+    scale(be, { x: this.#lwNeg, n, factor: -1 });
+    add(be, { out: this.#diff, a: this.#lc, b: this.#lwNeg, n });
+    const mLoss = meanLoss(be, { losses: this.#losses, N: n });
+    const mDiff = meanLoss(be, { losses: this.#diff, N: n });
+    const sorted = arena.f32(this.#losses, n);
+    const out: PromptScores = {
+      losses: new Float32Array(n),
+      correct: new Float32Array(n),
+      wrong: new Float32Array(n),
+      meanLoss: mLoss,
+      meanDiff: mDiff,
+      truncated,
+    };
+    for (let k = 0; k < n; k++) {
+      out.losses[order[k]] = sorted[k];
+      out.correct[order[k]] = lc[k];
+      out.wrong[order[k]] = lw[k];
+    }
+    return out;
+  }
+}
+
+/** One example pair as shown by `--show`: P(correct) = exp(−loss) for each member. */
+export interface PairExample {
+  prompts: [string, string];
+  answers: [string, string];
+  /** null when the task is not measurable under this tokenizer. */
+  probCorrect: [number | null, number | null];
+}
+
+export interface TaskResult {
+  task: string;
+  pairs: number;
+  measurable: boolean;
+  /** Why the task is not measurable (null when it is). */
+  note: string | null;
+  /** Mean per-sequence binary cross-entropy over both members of every pair (nats). */
+  loss: number | null;
+  /** Fraction of members whose correct token has the larger logit. */
+  accuracy: number | null;
+  /** Mean of l_correct − l_wrong (nats). */
+  logitDiff: number | null;
+  /** loss < SOLVED_LOSS. */
+  solved: boolean;
+  truncated: number;
+  examples: PairExample[];
+}
+
+/** The token id of a candidate, or a reason it has none. */
+function candidateId(tok: Tokenizer, text: string): number | string {
+  const id = tok.singleToken(text);
+  if (id !== null) return id;
+  const shown = JSON.stringify(text).slice(1, -1);
+  return `not measurable: '${shown}' is ${tok.encode(text).length} tokens under this tokenizer`;
+}
+
+/** Evaluates one task on `pairs` pairs from EVAL_SEED, keeping the first `show` as examples. */
+export function evalTask(
+  scorer: PairScorer,
+  tok: Tokenizer,
+  task: Task,
+  pairs: number,
+  show = 0,
+): TaskResult {
+  const set = makePairs(task, EVAL_SEED, pairs);
+  const base = { task: task.name, pairs, truncated: 0 };
+  const items: PromptItem[] = [];
+  for (const p of set) {
+    const ids = p.answers.map((t) => candidateId(tok, t));
+    const why = ids.find((x) => typeof x === "string");
+    if (why !== undefined) {
+      return {
+        ...base,
+        measurable: false,
+        note: why as string,
+        loss: null,
+        accuracy: null,
+        logitDiff: null,
+        solved: false,
+        examples: set.slice(0, show).map((q) => ({
+          prompts: q.prompts,
+          answers: q.answers,
+          probCorrect: [null, null],
+        })),
+      };
+    }
+    for (const i of [0, 1]) {
+      items.push({
+        tokens: tok.encode(p.prompts[i]),
+        correct: ids[i] as number,
+        wrong: ids[1 - i] as number,
+      });
+    }
+  }
+  const s = scorer.score(items);
+  let right = 0;
+  for (let i = 0; i < items.length; i++) if (s.correct[i] > s.wrong[i]) right++;
+  return {
+    ...base,
+    measurable: true,
+    note: null,
+    loss: s.meanLoss,
+    accuracy: right / items.length,
+    logitDiff: s.meanDiff,
+    solved: s.meanLoss < SOLVED_LOSS,
+    truncated: s.truncated,
+    examples: set.slice(0, show).map((q, k) => ({
+      prompts: q.prompts,
+      answers: q.answers,
+      probCorrect: [Math.exp(-s.losses[2 * k]), Math.exp(-s.losses[2 * k + 1])],
+    })),
+  };
+}
+
+/** Pretraining validation loss: recomputed, and the last value the trainer logged. */
+export interface ValLoss {
+  /** Mean next-token cross-entropy (nats/token) on the run's validation batches, or null. */
+  loss: number | null;
+  tokens: number;
+  /** The last `val/xent` in metrics.jsonl and its step (null when absent). */
+  logged: number | null;
+  loggedStep: number | null;
+  /** Why the loss was not recomputed (null when it was). */
+  note: string | null;
+}
+
+/**
+ * Recomputes the validation loss exactly as the trainer does: the first `valBatches` batches of
+ * batch×n_ctx tokens of the validation stream (generated corpus with VAL_SEED, or the held-out
+ * files), mean of the per-batch means. For a finished run it equals the last logged val/xent.
+ */
+export async function validationLoss(r: LoadedRun): Promise<ValLoss> {
+  const last = [...r.metrics].reverse().find((m) => typeof m["val/xent"] === "number");
+  const logged = last ? last["val/xent"] : null;
+  const loggedStep = last ? last.step : null;
+  const t = r.rc.train, B = t.batchSize, T = r.rc.model.nCtx;
+  let source;
+  if (t.data === "corpus") source = corpusSource(r.tokenizer, VAL_SEED);
+  else {
+    try {
+      source = filesSource(r.tokenizer, await loadPyFiles(t.data), "val", 0);
+    } catch (e) {
+      const why = `training data ${t.data} unavailable: ${(e as Error).message.split("\n")[0]}`;
+      return { loss: null, tokens: 0, logged, loggedStep, note: why };
+    }
+  }
+  const batches = fixedBatches(source, t.valBatches, B, T);
+  const inputs = new Int32Array(B * T), targets = new Int32Array(B * T);
+  let sum = 0;
+  for (const batch of batches) {
+    for (let b = 0; b < B; b++) {
+      for (let i = 0; i < T; i++) {
+        inputs[b * T + i] = batch[b * (T + 1) + i];
+        targets[b * T + i] = batch[b * (T + 1) + i + 1];
+      }
+    }
+    sum += r.model.forward(inputs, targets, B, T);
+  }
+  return {
+    loss: sum / batches.length,
+    tokens: batches.length * B * T,
+    logged,
+    loggedStep,
+    note: null,
+  };
+}
+
+/** The whole evaluation of one run. */
+export interface EvalReport {
+  model: string;
+  tokenizer: string;
+  nCtx: number;
+  evalSeed: number;
+  pairs: number;
+  solvedLoss: number;
+  tasks: TaskResult[];
+  /** Tasks solved, and tasks measurable. */
+  solved: number;
+  measured: number;
+  val: ValLoss;
+}
+
+export interface EvalOptions {
+  tasks: readonly Task[];
+  pairs: number;
+  show?: number;
+  /** Skip the validation loss (tests). */
+  skipVal?: boolean;
+  /** Called after each task. */
+  onTask?: (done: number, result: TaskResult) => void;
+}
+
+/** Evaluates a loaded run on the given tasks and its validation stream. */
+export async function evaluateRun(r: LoadedRun, opts: EvalOptions): Promise<EvalReport> {
+  const scorer = new PairScorer(
+    r.model,
+    2 * opts.pairs,
+    Math.max(r.rc.train.batchSize * r.rc.model.nCtx, r.rc.model.nCtx),
+  );
+  const tasks: TaskResult[] = [];
+  for (const task of opts.tasks) {
+    const res = evalTask(scorer, r.tokenizer, task, opts.pairs, opts.show ?? 0);
+    tasks.push(res);
+    opts.onTask?.(tasks.length, res);
+  }
+  const val: ValLoss = opts.skipVal
+    ? { loss: null, tokens: 0, logged: null, loggedStep: null, note: "skipped" }
+    : await validationLoss(r);
+  return {
+    model: r.run.dir,
+    tokenizer: r.tokenizer.name,
+    nCtx: r.rc.model.nCtx,
+    evalSeed: EVAL_SEED,
+    pairs: opts.pairs,
+    solvedLoss: SOLVED_LOSS,
+    tasks,
+    solved: tasks.filter((t) => t.solved).length,
+    measured: tasks.filter((t) => t.measurable).length,
+    val,
+  };
+}
