@@ -16,9 +16,6 @@
 
 import { part_start } from "./common";
 
-/** Output columns per cache tile: a tile of every source row (·64·4 bytes) stays in L2. */
-const N_TILE: i32 = 64;
-
 /**
  * Rebuild pass 1 over w [R, K]: nonzero count of each row to rowCnt[r]; with the rows split in
  * nth parts (this thread: part tid), part t's per-column counts to colPart + t·K·4. Returns nth,
@@ -148,18 +145,42 @@ export function sparse_fill_f32(
 }
 
 /**
+ * Copies src [S, N] into column tiles of width T for the products below: tile t0 (columns
+ * [t0, t0 + tw), tw = min(T, N - t0)) at dst + t0·S·4, row s of it at + s·tw·4. With N = 4096·k
+ * bytes apart, the rows of a feature-major tensor alias in the caches; a packed tile of every row
+ * is one compact block instead. Threads split rows.
+ */
+export function spmm_pack_f32(src: usize, S: i32, N: i32, T: i32, dst: usize, tid: i32, nth: i32): void {
+  const s0 = part_start(S, tid, nth), s1 = part_start(S, tid + 1, nth);
+  for (let t0 = 0; t0 < N; t0 += T) {
+    const tw = min(T, N - t0);
+    const tile = dst + ((<usize>t0 * <usize>S) << 2);
+    for (let r = s0; r < s1; r++) {
+      const from = src + ((<usize>r * <usize>N + <usize>t0) << 2);
+      const to = tile + ((<usize>r * <usize>tw) << 2);
+      let n = 0;
+      for (; n + 4 <= tw; n += 4) v128.store(to + (<usize>n << 2), v128.load(from + (<usize>n << 2)));
+      for (; n < tw; n++) store<f32>(to + (<usize>n << 2), load<f32>(from + (<usize>n << 2)));
+    }
+  }
+}
+
+/**
  * out[r, :] = init + Σ_e val[e]·src[idx[e], :] over compressed row r's entries, for the rows of
- * this thread. init: mode 0 → 0, 1 → bias[r], 2 → out[r, :] itself (accumulate). src is
- * [?, N], out [R, N].
+ * this thread. init: mode 0 → 0, 1 → bias[r], 2 → out[r, :] itself (accumulate). src holds S
+ * rows of N in column tiles of width T (layout of spmm_pack_f32; T >= N is the plain [S, N]
+ * layout); out is [R, N]. Tiles go outermost so one tile of src serves all rows from cache.
  */
 @inline function spmm_rows(
-  prefix: usize, idx: usize, val: usize, src: usize, out: usize, bias: usize,
+  prefix: usize, idx: usize, val: usize, src: usize, S: i32, T: i32, out: usize, bias: usize,
   mode: i32, R: i32, N: i32, tid: i32, nth: i32,
 ): void {
   const r0 = row_split(prefix, R, tid, nth), r1 = row_split(prefix, R, tid + 1, nth);
   const rowBytes = <usize>N << 2;
-  for (let t0 = 0; t0 < N; t0 += N_TILE) {
-    const tEnd = min(N, t0 + N_TILE);
+  for (let t0 = 0; t0 < N; t0 += T) {
+    const tw = min(T, N - t0), tEnd = t0 + tw;
+    const tile = src + ((<usize>t0 * <usize>S) << 2);
+    const srcRow = <usize>tw << 2;
     for (let r = r0; r < r1; r++) {
       const pr = prefix + (<usize>r << 2);
       const e0 = <usize>load<i32>(pr), e1 = <usize>load<i32>(pr, 4);
@@ -169,6 +190,7 @@ export function sparse_fill_f32(
       let n = t0;
       for (; n + 32 <= tEnd; n += 32) {
         const on = o + (<usize>n << 2);
+        const xn = tile + (<usize>(n - t0) << 2);
         let a0 = bv, a1 = bv, a2 = bv, a3 = bv, a4 = bv, a5 = bv, a6 = bv, a7 = bv;
         if (mode == 2) {
           a0 = v128.load(on, 0); a1 = v128.load(on, 16); a2 = v128.load(on, 32);
@@ -177,7 +199,7 @@ export function sparse_fill_f32(
         }
         for (let e = e0; e < e1; e++) {
           const wv = f32x4.splat(load<f32>(val + (e << 2)));
-          const x = src + <usize>load<i32>(idx + (e << 2)) * rowBytes + (<usize>n << 2);
+          const x = xn + <usize>load<i32>(idx + (e << 2)) * srcRow;
           a0 = f32x4.add(a0, f32x4.mul(wv, v128.load(x, 0)));
           a1 = f32x4.add(a1, f32x4.mul(wv, v128.load(x, 16)));
           a2 = f32x4.add(a2, f32x4.mul(wv, v128.load(x, 32)));
@@ -193,20 +215,20 @@ export function sparse_fill_f32(
       }
       for (; n + 4 <= tEnd; n += 4) {
         const on = o + (<usize>n << 2);
+        const xn = tile + (<usize>(n - t0) << 2);
         let a = mode == 2 ? v128.load(on) : bv;
         for (let e = e0; e < e1; e++) {
           const wv = f32x4.splat(load<f32>(val + (e << 2)));
-          const x = src + <usize>load<i32>(idx + (e << 2)) * rowBytes + (<usize>n << 2);
-          a = f32x4.add(a, f32x4.mul(wv, v128.load(x)));
+          a = f32x4.add(a, f32x4.mul(wv, v128.load(xn + <usize>load<i32>(idx + (e << 2)) * srcRow)));
         }
         v128.store(on, a);
       }
       for (; n < tEnd; n++) {
         const on = o + (<usize>n << 2);
+        const xn = tile + (<usize>(n - t0) << 2);
         let a: f32 = mode == 2 ? load<f32>(on) : b;
         for (let e = e0; e < e1; e++) {
-          const x = src + <usize>load<i32>(idx + (e << 2)) * rowBytes + (<usize>n << 2);
-          a += load<f32>(val + (e << 2)) * load<f32>(x);
+          a += load<f32>(val + (e << 2)) * load<f32>(xn + <usize>load<i32>(idx + (e << 2)) * srcRow);
         }
         store<f32>(on, a);
       }
@@ -215,23 +237,23 @@ export function sparse_fill_f32(
 }
 
 /**
- * y[R, N] = W·x + bias from the row-compressed W [R, K] (x [K, N]); bias = 0 means none.
- * rowPrefix [R+1]: entries before each row; idx/val: column indices and values.
+ * y[R, N] = W·x + bias from the row-compressed W [R, K]; bias = 0 means none. x [K, N] in tiles
+ * of width T (spmm_pack_f32; T >= N: x as is). rowPtr [R+1] and idx/val: the CSR form.
  */
 export function spmm_forward_f32(
-  rowPrefix: usize, idx: usize, val: usize, x: usize, y: usize, bias: usize, R: i32, K: i32,
-  N: i32, tid: i32, nth: i32,
+  rowPtr: usize, idx: usize, val: usize, x: usize, T: i32, y: usize, bias: usize, R: i32,
+  K: i32, N: i32, tid: i32, nth: i32,
 ): void {
-  spmm_rows(rowPrefix, idx, val, x, y, bias, bias != 0 ? 1 : 0, R, N, tid, nth);
+  spmm_rows(rowPtr, idx, val, x, K, T, y, bias, bias != 0 ? 1 : 0, R, N, tid, nth);
 }
 
 /**
- * dx[K, N] (+)= Wᵀ·dy from the column-compressed W [R, K] (dy [R, N]); accumulate 0 overwrites.
- * colPrefix [K+1]: entries before each column; idx/val: row indices and values.
+ * dx[K, N] (+)= Wᵀ·dy from the column-compressed W [R, K]; accumulate 0 overwrites. dy [R, N]
+ * in tiles of width T (spmm_pack_f32; T >= N: dy as is). colPtr [K+1] and idx/val: the CSC form.
  */
 export function spmm_backward_input_f32(
-  colPrefix: usize, idx: usize, val: usize, dy: usize, dx: usize, accumulate: i32, R: i32,
+  colPtr: usize, idx: usize, val: usize, dy: usize, T: i32, dx: usize, accumulate: i32, R: i32,
   K: i32, N: i32, tid: i32, nth: i32,
 ): void {
-  spmm_rows(colPrefix, idx, val, dy, dx, 0, accumulate != 0 ? 2 : 0, K, N, tid, nth);
+  spmm_rows(colPtr, idx, val, dy, R, T, dx, 0, accumulate != 0 ? 2 : 0, K, N, tid, nth);
 }

@@ -79,9 +79,9 @@ function col_insert(row: usize, prot: usize, aux: usize, j: i32, r: i32, C: i32,
 /**
  * Pass 1 over w [R, C]: a histogram of the top 16 key bits into this thread's 65536 u32 at
  * hist + tid·2^18 and, for axis 1 (each row is a neuron) or 2 (each column), each neuron's top j
- * as (index, bits) pairs at prot + neuron·j·8. aux: one i32 per column (axis 2 only), the column
- * list's fill count. Threads split neurons (axis 0: the flat range). Returns nth, the number of
- * histograms written.
+ * as (index, bits) pairs at prot + neuron·j·8. aux (axis 2 only): one i32 per column, its list's
+ * j-th key so far, -1 from topk_aux_reset. Threads split neurons (axis 0: the flat range).
+ * Returns nth, the number of histograms written.
  */
 export function topk_scan_f32(
   w: usize, R: i32, C: i32, axis: i32, j: i32, prot: usize, aux: usize, hist: usize, tid: i32,

@@ -129,6 +129,39 @@ function toPrefix(c: Int32Array): number {
   return sum;
 }
 
+/**
+ * Columns per tile when the source has S rows: a tile of every row (S·T·4 bytes) should stay in
+ * one core's L2 while all output rows use it, and T a multiple of the kernel's 32-column step.
+ */
+function tileWidth(S: number): number {
+  return S <= 2048 ? 64 : 32;
+}
+
+/**
+ * Runs `product(src, T)` for a source src [S, N] read through nnz entries. When the source has
+ * more than one tile and its rows are read more than about twice, it is packed tile by tile
+ * into scratch first (spmm_pack_f32); sparser products read each source row whole instead.
+ */
+function withTiles(
+  be: Backend,
+  src: number,
+  S: number,
+  N: number,
+  nnz: number,
+  product: (src: number, T: number) => void,
+): void {
+  const T = tileWidth(S);
+  if (N <= T || nnz < 2 * S) return product(src, N);
+  const mark = be.arena.mark();
+  try {
+    const packed = be.arena.allocBytes(S * N * 4, "spmm packed source");
+    be.run("spmm_pack_f32", [src, S, N, T, packed], S * N);
+    product(packed, T);
+  } finally {
+    be.arena.reset(mark);
+  }
+}
+
 /** y[rows,N] = W·x[cols,N] + bias[rows] (bias optional, omitted or 0 for none); overwrites y. */
 export function spmmForward(
   be: Backend,
@@ -142,10 +175,18 @@ export function spmmForward(
   checkPtr(name, "y", p.y, shapes);
   if (p.bias) checkPtr(name, "bias", p.bias, shapes);
   if (w.be !== be) throw new KernelError(name, `W belongs to another backend (${shapes})`);
-  be.run(
-    name,
-    [w.rowPtr, w.rowIdx, w.rowVal, p.x, p.y, p.bias ?? 0, w.rows, w.cols, N],
-    2 * (w.nnz + w.rows) * N,
+  withTiles(
+    be,
+    p.x,
+    w.cols,
+    N,
+    w.nnz,
+    (x, T) =>
+      be.run(
+        name,
+        [w.rowPtr, w.rowIdx, w.rowVal, x, T, p.y, p.bias ?? 0, w.rows, w.cols, N],
+        2 * (w.nnz + w.rows) * N,
+      ),
   );
 }
 
@@ -161,15 +202,17 @@ export function spmmBackwardInput(
   checkPtr(name, "dy", p.dy, shapes);
   checkPtr(name, "dx", p.dx, shapes);
   if (w.be !== be) throw new KernelError(name, `W belongs to another backend (${shapes})`);
-  be.run(name, [
-    w.colPtr,
-    w.colIdx,
-    w.colVal,
-    p.dy,
-    p.dx,
-    p.accumulate ? 1 : 0,
-    w.rows,
-    w.cols,
-    N,
-  ], 2 * (w.nnz + w.cols) * N);
+  withTiles(be, p.dy, w.rows, N, w.nnz, (dy, T) =>
+    be.run(name, [
+      w.colPtr,
+      w.colIdx,
+      w.colVal,
+      dy,
+      T,
+      p.dx,
+      p.accumulate ? 1 : 0,
+      w.rows,
+      w.cols,
+      N,
+    ], 2 * (w.nnz + w.cols) * N));
 }
