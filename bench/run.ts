@@ -3,9 +3,11 @@
  * module exports `main(): Promise<void>` that prints its own table; add one line per module.
  */
 import { main as gemm } from "./gemm_bench.ts";
+import { main as attention } from "./attention_bench.ts";
 import { main as layers } from "./layers_bench.ts";
 
 await gemm();
+await attention();
 await layers();
 
 // The peers' worker threads (onnxruntime-web's pool) would keep the process alive.
