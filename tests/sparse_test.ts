@@ -87,7 +87,8 @@ const SHAPES: Shape[] = [
   { rows: 5, cols: 3, N: 3, density: 0.5 },
   { rows: 17, cols: 33, N: 7, density: 0.25 },
   { rows: 33, cols: 17, N: 64, density: 0.1 },
-  { rows: 64, cols: 96, N: 130, density: 0.25 }, // x packed in 64-column tiles, N % 4 != 0
+  { rows: 64, cols: 96, N: 130, density: 0.25 }, // x in 64-column tiles, N % 4 != 0
+  { rows: 40, cols: 30, N: 301, density: 0.25 }, // sources packed in 64-column tiles
   { rows: 200, cols: 120, N: 37, density: 0.01 },
   { rows: 300, cols: 500, N: 9, density: 0.001 },
   { rows: 40, cols: 40, N: 32, density: 0 },

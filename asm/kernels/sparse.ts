@@ -146,9 +146,9 @@ export function sparse_fill_f32(
 
 /**
  * Copies src [S, N] into column tiles of width T for the products below: tile t0 (columns
- * [t0, t0 + tw), tw = min(T, N - t0)) at dst + t0·S·4, row s of it at + s·tw·4. With N = 4096·k
- * bytes apart, the rows of a feature-major tensor alias in the caches; a packed tile of every row
- * is one compact block instead. Threads split rows.
+ * [t0, t0 + tw), tw = min(T, N - t0)) at dst + t0·S·4, row s of it at + s·tw·4. When rows are
+ * 1 KiB or more apart, a tile's pieces of every row map to few cache sets and evict each other;
+ * packed, a tile is one compact block. Threads split rows.
  */
 export function spmm_pack_f32(src: usize, S: i32, N: i32, T: i32, dst: usize, tid: i32, nth: i32): void {
   const s0 = part_start(S, tid, nth), s1 = part_start(S, tid + 1, nth);
@@ -168,19 +168,19 @@ export function spmm_pack_f32(src: usize, S: i32, N: i32, T: i32, dst: usize, ti
 /**
  * out[r, :] = init + Σ_e val[e]·src[idx[e], :] over compressed row r's entries, for the rows of
  * this thread. init: mode 0 → 0, 1 → bias[r], 2 → out[r, :] itself (accumulate). src holds S
- * rows of N in column tiles of width T (layout of spmm_pack_f32; T >= N is the plain [S, N]
- * layout); out is [R, N]. Tiles go outermost so one tile of src serves all rows from cache.
+ * rows of N, plain [S, N] or (packed != 0) in the tiles of spmm_pack_f32; out is [R, N]. Column
+ * tiles of width T go outermost so one tile of src serves all rows from cache.
  */
 @inline function spmm_rows(
-  prefix: usize, idx: usize, val: usize, src: usize, S: i32, T: i32, out: usize, bias: usize,
-  mode: i32, R: i32, N: i32, tid: i32, nth: i32,
+  prefix: usize, idx: usize, val: usize, src: usize, S: i32, T: i32, packed: i32, out: usize,
+  bias: usize, mode: i32, R: i32, N: i32, tid: i32, nth: i32,
 ): void {
   const r0 = row_split(prefix, R, tid, nth), r1 = row_split(prefix, R, tid + 1, nth);
   const rowBytes = <usize>N << 2;
   for (let t0 = 0; t0 < N; t0 += T) {
     const tw = min(T, N - t0), tEnd = t0 + tw;
-    const tile = src + ((<usize>t0 * <usize>S) << 2);
-    const srcRow = <usize>tw << 2;
+    const tile = packed ? src + ((<usize>t0 * <usize>S) << 2) : src + (<usize>t0 << 2);
+    const srcRow = packed ? <usize>tw << 2 : rowBytes;
     for (let r = r0; r < r1; r++) {
       const pr = prefix + (<usize>r << 2);
       const e0 = <usize>load<i32>(pr), e1 = <usize>load<i32>(pr, 4);
@@ -237,23 +237,25 @@ export function spmm_pack_f32(src: usize, S: i32, N: i32, T: i32, dst: usize, ti
 }
 
 /**
- * y[R, N] = W·x + bias from the row-compressed W [R, K]; bias = 0 means none. x [K, N] in tiles
- * of width T (spmm_pack_f32; T >= N: x as is). rowPtr [R+1] and idx/val: the CSR form.
+ * y[R, N] = W·x + bias from the row-compressed W [R, K]; bias = 0 means none. x [K, N], read in
+ * column tiles of width T, plain or packed by spmm_pack_f32. rowPtr [R+1] and idx/val: the CSR
+ * form.
  */
 export function spmm_forward_f32(
-  rowPtr: usize, idx: usize, val: usize, x: usize, T: i32, y: usize, bias: usize, R: i32,
-  K: i32, N: i32, tid: i32, nth: i32,
+  rowPtr: usize, idx: usize, val: usize, x: usize, T: i32, packed: i32, y: usize, bias: usize,
+  R: i32, K: i32, N: i32, tid: i32, nth: i32,
 ): void {
-  spmm_rows(rowPtr, idx, val, x, K, T, y, bias, bias != 0 ? 1 : 0, R, N, tid, nth);
+  spmm_rows(rowPtr, idx, val, x, K, T, packed, y, bias, bias != 0 ? 1 : 0, R, N, tid, nth);
 }
 
 /**
- * dx[K, N] (+)= Wᵀ·dy from the column-compressed W [R, K]; accumulate 0 overwrites. dy [R, N]
- * in tiles of width T (spmm_pack_f32; T >= N: dy as is). colPtr [K+1] and idx/val: the CSC form.
+ * dx[K, N] (+)= Wᵀ·dy from the column-compressed W [R, K]; accumulate 0 overwrites. dy [R, N],
+ * read in column tiles of width T, plain or packed by spmm_pack_f32. colPtr [K+1] and idx/val:
+ * the CSC form.
  */
 export function spmm_backward_input_f32(
-  colPtr: usize, idx: usize, val: usize, dy: usize, T: i32, dx: usize, accumulate: i32, R: i32,
-  K: i32, N: i32, tid: i32, nth: i32,
+  colPtr: usize, idx: usize, val: usize, dy: usize, T: i32, packed: i32, dx: usize,
+  accumulate: i32, R: i32, K: i32, N: i32, tid: i32, nth: i32,
 ): void {
-  spmm_rows(colPtr, idx, val, dy, R, T, dx, 0, accumulate != 0 ? 2 : 0, K, N, tid, nth);
+  spmm_rows(colPtr, idx, val, dy, R, T, packed, dx, 0, accumulate != 0 ? 2 : 0, K, N, tid, nth);
 }

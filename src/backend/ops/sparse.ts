@@ -131,16 +131,17 @@ function toPrefix(c: Int32Array): number {
 
 /**
  * Columns per tile when the source has S rows: a tile of every row (S·T·4 bytes) should stay in
- * one core's L2 while all output rows use it, and T a multiple of the kernel's 32-column step.
+ * one core's L2 while all output rows use it; T is a multiple of the kernel's 32-column step.
  */
 function tileWidth(S: number): number {
   return S <= 2048 ? 64 : 32;
 }
 
 /**
- * Runs `product(src, T)` for a source src [S, N] read through nnz entries. When the source has
- * more than one tile and its rows are read more than about twice, it is packed tile by tile
- * into scratch first (spmm_pack_f32); sparser products read each source row whole instead.
+ * Runs `product(src, T, packed)` for a source src [S, N] read through nnz entries, in column
+ * tiles of width T. Rows 1 KiB or more apart (N >= 256) alias in the caches; when such a source
+ * has more than one tile and its rows are read more than about twice, it is packed tile by tile
+ * into scratch first (spmm_pack_f32).
  */
 function withTiles(
   be: Backend,
@@ -148,15 +149,15 @@ function withTiles(
   S: number,
   N: number,
   nnz: number,
-  product: (src: number, T: number) => void,
+  product: (src: number, T: number, packed: number) => void,
 ): void {
-  const T = tileWidth(S);
-  if (N <= T || nnz < 2 * S) return product(src, N);
+  const T = Math.min(tileWidth(S), N);
+  if (N <= T || N < 256 || nnz < 2 * S) return product(src, T, 0);
   const mark = be.arena.mark();
   try {
     const packed = be.arena.allocBytes(S * N * 4, "spmm packed source");
     be.run("spmm_pack_f32", [src, S, N, T, packed], S * N);
-    product(packed, T);
+    product(packed, T, 1);
   } finally {
     be.arena.reset(mark);
   }
@@ -181,10 +182,10 @@ export function spmmForward(
     w.cols,
     N,
     w.nnz,
-    (x, T) =>
+    (x, T, packed) =>
       be.run(
         name,
-        [w.rowPtr, w.rowIdx, w.rowVal, x, T, p.y, p.bias ?? 0, w.rows, w.cols, N],
+        [w.rowPtr, w.rowIdx, w.rowVal, x, T, packed, p.y, p.bias ?? 0, w.rows, w.cols, N],
         2 * (w.nnz + w.rows) * N,
       ),
   );
@@ -202,13 +203,14 @@ export function spmmBackwardInput(
   checkPtr(name, "dy", p.dy, shapes);
   checkPtr(name, "dx", p.dx, shapes);
   if (w.be !== be) throw new KernelError(name, `W belongs to another backend (${shapes})`);
-  withTiles(be, p.dy, w.rows, N, w.nnz, (dy, T) =>
+  withTiles(be, p.dy, w.rows, N, w.nnz, (dy, T, packed) =>
     be.run(name, [
       w.colPtr,
       w.colIdx,
       w.colVal,
       dy,
       T,
+      packed,
       p.dx,
       p.accumulate ? 1 : 0,
       w.rows,
