@@ -89,7 +89,11 @@ export class Model {
   readonly linears: LayerLinears[];
   readonly lmHead: Linear;
   #acts: Acts | null = null;
+  /** Arena span of the activations, and the largest N and attention size they hold. */
   #actsMark = 0;
+  #actsEnd = 0;
+  #capN = 0;
+  #capAtt = 0;
   #count = 0;
 
   constructor(readonly be: Backend, readonly cfg: ModelConfig) {
@@ -154,11 +158,17 @@ export class Model {
   #ensureActs(B: number, T: number): Acts {
     const a = this.#acts;
     if (a && a.B === B && a.T === T) return a;
-    const arena = this.be.arena;
-    if (a) arena.reset(this.#actsMark);
-    else this.#actsMark = arena.mark();
     const { C, M, HD, H, V } = this.d;
     const N = B * T;
+    if (a && N <= this.#capN && H * B * T * T <= this.#capAtt) {
+      // Same buffers, new shape: every buffer is sized by N or by the attention size.
+      this.#acts = { ...a, B, T, N };
+      return this.#acts;
+    }
+    const arena = this.be.arena;
+    // Reuse the old span only when nothing was allocated after it; otherwise leave it be.
+    if (a && arena.used === this.#actsEnd) arena.reset(this.#actsMark);
+    this.#actsMark = arena.mark();
     const f = (n: number, what: string) => arena.tensor([n], what).ptr;
     const u8 = (n: number, what: string) => arena.allocBytes(n, what);
     const layers: LayerActs[] = [];
@@ -216,6 +226,9 @@ export class Model {
       dlnF: f(C * N, "grad"),
     };
     this.#acts = acts;
+    this.#actsEnd = arena.used;
+    this.#capN = N;
+    this.#capAtt = H * B * T * T;
     return acts;
   }
 
