@@ -20,7 +20,7 @@ function microConfig(steps = 16): RunConfig {
 }
 
 /** SHA-256 of model.safetensors for microConfig(16), seed 1. Update only for an intended change. */
-const GOLDEN_SHA256 = "TODO";
+const GOLDEN_SHA256 = "20e78cc274e71785aab97b0c0b459f63af829041f8db9593d7fb3a1a210f19d7";
 
 const tmp = () => Deno.makeTempDir({ prefix: "thinwire-train-" });
 const cli = new URL("../cli.ts", import.meta.url).pathname;
@@ -37,12 +37,26 @@ async function runCli(args: string[]) {
 
 Deno.test("training is bit-reproducible: golden hash, 1 thread = 2 threads", async () => {
   const dirs = [await tmp(), await tmp()];
-  const a = await train({ out: `${dirs[0]}/r`, rc: microConfig(), threads: 1, resume: false, quiet: true });
-  const b = await train({ out: `${dirs[1]}/r`, rc: microConfig(), threads: 2, resume: false, quiet: true });
+  const a = await train({
+    out: `${dirs[0]}/r`,
+    rc: microConfig(),
+    threads: 1,
+    resume: false,
+    quiet: true,
+  });
+  const b = await train({
+    out: `${dirs[1]}/r`,
+    rc: microConfig(),
+    threads: 2,
+    resume: false,
+    quiet: true,
+  });
   assert.equal(a.modelSha256, b.modelSha256, "1 and 2 threads differ");
   assert.ok(Number.isFinite(a.valLoss) && a.valLoss < Math.log(2048), `val loss ${a.valLoss}`);
   assert.equal(a.modelSha256, GOLDEN_SHA256, "weights changed: update GOLDEN_SHA256 if intended");
-  for (const f of ["config.json", "model.safetensors", "tokenizer.json", "metrics.jsonl", "loss.svg"]) {
+  for (
+    const f of ["config.json", "model.safetensors", "tokenizer.json", "metrics.jsonl", "loss.svg"]
+  ) {
     await Deno.stat(`${dirs[0]}/r/${f}`);
   }
   const lines = (await Deno.readTextFile(`${dirs[0]}/r/metrics.jsonl`)).trim().split("\n");
@@ -57,8 +71,24 @@ Deno.test("training is bit-reproducible: golden hash, 1 thread = 2 threads", asy
 Deno.test("a run killed with SIGKILL resumes to bit-identical weights", async () => {
   const dir = await tmp();
   const flags = [
-    "train", "--preset", "tiny", "--n-ctx", "32", "--batch", "4", "--steps", "40",
-    "--save-every", "4", "--eval-every", "20", "--val-batches", "1", "--quiet", "--threads", "1",
+    "train",
+    "--preset",
+    "tiny",
+    "--n-ctx",
+    "32",
+    "--batch",
+    "4",
+    "--steps",
+    "40",
+    "--save-every",
+    "4",
+    "--eval-every",
+    "20",
+    "--val-batches",
+    "1",
+    "--quiet",
+    "--threads",
+    "1",
   ];
   const full = await runCli([...flags, "--out", `${dir}/full`]);
   assert.equal(full.code, 0, full.stderr);
@@ -80,7 +110,15 @@ Deno.test("a run killed with SIGKILL resumes to bit-identical weights", async ()
   child.kill("SIGKILL");
   const status = await child.status;
   assert.notEqual(status.code, 0, "the run finished before it could be killed");
-  const resumed = await runCli(["train", "--resume", "--out", `${dir}/killed`, "--quiet", "--threads", "2"]);
+  const resumed = await runCli([
+    "train",
+    "--resume",
+    "--out",
+    `${dir}/killed`,
+    "--quiet",
+    "--threads",
+    "2",
+  ]);
   assert.equal(resumed.code, 0, resumed.stderr);
   const a = await Deno.readFile(`${dir}/full/model.safetensors`);
   const b = await Deno.readFile(`${dir}/killed/model.safetensors`);
