@@ -7,7 +7,13 @@ import { Backend } from "../backend/backend.ts";
 import { aliveNeurons, countNonzero } from "../backend/ops/topk.ts";
 import { TRAIN_SEED, VAL_SEED } from "../data/corpus/index.ts";
 import { corpusSource, filesSource, loadPyFiles, type TokenSource } from "../data/dataset.ts";
-import { loadDefaultTokenizer, Tokenizer } from "../data/tokenizer.ts";
+import { takeChars } from "../data/take_chars.ts";
+import {
+  corpusPrefix,
+  DEFAULT_TRAIN_CHARS,
+  loadDefaultTokenizer,
+  Tokenizer,
+} from "../data/tokenizer.ts";
 import { UserError } from "../errors.ts";
 import type { Model } from "../model/model.ts";
 import { decodeSafetensors, encodeSafetensors, type NamedTensor } from "../model/safetensors.ts";
@@ -55,7 +61,9 @@ export async function train(args: TrainArgs): Promise<TrainResult> {
   }
   const m = rc.model, t = rc.train;
   if (tok.vocabSize !== m.vocabSize) {
-    throw new UserError(`tokenizer has ${tok.vocabSize} tokens but the model expects ${m.vocabSize}`);
+    throw new UserError(
+      `tokenizer has ${tok.vocabSize} tokens but the model expects ${m.vocabSize}`,
+    );
   }
   // Load the data before writing anything, so bad input leaves no half-made run behind.
   const { train: source, val: valSource } = await makeSources(rc, tok);
@@ -104,7 +112,9 @@ export async function train(args: TrainArgs): Promise<TrainResult> {
     const progress = args.quiet ? null : new Progress("train", t.steps);
     if (!args.quiet) {
       console.error(
-        `thinwire: ${t.dense ? "dense" : "sparse"} model, ${model.d.L} layers, d_model ${model.d.C}, ` +
+        `thinwire: ${
+          t.dense ? "dense" : "sparse"
+        } model, ${model.d.L} layers, d_model ${model.d.C}, ` +
           `${(total / 1e6).toFixed(2)}M parameters, ${B}×${T} tokens/step, ${t.steps} steps, ` +
           `${be.threads} thread(s) → ${args.out}`,
       );
@@ -178,21 +188,10 @@ async function makeTokenizer(rc: RunConfig): Promise<Tokenizer> {
   if (rc.train.data === "corpus") {
     const def = loadDefaultTokenizer();
     if (def.vocabSize === rc.model.vocabSize) return def;
-    const { corpusStream } = await import("../data/corpus/index.ts");
-    return Tokenizer.train(take(corpusStream(TRAIN_SEED), 4 << 20), rc.model.vocabSize);
+    return Tokenizer.train(corpusPrefix(TRAIN_SEED, DEFAULT_TRAIN_CHARS), rc.model.vocabSize);
   }
   const files = await loadPyFiles(rc.train.data);
-  return Tokenizer.train(take(files.train, 8 << 20), rc.model.vocabSize);
-}
-
-/** The first ~maxBytes characters' worth of documents. */
-function* take(docs: Iterable<string>, maxChars: number): Generator<string> {
-  let n = 0;
-  for (const d of docs) {
-    if (n >= maxChars) return;
-    n += d.length;
-    yield d;
-  }
+  return Tokenizer.train(takeChars(files.train, DEFAULT_TRAIN_CHARS), rc.model.vocabSize);
 }
 
 async function makeSources(
@@ -256,7 +255,12 @@ function sparsityMetrics(be: Backend, model: Model, rc: RunConfig): Metrics {
     if (spec.cls === "block") {
       const [rows, cols] = spec.shape;
       const axis = spec.axis === "col" ? "col" : "row";
-      out[`alive_neurons/${spec.name}`] = aliveNeurons(be, { w: model.ptr(spec), rows, cols, axis });
+      out[`alive_neurons/${spec.name}`] = aliveNeurons(be, {
+        w: model.ptr(spec),
+        rows,
+        cols,
+        axis,
+      });
     }
   }
   return { L0: l0, L0_non_embed: l0NonEmbed, ...out };
@@ -291,7 +295,10 @@ function lossPlot(rows: Metrics[], rc: RunConfig): string {
         { name: "val", color: "#d62728", points: pick("val/xent") },
       ],
     },
-    { ylabel: "L0 (nonzero weights)", series: [{ name: "L0", color: "#2ca02c", points: pick("L0") }] },
+    {
+      ylabel: "L0 (nonzero weights)",
+      series: [{ name: "L0", color: "#2ca02c", points: pick("L0") }],
+    },
   ]);
 }
 
@@ -343,7 +350,9 @@ async function loadCheckpoint(
   const f = decodeSafetensors(bytes, run.checkpoint);
   const n = model.layout.total;
   const arena = model.be.arena;
-  for (const [name, ptr] of [["params", model.params], ["adam_m", adamM], ["adam_v", adamV]] as const) {
+  for (
+    const [name, ptr] of [["params", model.params], ["adam_m", adamM], ["adam_v", adamV]] as const
+  ) {
     const t = f.tensors.get(name);
     if (!t || t.data.length !== n) {
       throw new UserError(`${run.checkpoint}: tensor ${name} missing or of the wrong size`);
