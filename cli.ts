@@ -24,9 +24,15 @@ const COMMANDS: Record<string, { summary: string; run: (argv: string[]) => Promi
   tasks: {
     summary: "list the tasks with a description and an example pair",
     run: async (argv) => {
-      const { values } = parseArgs({ args: argv, options: { help: { type: "boolean" } }, strict: true });
+      const { values } = parseArgs({
+        args: argv,
+        options: { help: { type: "boolean" } },
+        strict: true,
+      });
       if (values.help) {
-        console.log("usage: thinwire tasks\n\nLists the 20 minimal-pair tasks with an example each.");
+        console.log(
+          "usage: thinwire tasks\n\nLists the 20 minimal-pair tasks with an example each.",
+        );
         return 0;
       }
       console.log((await import("./tasks/index.ts")).formatTaskList());
@@ -60,7 +66,9 @@ export async function main(argv: string[]): Promise<number> {
     return cmd ? 0 : 2;
   }
   const c = COMMANDS[cmd];
-  if (!c) throw new UserError(`unknown command '${cmd}' (commands: ${Object.keys(COMMANDS).join(", ")})`);
+  if (!c) {
+    throw new UserError(`unknown command '${cmd}' (commands: ${Object.keys(COMMANDS).join(", ")})`);
+  }
   return await c.run(rest);
 }
 

@@ -8,7 +8,7 @@
  */
 import { parseArgs } from "node:util";
 import { Backend } from "../src/backend/backend.ts";
-import { PRESETS, type RunConfig, denseVariant } from "../src/train/config.ts";
+import { denseVariant, PRESETS, type RunConfig } from "../src/train/config.ts";
 import { StepRunner } from "../src/train/step.ts";
 import { Rng } from "../src/util/rng.ts";
 

@@ -73,7 +73,9 @@ export function validateModelConfig(c: ModelConfig): void {
   if (d.C % c.dHead !== 0) {
     throw new UserError(`d_model (${d.C}) must be a multiple of d_head (${c.dHead})`);
   }
-  if (!(c.afrac > 0 && c.afrac <= 1)) throw new UserError(`afrac must be in (0, 1], got ${c.afrac}`);
+  if (!(c.afrac > 0 && c.afrac <= 1)) {
+    throw new UserError(`afrac must be in (0, 1], got ${c.afrac}`);
+  }
   if (c.dPosEmb > 0) {
     throw new UserError("concatenated positions (--d-pos-emb) are not supported yet; use 0");
   }

@@ -53,7 +53,15 @@ export class Linear {
     if (this.#useSparse) {
       spmmForward(this.be, { w: this.#sparse!, x, y, N, bias: this.b || undefined });
     } else {
-      gemm(this.be, { M: this.rows, N, K: this.cols, a: this.w, b: x, c: y, bias: this.b || undefined });
+      gemm(this.be, {
+        M: this.rows,
+        N,
+        K: this.cols,
+        a: this.w,
+        b: x,
+        c: y,
+        bias: this.b || undefined,
+      });
     }
   }
 

@@ -251,12 +251,33 @@ export class Model {
     const lay = this.layout;
     const afrac = this.cfg.afrac;
     be.arena.i32(a.tokens, N).set(tokens.subarray(0, N));
-    ops.embeddingForward(be, { out: a.layers[0].res, tokens: a.tokens, wte: this.ptr(lay.wte), C, N, V });
+    ops.embeddingForward(be, {
+      out: a.layers[0].res,
+      tokens: a.tokens,
+      wte: this.ptr(lay.wte),
+      C,
+      N,
+      V,
+    });
     for (let l = 0; l < this.d.L; l++) {
       const s = a.layers[l], p = lay.layers[l], lin = this.linears[l];
       const next = l + 1 < this.d.L ? a.layers[l + 1].res : a.resF;
-      ops.rmsnormForward(be, { out: s.ln1, rstd: s.rstd1, inp: s.res, weight: this.ptr(p.ln1), C, N });
-      ops.absTopKForward(be, { out: s.ain, mask: s.ainMask, inp: s.ln1, C, N, k: keepCount(afrac, C) });
+      ops.rmsnormForward(be, {
+        out: s.ln1,
+        rstd: s.rstd1,
+        inp: s.res,
+        weight: this.ptr(p.ln1),
+        C,
+        N,
+      });
+      ops.absTopKForward(be, {
+        out: s.ain,
+        mask: s.ainMask,
+        inp: s.ln1,
+        C,
+        N,
+        k: keepCount(afrac, C),
+      });
       lin.cAttn.forward(s.ain, s.qkvPre, N);
       for (let j = 0; j < 3; j++) {
         ops.absTopKForward(be, {
@@ -281,21 +302,69 @@ export class Model {
         dh: D,
       });
       lin.attnProj.forward(s.y, s.aoPre, N);
-      ops.absTopKForward(be, { out: s.ao, mask: s.aoMask, inp: s.aoPre, C, N, k: keepCount(afrac, C) });
+      ops.absTopKForward(be, {
+        out: s.ao,
+        mask: s.aoMask,
+        inp: s.aoPre,
+        C,
+        N,
+        k: keepCount(afrac, C),
+      });
       ops.add(be, { out: s.mid, a: s.res, b: s.ao, n: C * N });
-      ops.rmsnormForward(be, { out: s.ln2, rstd: s.rstd2, inp: s.mid, weight: this.ptr(p.ln2), C, N });
-      ops.absTopKForward(be, { out: s.min, mask: s.minMask, inp: s.ln2, C, N, k: keepCount(afrac, C) });
+      ops.rmsnormForward(be, {
+        out: s.ln2,
+        rstd: s.rstd2,
+        inp: s.mid,
+        weight: this.ptr(p.ln2),
+        C,
+        N,
+      });
+      ops.absTopKForward(be, {
+        out: s.min,
+        mask: s.minMask,
+        inp: s.ln2,
+        C,
+        N,
+        k: keepCount(afrac, C),
+      });
       lin.fc.forward(s.min, s.fcPre, N);
       ops.geluForward(be, { out: s.gel, inp: s.fcPre, n: M * N });
-      ops.absTopKForward(be, { out: s.u, mask: s.uMask, inp: s.gel, C: M, N, k: keepCount(afrac, M) });
+      ops.absTopKForward(be, {
+        out: s.u,
+        mask: s.uMask,
+        inp: s.gel,
+        C: M,
+        N,
+        k: keepCount(afrac, M),
+      });
       lin.mlpProj.forward(s.u, s.moPre, N);
-      ops.absTopKForward(be, { out: s.mo, mask: s.moMask, inp: s.moPre, C, N, k: keepCount(afrac, C) });
+      ops.absTopKForward(be, {
+        out: s.mo,
+        mask: s.moMask,
+        inp: s.moPre,
+        C,
+        N,
+        k: keepCount(afrac, C),
+      });
       ops.add(be, { out: next, a: s.mid, b: s.mo, n: C * N });
     }
-    ops.rmsnormForward(be, { out: a.lnF, rstd: a.rstdF, inp: a.resF, weight: this.ptr(lay.lnF), C, N });
+    ops.rmsnormForward(be, {
+      out: a.lnF,
+      rstd: a.rstdF,
+      inp: a.resF,
+      weight: this.ptr(lay.lnF),
+      C,
+      N,
+    });
     this.lmHead.forward(a.lnF, a.logits, N);
     if (lay.bigram) {
-      ops.bigramForward(be, { logits: a.logits, tokens: a.tokens, table: this.ptr(lay.bigram), V, N });
+      ops.bigramForward(be, {
+        logits: a.logits,
+        tokens: a.tokens,
+        table: this.ptr(lay.bigram),
+        V,
+        N,
+      });
     }
     if (!targets) return NaN;
     const tg = be.arena.i32(a.targets, N);
@@ -325,7 +394,13 @@ export class Model {
       scale: this.#count > 0 ? 1 / this.#count : 0,
     });
     if (lay.bigram) {
-      ops.bigramBackward(be, { dtable: this.gptr(lay.bigram), dlogits: a.dlogits, tokens: a.tokens, V, N });
+      ops.bigramBackward(be, {
+        dtable: this.gptr(lay.bigram),
+        dlogits: a.dlogits,
+        tokens: a.tokens,
+        V,
+        N,
+      });
     }
     this.lmHead.backward(a.dlogits, a.lnF, a.dlnF, N);
     zero(a.dres, C * N);
@@ -400,6 +475,13 @@ export class Model {
         N,
       });
     }
-    ops.embeddingBackward(be, { dwte: this.gptr(lay.wte), dout: a.dres, tokens: a.tokens, C, N, V });
+    ops.embeddingBackward(be, {
+      dwte: this.gptr(lay.wte),
+      dout: a.dres,
+      tokens: a.tokens,
+      C,
+      N,
+      V,
+    });
   }
 }

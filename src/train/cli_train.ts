@@ -102,7 +102,12 @@ export async function trainCommand(argv: string[]): Promise<number> {
     quiet: { type: "boolean" },
   };
   for (const k of Object.keys(NUMERIC)) options[k] = { type: "string" };
-  const { values, positionals } = parseArgs({ args: argv, options, strict: true, allowPositionals: true });
+  const { values, positionals } = parseArgs({
+    args: argv,
+    options,
+    strict: true,
+    allowPositionals: true,
+  });
   if (values.help) {
     console.log(help());
     return 0;
@@ -111,7 +116,9 @@ export async function trainCommand(argv: string[]): Promise<number> {
   const presetName = (values.preset as string | undefined) ?? "small";
   const preset = PRESETS[presetName];
   if (!preset) {
-    throw new UserError(`unknown preset '${presetName}' (presets: ${Object.keys(PRESETS).join(", ")})`);
+    throw new UserError(
+      `unknown preset '${presetName}' (presets: ${Object.keys(PRESETS).join(", ")})`,
+    );
   }
   let rc: RunConfig = structuredClone(preset);
   if (values.dense) rc = denseVariant(rc);
@@ -119,11 +126,15 @@ export async function trainCommand(argv: string[]): Promise<number> {
     const s = values[k] as string | undefined;
     if (s === undefined) continue;
     const v = Number(s);
-    if (s.trim() === "" || !Number.isFinite(v)) throw new UserError(`--${k} needs a number, got '${s}'`);
+    if (s.trim() === "" || !Number.isFinite(v)) {
+      throw new UserError(`--${k} needs a number, got '${s}'`);
+    }
     set(rc, v);
   }
   if (values.sink && values["no-sink"]) throw new UserError("--sink and --no-sink both given");
-  if (values.bigram && values["no-bigram"]) throw new UserError("--bigram and --no-bigram both given");
+  if (values.bigram && values["no-bigram"]) {
+    throw new UserError("--bigram and --no-bigram both given");
+  }
   if (values["no-sink"]) rc.model.sink = false;
   if (values.sink) rc.model.sink = true;
   if (values["no-bigram"]) rc.model.bigram = false;

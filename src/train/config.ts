@@ -146,11 +146,18 @@ export function validateRunConfig(rc: RunConfig): void {
     throw new UserError(`pfrac must be in (0, ef²] = (0, ${ef2}], got ${t.pfrac}`);
   }
   if (!(t.lr > 0 && Number.isFinite(t.lr))) throw new UserError(`lr must be > 0, got ${t.lr}`);
-  for (const [k, v] of [["warmup", t.warmupFrac], ["anneal-start", t.annealStart], ["anneal-end", t.annealEnd]] as const) {
+  for (
+    const [k, v] of [["warmup", t.warmupFrac], ["anneal-start", t.annealStart], [
+      "anneal-end",
+      t.annealEnd,
+    ]] as const
+  ) {
     if (!(v >= 0 && v <= 1)) throw new UserError(`${k} must be a fraction in [0, 1], got ${v}`);
   }
   if (t.annealEnd < t.annealStart) {
-    throw new UserError(`anneal-end (${t.annealEnd}) must not precede anneal-start (${t.annealStart})`);
+    throw new UserError(
+      `anneal-end (${t.annealEnd}) must not precede anneal-start (${t.annealStart})`,
+    );
   }
   if (!(t.beta1 >= 0 && t.beta1 < 1 && t.beta2 >= 0 && t.beta2 < 1)) {
     throw new UserError("betas must be in [0, 1)");

@@ -20,7 +20,9 @@ export function plotSvg(title: string, panels: { ylabel: string; series: Series[
   ];
   panels.forEach((panel, pi) => {
     const top = M.t + pi * (PH + M.b);
-    const pts = panel.series.flatMap((s) => s.points).filter(([x, y]) => isFinite(x) && isFinite(y));
+    const pts = panel.series.flatMap((s) => s.points).filter(([x, y]) =>
+      isFinite(x) && isFinite(y)
+    );
     if (pts.length === 0) return;
     let [x0, x1] = [Math.min(...pts.map((p) => p[0])), Math.max(...pts.map((p) => p[0]))];
     let [y0, y1] = [Math.min(...pts.map((p) => p[1])), Math.max(...pts.map((p) => p[1]))];
@@ -29,7 +31,9 @@ export function plotSvg(title: string, panels: { ylabel: string; series: Series[
     const pw = W - M.l - M.r;
     const sx = (x: number) => M.l + ((x - x0) / (x1 - x0)) * pw;
     const sy = (y: number) => top + PH - ((y - y0) / (y1 - y0)) * PH;
-    out.push(`<rect x="${M.l}" y="${top}" width="${pw}" height="${PH}" fill="none" stroke="#999"/>`);
+    out.push(
+      `<rect x="${M.l}" y="${top}" width="${pw}" height="${PH}" fill="none" stroke="#999"/>`,
+    );
     for (let i = 0; i <= 4; i++) {
       const y = y0 + ((y1 - y0) * i) / 4, x = x0 + ((x1 - x0) * i) / 4;
       out.push(
@@ -39,17 +43,22 @@ export function plotSvg(title: string, panels: { ylabel: string; series: Series[
       );
     }
     out.push(
-      `<text x="14" y="${top + PH / 2}" transform="rotate(-90 14 ${top + PH / 2})" text-anchor="middle">${esc(panel.ylabel)}</text>`,
+      `<text x="14" y="${top + PH / 2}" transform="rotate(-90 14 ${
+        top + PH / 2
+      })" text-anchor="middle">${esc(panel.ylabel)}</text>`,
       `<text x="${M.l + pw / 2}" y="${top + PH + 32}" text-anchor="middle">step</text>`,
     );
     panel.series.forEach((s, si) => {
       const p = s.points.filter(([x, y]) => isFinite(x) && isFinite(y));
       if (p.length === 0) return;
-      const d = p.map(([x, y], i) => `${i ? "L" : "M"}${sx(x).toFixed(1)},${sy(y).toFixed(1)}`).join("");
+      const d = p.map(([x, y], i) => `${i ? "L" : "M"}${sx(x).toFixed(1)},${sy(y).toFixed(1)}`)
+        .join("");
       out.push(`<path d="${d}" fill="none" stroke="${s.color}" stroke-width="1.6"/>`);
       const ly = top + 14 + si * 18;
       out.push(
-        `<line x1="${M.l + pw + 12}" x2="${M.l + pw + 32}" y1="${ly - 4}" y2="${ly - 4}" stroke="${s.color}" stroke-width="2"/>`,
+        `<line x1="${M.l + pw + 12}" x2="${M.l + pw + 32}" y1="${ly - 4}" y2="${
+          ly - 4
+        }" stroke="${s.color}" stroke-width="2"/>`,
         `<text x="${M.l + pw + 38}" y="${ly}">${esc(s.name)} ${fmt(p[p.length - 1][1])}</text>`,
       );
     });

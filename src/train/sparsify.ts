@@ -41,7 +41,13 @@ export function isSparsified(spec: ParamSpec, rc: RunConfig): boolean {
  * After an optimizer step: top-k every sparsified tensor to its annealed count (block matrices
  * first protect the j largest entries of every neuron), then decay every ≥2-D tensor.
  */
-export function sparsifyAndDecay(be: Backend, model: Model, step: number, rc: RunConfig, lr: number): void {
+export function sparsifyAndDecay(
+  be: Backend,
+  model: Model,
+  step: number,
+  rc: RunConfig,
+  lr: number,
+): void {
   for (const spec of model.layout.specs) {
     if (!isSparsified(spec, rc)) continue;
     const k = keptCount(spec, step, rc);
