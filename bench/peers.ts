@@ -1,8 +1,8 @@
 /**
  * Other matrix multiplies to compare thinwire's GEMM with, all on the CPU through WebAssembly or
  * plain JS: TensorFlow.js's wasm backend (XNNPACK kernels), onnxruntime-web's wasm backend (MLAS
- * kernels) and a plain TypeScript loop. Each `start…` returns a peer, or a string saying why it
- * could not start (the bench prints it and goes on).
+ * kernels) and a plain TypeScript loop. Where a peer cannot start, a string says why (the bench
+ * prints it and goes on).
  *
  * Conventions as in src/backend/ops/gemm.ts: C[M,N] = op(A)[M,K] · op(B)[K,N], row-major f32;
  * transA means A is stored [K,M], transB means B is stored [N,K].
@@ -126,43 +126,34 @@ export function onnxMatMulModel(M: number, N: number, K: number): Uint8Array {
 }
 
 /**
- * onnxruntime-web's wasm backend running one MatMul node with `threads` intra-op threads. The
- * wasm module starts once with a pool of `poolThreads`; later calls must not ask for more.
- * Only plain (untransposed) shapes: MatMul has no transpose flags.
+ * onnxruntime-web's wasm backend (MLAS kernels) running one MatMul node C = A·B, A [M,K] and
+ * B [K,N], with `threads` threads: GFLOP/s per shape (best of `reps` runs after one untimed run,
+ * including ORT's copies of the inputs and output), or why it failed. Its wasm module takes its
+ * thread count once per JS realm, so each call runs in a fresh worker (bench/ort_worker.ts);
+ * ending the worker also stops ORT's thread pool.
  */
-export async function startOrt(
+export async function timeOrtMatMul(
   threads: number,
-  poolThreads = threads,
-): Promise<MatMulPeer | string> {
+  shapes: readonly (readonly [number, number, number])[],
+  reps: number,
+): Promise<(number | string)[] | string> {
+  const worker = new Worker(new URL("./ort_worker.ts", import.meta.url), { type: "module" });
   try {
-    const ort = await import("onnxruntime-web");
-    ort.env.wasm.numThreads = poolThreads;
-    ort.env.wasm.wasmPaths = new URL("onnxruntime-web/dist/", nodeModules).href;
-    return {
-      name: `onnxruntime-web ${threads}T`,
-      async prepare(M, N, K, transA, transB) {
-        if (transA || transB) throw new Error("MatMul peer: plain shapes only");
-        const session = await ort.InferenceSession.create(onnxMatMulModel(M, N, K), {
-          executionProviders: ["wasm"],
-          intraOpNumThreads: threads,
-        });
-        const feeds = {
-          A: new ort.Tensor("float32", random(M * K, 1), [M, K]),
-          B: new ort.Tensor("float32", random(K * N, 2), [K, N]),
-        };
-        return {
-          // Includes copying A and B in and C out: the API has no way around it.
-          run: async () => {
-            const out = await session.run(feeds);
-            out.C.dispose();
-          },
-          dispose: () => void session.release(),
-        };
-      },
-      close: () => Promise.resolve(),
-    };
-  } catch (e) {
-    return why(e);
+    return await new Promise((resolve) => {
+      worker.onmessage = (e: MessageEvent<(number | string)[] | string>) => resolve(e.data);
+      worker.onerror = (e) => {
+        e.preventDefault();
+        resolve(e.message);
+      };
+      worker.postMessage({
+        threads,
+        shapes,
+        reps,
+        wasmPaths: new URL("onnxruntime-web/dist/", nodeModules).href,
+      });
+    });
+  } finally {
+    worker.terminate();
   }
 }
 

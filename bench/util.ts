@@ -29,6 +29,12 @@ export function bestMs(fn: () => void, o: TimingOptions = {}): number {
   return best;
 }
 
+/** Calls fn until `ms` milliseconds have passed (at least twice): lets the engine optimise it. */
+export function warmUp(fn: () => void, ms: number): void {
+  const t0 = performance.now();
+  for (let i = 0; i < 2 || performance.now() - t0 < ms; i++) fn();
+}
+
 /** bestMs for asynchronous work. */
 export async function bestMsAsync(fn: () => Promise<void>, o: TimingOptions = {}): Promise<number> {
   for (let i = 0; i < (o.warmup ?? 1); i++) await fn();

@@ -2,10 +2,18 @@
 //
 // Structure as in GotoBLAS/BLIS and XNNPACK: op(B) is packed into NR-column panels and op(A) into
 // MR-row panels (k-major, contiguous, zero-padded at the edges), so the micro-kernel streams both
-// with unit stride whatever the transposes were; the packing absorbs transA/transB. Cache blocks:
-// KC steps of k, MC rows of A (an L2-sized packed block) and NC columns of B per packed panel.
-// Each thread owns a contiguous, tile-aligned range of the columns (or of the rows, when M > N)
-// and packs its own panels.
+// with unit stride whatever the transposes were: packing absorbs transA/transB. Cache blocks:
+// KC steps of k, MC rows of A (the packed A block stays in L2) and NC columns of B. Each thread
+// owns a contiguous, tile-aligned range of the columns (or of the rows when M > N, so that the
+// operand every thread packs whole is the smaller one) and packs its own panels.
+//
+// Micro-kernels: MR×NR accumulators of f32x4 held in registers (x86 gives wasm engines 15 vector
+// registers, which caps the tile near 4×8). Without guard pages (Deno's V8) every load carries
+// an explicit bounds check, so the front end, not the multipliers, limits a kernel: broadcasting
+// half of the A values by lane shuffles of one v128 load balances it against the shuffle units
+// (`mixsplat`). Variants live side by side; bench/gemm_bench.ts measures them.
+// The micro-kernels are written out in full (AssemblyScript has neither multi-value returns nor
+// compile-time loops over registers); they differ only in tile shape and in how A is broadcast.
 //
 // Summation order (one fixed order, so results depend neither on tiling, thread count nor
 // packing, and src/reference/gemm.ts matches bit for bit). For each element C[i,j]:
@@ -22,7 +30,7 @@ const KC: i32 = 256;
 const MC: i32 = 120;
 /** Columns of B per packed block (a multiple of every NR below). */
 const NC: i32 = 1024;
-/** Largest micro-tile, for the edge-tile buffer. */
+/** Largest micro-tile (MR ≤ 8, NR ≤ 16), for the edge-tile buffer. */
 const TILE_MAX: i32 = 8 * 16;
 const PACK_A_BYTES: usize = <usize>(MC * KC) << 2;
 const PACK_B_BYTES: usize = <usize>(NC * KC) << 2;
@@ -73,7 +81,8 @@ function pack_gather(panel: usize, src: usize, ld: usize, lanes: i32, w: i32, kc
     }
     for (let k = k4; k < kc; k++) {
       for (let r = 0; r < w; r++) {
-        store<f32>(panel + <usize>k * step + (<usize>r << 2), load<f32>(src + <usize>r * ld + (<usize>k << 2)));
+        const v = load<f32>(src + <usize>r * ld + (<usize>k << 2));
+        store<f32>(panel + <usize>k * step + (<usize>r << 2), v);
       }
     }
     return;
@@ -97,36 +106,29 @@ function pack_gather(panel: usize, src: usize, ld: usize, lanes: i32, w: i32, kc
 }
 
 /**
- * Packs n consecutive columns of a row-major matrix (rows ld bytes apart), rows [0, kc), into
- * ceil(n/w) panels of kc×w floats: panel p holds columns [p·w, p·w + w), k-major; columns past n
- * are 0. This is op(A) for transposed A and op(B) for plain B. Panels go in groups that span
- * about 32 columns (two cache lines of each row), k running inside a group: every row segment
- * is read once and few panels are written at a time.
+ * Packs `lanes` (≤ w) consecutive columns of a row-major matrix (rows ld bytes apart), rows
+ * [0, kc), into one panel of kc×w floats: panel[k][j] = src[k][j]; lanes past `lanes` are 0.
+ * This is op(A) for transposed A and op(B) for plain B: row segments copied as they are.
  */
-function pack_rows(dst: usize, src: usize, ld: usize, n: i32, w: i32, kc: i32): void {
+function pack_copy(panel: usize, src: usize, ld: usize, lanes: i32, w: i32, kc: i32): void {
   const step = <usize>w << 2;
-  const pstride = <usize>kc * step;
-  const group = max(1, 32 / w) * w;
-  for (let j0 = 0; j0 < n; j0 += group) {
-    const j1 = min(n, j0 + group);
-    const full = j1 - (j1 - j0) % w;
-    const d0 = dst + <usize>(j0 / w) * pstride;
+  let s = src, d = panel;
+  if (lanes == w && (w & 3) == 0) {
     for (let k = 0; k < kc; k++) {
-      const s = src + <usize>k * ld;
-      let d = d0 + <usize>k * step;
-      for (let j = j0; j < full; j += w) {
-        const sj = s + (<usize>j << 2);
-        let q = 0;
-        for (; q + 4 <= w; q += 4) v128.store(d + (<usize>q << 2), v128.load(sj + (<usize>q << 2)));
-        for (; q < w; q++) store<f32>(d + (<usize>q << 2), load<f32>(sj + (<usize>q << 2)));
-        d += pstride;
+      for (let j = 0; j < w; j += 4) {
+        v128.store(d + (<usize>j << 2), v128.load(s + (<usize>j << 2)));
       }
-      if (full < j1) {
-        let q = 0;
-        for (; q < j1 - full; q++) store<f32>(d + (<usize>q << 2), load<f32>(s + (<usize>(full + q) << 2)));
-        for (; q < w; q++) store<f32>(d + (<usize>q << 2), 0);
-      }
+      s += ld;
+      d += step;
     }
+    return;
+  }
+  for (let k = 0; k < kc; k++) {
+    let j = 0;
+    for (; j < lanes; j++) store<f32>(d + (<usize>j << 2), load<f32>(s + (<usize>j << 2)));
+    for (; j < w; j++) store<f32>(d + (<usize>j << 2), 0);
+    s += ld;
+    d += step;
   }
 }
 
@@ -134,15 +136,18 @@ function pack_rows(dst: usize, src: usize, ld: usize, n: i32, w: i32, kc: i32): 
  * Packs op(A)[i0:i0+mc, p0:p0+kc] into mr-row panels of kc×mr floats (k-major), zero-padded
  * past row mc. A is stored [M,K], or [K,M] when trans_a.
  */
-function pack_a(dst: usize, a: usize, trans_a: i32, M: i32, K: i32, i0: i32, mc: i32, p0: i32, kc: i32, mr: i32): void {
-  if (trans_a) {
-    pack_rows(dst, a + ((<usize>p0 * <usize>M + <usize>i0) << 2), <usize>M << 2, mc, mr, kc);
-    return;
-  }
+function pack_a(
+  dst: usize, a: usize, trans_a: i32, M: i32, K: i32, i0: i32, mc: i32, p0: i32, kc: i32, mr: i32,
+): void {
   for (let ir = 0; ir < mc; ir += mr) {
     const panel = dst + (<usize>ir * <usize>kc << 2);
     const i = <usize>(i0 + ir);
-    pack_gather(panel, a + ((i * <usize>K + <usize>p0) << 2), <usize>K << 2, min(mr, mc - ir), mr, kc);
+    const rows = min(mr, mc - ir);
+    if (trans_a) {
+      pack_copy(panel, a + ((<usize>p0 * <usize>M + i) << 2), <usize>M << 2, rows, mr, kc);
+    } else {
+      pack_gather(panel, a + ((i * <usize>K + <usize>p0) << 2), <usize>K << 2, rows, mr, kc);
+    }
   }
 }
 
@@ -150,15 +155,18 @@ function pack_a(dst: usize, a: usize, trans_a: i32, M: i32, K: i32, i0: i32, mc:
  * Packs op(B)[p0:p0+kc, j0:j0+nc] into nr-column panels of kc×nr floats (k-major),
  * zero-padded past column nc. B is stored [K,N], or [N,K] when trans_b.
  */
-function pack_b(dst: usize, b: usize, trans_b: i32, N: i32, K: i32, j0: i32, nc: i32, p0: i32, kc: i32, nr: i32): void {
-  if (!trans_b) {
-    pack_rows(dst, b + ((<usize>p0 * <usize>N + <usize>j0) << 2), <usize>N << 2, nc, nr, kc);
-    return;
-  }
+function pack_b(
+  dst: usize, b: usize, trans_b: i32, N: i32, K: i32, j0: i32, nc: i32, p0: i32, kc: i32, nr: i32,
+): void {
   for (let jr = 0; jr < nc; jr += nr) {
     const panel = dst + (<usize>jr * <usize>kc << 2);
     const j = <usize>(j0 + jr);
-    pack_gather(panel, b + ((j * <usize>K + <usize>p0) << 2), <usize>K << 2, min(nr, nc - jr), nr, kc);
+    const cols = min(nr, nc - jr);
+    if (trans_b) {
+      pack_gather(panel, b + ((j * <usize>K + <usize>p0) << 2), <usize>K << 2, cols, nr, kc);
+    } else {
+      pack_copy(panel, b + ((<usize>p0 * <usize>N + j) << 2), <usize>N << 2, cols, nr, kc);
+    }
   }
 }
 
@@ -169,7 +177,9 @@ function pack_b(dst: usize, b: usize, trans_b: i32, N: i32, K: i32, j0: i32, nc:
 }
 
 /** K = 0: C[m0:m1, n0:n1] = its initial values. */
-function gemm_init_only(N: i32, c: usize, bias: usize, accumulate: i32, m0: i32, m1: i32, n0: i32, n1: i32): void {
+function gemm_init_only(
+  N: i32, c: usize, bias: usize, accumulate: i32, m0: i32, m1: i32, n0: i32, n1: i32,
+): void {
   for (let i = m0; i < m1; i++) {
     const row = c + (<usize>i * <usize>N << 2);
     for (let j = n0; j < n1; j++) {
@@ -180,40 +190,85 @@ function gemm_init_only(N: i32, c: usize, bias: usize, accumulate: i32, m0: i32,
 }
 
 /**
- * 4x8 micro-kernel: C tile (+)= an 4-row A panel times an 8-column B panel, kc steps of k,
- * two per loop trip; each A value is broadcast straight from memory (v128.load32_splat).
+ * 4x8 micro-kernel: for each of `tiles` consecutive 4-row A panels (kc·4 floats each), its
+ * 4×8 C tile (rows ldc bytes apart; the next tile 4 rows down) (+)= A panel · B panel.
+ * Two k steps per loop trip; every A value is broadcast straight from memory
+ * (v128.load32_splat).
  */
-function ukernel_4x8_loadsplat(kc: i32, ap: usize, bp: usize, c: usize, ldc: usize, init: i32, bias: usize): void {
-  const c0 = c;
-  const c1 = c + 1 * ldc;
-  const c2 = c + 2 * ldc;
-  const c3 = c + 3 * ldc;
-  let c00: v128, c01: v128, c10: v128, c11: v128, c20: v128, c21: v128, c30: v128, c31: v128;
-  if (init == INIT_C) {
-    c00 = v128.load(c0, 0); c01 = v128.load(c0, 16);
-    c10 = v128.load(c1, 0); c11 = v128.load(c1, 16);
-    c20 = v128.load(c2, 0); c21 = v128.load(c2, 16);
-    c30 = v128.load(c3, 0); c31 = v128.load(c3, 16);
-  } else {
-    const b0 = bias ? v128.load32_splat(bias, 0) : f32x4.splat(0);
-    const b1 = bias ? v128.load32_splat(bias, 4) : f32x4.splat(0);
-    const b2 = bias ? v128.load32_splat(bias, 8) : f32x4.splat(0);
-    const b3 = bias ? v128.load32_splat(bias, 12) : f32x4.splat(0);
-    if (init == INIT_C_BIAS) {
-      c00 = f32x4.add(v128.load(c0, 0), b0); c01 = f32x4.add(v128.load(c0, 16), b0);
-      c10 = f32x4.add(v128.load(c1, 0), b1); c11 = f32x4.add(v128.load(c1, 16), b1);
-      c20 = f32x4.add(v128.load(c2, 0), b2); c21 = f32x4.add(v128.load(c2, 16), b2);
-      c30 = f32x4.add(v128.load(c3, 0), b3); c31 = f32x4.add(v128.load(c3, 16), b3);
+function ukernel_4x8_loadsplat(
+  tiles: i32, kc: i32, ap: usize, bp0: usize, c: usize, ldc: usize, init: i32, bias: usize,
+): void {
+  for (let t = 0; t < tiles; t++) {
+    let bp = bp0;
+    const c0 = c;
+    const c1 = c + 1 * ldc;
+    const c2 = c + 2 * ldc;
+    const c3 = c + 3 * ldc;
+    let c00: v128, c01: v128;
+    let c10: v128, c11: v128;
+    let c20: v128, c21: v128;
+    let c30: v128, c31: v128;
+    if (init == INIT_C) {
+      c00 = v128.load(c0, 0); c01 = v128.load(c0, 16);
+      c10 = v128.load(c1, 0); c11 = v128.load(c1, 16);
+      c20 = v128.load(c2, 0); c21 = v128.load(c2, 16);
+      c30 = v128.load(c3, 0); c31 = v128.load(c3, 16);
     } else {
-      c00 = b0; c01 = b0;
-      c10 = b1; c11 = b1;
-      c20 = b2; c21 = b2;
-      c30 = b3; c31 = b3;
+      const b0 = bias ? v128.load32_splat(bias, 0) : f32x4.splat(0);
+      const b1 = bias ? v128.load32_splat(bias, 4) : f32x4.splat(0);
+      const b2 = bias ? v128.load32_splat(bias, 8) : f32x4.splat(0);
+      const b3 = bias ? v128.load32_splat(bias, 12) : f32x4.splat(0);
+      if (init == INIT_C_BIAS) {
+        c00 = f32x4.add(v128.load(c0, 0), b0); c01 = f32x4.add(v128.load(c0, 16), b0);
+        c10 = f32x4.add(v128.load(c1, 0), b1); c11 = f32x4.add(v128.load(c1, 16), b1);
+        c20 = f32x4.add(v128.load(c2, 0), b2); c21 = f32x4.add(v128.load(c2, 16), b2);
+        c30 = f32x4.add(v128.load(c3, 0), b3); c31 = f32x4.add(v128.load(c3, 16), b3);
+      } else {
+        c00 = b0; c01 = b0;
+        c10 = b1; c11 = b1;
+        c20 = b2; c21 = b2;
+        c30 = b3; c31 = b3;
+      }
     }
-  }
-  let k = 0;
-  for (; k + 2 <= kc; k += 2) {
-    {
+    const a_end = ap + <usize>kc * 16;
+    const a_end2 = ap + <usize>(kc & ~1) * 16;
+    while (ap < a_end2) {
+      {
+        const b0 = v128.load(bp, 0);
+        const b1 = v128.load(bp, 16);
+        const a0 = v128.load32_splat(ap, 0);
+        c00 = f32x4.add(c00, f32x4.mul(a0, b0));
+        c01 = f32x4.add(c01, f32x4.mul(a0, b1));
+        const a1 = v128.load32_splat(ap, 4);
+        c10 = f32x4.add(c10, f32x4.mul(a1, b0));
+        c11 = f32x4.add(c11, f32x4.mul(a1, b1));
+        const a2 = v128.load32_splat(ap, 8);
+        c20 = f32x4.add(c20, f32x4.mul(a2, b0));
+        c21 = f32x4.add(c21, f32x4.mul(a2, b1));
+        const a3 = v128.load32_splat(ap, 12);
+        c30 = f32x4.add(c30, f32x4.mul(a3, b0));
+        c31 = f32x4.add(c31, f32x4.mul(a3, b1));
+      }
+      {
+        const b0 = v128.load(bp, 32);
+        const b1 = v128.load(bp, 48);
+        const a0 = v128.load32_splat(ap, 16);
+        c00 = f32x4.add(c00, f32x4.mul(a0, b0));
+        c01 = f32x4.add(c01, f32x4.mul(a0, b1));
+        const a1 = v128.load32_splat(ap, 20);
+        c10 = f32x4.add(c10, f32x4.mul(a1, b0));
+        c11 = f32x4.add(c11, f32x4.mul(a1, b1));
+        const a2 = v128.load32_splat(ap, 24);
+        c20 = f32x4.add(c20, f32x4.mul(a2, b0));
+        c21 = f32x4.add(c21, f32x4.mul(a2, b1));
+        const a3 = v128.load32_splat(ap, 28);
+        c30 = f32x4.add(c30, f32x4.mul(a3, b0));
+        c31 = f32x4.add(c31, f32x4.mul(a3, b1));
+      }
+      ap += 32;
+      bp += 64;
+    }
+    while (ap < a_end) {
       const b0 = v128.load(bp, 0);
       const b1 = v128.load(bp, 16);
       const a0 = v128.load32_splat(ap, 0);
@@ -228,85 +283,100 @@ function ukernel_4x8_loadsplat(kc: i32, ap: usize, bp: usize, c: usize, ldc: usi
       const a3 = v128.load32_splat(ap, 12);
       c30 = f32x4.add(c30, f32x4.mul(a3, b0));
       c31 = f32x4.add(c31, f32x4.mul(a3, b1));
+      ap += 16;
+      bp += 32;
     }
-    {
-      const b0 = v128.load(bp, 32);
-      const b1 = v128.load(bp, 48);
-      const a0 = v128.load32_splat(ap, 16);
-      c00 = f32x4.add(c00, f32x4.mul(a0, b0));
-      c01 = f32x4.add(c01, f32x4.mul(a0, b1));
-      const a1 = v128.load32_splat(ap, 20);
-      c10 = f32x4.add(c10, f32x4.mul(a1, b0));
-      c11 = f32x4.add(c11, f32x4.mul(a1, b1));
-      const a2 = v128.load32_splat(ap, 24);
-      c20 = f32x4.add(c20, f32x4.mul(a2, b0));
-      c21 = f32x4.add(c21, f32x4.mul(a2, b1));
-      const a3 = v128.load32_splat(ap, 28);
-      c30 = f32x4.add(c30, f32x4.mul(a3, b0));
-      c31 = f32x4.add(c31, f32x4.mul(a3, b1));
-    }
-    ap += 32;
-    bp += 64;
+    v128.store(c0, c00, 0); v128.store(c0, c01, 16);
+    v128.store(c1, c10, 0); v128.store(c1, c11, 16);
+    v128.store(c2, c20, 0); v128.store(c2, c21, 16);
+    v128.store(c3, c30, 0); v128.store(c3, c31, 16);
+    c += 4 * ldc;
+    if (bias) bias += 16;
   }
-  for (; k < kc; k++) {
-    const b0 = v128.load(bp, 0);
-    const b1 = v128.load(bp, 16);
-    const a0 = v128.load32_splat(ap, 0);
-    c00 = f32x4.add(c00, f32x4.mul(a0, b0));
-    c01 = f32x4.add(c01, f32x4.mul(a0, b1));
-    const a1 = v128.load32_splat(ap, 4);
-    c10 = f32x4.add(c10, f32x4.mul(a1, b0));
-    c11 = f32x4.add(c11, f32x4.mul(a1, b1));
-    const a2 = v128.load32_splat(ap, 8);
-    c20 = f32x4.add(c20, f32x4.mul(a2, b0));
-    c21 = f32x4.add(c21, f32x4.mul(a2, b1));
-    const a3 = v128.load32_splat(ap, 12);
-    c30 = f32x4.add(c30, f32x4.mul(a3, b0));
-    c31 = f32x4.add(c31, f32x4.mul(a3, b1));
-    ap += 16;
-    bp += 32;
-  }
-  v128.store(c0, c00, 0); v128.store(c0, c01, 16);
-  v128.store(c1, c10, 0); v128.store(c1, c11, 16);
-  v128.store(c2, c20, 0); v128.store(c2, c21, 16);
-  v128.store(c3, c30, 0); v128.store(c3, c31, 16);
 }
 
 /**
- * 4x8 micro-kernel: C tile (+)= an 4-row A panel times an 8-column B panel, kc steps of k,
- * two per loop trip; in each group of four A rows, 2 come from one v128 load and lane shuffles, the rest from v128.load32_splat.
+ * 4x8 micro-kernel: for each of `tiles` consecutive 4-row A panels (kc·4 floats each), its
+ * 4×8 C tile (rows ldc bytes apart; the next tile 4 rows down) (+)= A panel · B panel.
+ * Two k steps per loop trip; of each four A rows, 2 are broadcast from one v128
+ * load by lane shuffles, the others by v128.load32_splat.
  */
-function ukernel_4x8_mixsplat(kc: i32, ap: usize, bp: usize, c: usize, ldc: usize, init: i32, bias: usize): void {
-  const c0 = c;
-  const c1 = c + 1 * ldc;
-  const c2 = c + 2 * ldc;
-  const c3 = c + 3 * ldc;
-  let c00: v128, c01: v128, c10: v128, c11: v128, c20: v128, c21: v128, c30: v128, c31: v128;
-  if (init == INIT_C) {
-    c00 = v128.load(c0, 0); c01 = v128.load(c0, 16);
-    c10 = v128.load(c1, 0); c11 = v128.load(c1, 16);
-    c20 = v128.load(c2, 0); c21 = v128.load(c2, 16);
-    c30 = v128.load(c3, 0); c31 = v128.load(c3, 16);
-  } else {
-    const b0 = bias ? v128.load32_splat(bias, 0) : f32x4.splat(0);
-    const b1 = bias ? v128.load32_splat(bias, 4) : f32x4.splat(0);
-    const b2 = bias ? v128.load32_splat(bias, 8) : f32x4.splat(0);
-    const b3 = bias ? v128.load32_splat(bias, 12) : f32x4.splat(0);
-    if (init == INIT_C_BIAS) {
-      c00 = f32x4.add(v128.load(c0, 0), b0); c01 = f32x4.add(v128.load(c0, 16), b0);
-      c10 = f32x4.add(v128.load(c1, 0), b1); c11 = f32x4.add(v128.load(c1, 16), b1);
-      c20 = f32x4.add(v128.load(c2, 0), b2); c21 = f32x4.add(v128.load(c2, 16), b2);
-      c30 = f32x4.add(v128.load(c3, 0), b3); c31 = f32x4.add(v128.load(c3, 16), b3);
+function ukernel_4x8_mixsplat(
+  tiles: i32, kc: i32, ap: usize, bp0: usize, c: usize, ldc: usize, init: i32, bias: usize,
+): void {
+  for (let t = 0; t < tiles; t++) {
+    let bp = bp0;
+    const c0 = c;
+    const c1 = c + 1 * ldc;
+    const c2 = c + 2 * ldc;
+    const c3 = c + 3 * ldc;
+    let c00: v128, c01: v128;
+    let c10: v128, c11: v128;
+    let c20: v128, c21: v128;
+    let c30: v128, c31: v128;
+    if (init == INIT_C) {
+      c00 = v128.load(c0, 0); c01 = v128.load(c0, 16);
+      c10 = v128.load(c1, 0); c11 = v128.load(c1, 16);
+      c20 = v128.load(c2, 0); c21 = v128.load(c2, 16);
+      c30 = v128.load(c3, 0); c31 = v128.load(c3, 16);
     } else {
-      c00 = b0; c01 = b0;
-      c10 = b1; c11 = b1;
-      c20 = b2; c21 = b2;
-      c30 = b3; c31 = b3;
+      const b0 = bias ? v128.load32_splat(bias, 0) : f32x4.splat(0);
+      const b1 = bias ? v128.load32_splat(bias, 4) : f32x4.splat(0);
+      const b2 = bias ? v128.load32_splat(bias, 8) : f32x4.splat(0);
+      const b3 = bias ? v128.load32_splat(bias, 12) : f32x4.splat(0);
+      if (init == INIT_C_BIAS) {
+        c00 = f32x4.add(v128.load(c0, 0), b0); c01 = f32x4.add(v128.load(c0, 16), b0);
+        c10 = f32x4.add(v128.load(c1, 0), b1); c11 = f32x4.add(v128.load(c1, 16), b1);
+        c20 = f32x4.add(v128.load(c2, 0), b2); c21 = f32x4.add(v128.load(c2, 16), b2);
+        c30 = f32x4.add(v128.load(c3, 0), b3); c31 = f32x4.add(v128.load(c3, 16), b3);
+      } else {
+        c00 = b0; c01 = b0;
+        c10 = b1; c11 = b1;
+        c20 = b2; c21 = b2;
+        c30 = b3; c31 = b3;
+      }
     }
-  }
-  let k = 0;
-  for (; k + 2 <= kc; k += 2) {
-    {
+    const a_end = ap + <usize>kc * 16;
+    const a_end2 = ap + <usize>(kc & ~1) * 16;
+    while (ap < a_end2) {
+      {
+        const b0 = v128.load(bp, 0);
+        const b1 = v128.load(bp, 16);
+        const va0 = v128.load(ap, 0);
+        const a0 = v128.shuffle<f32>(va0, va0, 0, 0, 0, 0);
+        c00 = f32x4.add(c00, f32x4.mul(a0, b0));
+        c01 = f32x4.add(c01, f32x4.mul(a0, b1));
+        const a1 = v128.shuffle<f32>(va0, va0, 1, 1, 1, 1);
+        c10 = f32x4.add(c10, f32x4.mul(a1, b0));
+        c11 = f32x4.add(c11, f32x4.mul(a1, b1));
+        const a2 = v128.load32_splat(ap, 8);
+        c20 = f32x4.add(c20, f32x4.mul(a2, b0));
+        c21 = f32x4.add(c21, f32x4.mul(a2, b1));
+        const a3 = v128.load32_splat(ap, 12);
+        c30 = f32x4.add(c30, f32x4.mul(a3, b0));
+        c31 = f32x4.add(c31, f32x4.mul(a3, b1));
+      }
+      {
+        const b0 = v128.load(bp, 32);
+        const b1 = v128.load(bp, 48);
+        const va0 = v128.load(ap, 16);
+        const a0 = v128.shuffle<f32>(va0, va0, 0, 0, 0, 0);
+        c00 = f32x4.add(c00, f32x4.mul(a0, b0));
+        c01 = f32x4.add(c01, f32x4.mul(a0, b1));
+        const a1 = v128.shuffle<f32>(va0, va0, 1, 1, 1, 1);
+        c10 = f32x4.add(c10, f32x4.mul(a1, b0));
+        c11 = f32x4.add(c11, f32x4.mul(a1, b1));
+        const a2 = v128.load32_splat(ap, 24);
+        c20 = f32x4.add(c20, f32x4.mul(a2, b0));
+        c21 = f32x4.add(c21, f32x4.mul(a2, b1));
+        const a3 = v128.load32_splat(ap, 28);
+        c30 = f32x4.add(c30, f32x4.mul(a3, b0));
+        c31 = f32x4.add(c31, f32x4.mul(a3, b1));
+      }
+      ap += 32;
+      bp += 64;
+    }
+    while (ap < a_end) {
       const b0 = v128.load(bp, 0);
       const b1 = v128.load(bp, 16);
       const va0 = v128.load(ap, 0);
@@ -322,97 +392,124 @@ function ukernel_4x8_mixsplat(kc: i32, ap: usize, bp: usize, c: usize, ldc: usiz
       const a3 = v128.load32_splat(ap, 12);
       c30 = f32x4.add(c30, f32x4.mul(a3, b0));
       c31 = f32x4.add(c31, f32x4.mul(a3, b1));
+      ap += 16;
+      bp += 32;
     }
-    {
-      const b0 = v128.load(bp, 32);
-      const b1 = v128.load(bp, 48);
-      const va0 = v128.load(ap, 16);
-      const a0 = v128.shuffle<f32>(va0, va0, 0, 0, 0, 0);
-      c00 = f32x4.add(c00, f32x4.mul(a0, b0));
-      c01 = f32x4.add(c01, f32x4.mul(a0, b1));
-      const a1 = v128.shuffle<f32>(va0, va0, 1, 1, 1, 1);
-      c10 = f32x4.add(c10, f32x4.mul(a1, b0));
-      c11 = f32x4.add(c11, f32x4.mul(a1, b1));
-      const a2 = v128.load32_splat(ap, 24);
-      c20 = f32x4.add(c20, f32x4.mul(a2, b0));
-      c21 = f32x4.add(c21, f32x4.mul(a2, b1));
-      const a3 = v128.load32_splat(ap, 28);
-      c30 = f32x4.add(c30, f32x4.mul(a3, b0));
-      c31 = f32x4.add(c31, f32x4.mul(a3, b1));
-    }
-    ap += 32;
-    bp += 64;
+    v128.store(c0, c00, 0); v128.store(c0, c01, 16);
+    v128.store(c1, c10, 0); v128.store(c1, c11, 16);
+    v128.store(c2, c20, 0); v128.store(c2, c21, 16);
+    v128.store(c3, c30, 0); v128.store(c3, c31, 16);
+    c += 4 * ldc;
+    if (bias) bias += 16;
   }
-  for (; k < kc; k++) {
-    const b0 = v128.load(bp, 0);
-    const b1 = v128.load(bp, 16);
-    const va0 = v128.load(ap, 0);
-    const a0 = v128.shuffle<f32>(va0, va0, 0, 0, 0, 0);
-    c00 = f32x4.add(c00, f32x4.mul(a0, b0));
-    c01 = f32x4.add(c01, f32x4.mul(a0, b1));
-    const a1 = v128.shuffle<f32>(va0, va0, 1, 1, 1, 1);
-    c10 = f32x4.add(c10, f32x4.mul(a1, b0));
-    c11 = f32x4.add(c11, f32x4.mul(a1, b1));
-    const a2 = v128.load32_splat(ap, 8);
-    c20 = f32x4.add(c20, f32x4.mul(a2, b0));
-    c21 = f32x4.add(c21, f32x4.mul(a2, b1));
-    const a3 = v128.load32_splat(ap, 12);
-    c30 = f32x4.add(c30, f32x4.mul(a3, b0));
-    c31 = f32x4.add(c31, f32x4.mul(a3, b1));
-    ap += 16;
-    bp += 32;
-  }
-  v128.store(c0, c00, 0); v128.store(c0, c01, 16);
-  v128.store(c1, c10, 0); v128.store(c1, c11, 16);
-  v128.store(c2, c20, 0); v128.store(c2, c21, 16);
-  v128.store(c3, c30, 0); v128.store(c3, c31, 16);
 }
 
 /**
- * 6x8 micro-kernel: C tile (+)= an 6-row A panel times an 8-column B panel, kc steps of k,
- * two per loop trip; in each group of four A rows, 2 come from one v128 load and lane shuffles, the rest from v128.load32_splat.
+ * 6x8 micro-kernel: for each of `tiles` consecutive 6-row A panels (kc·6 floats each), its
+ * 6×8 C tile (rows ldc bytes apart; the next tile 6 rows down) (+)= A panel · B panel.
+ * Two k steps per loop trip; of each four A rows, 2 are broadcast from one v128
+ * load by lane shuffles, the others by v128.load32_splat.
  */
-function ukernel_6x8_mixsplat(kc: i32, ap: usize, bp: usize, c: usize, ldc: usize, init: i32, bias: usize): void {
-  const c0 = c;
-  const c1 = c + 1 * ldc;
-  const c2 = c + 2 * ldc;
-  const c3 = c + 3 * ldc;
-  const c4 = c + 4 * ldc;
-  const c5 = c + 5 * ldc;
-  let c00: v128, c01: v128, c10: v128, c11: v128, c20: v128, c21: v128, c30: v128, c31: v128, c40: v128, c41: v128, c50: v128, c51: v128;
-  if (init == INIT_C) {
-    c00 = v128.load(c0, 0); c01 = v128.load(c0, 16);
-    c10 = v128.load(c1, 0); c11 = v128.load(c1, 16);
-    c20 = v128.load(c2, 0); c21 = v128.load(c2, 16);
-    c30 = v128.load(c3, 0); c31 = v128.load(c3, 16);
-    c40 = v128.load(c4, 0); c41 = v128.load(c4, 16);
-    c50 = v128.load(c5, 0); c51 = v128.load(c5, 16);
-  } else {
-    const b0 = bias ? v128.load32_splat(bias, 0) : f32x4.splat(0);
-    const b1 = bias ? v128.load32_splat(bias, 4) : f32x4.splat(0);
-    const b2 = bias ? v128.load32_splat(bias, 8) : f32x4.splat(0);
-    const b3 = bias ? v128.load32_splat(bias, 12) : f32x4.splat(0);
-    const b4 = bias ? v128.load32_splat(bias, 16) : f32x4.splat(0);
-    const b5 = bias ? v128.load32_splat(bias, 20) : f32x4.splat(0);
-    if (init == INIT_C_BIAS) {
-      c00 = f32x4.add(v128.load(c0, 0), b0); c01 = f32x4.add(v128.load(c0, 16), b0);
-      c10 = f32x4.add(v128.load(c1, 0), b1); c11 = f32x4.add(v128.load(c1, 16), b1);
-      c20 = f32x4.add(v128.load(c2, 0), b2); c21 = f32x4.add(v128.load(c2, 16), b2);
-      c30 = f32x4.add(v128.load(c3, 0), b3); c31 = f32x4.add(v128.load(c3, 16), b3);
-      c40 = f32x4.add(v128.load(c4, 0), b4); c41 = f32x4.add(v128.load(c4, 16), b4);
-      c50 = f32x4.add(v128.load(c5, 0), b5); c51 = f32x4.add(v128.load(c5, 16), b5);
+function ukernel_6x8_mixsplat(
+  tiles: i32, kc: i32, ap: usize, bp0: usize, c: usize, ldc: usize, init: i32, bias: usize,
+): void {
+  for (let t = 0; t < tiles; t++) {
+    let bp = bp0;
+    const c0 = c;
+    const c1 = c + 1 * ldc;
+    const c2 = c + 2 * ldc;
+    const c3 = c + 3 * ldc;
+    const c4 = c + 4 * ldc;
+    const c5 = c + 5 * ldc;
+    let c00: v128, c01: v128;
+    let c10: v128, c11: v128;
+    let c20: v128, c21: v128;
+    let c30: v128, c31: v128;
+    let c40: v128, c41: v128;
+    let c50: v128, c51: v128;
+    if (init == INIT_C) {
+      c00 = v128.load(c0, 0); c01 = v128.load(c0, 16);
+      c10 = v128.load(c1, 0); c11 = v128.load(c1, 16);
+      c20 = v128.load(c2, 0); c21 = v128.load(c2, 16);
+      c30 = v128.load(c3, 0); c31 = v128.load(c3, 16);
+      c40 = v128.load(c4, 0); c41 = v128.load(c4, 16);
+      c50 = v128.load(c5, 0); c51 = v128.load(c5, 16);
     } else {
-      c00 = b0; c01 = b0;
-      c10 = b1; c11 = b1;
-      c20 = b2; c21 = b2;
-      c30 = b3; c31 = b3;
-      c40 = b4; c41 = b4;
-      c50 = b5; c51 = b5;
+      const b0 = bias ? v128.load32_splat(bias, 0) : f32x4.splat(0);
+      const b1 = bias ? v128.load32_splat(bias, 4) : f32x4.splat(0);
+      const b2 = bias ? v128.load32_splat(bias, 8) : f32x4.splat(0);
+      const b3 = bias ? v128.load32_splat(bias, 12) : f32x4.splat(0);
+      const b4 = bias ? v128.load32_splat(bias, 16) : f32x4.splat(0);
+      const b5 = bias ? v128.load32_splat(bias, 20) : f32x4.splat(0);
+      if (init == INIT_C_BIAS) {
+        c00 = f32x4.add(v128.load(c0, 0), b0); c01 = f32x4.add(v128.load(c0, 16), b0);
+        c10 = f32x4.add(v128.load(c1, 0), b1); c11 = f32x4.add(v128.load(c1, 16), b1);
+        c20 = f32x4.add(v128.load(c2, 0), b2); c21 = f32x4.add(v128.load(c2, 16), b2);
+        c30 = f32x4.add(v128.load(c3, 0), b3); c31 = f32x4.add(v128.load(c3, 16), b3);
+        c40 = f32x4.add(v128.load(c4, 0), b4); c41 = f32x4.add(v128.load(c4, 16), b4);
+        c50 = f32x4.add(v128.load(c5, 0), b5); c51 = f32x4.add(v128.load(c5, 16), b5);
+      } else {
+        c00 = b0; c01 = b0;
+        c10 = b1; c11 = b1;
+        c20 = b2; c21 = b2;
+        c30 = b3; c31 = b3;
+        c40 = b4; c41 = b4;
+        c50 = b5; c51 = b5;
+      }
     }
-  }
-  let k = 0;
-  for (; k + 2 <= kc; k += 2) {
-    {
+    const a_end = ap + <usize>kc * 24;
+    const a_end2 = ap + <usize>(kc & ~1) * 24;
+    while (ap < a_end2) {
+      {
+        const b0 = v128.load(bp, 0);
+        const b1 = v128.load(bp, 16);
+        const va0 = v128.load(ap, 0);
+        const a0 = v128.shuffle<f32>(va0, va0, 0, 0, 0, 0);
+        c00 = f32x4.add(c00, f32x4.mul(a0, b0));
+        c01 = f32x4.add(c01, f32x4.mul(a0, b1));
+        const a1 = v128.shuffle<f32>(va0, va0, 1, 1, 1, 1);
+        c10 = f32x4.add(c10, f32x4.mul(a1, b0));
+        c11 = f32x4.add(c11, f32x4.mul(a1, b1));
+        const a2 = v128.load32_splat(ap, 8);
+        c20 = f32x4.add(c20, f32x4.mul(a2, b0));
+        c21 = f32x4.add(c21, f32x4.mul(a2, b1));
+        const a3 = v128.load32_splat(ap, 12);
+        c30 = f32x4.add(c30, f32x4.mul(a3, b0));
+        c31 = f32x4.add(c31, f32x4.mul(a3, b1));
+        const a4 = v128.load32_splat(ap, 16);
+        c40 = f32x4.add(c40, f32x4.mul(a4, b0));
+        c41 = f32x4.add(c41, f32x4.mul(a4, b1));
+        const a5 = v128.load32_splat(ap, 20);
+        c50 = f32x4.add(c50, f32x4.mul(a5, b0));
+        c51 = f32x4.add(c51, f32x4.mul(a5, b1));
+      }
+      {
+        const b0 = v128.load(bp, 32);
+        const b1 = v128.load(bp, 48);
+        const va0 = v128.load(ap, 24);
+        const a0 = v128.shuffle<f32>(va0, va0, 0, 0, 0, 0);
+        c00 = f32x4.add(c00, f32x4.mul(a0, b0));
+        c01 = f32x4.add(c01, f32x4.mul(a0, b1));
+        const a1 = v128.shuffle<f32>(va0, va0, 1, 1, 1, 1);
+        c10 = f32x4.add(c10, f32x4.mul(a1, b0));
+        c11 = f32x4.add(c11, f32x4.mul(a1, b1));
+        const a2 = v128.load32_splat(ap, 32);
+        c20 = f32x4.add(c20, f32x4.mul(a2, b0));
+        c21 = f32x4.add(c21, f32x4.mul(a2, b1));
+        const a3 = v128.load32_splat(ap, 36);
+        c30 = f32x4.add(c30, f32x4.mul(a3, b0));
+        c31 = f32x4.add(c31, f32x4.mul(a3, b1));
+        const a4 = v128.load32_splat(ap, 40);
+        c40 = f32x4.add(c40, f32x4.mul(a4, b0));
+        c41 = f32x4.add(c41, f32x4.mul(a4, b1));
+        const a5 = v128.load32_splat(ap, 44);
+        c50 = f32x4.add(c50, f32x4.mul(a5, b0));
+        c51 = f32x4.add(c51, f32x4.mul(a5, b1));
+      }
+      ap += 48;
+      bp += 64;
+    }
+    while (ap < a_end) {
       const b0 = v128.load(bp, 0);
       const b1 = v128.load(bp, 16);
       const va0 = v128.load(ap, 0);
@@ -434,71 +531,28 @@ function ukernel_6x8_mixsplat(kc: i32, ap: usize, bp: usize, c: usize, ldc: usiz
       const a5 = v128.load32_splat(ap, 20);
       c50 = f32x4.add(c50, f32x4.mul(a5, b0));
       c51 = f32x4.add(c51, f32x4.mul(a5, b1));
+      ap += 24;
+      bp += 32;
     }
-    {
-      const b0 = v128.load(bp, 32);
-      const b1 = v128.load(bp, 48);
-      const va0 = v128.load(ap, 24);
-      const a0 = v128.shuffle<f32>(va0, va0, 0, 0, 0, 0);
-      c00 = f32x4.add(c00, f32x4.mul(a0, b0));
-      c01 = f32x4.add(c01, f32x4.mul(a0, b1));
-      const a1 = v128.shuffle<f32>(va0, va0, 1, 1, 1, 1);
-      c10 = f32x4.add(c10, f32x4.mul(a1, b0));
-      c11 = f32x4.add(c11, f32x4.mul(a1, b1));
-      const a2 = v128.load32_splat(ap, 32);
-      c20 = f32x4.add(c20, f32x4.mul(a2, b0));
-      c21 = f32x4.add(c21, f32x4.mul(a2, b1));
-      const a3 = v128.load32_splat(ap, 36);
-      c30 = f32x4.add(c30, f32x4.mul(a3, b0));
-      c31 = f32x4.add(c31, f32x4.mul(a3, b1));
-      const a4 = v128.load32_splat(ap, 40);
-      c40 = f32x4.add(c40, f32x4.mul(a4, b0));
-      c41 = f32x4.add(c41, f32x4.mul(a4, b1));
-      const a5 = v128.load32_splat(ap, 44);
-      c50 = f32x4.add(c50, f32x4.mul(a5, b0));
-      c51 = f32x4.add(c51, f32x4.mul(a5, b1));
-    }
-    ap += 48;
-    bp += 64;
+    v128.store(c0, c00, 0); v128.store(c0, c01, 16);
+    v128.store(c1, c10, 0); v128.store(c1, c11, 16);
+    v128.store(c2, c20, 0); v128.store(c2, c21, 16);
+    v128.store(c3, c30, 0); v128.store(c3, c31, 16);
+    v128.store(c4, c40, 0); v128.store(c4, c41, 16);
+    v128.store(c5, c50, 0); v128.store(c5, c51, 16);
+    c += 6 * ldc;
+    if (bias) bias += 24;
   }
-  for (; k < kc; k++) {
-    const b0 = v128.load(bp, 0);
-    const b1 = v128.load(bp, 16);
-    const va0 = v128.load(ap, 0);
-    const a0 = v128.shuffle<f32>(va0, va0, 0, 0, 0, 0);
-    c00 = f32x4.add(c00, f32x4.mul(a0, b0));
-    c01 = f32x4.add(c01, f32x4.mul(a0, b1));
-    const a1 = v128.shuffle<f32>(va0, va0, 1, 1, 1, 1);
-    c10 = f32x4.add(c10, f32x4.mul(a1, b0));
-    c11 = f32x4.add(c11, f32x4.mul(a1, b1));
-    const a2 = v128.load32_splat(ap, 8);
-    c20 = f32x4.add(c20, f32x4.mul(a2, b0));
-    c21 = f32x4.add(c21, f32x4.mul(a2, b1));
-    const a3 = v128.load32_splat(ap, 12);
-    c30 = f32x4.add(c30, f32x4.mul(a3, b0));
-    c31 = f32x4.add(c31, f32x4.mul(a3, b1));
-    const a4 = v128.load32_splat(ap, 16);
-    c40 = f32x4.add(c40, f32x4.mul(a4, b0));
-    c41 = f32x4.add(c41, f32x4.mul(a4, b1));
-    const a5 = v128.load32_splat(ap, 20);
-    c50 = f32x4.add(c50, f32x4.mul(a5, b0));
-    c51 = f32x4.add(c51, f32x4.mul(a5, b1));
-    ap += 24;
-    bp += 32;
-  }
-  v128.store(c0, c00, 0); v128.store(c0, c01, 16);
-  v128.store(c1, c10, 0); v128.store(c1, c11, 16);
-  v128.store(c2, c20, 0); v128.store(c2, c21, 16);
-  v128.store(c3, c30, 0); v128.store(c3, c31, 16);
-  v128.store(c4, c40, 0); v128.store(c4, c41, 16);
-  v128.store(c5, c50, 0); v128.store(c5, c51, 16);
 }
 
 /**
  * The blocked GEMM on thread tid's share of C, with the mr×nr micro-kernel `kind` (constant
  * after inlining, so each exported variant is its own specialised loop nest).
  */
-@inline function gemm_f32(kind: i32, mr: i32, nr: i32, M: i32, N: i32, K: i32, a: usize, trans_a: i32, b: usize, trans_b: i32, c: usize, bias: usize, accumulate: i32, scratch: usize, tid: i32, nth: i32): void {
+@inline function gemm_f32(
+  kind: i32, mr: i32, nr: i32, M: i32, N: i32, K: i32, a: usize, trans_a: i32, b: usize,
+  trans_b: i32, c: usize, bias: usize, accumulate: i32, scratch: usize, tid: i32, nth: i32,
+): void {
   // Threads split the larger of M and N, so the operand every thread packs whole is the smaller.
   let m0 = 0, m1 = M, n0 = 0, n1 = N;
   if (M > N) {
@@ -530,26 +584,31 @@ function ukernel_6x8_mixsplat(kc: i32, ap: usize, bp: usize, c: usize, ldc: usiz
         for (let jr = 0; jr < nc; jr += nr) {
           const cols = min(nr, nc - jr);
           const bpanel = pb + (<usize>jr * <usize>kc << 2);
-          for (let ir = 0; ir < mc; ir += mr) {
+          const cj = c + (<usize>(jc + jr) << 2);
+          // Full tiles in one call; a last partial tile (fewer than mr rows or nr columns) runs
+          // the same micro-kernel on a buffer that holds its initial values.
+          const full = cols == nr ? mc / mr : 0;
+          if (full > 0) {
+            const bi = bias ? bias + (<usize>ic << 2) : 0;
+            ukernel(kind, full, kc, pa, bpanel, cj + <usize>ic * ldc, ldc, init, bi);
+          }
+          for (let ir = full * mr; ir < mc; ir += mr) {
             const rows = min(mr, mc - ir);
             const apanel = pa + (<usize>ir * <usize>kc << 2);
             const i = ic + ir;
-            const ct = c + <usize>i * ldc + (<usize>(jc + jr) << 2);
-            if (rows == mr && cols == nr) {
-              ukernel(kind, kc, apanel, bpanel, ct, ldc, init, bias ? bias + (<usize>i << 2) : 0);
-            } else {
-              // Edge tile: run the full micro-kernel on a buffer holding the initial values.
-              for (let r = 0; r < rows; r++) {
-                for (let j = 0; j < cols; j++) {
-                  const p = ct + <usize>r * ldc + (<usize>j << 2);
-                  store<f32>(tile + <usize>r * ldt + (<usize>j << 2), pc > 0 ? load<f32>(p) : initial(p, bias, i + r, accumulate));
-                }
+            const ct = cj + <usize>i * ldc;
+            for (let r = 0; r < rows; r++) {
+              for (let j = 0; j < cols; j++) {
+                const p = ct + <usize>r * ldc + (<usize>j << 2);
+                const v = pc > 0 ? load<f32>(p) : initial(p, bias, i + r, accumulate);
+                store<f32>(tile + <usize>r * ldt + (<usize>j << 2), v);
               }
-              ukernel(kind, kc, apanel, bpanel, tile, ldt, INIT_C, 0);
-              for (let r = 0; r < rows; r++) {
-                for (let j = 0; j < cols; j++) {
-                  store<f32>(ct + <usize>r * ldc + (<usize>j << 2), load<f32>(tile + <usize>r * ldt + (<usize>j << 2)));
-                }
+            }
+            ukernel(kind, 1, kc, apanel, bpanel, tile, ldt, INIT_C, 0);
+            for (let r = 0; r < rows; r++) {
+              for (let j = 0; j < cols; j++) {
+                const v = load<f32>(tile + <usize>r * ldt + (<usize>j << 2));
+                store<f32>(ct + <usize>r * ldc + (<usize>j << 2), v);
               }
             }
           }
@@ -559,38 +618,51 @@ function ukernel_6x8_mixsplat(kc: i32, ap: usize, bp: usize, c: usize, ldc: usiz
   }
 }
 
-@inline function ukernel(kind: i32, kc: i32, ap: usize, bp: usize, c: usize, ldc: usize, init: i32, bias: usize): void {
+/** Calls micro-kernel number `kind` (a constant in each exported variant). */
+@inline function ukernel(
+  kind: i32, tiles: i32, kc: i32, ap: usize, bp: usize, c: usize, ldc: usize, init: i32,
+  bias: usize,
+): void {
   switch (kind) {
-    case 0: ukernel_4x8_loadsplat(kc, ap, bp, c, ldc, init, bias); break;
-    case 1: ukernel_4x8_mixsplat(kc, ap, bp, c, ldc, init, bias); break;
-    case 2: ukernel_6x8_mixsplat(kc, ap, bp, c, ldc, init, bias); break;
+    case 0: ukernel_4x8_loadsplat(tiles, kc, ap, bp, c, ldc, init, bias); break;
+    case 1: ukernel_4x8_mixsplat(tiles, kc, ap, bp, c, ldc, init, bias); break;
+    case 2: ukernel_6x8_mixsplat(tiles, kc, ap, bp, c, ldc, init, bias); break;
   }
 }
 
 /**
- * C[M,N] (+)= op(A)[M,K] · op(B)[K,N] + bias[M] with the 4x8_loadsplat micro-kernel. A is [M,K] ([K,M] if
- * trans_a), B is [K,N] ([N,K] if trans_b), C is [M,N]; bias is 0 for none; accumulate adds to C.
- * scratch: threads × gemm_f32_scratch_bytes() bytes.
+ * C[M,N] (+)= op(A)[M,K] · op(B)[K,N] + bias[M] with the 4x8_loadsplat micro-kernel.
+ * A is [M,K] ([K,M] if trans_a), B is [K,N] ([N,K] if trans_b), C is [M,N]; bias is 0 for none;
+ * accumulate adds to C. scratch: threads × gemm_f32_scratch_bytes() bytes.
  */
-export function gemm_f32_4x8_loadsplat(M: i32, N: i32, K: i32, a: usize, trans_a: i32, b: usize, trans_b: i32, c: usize, bias: usize, accumulate: i32, scratch: usize, tid: i32, nth: i32): void {
+export function gemm_f32_4x8_loadsplat(
+  M: i32, N: i32, K: i32, a: usize, trans_a: i32, b: usize, trans_b: i32, c: usize, bias: usize,
+  accumulate: i32, scratch: usize, tid: i32, nth: i32,
+): void {
   gemm_f32(0, 4, 8, M, N, K, a, trans_a, b, trans_b, c, bias, accumulate, scratch, tid, nth);
 }
 
 /**
- * C[M,N] (+)= op(A)[M,K] · op(B)[K,N] + bias[M] with the 4x8_mixsplat micro-kernel. A is [M,K] ([K,M] if
- * trans_a), B is [K,N] ([N,K] if trans_b), C is [M,N]; bias is 0 for none; accumulate adds to C.
- * scratch: threads × gemm_f32_scratch_bytes() bytes.
+ * C[M,N] (+)= op(A)[M,K] · op(B)[K,N] + bias[M] with the 4x8_mixsplat micro-kernel.
+ * A is [M,K] ([K,M] if trans_a), B is [K,N] ([N,K] if trans_b), C is [M,N]; bias is 0 for none;
+ * accumulate adds to C. scratch: threads × gemm_f32_scratch_bytes() bytes.
  */
-export function gemm_f32_4x8_mixsplat(M: i32, N: i32, K: i32, a: usize, trans_a: i32, b: usize, trans_b: i32, c: usize, bias: usize, accumulate: i32, scratch: usize, tid: i32, nth: i32): void {
+export function gemm_f32_4x8_mixsplat(
+  M: i32, N: i32, K: i32, a: usize, trans_a: i32, b: usize, trans_b: i32, c: usize, bias: usize,
+  accumulate: i32, scratch: usize, tid: i32, nth: i32,
+): void {
   gemm_f32(1, 4, 8, M, N, K, a, trans_a, b, trans_b, c, bias, accumulate, scratch, tid, nth);
 }
 
 /**
- * C[M,N] (+)= op(A)[M,K] · op(B)[K,N] + bias[M] with the 6x8_mixsplat micro-kernel. A is [M,K] ([K,M] if
- * trans_a), B is [K,N] ([N,K] if trans_b), C is [M,N]; bias is 0 for none; accumulate adds to C.
- * scratch: threads × gemm_f32_scratch_bytes() bytes.
+ * C[M,N] (+)= op(A)[M,K] · op(B)[K,N] + bias[M] with the 6x8_mixsplat micro-kernel.
+ * A is [M,K] ([K,M] if trans_a), B is [K,N] ([N,K] if trans_b), C is [M,N]; bias is 0 for none;
+ * accumulate adds to C. scratch: threads × gemm_f32_scratch_bytes() bytes.
  */
-export function gemm_f32_6x8_mixsplat(M: i32, N: i32, K: i32, a: usize, trans_a: i32, b: usize, trans_b: i32, c: usize, bias: usize, accumulate: i32, scratch: usize, tid: i32, nth: i32): void {
+export function gemm_f32_6x8_mixsplat(
+  M: i32, N: i32, K: i32, a: usize, trans_a: i32, b: usize, trans_b: i32, c: usize, bias: usize,
+  accumulate: i32, scratch: usize, tid: i32, nth: i32,
+): void {
   gemm_f32(2, 6, 8, M, N, K, a, trans_a, b, trans_b, c, bias, accumulate, scratch, tid, nth);
 }
 
@@ -600,14 +672,18 @@ export function gemm_f32_6x8_mixsplat(M: i32, N: i32, K: i32, a: usize, trans_a:
  * Per channel, fixed order: four lane sums s_l over n ≡ l (mod 4) for n < N - N%4, in n order;
  * then (s_0 + s_1) + (s_2 + s_3); then the last N%4 entries in order; then dbias[c] += that.
  */
-export function bias_backward_f32(dbias: usize, dout: usize, C: i32, N: i32, tid: i32, nth: i32): void {
+export function bias_backward_f32(
+  dbias: usize, dout: usize, C: i32, N: i32, tid: i32, nth: i32,
+): void {
   const c0 = part_start(C, tid, nth), c1 = part_start(C, tid + 1, nth);
   const n4 = N & ~3;
   for (let ch = c0; ch < c1; ch++) {
     const row = dout + (<usize>ch * <usize>N << 2);
     let s = f32x4.splat(0);
     for (let n = 0; n < n4; n += 4) s = f32x4.add(s, v128.load(row + (<usize>n << 2)));
-    let t: f32 = (f32x4.extract_lane(s, 0) + f32x4.extract_lane(s, 1)) + (f32x4.extract_lane(s, 2) + f32x4.extract_lane(s, 3));
+    const s01 = f32x4.extract_lane(s, 0) + f32x4.extract_lane(s, 1);
+    const s23 = f32x4.extract_lane(s, 2) + f32x4.extract_lane(s, 3);
+    let t: f32 = s01 + s23;
     for (let n = n4; n < N; n++) t += load<f32>(row + (<usize>n << 2));
     const p = dbias + (<usize>ch << 2);
     store<f32>(p, load<f32>(p) + t);
