@@ -94,7 +94,7 @@ export const PRESETS: Record<string, RunConfig> = {
       dPosEmb: 0,
     },
     train: {
-      steps: 1500,
+      steps: 1100,
       batchSize: 16,
       lr: 0.02,
       warmupFrac: 0.01,
