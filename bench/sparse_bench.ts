@@ -13,7 +13,7 @@ import { Backend } from "../src/backend/backend.ts";
 import { gemm } from "../src/backend/ops/gemm.ts";
 import { SparseMatrix, spmmBackwardInput, spmmForward } from "../src/backend/ops/sparse.ts";
 import { magnitudeTopK, type NeuronAxis } from "../src/backend/ops/topk.ts";
-import { bestMs, fmt, QUICK, table } from "./util.ts";
+import { fmt, QUICK, table } from "./util.ts";
 
 const [OUT, IN, N] = [4096, 1024, 64];
 const DENSITIES = [1, 1 / 4, 1 / 10, 1 / 100, 1 / 1000];
@@ -30,12 +30,21 @@ function rng(seed: number): () => number {
   };
 }
 
-/** Shortest time (ms) of one call of fn; fast calls are timed in batches of `batch`. */
-function timeMs(fn: () => void, batch = 1): number {
-  const reps = QUICK ? 3 : 9;
-  return bestMs(() => {
-    for (let i = 0; i < batch; i++) fn();
-  }, { reps, budgetMs: 4000 }) / batch;
+/**
+ * Shortest time (ms) of one call of each fn, taking turns round by round so that a disturbance
+ * of the machine hits them alike; fast calls are timed in batches of `batch`.
+ */
+function race(fns: (() => void)[], batch: number[]): number[] {
+  const best = fns.map(() => Infinity);
+  fns.forEach((fn) => fn());
+  for (let round = 0; round < (QUICK ? 3 : 15); round++) {
+    fns.forEach((fn, i) => {
+      const t0 = performance.now();
+      for (let b = 0; b < batch[i]; b++) fn();
+      best[i] = Math.min(best[i], (performance.now() - t0) / batch[i]);
+    });
+  }
+  return best;
 }
 
 /** Shortest time (ms) of fn, with an untimed setup before each run. */
@@ -69,37 +78,49 @@ export async function main(): Promise<void> {
     const w = tensor(OUT * IN, 6);
     const m = new SparseMatrix(be, OUT, IN);
 
-    const denseFwd = timeMs(() => gemm(be, { M: OUT, N, K: IN, a: w, b: x, c: y, bias }));
-    const denseBwd = timeMs(() =>
-      gemm(be, { M: IN, N, K: OUT, a: w, transA: true, b: dy, c: dx, accumulate: true })
-    );
+    const denseFwd = () => gemm(be, { M: OUT, N, K: IN, a: w, b: x, c: y, bias });
+    const denseBwd = () =>
+      gemm(be, { M: IN, N, K: OUT, a: w, transA: true, b: dy, c: dx, accumulate: true });
     const rows: string[][] = [];
     for (const d of DENSITIES) {
       const r = rng(Math.round(1 / d));
       a.f32(w, OUT * IN).forEach((_, i, v) => v[i] = r() < d ? r() * 2 - 1 : 0);
-      const update = timeMs(() => m.update(w));
       const batch = d < 0.05 ? 20 : 1;
-      const fwd = timeMs(() => spmmForward(be, { w: m, x, y, N, bias }), batch);
-      const bwd = timeMs(
+      const [df, fwd, db, bwd, update] = race([
+        denseFwd,
+        () => spmmForward(be, { w: m, x, y, N, bias }),
+        denseBwd,
         () => spmmBackwardInput(be, { w: m, dy, dx, N, accumulate: true }),
-        batch,
-      );
+        () => m.update(w),
+      ], [1, batch, 1, batch, 1]);
       rows.push([
         label(d),
         String(m.nnz),
+        ms(df),
         ms(fwd),
-        gain(denseFwd, fwd),
+        gain(df, fwd),
+        ms(db),
         ms(bwd),
-        gain(denseBwd, bwd),
+        gain(db, bwd),
         ms(update),
       ]);
     }
     console.log(`\nsparse × dense: W [${OUT}, ${IN}], N = ${N}, ${be.threads} threads`);
-    console.log(`dense gemm: forward ${ms(denseFwd)} ms, dX ${ms(denseBwd)} ms`);
     console.log(table(
-      ["density", "nnz", "fwd ms", "vs dense", "dX ms", "vs dense", "update ms"],
+      [
+        "density",
+        "nnz",
+        "dense fwd",
+        "sparse fwd",
+        "gain",
+        "dense dX",
+        "sparse dX",
+        "gain",
+        "update",
+      ],
       rows,
     ));
+    console.log("(times in ms; gain = dense / sparse, same run)");
 
     const n = OUT * IN;
     const src = new Float32Array(n);
