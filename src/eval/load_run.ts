@@ -11,11 +11,16 @@ import type { ModelConfig } from "../model/config.ts";
 import { Model } from "../model/model.ts";
 import { paramLayout } from "../model/params.ts";
 import { decodeSafetensors, type NamedTensor } from "../model/safetensors.ts";
-import { type RunConfig, validateRunConfig } from "../train/config.ts";
-import { fileExists, FORMAT_VERSION, RunDir } from "../train/run_dir.ts";
-
-/** One row of metrics.jsonl: step plus whatever the trainer logged (train/xent, val/xent, L0…). */
-export type MetricsRow = Record<string, number>;
+import type { RunConfig } from "../train/config.ts";
+import {
+  fileExists,
+  type MetricsRow,
+  MODEL_FIELDS,
+  readMetrics,
+  readRunConfig,
+  RunDir,
+} from "../train/run_dir.ts";
+export type { MetricsRow } from "../train/run_dir.ts";
 
 export interface LoadedRun {
   run: RunDir;
@@ -89,54 +94,6 @@ async function checkFolder(run: RunDir): Promise<void> {
     why += "; training stopped before the end: finish it with `train --resume`";
   }
   throw new UserError(`${run.dir}: ${why}`);
-}
-
-const MODEL_FIELDS: Record<keyof ModelConfig, "number" | "boolean"> = {
-  vocabSize: "number",
-  nLayer: "number",
-  baseDModel: "number",
-  baseDMlp: "number",
-  ef: "number",
-  dHead: "number",
-  nCtx: "number",
-  afrac: "number",
-  sink: "boolean",
-  bigram: "boolean",
-  dPosEmb: "number",
-};
-
-/** Reads and validates config.json (format version, field types, value ranges). */
-export async function readRunConfig(run: RunDir): Promise<RunConfig> {
-  const j = await run.readJson(run.config) as Record<string, unknown> | null;
-  const bad = (why: string): never => {
-    throw new UserError(`${run.config}: ${why}`);
-  };
-  if (typeof j !== "object" || j === null || Array.isArray(j)) bad("not a JSON object");
-  const cfg = j as Record<string, unknown>;
-  if (cfg.format_version !== FORMAT_VERSION) {
-    bad(
-      `run folder format ${JSON.stringify(cfg.format_version ?? "unknown")} is not supported ` +
-        `(this thinwire reads format ${FORMAT_VERSION})`,
-    );
-  }
-  const model = cfg.model as Record<string, unknown> | undefined;
-  const train = cfg.train as Record<string, unknown> | undefined;
-  if (typeof model !== "object" || model === null) bad("missing the model section");
-  if (typeof train !== "object" || train === null) bad("missing the train section");
-  for (const [k, type] of Object.entries(MODEL_FIELDS)) {
-    const actual = typeof model![k];
-    if (actual !== type) {
-      bad(`model.${k} must be a ${type}, got ${JSON.stringify(model![k])}`);
-    }
-  }
-  const rc = { model, train } as unknown as RunConfig;
-  try {
-    validateRunConfig(rc);
-  } catch (e) {
-    if (e instanceof UserError) bad(e.message);
-    throw e;
-  }
-  return rc;
 }
 
 async function readTokenizer(run: RunDir, rc: RunConfig): Promise<Tokenizer> {
@@ -218,25 +175,4 @@ async function readWeights(run: RunDir, cfg: ModelConfig): Promise<Map<string, N
     );
   }
   return f.tensors;
-}
-
-/** metrics.jsonl rows; a missing file or a damaged line is skipped (metrics are informative). */
-export async function readMetrics(run: RunDir): Promise<MetricsRow[]> {
-  let text: string;
-  try {
-    text = await Deno.readTextFile(run.metrics);
-  } catch {
-    return [];
-  }
-  const rows: MetricsRow[] = [];
-  for (const line of text.split("\n")) {
-    if (!line.trim()) continue;
-    try {
-      const r = JSON.parse(line);
-      if (typeof r === "object" && r !== null && typeof r.step === "number") rows.push(r);
-    } catch {
-      // A line cut by a crash: the rows before it are still good.
-    }
-  }
-  return rows;
 }

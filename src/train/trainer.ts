@@ -20,7 +20,7 @@ import { decodeSafetensors, encodeSafetensors, type NamedTensor } from "../model
 import { formatDuration, Progress } from "../util/progress.ts";
 import { type RunConfig, validateRunConfig } from "./config.ts";
 import { plotSvg } from "./plot_svg.ts";
-import { FORMAT_VERSION, RunDir, writeAtomic } from "./run_dir.ts";
+import { FORMAT_VERSION, readMetrics, readRunConfig, RunDir, writeAtomic } from "./run_dir.ts";
 import { isSparsified } from "./sparsify.ts";
 import { StepRunner } from "./step.ts";
 
@@ -225,24 +225,6 @@ function runConfigJson(rc: RunConfig, tok: Tokenizer) {
   };
 }
 
-async function readRunConfig(run: RunDir): Promise<RunConfig> {
-  const j = await run.readJson(run.config) as {
-    format_version?: number;
-    model?: RunConfig["model"];
-    train?: RunConfig["train"];
-  };
-  if (j.format_version !== FORMAT_VERSION) {
-    throw new UserError(
-      `${run.config}: run folder format ${j.format_version ?? "unknown"} is not supported ` +
-        `(this thinwire reads format ${FORMAT_VERSION})`,
-    );
-  }
-  if (!j.model || !j.train) throw new UserError(`${run.config}: missing model or train section`);
-  const rc = { model: j.model, train: j.train };
-  validateRunConfig(rc);
-  return rc;
-}
-
 function sparsityMetrics(be: Backend, model: Model, rc: RunConfig): Metrics {
   const out: Metrics = {};
   let l0 = 0, l0NonEmbed = 0;
@@ -274,16 +256,6 @@ async function writeMetrics(run: RunDir, rows: Metrics[]): Promise<void> {
   await writeAtomic(run.metrics, rows.map((r) => JSON.stringify(r)).join("\n") + "\n");
 }
 
-async function readMetrics(run: RunDir): Promise<Metrics[]> {
-  let text = "";
-  try {
-    text = await Deno.readTextFile(run.metrics);
-  } catch {
-    return [];
-  }
-  return text.split("\n").filter((l) => l.trim()).map((l) => JSON.parse(l));
-}
-
 function lossPlot(rows: Metrics[], rc: RunConfig): string {
   const pick = (k: string): [number, number][] =>
     rows.filter((r) => k in r).map((r) => [r.step, r[k]]);
@@ -310,7 +282,8 @@ function modelTensors(model: Model): NamedTensor[] {
 export async function saveModel(run: RunDir, model: Model, rc: RunConfig): Promise<Uint8Array> {
   const bytes = encodeSafetensors(modelTensors(model), {
     format: "pt",
-    thinwire_config: JSON.stringify(rc.model),
+    // Sorted keys: the bytes (and the golden hash) must not depend on how the config was built.
+    thinwire_config: JSON.stringify(rc.model, Object.keys(rc.model).sort()),
   });
   await writeAtomic(run.model, bytes);
   return bytes;
