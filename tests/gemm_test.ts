@@ -171,6 +171,7 @@ Deno.test("gemm", async (t) => {
         { ...ok, c: 0 },
         { ...ok, c: t.ptr + 2 },
         { ...ok, bias: -8 },
+        { ...ok, M: 1 << 20, K: 1 << 10 }, // A would run past the end of memory
       ];
       for (const p of bad) {
         assert.throws(

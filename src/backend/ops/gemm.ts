@@ -3,10 +3,16 @@
  * linear layer. Row-major, f32; pointers are byte offsets into the arena.
  *
  * With feature-major activations X [in, N] and weights W [out, in], a linear layer is
- *   forward          Y[out,N]  = W · X + b       gemm({ M: out, N, K: in, a: W, b: X, bias })
- *   input gradient   dX[in,N] += Wᵀ · dY         gemm({ M: in, N, K: out, a: W, transA, b: dY, accumulate })
- *   weight gradient  dW[out,in] += dY · Xᵀ       gemm({ M: out, N: in, K: N, a: dY, b: X, transB, accumulate })
- *   bias gradient    db[out] += Σ_n dY[:, n]     biasBackward({ dbias: db, dout: dY, C: out, N })
+ *   forward          Y[out,N] = W · X + b
+ *                    gemm({ M: out, N, K: in, a: W, b: X, c: Y, bias: b })
+ *   input gradient   dX[in,N] (+)= Wᵀ · dY
+ *                    gemm({ M: in, N, K: out, a: W, transA: true, b: dY, c: dX, accumulate })
+ *   weight gradient  dW[out,in] += dY · Xᵀ
+ *                    gemm({ M: out, N: in, K: N, a: dY, b: X, transB: true, c: dW,
+ *                           accumulate: true })
+ *   bias gradient    db[out] += Σ_n dY[:, n]
+ *                    biasBackward({ dbias: db, dout: dY, C: out, N })
+ * The packing inside the kernel absorbs the transposes: all three run at about the same speed.
  *
  * Results are bit-reproducible: every element follows one summation order (see the kernel file),
  * whatever the micro-kernel, tiling or thread count; src/reference/gemm.ts matches bit for bit.
@@ -69,6 +75,25 @@ function checkPtrs(kernel: string, ptrs: Record<string, number | undefined>, sha
   }
 }
 
+/** Each operand [ptr, ptr + 4·count) must lie inside the memory (a kernel would trap). */
+function checkSpans(
+  be: Backend,
+  kernel: string,
+  spans: Record<string, [number | undefined, number]>,
+  shapes: string,
+): void {
+  const size = be.memory.buffer.byteLength;
+  for (const [name, [p, count]] of Object.entries(spans)) {
+    if (p === undefined || count === 0) continue;
+    if (p + 4 * count > size) {
+      throw new KernelError(
+        kernel,
+        `${name} (${count} floats at ${p}) runs past the end of memory (${size} bytes; ${shapes})`,
+      );
+    }
+  }
+}
+
 /**
  * C[M,N] (+)= op(A)[M,K] · op(B)[K,N] + bias[M] (bias broadcast along N). Row-major f32.
  * transA: A is stored [K,M]; transB: B is stored [N,K]; accumulate: add to C instead of
@@ -81,7 +106,14 @@ export function gemm(be: Backend, p: GemmParams): void {
     p.transB ? `[N,K]` : `[K,N]`
   }`;
   checkDims(name, { M, N, K }, shapes);
-  checkPtrs(name, { a: p.a, b: p.b, c: p.c, bias: p.bias === 0 ? undefined : p.bias }, shapes);
+  const bias = p.bias === 0 ? undefined : p.bias;
+  checkPtrs(name, { a: p.a, b: p.b, c: p.c, bias }, shapes);
+  checkSpans(be, name, {
+    A: [p.a, M * K],
+    B: [p.b, K * N],
+    C: [p.c, M * N],
+    bias: [bias, M],
+  }, shapes);
   if (!GEMM_KERNELS.some((k) => k.name === name)) {
     throw new KernelError(name, "unknown gemm kernel variant");
   }
@@ -118,5 +150,6 @@ export function biasBackward(
   const shapes = `dout [${p.C}, ${p.N}] dbias [${p.C}]`;
   checkDims(name, { C: p.C, N: p.N }, shapes);
   checkPtrs(name, { dbias: p.dbias, dout: p.dout }, shapes);
+  checkSpans(be, name, { dbias: [p.dbias, p.C], dout: [p.dout, p.C * p.N] }, shapes);
   be.run(name, [p.dbias, p.dout, p.C, p.N], p.C * p.N);
 }
