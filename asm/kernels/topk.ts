@@ -1,11 +1,11 @@
 // Magnitude top-k of a weight matrix, in place (PAPER.md §2, "top-k after every optimizer step").
 //
 // Selection works on the bits of |w|: for finite floats, (bits & 0x7fffffff) read as an integer
-// ("key") orders like |w|. A histogram of the top 16 key bits finds the bucket holding the k-th
-// largest key; the entries of that bucket are gathered and a histogram of their low 15 bits gives
-// the exact threshold key; ties at the threshold go to the lower flat index. Histograms are
-// integer counts (per thread, summed afterwards), so the result does not depend on the thread
-// count.
+// ("key") orders like |w|. Pass 1 histograms the top 16 key bits, which finds the bucket holding
+// the k-th largest key; pass 2 zeroes the entries below that bucket and lists those in it; a
+// histogram of their low 15 bits then gives the exact threshold key, and ties at the threshold go
+// to the lower flat index. Histograms are integer counts (per thread, summed afterwards), so the
+// result does not depend on the thread count.
 //
 // Protection ("j per neuron"): the scan pass also keeps each neuron's j largest entries (ties:
 // lower index). The caller saves them, overwrites them with MARK (a NaN pattern whose key beats
@@ -200,13 +200,13 @@ export function topk_restore_protected(w: usize, prot: usize, nProt: i32, tid: i
 }
 
 /**
- * Pass 2: the flat indices of w's n entries whose key falls in high bucket b, in increasing order,
- * to cand + tid·cap·4 (cap > the bucket's size: the branch-free append writes one slot past the
- * end); their number to counts[tid]. Threads split the
- * flat range in order, so the lists of threads 0, 1, … concatenate to increasing indices.
- * Returns nth, the number of lists.
+ * Pass 2 over w's n entries (flat range split between threads): zeroes those whose key's high
+ * bucket is below b, keeps those above, and lists those in bucket b (flat indices, increasing) at
+ * cand + tid·cap·4 (cap > the bucket's size: the branch-free append writes one slot past the
+ * end), their number to counts[tid]. The lists of threads 0, 1, … concatenate to increasing
+ * indices. Returns nth, the number of lists.
  */
-export function topk_gather_bucket(
+export function topk_split_bucket(
   w: usize, n: i32, b: i32, cand: usize, cap: i32, counts: usize, tid: i32, nth: i32,
 ): i32 {
   const s = part_start(n, tid, nth), e = part_start(n, tid + 1, nth);
@@ -214,8 +214,11 @@ export function topk_gather_bucket(
   const abs = i32x4.splat(ABS), bv = i32x4.splat(b);
   let m = 0, i = s;
   for (; i + 4 <= e; i += 4) {
-    const key = v128.and(v128.load(w + (<usize>i << 2)), abs);
-    const hit = i32x4.bitmask(i32x4.eq(i32x4.shr_u(key, LO_BITS), bv));
+    const p = w + (<usize>i << 2);
+    const v = v128.load(p);
+    const hb = i32x4.shr_u(v128.and(v, abs), LO_BITS);
+    v128.store(p, v128.and(v, i32x4.ge_s(hb, bv)));
+    const hit = i32x4.bitmask(i32x4.eq(hb, bv));
     if (hit == 0) continue;
     store<i32>(out + (<usize>m << 2), i);
     m += hit & 1;
@@ -227,7 +230,10 @@ export function topk_gather_bucket(
     m += (hit >> 3) & 1;
   }
   for (; i < e; i++) {
-    if ((load<i32>(w + (<usize>i << 2)) & ABS) >>> LO_BITS == b) {
+    const p = w + (<usize>i << 2);
+    const hb = (load<i32>(p) & ABS) >>> LO_BITS;
+    if (hb < b) store<i32>(p, 0);
+    else if (hb == b) {
       store<i32>(out + (<usize>m << 2), i);
       m++;
     }
@@ -237,14 +243,14 @@ export function topk_gather_bucket(
 }
 
 /**
- * Exact threshold within bucket b: over the gathered lists (parts of them, at cand + t·cap·4 with
- * counts[t] entries), finds the need-th largest key T and the flat index `cut` of the last entry
- * equal to T that is kept (ties: lower index first). hist2: 2^15 u32 of scratch.
- * Writes state[4] = T, state[5] = cut. Thread 0 does it all.
+ * Pass 3, within bucket b: over the listed entries (parts lists, at cand + t·cap·4 with counts[t]
+ * entries), finds the need-th largest key T, keeps the entries above T and the first ones equal to
+ * T (lower index first) up to need, and zeroes the rest. hist2: 2^15 u32 of scratch. Thread 0
+ * does it all (a bucket holds a small share of the entries).
  */
 export function topk_refine(
   w: usize, cand: usize, cap: i32, counts: usize, parts: i32, b: i32, need: i32, hist2: usize,
-  state: usize, tid: i32, nth: i32,
+  tid: i32, nth: i32,
 ): void {
   if (tid != 0) return;
   zero_words(hist2, LO_BINS);
@@ -253,8 +259,7 @@ export function topk_refine(
     const m = load<i32>(counts + (<usize>t << 2));
     for (let q = 0; q < m; q++) {
       const i = load<i32>(list + (<usize>q << 2));
-      const hb = hist2 + (<usize>(load<i32>(w + (<usize>i << 2)) & (LO_BINS - 1)) << 2);
-      store<u32>(hb, load<u32>(hb) + 1);
+      bump(hist2, load<i32>(w + (<usize>i << 2)) & (LO_BINS - 1));
     }
   }
   let above = 0, lo = LO_BINS - 1;
@@ -264,47 +269,17 @@ export function topk_refine(
     above += c;
   }
   const T = (b << LO_BITS) | lo;
-  let ties = need - above, cut = -1;
-  for (let t = 0; t < parts && ties > 0; t++) {
+  let ties = need - above;
+  for (let t = 0; t < parts; t++) {
     const list = cand + ((<usize>t * <usize>cap) << 2);
     const m = load<i32>(counts + (<usize>t << 2));
     for (let q = 0; q < m; q++) {
-      const i = load<i32>(list + (<usize>q << 2));
-      if ((load<i32>(w + (<usize>i << 2)) & ABS) == T) {
-        cut = i;
-        if (--ties == 0) break;
-      }
+      const p = w + (<usize>load<i32>(list + (<usize>q << 2)) << 2);
+      const key = load<i32>(p) & ABS;
+      if (key > T) continue;
+      if (key == T && ties > 0) ties--;
+      else store<i32>(p, 0);
     }
-  }
-  store<i32>(state, T, 16);
-  store<i32>(state, cut, 20);
-}
-
-/**
- * Pass 3: zeroes every entry of w (n) except those with key > T, or key == T and index <= cut.
- * Threads split the flat range.
- */
-export function topk_apply_threshold(w: usize, n: i32, T: i32, cut: i32, tid: i32, nth: i32): void {
-  const s = part_start(n, tid, nth), e = part_start(n, tid + 1, nth);
-  const abs = i32x4.splat(ABS), tv = i32x4.splat(T), cv = i32x4.splat(cut);
-  let iv = i32x4.add(i32x4.splat(s), i32x4(0, 1, 2, 3));
-  const four = i32x4.splat(4);
-  let i = s;
-  for (; i + 4 <= e; i += 4) {
-    const p = w + (<usize>i << 2);
-    const v = v128.load(p);
-    const key = v128.and(v, abs);
-    const keep = v128.or(
-      i32x4.gt_s(key, tv),
-      v128.and(i32x4.eq(key, tv), i32x4.le_s(iv, cv)),
-    );
-    v128.store(p, v128.and(v, keep));
-    iv = i32x4.add(iv, four);
-  }
-  for (; i < e; i++) {
-    const p = w + (<usize>i << 2);
-    const key = load<i32>(p) & ABS;
-    if (!(key > T || (key == T && i <= cut))) store<i32>(p, 0);
   }
 }
 

@@ -19,8 +19,8 @@ import { KernelError } from "../../errors.ts";
 
 const HI_BINS = 1 << 16;
 const LO_BINS = 1 << 15;
-/** Key of +∞ (bits of |w|): above every finite key, below the MARK of protected entries. */
-const KEY_INF = 0x7f800000;
+/** High bucket of +∞'s key: above every finite key's, below that of protected entries' MARK. */
+const BUCKET_INF = 0x7f800000 >>> 15;
 
 export type NeuronAxis = "row" | "col" | "none";
 
@@ -101,19 +101,19 @@ export function magnitudeTopK(
     be.run("topk_select_bucket", [hist, scanned, prot, nProt, Math.max(need, 1), state], 0);
     if (st()[0] > 0) be.checkFinite(name, "W", w, n); // throws, naming the count
     if (nProt > 0) be.run("topk_mark_protected", [w, prot, nProt], nProt);
-    let T = KEY_INF, cut = -1;
-    if (need > 0) {
+    const counts = arena.allocBytes(parts * 4, "topk candidate counts");
+    if (need === 0) {
+      // Nothing unprotected stays: a bucket above every finite key zeroes them all.
+      be.run("topk_split_bucket", [w, n, BUCKET_INF, counts, 0, counts], n);
+    } else {
       const [, bucket, take, size] = st();
       // One list per thread; the branch-free append writes one slot past a list's end.
       const cap = size + 4;
       const cand = arena.allocBytes(parts * cap * 4, "topk candidates");
-      const counts = arena.allocBytes(parts * 4, "topk candidate counts");
       const hist2 = arena.allocBytes(LO_BINS * 4, "topk refine histogram");
-      const lists = be.run("topk_gather_bucket", [w, n, bucket, cand, cap, counts], n);
-      be.run("topk_refine", [w, cand, cap, counts, lists, bucket, take, hist2, state], 0);
-      [T, cut] = [st()[4], st()[5]];
+      const lists = be.run("topk_split_bucket", [w, n, bucket, cand, cap, counts], n);
+      be.run("topk_refine", [w, cand, cap, counts, lists, bucket, take, hist2], 0);
     }
-    be.run("topk_apply_threshold", [w, n, T, cut], n);
     if (nProt > 0) be.run("topk_restore_protected", [w, prot, nProt], nProt);
     return k;
   } finally {
