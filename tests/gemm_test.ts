@@ -1,3 +1,8 @@
+/**
+ * GEMM and bias-gradient kernels against the scalar reference (src/reference/gemm.ts): bit-exact
+ * on random and edge shapes for every micro-kernel variant, layout and flag, on 1 and 2 threads;
+ * bad input must throw KernelError.
+ */
 import assert from "node:assert/strict";
 import { Backend } from "../src/backend/backend.ts";
 import { biasBackward, gemm, GEMM_KERNELS, type GemmKernel } from "../src/backend/ops/gemm.ts";
