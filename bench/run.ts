@@ -3,10 +3,12 @@
  * module exports `main(): Promise<void>` that prints its own table; add one line per module.
  */
 import { main as gemm } from "./gemm_bench.ts";
+import { main as sparse } from "./sparse_bench.ts";
 import { main as attention } from "./attention_bench.ts";
 import { main as layers } from "./layers_bench.ts";
 
 await gemm();
+await sparse();
 await attention();
 await layers();
 
