@@ -140,6 +140,7 @@ Deno.test("bad input: one line on stderr, exit 2, nothing written", async (t) =>
     ["non-numeric", ["--lr", "fast"], /--lr needs a number/],
     ["missing data folder", ["--data", `${dir}/nope`], /nope/],
     ["unknown preset", ["--preset", "huge"], /preset/],
+    ["pfrac too small for the j=4 protection", ["--pfrac", "0.001"], /protect-j/],
   ];
   for (const [name, args, re] of cases) {
     await t.step(name, async () => {

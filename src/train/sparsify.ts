@@ -7,7 +7,8 @@ import type { Backend } from "../backend/backend.ts";
 import { decayWeights } from "../backend/ops/index.ts";
 import { magnitudeTopK } from "../backend/ops/topk.ts";
 import type { Model } from "../model/model.ts";
-import { type ParamSpec, targetDensity } from "../model/params.ts";
+import { type ParamLayout, type ParamSpec, targetDensity } from "../model/params.ts";
+import { UserError } from "../errors.ts";
 import type { RunConfig } from "./config.ts";
 
 /** Anneal progress in [0, 1]: 0 until annealStart, linear to 1 at annealEnd (PAPER §2). */
@@ -66,5 +67,24 @@ export function sparsifyAndDecay(
   const factor = 1 - lr * rc.train.weightDecay;
   for (const spec of model.layout.specs) {
     if (spec.decay) decayWeights(be, { param: model.ptr(spec), n: spec.size, factor });
+  }
+}
+
+/**
+ * Checks that every block matrix's target count can hold the j protected entries of each neuron
+ * (the reference asserts k ≥ j · neurons); throws a one-line UserError naming the tensor otherwise.
+ */
+export function checkSparsityFeasible(layout: ParamLayout, rc: RunConfig): void {
+  if (rc.train.dense) return;
+  for (const spec of layout.specs) {
+    if (spec.cls !== "block") continue;
+    const neurons = spec.axis === "col" ? spec.shape[1] : spec.shape[0];
+    const k = keptCount(spec, rc.train.steps, rc);
+    if (k < rc.train.protectJ * neurons) {
+      throw new UserError(
+        `pfrac ${rc.train.pfrac} keeps ${k} entries of ${spec.name}, fewer than protect-j ` +
+          `${rc.train.protectJ} × ${neurons} neurons: raise --pfrac or --ef, or lower --protect-j`,
+      );
+    }
   }
 }

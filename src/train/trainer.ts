@@ -21,7 +21,8 @@ import { formatDuration, Progress } from "../util/progress.ts";
 import { type RunConfig, validateRunConfig } from "./config.ts";
 import { plotSvg } from "./plot_svg.ts";
 import { FORMAT_VERSION, readMetrics, readRunConfig, RunDir, writeAtomic } from "./run_dir.ts";
-import { isSparsified } from "./sparsify.ts";
+import { checkSparsityFeasible, isSparsified } from "./sparsify.ts";
+import { paramLayout } from "../model/params.ts";
 import { StepRunner } from "./step.ts";
 
 export interface TrainArgs {
@@ -54,6 +55,7 @@ export async function train(args: TrainArgs): Promise<TrainResult> {
     tok = Tokenizer.fromJSON(await run.readJson(run.tokenizer));
   } else {
     validateRunConfig(rc);
+    checkSparsityFeasible(paramLayout(rc.model), rc);
     if (await run.exists()) {
       throw new UserError(`${args.out} already holds a run: use --resume, or another --out`);
     }
