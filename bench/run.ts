@@ -6,11 +6,13 @@ import { main as gemm } from "./gemm_bench.ts";
 import { main as sparse } from "./sparse_bench.ts";
 import { main as attention } from "./attention_bench.ts";
 import { main as layers } from "./layers_bench.ts";
+import { main as training } from "./train_bench.ts";
 
 await gemm();
 await sparse();
 await attention();
 await layers();
+await training();
 
 // The peers' worker threads (onnxruntime-web's pool) would keep the process alive.
 Deno.exit(0);
