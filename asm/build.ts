@@ -17,37 +17,40 @@ export async function buildWasm(): Promise<Uint8Array> {
   const entry = new URL("index.ts", here).pathname;
   let binary: Uint8Array | undefined;
   let log = "";
-  const { error } = await asc.main([
-    entry,
-    "--outFile",
-    "thinwire.wasm",
-    "--runtime",
-    "stub",
-    "--enable",
-    "simd",
-    "--enable",
-    "threads",
-    "--disable",
-    "relaxed-simd",
-    "--importMemory",
-    "--sharedMemory",
-    "--initialMemory",
-    "64",
-    "--maximumMemory",
-    "32768",
-    "--noAssert",
-    "--optimizeLevel",
-    "3",
-    "--shrinkLevel",
-    "0",
-    "--converge",
-  ], {
-    writeFile(name: string, contents: Uint8Array | string) {
-      if (name.endsWith(".wasm")) binary = contents as Uint8Array;
-    },
-    stdout: { write: (s: string) => (log += s, true) },
-    stderr: { write: (s: string) => (log += s, true) },
-  } as unknown as Parameters<typeof asc.main>[1]);
+  const { error } = await asc.main(
+    [
+      entry,
+      "--outFile",
+      "thinwire.wasm",
+      "--runtime",
+      "stub",
+      "--enable",
+      "simd",
+      "--enable",
+      "threads",
+      "--disable",
+      "relaxed-simd",
+      "--importMemory",
+      "--sharedMemory",
+      "--initialMemory",
+      "64",
+      "--maximumMemory",
+      "32768",
+      "--noAssert",
+      "--optimizeLevel",
+      "3",
+      "--shrinkLevel",
+      "0",
+      "--converge",
+    ],
+    {
+      writeFile(name: string, contents: Uint8Array | string) {
+        if (name.endsWith(".wasm")) binary = contents as Uint8Array;
+      },
+      stdout: { write: (s: string) => (log += s, true) },
+      stderr: { write: (s: string) => (log += s, true) },
+    } as unknown as Parameters<typeof asc.main>[1],
+  );
   if (error || !binary) throw new Error(`asc failed: ${error?.message ?? "no output"}\n${log}`);
 
   // wasm-opt pass over asc's output (binaryen.js is the same optimiser as the wasm-opt binary).
