@@ -6,8 +6,8 @@
  *
  * The machine may be shared, so every fast measurement (peak, ours, tfjs) is taken once per
  * round over several interleaved rounds and the best is kept: a ratio then compares figures
- * that had the same chances. The slow peers (plain loop, tfjs transposed) run once at the end,
- * onnxruntime-web last, in workers (bench/ort_worker.ts).
+ * that had the same chances. onnxruntime-web runs first, in workers (bench/ort_worker.ts); the
+ * slow peers (plain loop, tfjs transposed) run once at the end.
  *
  * Run: deno task bench (all benches) or deno run -A bench/gemm_bench.ts [--quick].
  */
@@ -114,6 +114,16 @@ export async function main(): Promise<void> {
   const rounds = QUICK ? 2 : 8;
   console.log("\n== gemm: f32 C = op(A)·op(B), GFLOP/s (best over interleaved rounds) ==");
 
+  // onnxruntime-web first, each thread count in its own worker (ended before anything else runs).
+  const ortJobs = async (threads: number) => {
+    const r = await timeOrtMatMul(threads, shapes.map(([M, N, K]) => [M, N, K] as const), rounds);
+    return shapes.map((_, s) => {
+      const x = typeof r === "string" ? r : r[s];
+      return typeof x === "string" ? x : { ...job(0, () => {}), best: x };
+    });
+  };
+  const ort = [await ortJobs(1), await ortJobs(2)];
+
   // One compiled module for both backends, so code the engine has optimised serves both.
   const module = await compileKernels();
   const be1 = await Backend.create({ threads: 1, wasm: module });
@@ -145,16 +155,6 @@ export async function main(): Promise<void> {
   tfjsT.forEach((t) => t.dispose());
   be1.close();
   be2.close();
-
-  // onnxruntime-web last, each thread count in its own worker.
-  const ortJobs = async (threads: number) => {
-    const r = await timeOrtMatMul(threads, shapes.map(([M, N, K]) => [M, N, K] as const), rounds);
-    return shapes.map((_, s) => {
-      const x = typeof r === "string" ? r : r[s];
-      return typeof x === "string" ? x : { ...job(0, () => {}), best: x };
-    });
-  };
-  const ort = [await ortJobs(1), await ortJobs(2)];
 
   const value = (j: Job | string | undefined) => (typeof j === "object" ? j.best : undefined);
   const notes = new Set<string>();
