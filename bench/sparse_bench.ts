@@ -14,20 +14,15 @@ import { gemm } from "../src/backend/ops/gemm.ts";
 import { SparseMatrix, spmmBackwardInput, spmmForward } from "../src/backend/ops/sparse.ts";
 import { magnitudeTopK, type NeuronAxis } from "../src/backend/ops/topk.ts";
 import { fmt, QUICK, table } from "./util.ts";
+import { Rng } from "../src/util/rng.ts";
 
 const [OUT, IN, N] = [4096, 1024, 64];
 const DENSITIES = [1, 1 / 4, 1 / 10, 1 / 100, 1 / 1000];
 
-/** mulberry32 (bench data only). */
+/** Uniform floats in [0, 1) from the project's seeded integer PRNG (bench data only). */
 function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6D2B79F5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const r = new Rng(seed);
+  return () => r.float();
 }
 
 /**
