@@ -8,11 +8,13 @@ import { main as attention } from "./attention_bench.ts";
 import { main as layers } from "./layers_bench.ts";
 import { main as training } from "./train_bench.ts";
 
+// The training bench runs first: onnxruntime-web's nested thread pool (gemm bench peers) can
+// outlive its worker and halve the CPU left for later measurements.
+await training();
 await gemm();
 await sparse();
 await attention();
 await layers();
-await training();
 
 // The peers' worker threads (onnxruntime-web's pool) would keep the process alive.
 Deno.exit(0);
