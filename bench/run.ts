@@ -8,8 +8,8 @@ import { main as attention } from "./attention_bench.ts";
 import { main as layers } from "./layers_bench.ts";
 import { main as training } from "./train_bench.ts";
 
-// The training bench runs first: onnxruntime-web's nested thread pool (gemm bench peers) can
-// outlive its worker and halve the CPU left for later measurements.
+// The training bench runs first: run after the gemm bench's peers, it measured half the SIMD
+// peak it measures alone (onnxruntime-web's thread pool is the suspect, not yet confirmed).
 await training();
 await gemm();
 await sparse();
