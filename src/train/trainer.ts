@@ -20,8 +20,15 @@ import { decodeSafetensors, encodeSafetensors, type NamedTensor } from "../model
 import { formatDuration, Progress } from "../util/progress.ts";
 import { type RunConfig, validateRunConfig } from "./config.ts";
 import { plotSvg } from "./plot_svg.ts";
-import { FORMAT_VERSION, readMetrics, readRunConfig, RunDir, writeAtomic } from "./run_dir.ts";
-import { checkSparsityFeasible, isSparsified } from "./sparsify.ts";
+import {
+  FORMAT_VERSION,
+  type MetricsRow,
+  readMetrics,
+  readRunConfig,
+  RunDir,
+  writeAtomic,
+} from "./run_dir.ts";
+import { checkSparsityFeasible } from "./sparsify.ts";
 import { paramLayout } from "../model/params.ts";
 import { StepRunner } from "./step.ts";
 
@@ -42,8 +49,6 @@ export interface TrainResult {
   tokensPerSecond: number;
   modelSha256: string;
 }
-
-type Metrics = Record<string, number>;
 
 export async function train(args: TrainArgs): Promise<TrainResult> {
   const run = new RunDir(args.out);
@@ -83,7 +88,7 @@ export async function train(args: TrainArgs): Promise<TrainResult> {
     const { model, adamM, adamV } = runner;
     const total = model.layout.total;
     let start = 0;
-    let metrics: Metrics[] = [];
+    let metrics: MetricsRow[] = [];
     if (args.resume) {
       start = await loadCheckpoint(run, model, adamM, adamV, source);
       metrics = (await readMetrics(run)).filter((r) => r.step <= start);
@@ -140,9 +145,9 @@ export async function train(args: TrainArgs): Promise<TrainResult> {
       const last = done === t.steps;
       if (done % t.logEvery === 0 || last) {
         const now = performance.now();
-        const row: Metrics = { step: done, "train/xent": loss, lr };
+        const row: MetricsRow = { step: done, "train/xent": loss, lr };
         if (done % t.evalEvery === 0 || last) row["val/xent"] = lastVal = valLoss();
-        Object.assign(row, sparsityMetrics(be, model, rc));
+        Object.assign(row, sparsityMetrics(be, model));
         row.tokens_per_s = windowTokens / ((now - windowStart) / 1000);
         windowStart = now;
         windowTokens = 0;
@@ -227,15 +232,15 @@ function runConfigJson(rc: RunConfig, tok: Tokenizer) {
   };
 }
 
-function sparsityMetrics(be: Backend, model: Model, rc: RunConfig): Metrics {
-  const out: Metrics = {};
+function sparsityMetrics(be: Backend, model: Model): MetricsRow {
+  const out: MetricsRow = {};
   let l0 = 0, l0NonEmbed = 0;
   for (const spec of model.layout.specs) {
     if (spec.name === "bigram_table") continue;
     const nnz = countNonzero(be, { w: model.ptr(spec), n: spec.size });
     l0 += nnz;
     if (spec.cls !== "embed") l0NonEmbed += nnz;
-    if (isSparsified(spec, rc) || spec.cls !== "dense") out[`L0/${spec.name}`] = nnz;
+    if (spec.cls !== "dense") out[`L0/${spec.name}`] = nnz;
     if (spec.cls === "block") {
       const [rows, cols] = spec.shape;
       const axis = spec.axis === "col" ? "col" : "row";
@@ -254,11 +259,11 @@ function formatCount(n: number): string {
   return n >= 1e6 ? (n / 1e6).toFixed(2) + "M" : n >= 1e3 ? (n / 1e3).toFixed(1) + "k" : `${n}`;
 }
 
-async function writeMetrics(run: RunDir, rows: Metrics[]): Promise<void> {
+async function writeMetrics(run: RunDir, rows: MetricsRow[]): Promise<void> {
   await writeAtomic(run.metrics, rows.map((r) => JSON.stringify(r)).join("\n") + "\n");
 }
 
-function lossPlot(rows: Metrics[], rc: RunConfig): string {
+function lossPlot(rows: MetricsRow[], rc: RunConfig): string {
   const pick = (k: string): [number, number][] =>
     rows.filter((r) => k in r).map((r) => [r.step, r[k]]);
   return plotSvg(`thinwire ${rc.train.dense ? "dense" : "sparse"} training`, [
