@@ -29,8 +29,9 @@ const T0: f32 = -1.265540719e+00, T1: f32 = 1.000819087e+00, T2: f32 = 3.6483588
 const T3: f32 = 1.550035626e-01, T4: f32 = -4.021582603e-01, T5: f32 = 7.568045855e-01;
 const T6: f32 = -1.715363145e+00, T7: f32 = 1.689513683e+00, T8: f32 = -3.966340721e-01;
 const T9: f32 = -4.774692059e-01, T10: f32 = 3.703292906e-01, T11: f32 = -8.014082164e-02;
-// erfc(10) ≈ 2e-45 is already below the f32 range: |x| is clamped at 10·√2.
-const AX_MAX: f32 = 14.142135;
+// Flush: from |x| = 13 on, erfc(|x|/√2) (1.2e-38) and the pdf (2.7e-37) would soon be subnormal,
+// and subnormal operands slow every later x86 multiply by ~100×: both become exactly 0 there.
+const AX_MAX: f32 = 13;
 
 @inline function sp(v: f32): v128 {
   return f32x4.splat(v);
@@ -79,7 +80,8 @@ const AX_MAX: f32 = 14.142135;
     const t = f32x4.div(one, f32x4.add(one, f32x4.mul(sp(0.5), f32x4.mul(axc, sp(INV_SQRT2)))));
     let P = fma4(fma4(fma4(fma4(fma4(sp(T11), t, T10), t, T9), t, T8), t, T7), t, T6);
     P = fma4(fma4(fma4(fma4(fma4(fma4(P, t, T5), t, T4), t, T3), t, T2), t, T1), t, T0);
-    const erfc = f32x4.mul(t, exp_hilo_f32x4(half_square_hi(axc), f32x4.add(half_square_lo(axc), P)));
+    const tail = f32x4.mul(t, exp_hilo_f32x4(half_square_hi(axc), f32x4.add(half_square_lo(axc), P)));
+    const erfc = v128.andnot(tail, f32x4.ge(ax, sp(AX_MAX)));
     res = v128.bitselect(res, v128.bitselect(erfc, f32x4.sub(sp(2), erfc), neg), small);
   }
   return res;
@@ -104,7 +106,10 @@ export function gelu_backward(dinp: usize, dout: usize, inp: usize, n: i32, tid:
     const o = <usize>i << 2;
     const x = load_f32x4_partial(inp + o, r);
     const axc = f32x4.pmin(f32x4.abs(x), sp(AX_MAX));
-    const pdf = f32x4.mul(exp_hilo_f32x4(half_square_hi(axc), half_square_lo(axc)), sp(INV_SQRT_2PI));
+    const pdf = v128.andnot(
+      f32x4.mul(exp_hilo_f32x4(half_square_hi(axc), half_square_lo(axc)), sp(INV_SQRT_2PI)),
+      f32x4.ge(f32x4.abs(x), sp(AX_MAX)),
+    );
     const grad = f32x4.add(f32x4.mul(sp(0.5), phi2_f32x4(x)), f32x4.mul(x, pdf));
     const d = load_f32x4_partial(dinp + o, r);
     store_f32x4_partial(dinp + o, f32x4.add(d, f32x4.mul(load_f32x4_partial(dout + o, r), grad)), r);

@@ -23,9 +23,12 @@ function erfcPos(x: number): number {
   return Math.exp(-x * x) / (Math.sqrt(Math.PI) * t);
 }
 
+/** From |x| = 13 on the kernel flushes erfc(|x|/√2) and the pdf to 0 (they near subnormals). */
+export const GELU_FLUSH = 13;
+
 /** 1 + erf(x/√2), float64. */
 export function phi2(x: number): number {
-  const e = erfcPos(Math.abs(x) / Math.SQRT2);
+  const e = Math.abs(x) >= GELU_FLUSH ? 0 : erfcPos(Math.abs(x) / Math.SQRT2);
   return x < 0 ? e : 2 - e;
 }
 
@@ -36,7 +39,8 @@ export function gelu(x: number): number {
 
 /** gelu'(x) = 0.5·(1 + erf(x/√2)) + x·exp(−x²/2)/√(2π), float64. */
 export function geluGrad(x: number): number {
-  return 0.5 * phi2(x) + x * Math.exp(-0.5 * x * x) / Math.sqrt(2 * Math.PI);
+  const pdf = Math.abs(x) >= GELU_FLUSH ? 0 : Math.exp(-0.5 * x * x) / Math.sqrt(2 * Math.PI);
+  return 0.5 * phi2(x) + x * pdf;
 }
 
 /** out[i] = gelu(inp[i]). */
