@@ -79,9 +79,10 @@ function masks(model: Model): Uint8Array {
 
 const sameMasks = (a: Uint8Array, b: Uint8Array) => a.every((x, i) => x === b[i]);
 
-for (const afrac of [1, 0.5]) {
-  Deno.test(`decoder backward matches finite differences of the loss (afrac ${afrac})`, async () => {
+for (const [afrac, dPosEmb] of [[1, 0], [0.5, 0], [0.5, 8]]) {
+  Deno.test(`decoder backward matches finite differences (afrac ${afrac}, d_pos_emb ${dPosEmb})`, async () => {
     CFG.afrac = afrac;
+    CFG.dPosEmb = dPosEmb;
     const { be, model, tokens, targets, B, T } = await setup(1, true);
     try {
       model.forward(tokens, targets, B, T);
@@ -125,25 +126,28 @@ for (const afrac of [1, 0.5]) {
   });
 }
 
-Deno.test("decoder: sparse and dense products, 1 and 2 threads, give the same bits", async () => {
-  const runs: Float32Array[] = [];
-  for (const [threads, sparse] of [[1, true], [2, true], [1, false], [2, false]] as const) {
-    const { be, model, tokens, targets, B, T } = await setup(threads, sparse);
-    try {
-      const loss = model.forward(tokens, targets, B, T);
-      model.backward();
-      const out = be.arena.f32(model.grads, model.layout.total).slice();
-      runs.push(new Float32Array([loss, ...out]));
-    } finally {
-      be.close();
-    }
-  }
-  for (let r = 1; r < runs.length; r++) {
-    for (let i = 0; i < runs[0].length; i++) {
-      // +0 and -0 compare equal: sparse products skip zero terms, dense ones add ±0.
-      if (runs[r][i] !== runs[0][i]) {
-        assert.fail(`run ${r} differs at ${i}: ${runs[r][i]} vs ${runs[0][i]}`);
+for (const dPosEmb of [0, 8]) {
+  Deno.test(`decoder: sparse and dense products, 1 and 2 threads, give the same bits (d_pos_emb ${dPosEmb})`, async () => {
+    CFG.dPosEmb = dPosEmb;
+    const runs: Float32Array[] = [];
+    for (const [threads, sparse] of [[1, true], [2, true], [1, false], [2, false]] as const) {
+      const { be, model, tokens, targets, B, T } = await setup(threads, sparse);
+      try {
+        const loss = model.forward(tokens, targets, B, T);
+        model.backward();
+        const out = be.arena.f32(model.grads, model.layout.total).slice();
+        runs.push(new Float32Array([loss, ...out]));
+      } finally {
+        be.close();
       }
     }
-  }
-});
+    for (let r = 1; r < runs.length; r++) {
+      for (let i = 0; i < runs[0].length; i++) {
+        // +0 and -0 compare equal: sparse products skip zero terms, dense ones add ±0.
+        if (runs[r][i] !== runs[0][i]) {
+          assert.fail(`run ${r} differs at ${i}: ${runs[r][i]} vs ${runs[0][i]}`);
+        }
+      }
+    }
+  });
+}

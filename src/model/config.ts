@@ -23,7 +23,10 @@ export interface ModelConfig {
   sink: boolean;
   /** Dense V×V bigram table added to the logits. */
   bigram: boolean;
-  /** Concatenated learned positions (read-only channels), 0 = none (PAPER default). */
+  /**
+   * Learned absolute positions of this width, concatenated to each block's input as read-only
+   * channels through the block's own RMSNorm; 0 = none (the PAPER default).
+   */
   dPosEmb: number;
 }
 
@@ -37,13 +40,15 @@ export interface ModelDims {
   L: number;
   /** H·D: width of q, k, v. */
   HD: number;
+  /** Position channels (d_pos_emb, 0 = none). */
+  P: number;
 }
 
 export function dims(c: ModelConfig): ModelDims {
   const C = Math.round(c.baseDModel * c.ef);
   const M = Math.round(c.baseDMlp * c.ef);
   const H = C / c.dHead;
-  return { V: c.vocabSize, C, M, H, D: c.dHead, L: c.nLayer, HD: H * c.dHead };
+  return { V: c.vocabSize, C, M, H, D: c.dHead, L: c.nLayer, HD: H * c.dHead, P: c.dPosEmb };
 }
 
 /** AbsTopK keep count for a vector of n entries: floor(afrac·n) (PAPER §1), all if afrac = 1. */
@@ -75,8 +80,5 @@ export function validateModelConfig(c: ModelConfig): void {
   }
   if (!(c.afrac > 0 && c.afrac <= 1)) {
     throw new UserError(`afrac must be in (0, 1], got ${c.afrac}`);
-  }
-  if (c.dPosEmb > 0) {
-    throw new UserError("concatenated positions (--d-pos-emb) are not supported yet; use 0");
   }
 }

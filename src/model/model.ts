@@ -11,6 +11,11 @@
  *   u = AbsTopK(GELU(c_fc(h)))          i.mlp.post_act
  *   m = AbsTopK(c_proj(u))              i.mlp.resid_delta       x += m
  * logits = lm_head(RMSNormF(x)) + bigram[token]
+ *
+ * With d_pos_emb = P > 0, learned positions pos = wpe[t] are read-only channels: c_attn and c_fc
+ * read [AbsTopK(RMSNorm(x)); RMSNorm_pos(pos)], C + P inputs, each block with its own position
+ * norms; nothing writes to them. Feature-major layout makes the concatenation two row ranges of
+ * one buffer.
  */
 import type { Backend } from "../backend/backend.ts";
 import * as ops from "../backend/ops/index.ts";
@@ -23,7 +28,9 @@ interface LayerActs {
   res: number;
   ln1: number;
   rstd1: number;
+  /** act_in rows 0..C, then the normalised positions in rows C..C+P. */
   ain: number;
+  rstdPos1: number;
   ainMask: number;
   qkvPre: number;
   qkv: number;
@@ -37,6 +44,7 @@ interface LayerActs {
   ln2: number;
   rstd2: number;
   min: number;
+  rstdPos2: number;
   minMask: number;
   fcPre: number;
   gel: number;
@@ -53,6 +61,9 @@ interface Acts {
   N: number;
   tokens: number;
   targets: number;
+  /** Position ids (t of each token) and their embeddings [P, N], when the model has positions. */
+  posIds: number;
+  pos: number;
   layers: LayerActs[];
   resF: number;
   lnF: number;
@@ -71,6 +82,7 @@ interface Acts {
   datt: number;
   dlogits: number;
   dlnF: number;
+  dpos: number;
 }
 
 interface LayerLinears {
@@ -102,7 +114,7 @@ export class Model {
     const n = this.layout.total;
     this.params = be.arena.tensor([n], "parameters").ptr;
     this.grads = be.arena.tensor([n], "gradients").ptr;
-    const { C, M, HD, V } = this.d;
+    const { C, M, HD, V, P } = this.d;
     const lin = (w: ParamSpec, b: ParamSpec | null, rows: number, cols: number) =>
       new Linear(
         be,
@@ -114,9 +126,9 @@ export class Model {
         cols,
       );
     this.linears = this.layout.layers.map((p) => ({
-      cAttn: lin(p.cAttnW, p.cAttnB, 3 * HD, C),
+      cAttn: lin(p.cAttnW, p.cAttnB, 3 * HD, C + P),
       attnProj: lin(p.attnProjW, p.attnProjB, C, HD),
-      fc: lin(p.fcW, p.fcB, M, C),
+      fc: lin(p.fcW, p.fcB, M, C + P),
       mlpProj: lin(p.mlpProjW, p.mlpProjB, C, M),
     }));
     this.lmHead = lin(this.layout.lmHead, null, V, C);
@@ -158,7 +170,7 @@ export class Model {
   #ensureActs(B: number, T: number): Acts {
     const a = this.#acts;
     if (a && a.B === B && a.T === T) return a;
-    const { C, M, HD, H, V } = this.d;
+    const { C, M, HD, H, V, P } = this.d;
     const N = B * T;
     if (a && N <= this.#capN && H * B * T * T <= this.#capAtt) {
       // Same buffers, new shape: every buffer is sized by N or by the attention size.
@@ -177,7 +189,8 @@ export class Model {
         res: f(C * N, "residual"),
         ln1: f(C * N, "ln1"),
         rstd1: f(N, "rstd1"),
-        ain: f(C * N, "attn.act_in"),
+        ain: f((C + P) * N, "attn.act_in"),
+        rstdPos1: f(P > 0 ? N : 0, "rstd_pos1"),
         ainMask: u8(C * N, "mask"),
         qkvPre: f(3 * HD * N, "qkv"),
         qkv: f(3 * HD * N, "qkv"),
@@ -190,7 +203,8 @@ export class Model {
         mid: f(C * N, "resid_mid"),
         ln2: f(C * N, "ln2"),
         rstd2: f(N, "rstd2"),
-        min: f(C * N, "mlp.act_in"),
+        min: f((C + P) * N, "mlp.act_in"),
+        rstdPos2: f(P > 0 ? N : 0, "rstd_pos2"),
         minMask: u8(C * N, "mask"),
         fcPre: f(M * N, "c_fc"),
         gel: f(M * N, "gelu"),
@@ -207,6 +221,8 @@ export class Model {
       N,
       tokens: f(N, "tokens"),
       targets: f(N, "targets"),
+      posIds: f(P > 0 ? N : 0, "position ids"),
+      pos: f(P * N, "positions"),
       layers,
       resF: f(C * N, "final residual"),
       lnF: f(C * N, "ln_f"),
@@ -215,7 +231,7 @@ export class Model {
       losses: f(N, "losses"),
       dres: f(C * N, "grad"),
       dC1: f(C * N, "grad"),
-      dC2: f(C * N, "grad"),
+      dC2: f((C + P) * N, "grad"),
       dM1: f(M * N, "grad"),
       dM2: f(M * N, "grad"),
       dqkv: f(3 * HD * N, "grad"),
@@ -224,6 +240,7 @@ export class Model {
       datt: f(H * B * T * T, "grad"),
       dlogits: f(V * N, "grad"),
       dlnF: f(C * N, "grad"),
+      dpos: f(P * N, "grad"),
     };
     this.#acts = acts;
     this.#actsEnd = arena.used;
@@ -246,7 +263,7 @@ export class Model {
   forward(tokens: Int32Array, targets: Int32Array | null, B: number, T: number): number {
     const a = this.#ensureActs(B, T);
     const be = this.be;
-    const { C, M, HD, H, V, D } = this.d;
+    const { C, M, HD, H, V, D, P } = this.d;
     const N = a.N;
     const lay = this.layout;
     const afrac = this.cfg.afrac;
@@ -259,6 +276,30 @@ export class Model {
       N,
       V,
     });
+    if (lay.wpe) {
+      const ids = be.arena.i32(a.posIds, N);
+      for (let i = 0; i < N; i++) ids[i] = i % T;
+      ops.embeddingForward(be, {
+        out: a.pos,
+        tokens: a.posIds,
+        wte: this.ptr(lay.wpe),
+        C: P,
+        N,
+        V: this.cfg.nCtx,
+      });
+    }
+    // The position rows of a block input: RMSNorm_pos(pos) into rows C..C+P of `inp`.
+    const readPositions = (inp: number, rstd: number, norm: ParamSpec | null) => {
+      if (!norm) return;
+      ops.rmsnormForward(be, {
+        out: inp + C * N * 4,
+        rstd,
+        inp: a.pos,
+        weight: this.ptr(norm),
+        C: P,
+        N,
+      });
+    };
     for (let l = 0; l < this.d.L; l++) {
       const s = a.layers[l], p = lay.layers[l], lin = this.linears[l];
       const next = l + 1 < this.d.L ? a.layers[l + 1].res : a.resF;
@@ -278,6 +319,7 @@ export class Model {
         N,
         k: keepCount(afrac, C),
       });
+      readPositions(s.ain, s.rstdPos1, p.lnPos1);
       lin.cAttn.forward(s.ain, s.qkvPre, N);
       for (let j = 0; j < 3; j++) {
         ops.absTopKForward(be, {
@@ -327,6 +369,7 @@ export class Model {
         N,
         k: keepCount(afrac, C),
       });
+      readPositions(s.min, s.rstdPos2, p.lnPos2);
       lin.fc.forward(s.min, s.fcPre, N);
       ops.geluForward(be, { out: s.gel, inp: s.fcPre, n: M * N });
       ops.absTopKForward(be, {
@@ -380,11 +423,26 @@ export class Model {
   backward(): void {
     const a = this.acts;
     const be = this.be;
-    const { C, M, HD, H, V, D } = this.d;
+    const { C, M, HD, H, V, D, P } = this.d;
     const { N, B, T } = a;
     const lay = this.layout;
     const zero = (ptr: number, n: number) => ops.fill(be, { x: ptr, n, value: 0 });
     zero(this.grads, lay.total);
+    if (lay.wpe) zero(a.dpos, P * N);
+    // Gradient of the position rows C..C+P of a block input's dX into dpos (summed over blocks).
+    const positionsBackward = (dinp: number, rstd: number, norm: ParamSpec | null) => {
+      if (!norm) return;
+      ops.rmsnormBackward(be, {
+        dinp: a.dpos,
+        dweight: this.gptr(norm),
+        dout: dinp + C * N * 4,
+        inp: a.pos,
+        weight: this.ptr(norm),
+        rstd,
+        C: P,
+        N,
+      });
+    };
     ops.crossEntropyBackward(be, {
       dlogits: a.dlogits,
       logits: a.logits,
@@ -425,6 +483,7 @@ export class Model {
       zero(a.dM1, M * N);
       ops.geluBackward(be, { dinp: a.dM1, dout: a.dM2, inp: s.fcPre, n: M * N });
       lin.fc.backward(a.dM1, s.min, a.dC2, N);
+      positionsBackward(a.dC2, s.rstdPos2, p.lnPos2);
       zero(a.dC1, C * N);
       ops.absTopKBackward(be, { dinp: a.dC1, dout: a.dC2, mask: s.minMask, C, N });
       ops.rmsnormBackward(be, {
@@ -462,6 +521,7 @@ export class Model {
       zero(a.dqkvPre, 3 * HD * N);
       ops.absTopKBackward(be, { dinp: a.dqkvPre, dout: a.dqkv, mask: s.qkvMask, C: 3 * HD, N });
       lin.cAttn.backward(a.dqkvPre, s.ain, a.dC2, N);
+      positionsBackward(a.dC2, s.rstdPos1, p.lnPos1);
       zero(a.dC1, C * N);
       ops.absTopKBackward(be, { dinp: a.dC1, dout: a.dC2, mask: s.ainMask, C, N });
       ops.rmsnormBackward(be, {
@@ -483,5 +543,15 @@ export class Model {
       N,
       V,
     });
+    if (lay.wpe) {
+      ops.embeddingBackward(be, {
+        dwte: this.gptr(lay.wpe),
+        dout: a.dpos,
+        tokens: a.posIds,
+        C: P,
+        N,
+        V: this.cfg.nCtx,
+      });
+    }
   }
 }

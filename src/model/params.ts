@@ -32,6 +32,9 @@ export interface ParamSpec {
 
 export interface LayerParams {
   ln1: ParamSpec;
+  /** RMSNorm weights of the position channels read by c_attn and c_fc (null without positions). */
+  lnPos1: ParamSpec | null;
+  lnPos2: ParamSpec | null;
   cAttnW: ParamSpec;
   cAttnB: ParamSpec;
   attnProjW: ParamSpec;
@@ -49,6 +52,8 @@ export interface ParamLayout {
   /** Total floats. */
   total: number;
   wte: ParamSpec;
+  /** Learned positions [n_ctx, d_pos_emb], when the config has them. */
+  wpe: ParamSpec | null;
   layers: LayerParams[];
   lnF: ParamSpec;
   lmHead: ParamSpec;
@@ -57,7 +62,7 @@ export interface ParamLayout {
 
 /** Computes the layout of every parameter (the one place sizes are derived). */
 export function paramLayout(cfg: ModelConfig): ParamLayout {
-  const { V, C, M, HD, H, L } = dims(cfg);
+  const { V, C, M, HD, H, L, P } = dims(cfg);
   const specs: ParamSpec[] = [];
   let offset = 0;
   const add = (
@@ -88,18 +93,23 @@ export function paramLayout(cfg: ModelConfig): ParamLayout {
   };
   const projStd = 0.02 / Math.sqrt(2 * L);
   const wte = add("transformer.wte.weight", [V, C], "embed", "normal", 0.02);
+  const wpe = P > 0 ? add("transformer.wpe.weight", [cfg.nCtx, P], "embed", "normal", 0.02) : null;
+  // c_attn and c_fc read the normalised residual, then the normalised positions: C + P inputs.
+  const CP = C + P;
   const layers: LayerParams[] = [];
   for (let i = 0; i < L; i++) {
     const p = `transformer.h.${i}`;
     layers.push({
       ln1: add(`${p}.ln_1.weight`, [C], "dense", "ones"),
-      cAttnW: add(`${p}.attn.c_attn.weight`, [3 * HD, C], "block", "normal", 0.02, "row"),
+      lnPos1: P > 0 ? add(`${p}.ln_1_pos.weight`, [P], "dense", "ones") : null,
+      cAttnW: add(`${p}.attn.c_attn.weight`, [3 * HD, CP], "block", "normal", 0.02, "row"),
       cAttnB: add(`${p}.attn.c_attn.bias`, [3 * HD], "bias", "zeros"),
       attnProjW: add(`${p}.attn.c_proj.weight`, [C, HD], "block", "normal", projStd, "col"),
       attnProjB: add(`${p}.attn.c_proj.bias`, [C], "bias", "zeros"),
       sink: cfg.sink ? add(`${p}.attn.attn_imp.sink_logit`, [H], "dense", "zeros") : null,
       ln2: add(`${p}.ln_2.weight`, [C], "dense", "ones"),
-      fcW: add(`${p}.mlp.c_fc.weight`, [M, C], "block", "normal", 0.02, "row"),
+      lnPos2: P > 0 ? add(`${p}.ln_2_pos.weight`, [P], "dense", "ones") : null,
+      fcW: add(`${p}.mlp.c_fc.weight`, [M, CP], "block", "normal", 0.02, "row"),
       fcB: add(`${p}.mlp.c_fc.bias`, [M], "bias", "zeros"),
       mlpProjW: add(`${p}.mlp.c_proj.weight`, [C, M], "block", "normal", projStd, "col"),
       mlpProjB: add(`${p}.mlp.c_proj.bias`, [C], "bias", "zeros"),
@@ -108,7 +118,7 @@ export function paramLayout(cfg: ModelConfig): ParamLayout {
   const lnF = add("transformer.ln_f.weight", [C], "dense", "ones");
   const lmHead = add("lm_head.weight", [V, C], "embed", "normal", 0.02);
   const bigram = cfg.bigram ? add("bigram_table", [V, V], "dense", "zeros") : null;
-  return { specs, total: Math.ceil(offset / 4) * 4, wte, layers, lnF, lmHead, bigram };
+  return { specs, total: Math.ceil(offset / 4) * 4, wte, wpe, layers, lnF, lmHead, bigram };
 }
 
 /** Parameters that top-k sparsifies, with their target density at the end of the anneal. */

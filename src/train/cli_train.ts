@@ -4,7 +4,7 @@
  */
 import { parseArgs } from "node:util";
 import { UserError } from "../errors.ts";
-import { denseVariant, PRESETS, type RunConfig } from "./config.ts";
+import { DENSE_LR, denseVariant, PRESETS, type RunConfig } from "./config.ts";
 import { train } from "./trainer.ts";
 
 const NUMERIC: Record<string, [string, (rc: RunConfig, v: number) => void]> = {
@@ -16,6 +16,10 @@ const NUMERIC: Record<string, [string, (rc: RunConfig, v: number) => void]> = {
   "d-mlp": ["base MLP width (× ef)", (rc, v) => rc.model.baseDMlp = v],
   "d-head": ["attention head width", (rc, v) => rc.model.dHead = v],
   "n-ctx": ["context length in tokens", (rc, v) => rc.model.nCtx = v],
+  "d-pos-emb": [
+    "learned position channels read by every block (0 = none)",
+    (rc, v) => rc.model.dPosEmb = v,
+  ],
   vocab: ["BPE vocabulary size", (rc, v) => rc.model.vocabSize = v],
   ef: ["width expansion factor", (rc, v) => rc.model.ef = v],
   pfrac: ["target L0 fraction of block matrices at ef 1", (rc, v) => rc.train.pfrac = v],
@@ -46,11 +50,12 @@ function help(): string {
     "d-mlp": p.model.baseDMlp,
     "d-head": p.model.dHead,
     "n-ctx": p.model.nCtx,
+    "d-pos-emb": p.model.dPosEmb,
     vocab: p.model.vocabSize,
     ef: p.model.ef,
     pfrac: p.train.pfrac,
     afrac: p.model.afrac,
-    lr: p.train.lr,
+    lr: `${p.train.lr}; with --dense ${DENSE_LR}`,
     warmup: p.train.warmupFrac,
     "anneal-start": p.train.annealStart,
     "anneal-end": p.train.annealEnd,
