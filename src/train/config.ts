@@ -84,14 +84,15 @@ export const PRESETS: Record<string, RunConfig> = {
       logEvery: 5,
     },
   },
-  /** The default: the best model 2 cores train in about 15 minutes. */
+  /** The default: the best model 2 cores train in about 15 minutes (docs/sweep.md). */
   small: {
-    // d_model 128 beat 256 at the same wall time: 2600 steps reached val 2.105 and 8/20 tasks,
-    // against 1100 steps at d_model 256 (val 2.455, 2/20). 2200 steps fit 15 minutes.
+    // d_model 128 beat 256 at the same wall time (8/20 tasks against 2/20); lr 0.04 beat 0.01
+    // and 0.02 (11/20 against 8/20 at 2600 steps). 2400 steps fit 15 minutes on 2 cores.
     model: { ...ARCH, nLayer: 4, baseDModel: 128, baseDMlp: 512, nCtx: 128 },
     train: {
       ...METHOD,
-      steps: 2200,
+      lr: 0.04,
+      steps: 2400,
       batchSize: 16,
       evalEvery: 100,
       valBatches: 8,
@@ -101,11 +102,18 @@ export const PRESETS: Record<string, RunConfig> = {
   },
 };
 
+/**
+ * Peak lr of the dense baselines. Without L0 pressure or the sharkfin factor a dense model wants a
+ * much smaller lr: at the small shape and 870 steps, 0.005 reached val 2.32, 0.01 2.74, 0.02 3.23
+ * (docs/sweep.md).
+ */
+export const DENSE_LR = 0.005;
+
 /** The dense baseline's changes to a preset: no weight and no activation sparsity (PAPER §2). */
 export function denseVariant(rc: RunConfig): RunConfig {
   return {
     model: { ...rc.model, afrac: 1 },
-    train: { ...rc.train, dense: true, pfrac: rc.model.ef * rc.model.ef },
+    train: { ...rc.train, dense: true, lr: DENSE_LR, pfrac: rc.model.ef * rc.model.ef },
   };
 }
 
