@@ -329,29 +329,39 @@ import { part_start } from "./common";
 
 // ---- rows of the softmax ----
 
+// Below the smallest normal float, probabilities are flushed to 0: subnormal operands make every
+// later x86 multiply ~100× slower (exp(−87) is still normal).
+const FLT_MIN: f32 = 1.17549435e-38;
+const EXP_FLUSH: f32 = -87;
+@inline function exp_flushed(d: f32): f32 {
+  return d < EXP_FLUSH ? 0 : Mathf.exp(d);
+}
+
 // In place: the scores row[j < len] become probabilities with sink logit s (−∞: no sink); the
 // columns len..T−1 are set to 0.
 @inline function softmax_row(row: usize, len: i32, T: i32, s: f32): void {
   let m = s;
   for (let j = 0; j < len; j++) m = max(m, load<f32>(row + (<usize>j << 2)));
   // exp(−∞) = 0, so the sink-less case needs no branch and a very negative sink matches it.
-  let sum = Mathf.exp(s - m);
+  let sum = exp_flushed(s - m);
   for (let j = 0; j < len; j++) {
     const r = row + (<usize>j << 2);
-    const e = Mathf.exp(load<f32>(r) - m);
+    const e = exp_flushed(load<f32>(r) - m);
     store<f32>(r, e);
     sum += e;
   }
   const inv: f32 = 1 / sum;
-  const iv = f32x4.splat(inv);
+  const iv = f32x4.splat(inv), tiny = f32x4.splat(FLT_MIN);
   let j = 0;
   for (; j + 4 <= len; j += 4) {
     const r = row + (<usize>j << 2);
-    v128.store(r, f32x4.mul(v128.load(r), iv));
+    const p = f32x4.mul(v128.load(r), iv);
+    v128.store(r, v128.andnot(p, f32x4.lt(p, tiny)));
   }
   for (; j < len; j++) {
     const r = row + (<usize>j << 2);
-    store<f32>(r, load<f32>(r) * inv);
+    const p = load<f32>(r) * inv;
+    store<f32>(r, p < FLT_MIN ? 0 : p);
   }
   const zero = f32x4.splat(0);
   for (j = len; j + 4 <= T; j += 4) v128.store(row + (<usize>j << 2), zero);
@@ -421,7 +431,7 @@ import { part_start } from "./common";
   return d < 64 ? pm * Mathf.exp(d) : 1;
 }
 
-// In place: drow's dp[j < len] becomes dz = p·(dp − dot)·scale (p in prow). Returns
+// In place: drow's dp[j < len] becomes dz = p·(dp − dot)·scale (p in prow; subnormals → 0). Returns
 // p_sink·dot, the negated sink gradient of the row (0 without a sink; x at the query's token of
 // q, y at token 0 of k).
 @inline function softmax_backward_row(
@@ -429,27 +439,36 @@ import { part_start } from "./common";
   rs: usize, scale: f32,
 ): f32 {
   const dot = dot_row(prow, drow, len);
-  const dotv = f32x4.splat(dot), sc = f32x4.splat(scale);
+  const dotv = f32x4.splat(dot), sc = f32x4.splat(scale), tiny = f32x4.splat(FLT_MIN);
   let j = 0;
   for (; j + 4 <= len; j += 4) {
     const o = <usize>j << 2;
-    const g = f32x4.mul(v128.load(prow + o), f32x4.sub(v128.load(drow + o), dotv));
-    v128.store(drow + o, f32x4.mul(g, sc));
+    const g = f32x4.mul(f32x4.mul(v128.load(prow + o), f32x4.sub(v128.load(drow + o), dotv)), sc);
+    v128.store(drow + o, v128.andnot(g, f32x4.lt(f32x4.abs(g), tiny)));
   }
   for (; j < len; j++) {
     const o = <usize>j << 2;
-    store<f32>(drow + o, load<f32>(prow + o) * (load<f32>(drow + o) - dot) * scale);
+    const g = load<f32>(prow + o) * (load<f32>(drow + o) - dot) * scale;
+    store<f32>(drow + o, Mathf.abs(g) < FLT_MIN ? 0 : g);
   }
   return hasSink ? sink_prob(prow, len, s, x, y, dh, rs, scale) * dot : 0;
 }
 
-// dst[i, 0..T) = src[i, 0..T) for i < dh; rows sb and db bytes apart.
-@inline function copy_rows(dst: usize, db: usize, src: usize, sb: usize, T: i32, dh: i32): void {
+// dst[i, 0..T) = src[i, 0..T) for i < dh; rows sb and db bytes apart. With flush, subnormal
+// values are written as 0 (the gradients dq, dk, dv feed c_attn's backward products).
+@inline function copy_rows(dst: usize, db: usize, src: usize, sb: usize, T: i32, dh: i32, flush: bool = false): void {
+  const tiny = f32x4.splat(FLT_MIN);
   for (let i = 0; i < dh; i++) {
     const d = dst + <usize>i * db, s = src + <usize>i * sb;
     let j = 0;
-    for (; j + 4 <= T; j += 4) v128.store(d + (<usize>j << 2), v128.load(s + (<usize>j << 2)));
-    for (; j < T; j++) store<f32>(d + (<usize>j << 2), load<f32>(s + (<usize>j << 2)));
+    for (; j + 4 <= T; j += 4) {
+      const v = v128.load(s + (<usize>j << 2));
+      v128.store(d + (<usize>j << 2), flush ? v128.andnot(v, f32x4.lt(f32x4.abs(v), tiny)) : v);
+    }
+    for (; j < T; j++) {
+      const v = load<f32>(s + (<usize>j << 2));
+      store<f32>(d + (<usize>j << 2), flush && Mathf.abs(v) < FLT_MIN ? 0 : v);
+    }
   }
 }
 
@@ -549,9 +568,9 @@ export function attention_backward(
       add_outer_rows(DK, Q + tok, drow, t + 1, dh, ps);
       add_outer_rows(DV, DO + tok, prow, t + 1, dh, ps);
     }
-    copy_rows(dq + base, rs, DQ, ps, T, dh);
-    copy_rows(dk + base, rs, DK, ps, T, dh);
-    copy_rows(dv + base, rs, DV, ps, T, dh);
+    copy_rows(dq + base, rs, DQ, ps, T, dh, true);
+    copy_rows(dk + base, rs, DK, ps, T, dh, true);
+    copy_rows(dv + base, rs, DV, ps, T, dh, true);
     if (hasSink) store<f32>(db, ds);
   }
 }
