@@ -90,6 +90,8 @@ Deno.test("a random model scores about ln 2 on every task and ln V on validation
       assert.ok(Math.abs(t.logitDiff!) < 0.1, `${t.task} logit diff ${t.logitDiff}`);
       // Both members of a pair share almost all context: an untrained model gets one right.
       assert.ok(t.accuracy! >= 0.25 && t.accuracy! <= 0.75, `${t.task} accuracy ${t.accuracy}`);
+      // ... because it picks the same token for both members of almost every pair.
+      assert.ok(t.sameAnswer! >= 0.75, `${t.task} same answer ${t.sameAnswer}`);
       assert.equal(t.solved, false);
       assert.equal(t.examples.length, 2);
       for (const ex of t.examples) {
@@ -101,8 +103,8 @@ Deno.test("a random model scores about ln 2 on every task and ln V on validation
     assert.equal(rep.val.tokens, RC.train.batchSize * RC.model.nCtx);
     assert.equal(rep.val.logged, 5.5);
     const table = formatTable(rep);
-    assert.match(table, /^task +loss +accuracy +logit diff +solved$/m);
-    assert.match(table, /^for_while +0\.6\d{3} +\d+\.\d% +[+-]0\.\d{3} +no$/m);
+    assert.match(table, /^task +loss +accuracy +logit diff +same answer +solved$/m);
+    assert.match(table, /^for_while +0\.6\d{3} +\d+\.\d% +[+-]0\.\d{3} +\d+\.\d% +no$/m);
     assert.match(table, /^solved 0\/3 /m);
     assert.match(table, /^val loss 7\.\d{4} \(512 tokens, recomputed\); training logged 5\.5000/m);
     const shown = formatExamples(rep.tasks[0]);

@@ -17,20 +17,21 @@ const fixed = (x: number | null, digits: number) => x === null ? "-" : x.toFixed
 
 /** The results table, one row per task, then the summary and validation lines. */
 export function formatTable(r: EvalReport): string {
-  const head = ["task", "loss", "accuracy", "logit diff", "solved"];
+  const head = ["task", "loss", "accuracy", "logit diff", "same answer", "solved"];
   const rows = r.tasks.map((t) => [
     t.task,
     fixed(t.loss, 4),
     t.accuracy === null ? "-" : `${(100 * t.accuracy).toFixed(1)}%`,
     t.logitDiff === null ? "-" : (t.logitDiff >= 0 ? "+" : "") + t.logitDiff.toFixed(3),
+    t.sameAnswer === null ? "-" : `${(100 * t.sameAnswer).toFixed(1)}%`,
     t.measurable ? (t.solved ? "yes" : "no") : t.note!,
   ]);
   // The last column is free text (a "not measurable" note can be long): no padding.
   const width = head.map((h, c) => Math.max(h.length, ...rows.map((row) => row[c].length)));
   const line = (cells: string[]) =>
-    cells.map((s, c) => c === 0 ? s.padEnd(width[c]) : c < 4 ? s.padStart(width[c]) : s)
+    cells.map((s, c) => c === 0 ? s.padEnd(width[c]) : c < 5 ? s.padStart(width[c]) : s)
       .join("  ");
-  const out = [line(head), line(head.map((h, c) => "-".repeat(c < 4 ? width[c] : h.length)))];
+  const out = [line(head), line(head.map((h, c) => "-".repeat(c < 5 ? width[c] : h.length)))];
   out.push(...rows.map(line));
   out.push("");
   out.push(summaryLine(r));
@@ -104,6 +105,7 @@ export function reportJson(r: EvalReport): object {
       loss: t.loss,
       accuracy: t.accuracy,
       logit_diff: t.logitDiff,
+      same_answer: t.sameAnswer,
       solved: t.solved,
       truncated_prompts: t.truncated,
       examples: t.examples.map((e) => ({

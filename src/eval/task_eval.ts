@@ -187,6 +187,11 @@ export interface TaskResult {
   accuracy: number | null;
   /** Mean of l_correct − l_wrong (nats). */
   logitDiff: number | null;
+  /**
+   * Fraction of pairs where the model prefers the same token for both members (one of them is
+   * then wrong): near 1, the model ignores the detail the pair differs in.
+   */
+  sameAnswer: number | null;
   /** loss < SOLVED_LOSS. */
   solved: boolean;
   truncated: number;
@@ -223,6 +228,7 @@ export function evalTask(
         loss: null,
         accuracy: null,
         logitDiff: null,
+        sameAnswer: null,
         solved: false,
         examples: set.slice(0, show).map((q) => ({
           prompts: q.prompts,
@@ -240,8 +246,11 @@ export function evalTask(
     }
   }
   const s = scorer.score(items);
-  let right = 0;
-  for (let i = 0; i < items.length; i++) if (s.correct[i] > s.wrong[i]) right++;
+  let right = 0, same = 0;
+  const ok = (i: number) => s.correct[i] > s.wrong[i];
+  for (let i = 0; i < items.length; i++) if (ok(i)) right++;
+  // Members 2k and 2k+1 swap the candidates: one right and one wrong is the same token twice.
+  for (let k = 0; k < set.length; k++) if (ok(2 * k) !== ok(2 * k + 1)) same++;
   return {
     ...base,
     measurable: true,
@@ -249,6 +258,7 @@ export function evalTask(
     loss: s.meanLoss,
     accuracy: right / items.length,
     logitDiff: s.meanDiff,
+    sameAnswer: same / set.length,
     solved: s.meanLoss < SOLVED_LOSS,
     truncated: s.truncated,
     examples: set.slice(0, show).map((q, k) => ({
