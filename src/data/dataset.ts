@@ -9,7 +9,7 @@
  */
 import { UserError } from "../errors.ts";
 import { Rng } from "../util/rng.ts";
-import { generateProgram } from "./corpus/index.ts";
+import { generateProgram, VAL_SEED } from "./corpus/index.ts";
 import type { PyFiles } from "./pyfiles.ts";
 import type { Tokenizer } from "./tokenizer.ts";
 
@@ -196,9 +196,33 @@ export function filesSource(
 }
 
 /**
+ * The validation stream: the generated corpus from VAL_SEED (files null), or the held-out .py
+ * files in a fixed order.
+ */
+export function valSource(tok: Tokenizer, files: PyFiles | null): TokenSource {
+  return files ? filesSource(tok, files, "val", 0) : corpusSource(tok, VAL_SEED);
+}
+
+/**
  * A fixed validation set: the first n batches [B, T + 1] of a fresh source, so val loss is
  * comparable across steps and runs (pass a new source built for validation).
  */
 export function fixedBatches(src: TokenSource, n: number, B: number, T: number): Int32Array[] {
   return Array.from({ length: n }, () => src.nextBatch(B, T));
+}
+
+/** Splits a batch [B, T + 1] into next-token inputs and targets, [B·T] each. */
+export function splitBatch(
+  batch: Int32Array,
+  B: number,
+  T: number,
+  inputs: Int32Array,
+  targets: Int32Array,
+): void {
+  for (let b = 0; b < B; b++) {
+    for (let i = 0; i < T; i++) {
+      inputs[b * T + i] = batch[b * (T + 1) + i];
+      targets[b * T + i] = batch[b * (T + 1) + i + 1];
+    }
+  }
 }

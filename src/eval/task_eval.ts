@@ -7,14 +7,15 @@
  * stores the pair sum, twice this). Accuracy is the fraction of members with l_a > l_b.
  *
  * Prompts run in batches of B rows of T tokens, each row `<|endoftext|>` + the prompt, left-aligned
- * and padded after with `<|endoftext|>`: the model has no positions and attention is causal, so
- * the padding cannot reach the prompt's last position. The leading `<|endoftext|>` is what the
+ * and padded after with `<|endoftext|>`: attention is causal, so the padding cannot reach the
+ * prompt's last position, and a model with positions sees the prompt at positions 0, 1, … as in
+ * training. The leading `<|endoftext|>` is what the
  * model saw before every training document (src/data/dataset.ts). Every number that decides a
  * result (losses, their means, logit differences) is computed by WASM kernels.
  */
 import { add, meanLoss, pairLossForward, scale } from "../backend/ops/index.ts";
-import { corpusSource, filesSource, fixedBatches, loadPyFiles } from "../data/dataset.ts";
-import { VAL_SEED } from "../data/corpus/index.ts";
+import { fixedBatches, loadPyFiles, valSource } from "../data/dataset.ts";
+import { validationXent } from "../train/validation.ts";
 import type { Tokenizer } from "../data/tokenizer.ts";
 import type { Model } from "../model/model.ts";
 import { EVAL_SEED, makePairs, type Task } from "../../tasks/index.ts";
@@ -291,30 +292,18 @@ export async function validationLoss(r: LoadedRun): Promise<ValLoss> {
   const logged = last ? last["val/xent"] : null;
   const loggedStep = last ? last.step : null;
   const t = r.rc.train, B = t.batchSize, T = r.rc.model.nCtx;
-  let source;
-  if (t.data === "corpus") source = corpusSource(r.tokenizer, VAL_SEED);
-  else {
+  let files = null;
+  if (t.data !== "corpus") {
     try {
-      source = filesSource(r.tokenizer, await loadPyFiles(t.data), "val", 0);
+      files = await loadPyFiles(t.data);
     } catch (e) {
       const why = `training data ${t.data} unavailable: ${(e as Error).message.split("\n")[0]}`;
       return { loss: null, tokens: 0, logged, loggedStep, note: why };
     }
   }
-  const batches = fixedBatches(source, t.valBatches, B, T);
-  const inputs = new Int32Array(B * T), targets = new Int32Array(B * T);
-  let sum = 0;
-  for (const batch of batches) {
-    for (let b = 0; b < B; b++) {
-      for (let i = 0; i < T; i++) {
-        inputs[b * T + i] = batch[b * (T + 1) + i];
-        targets[b * T + i] = batch[b * (T + 1) + i + 1];
-      }
-    }
-    sum += r.model.forward(inputs, targets, B, T);
-  }
+  const batches = fixedBatches(valSource(r.tokenizer, files), t.valBatches, B, T);
   return {
-    loss: sum / batches.length,
+    loss: validationXent(r.model, batches, B, T),
     tokens: batches.length * B * T,
     logged,
     loggedStep,

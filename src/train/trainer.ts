@@ -5,8 +5,16 @@
  */
 import { Backend } from "../backend/backend.ts";
 import { aliveNeurons, countNonzero } from "../backend/ops/topk.ts";
-import { TRAIN_SEED, VAL_SEED } from "../data/corpus/index.ts";
-import { corpusSource, filesSource, loadPyFiles, type TokenSource } from "../data/dataset.ts";
+import { TRAIN_SEED } from "../data/corpus/index.ts";
+import {
+  corpusSource,
+  filesSource,
+  fixedBatches,
+  loadPyFiles,
+  splitBatch,
+  type TokenSource,
+  valSource,
+} from "../data/dataset.ts";
 import { takeChars } from "../data/take_chars.ts";
 import {
   corpusPrefix,
@@ -31,6 +39,7 @@ import {
 import { checkSparsityFeasible } from "./sparsify.ts";
 import { paramLayout } from "../model/params.ts";
 import { StepRunner } from "./step.ts";
+import { validationXent } from "./validation.ts";
 
 export interface TrainArgs {
   out: string;
@@ -74,8 +83,7 @@ export async function train(args: TrainArgs): Promise<TrainResult> {
   }
   // Load the data before writing anything, so bad input leaves no half-made run behind.
   const { train: source, val: valSource } = await makeSources(rc, tok);
-  const valBatches: Int32Array[] = [];
-  for (let i = 0; i < t.valBatches; i++) valBatches.push(valSource.nextBatch(t.batchSize, m.nCtx));
+  const valBatches = fixedBatches(valSource, t.valBatches, t.batchSize, m.nCtx);
   await run.create();
   if (!args.resume) {
     await writeAtomic(run.config, JSON.stringify(runConfigJson(rc, tok), null, 2) + "\n");
@@ -99,22 +107,7 @@ export async function train(args: TrainArgs): Promise<TrainResult> {
 
     const B = t.batchSize, T = m.nCtx, N = B * T;
     const inputs = new Int32Array(N), targets = new Int32Array(N);
-    const split = (batch: Int32Array) => {
-      for (let b = 0; b < B; b++) {
-        for (let i = 0; i < T; i++) {
-          inputs[b * T + i] = batch[b * (T + 1) + i];
-          targets[b * T + i] = batch[b * (T + 1) + i + 1];
-        }
-      }
-    };
-    const valLoss = () => {
-      let sum = 0;
-      for (const vb of valBatches) {
-        split(vb);
-        sum += model.forward(inputs, targets, B, T);
-      }
-      return sum / valBatches.length;
-    };
+    const valLoss = () => validationXent(model, valBatches, B, T);
 
     const progress = args.quiet ? null : new Progress("train", t.steps);
     if (!args.quiet) {
@@ -130,7 +123,7 @@ export async function train(args: TrainArgs): Promise<TrainResult> {
     let windowStart = performance.now(), windowTokens = 0;
     let lastLoss = NaN, lastVal = NaN, lastSaved = start;
     for (let step = start; step < t.steps; step++) {
-      split(source.nextBatch(B, T));
+      splitBatch(source.nextBatch(B, T), B, T, inputs, targets);
       const { loss, lr } = runner.step(inputs, targets, step);
       if (!Number.isFinite(loss)) {
         throw new UserError(
@@ -208,7 +201,7 @@ async function makeSources(
   if (rc.train.data === "corpus") {
     return {
       train: corpusSource(tok, (TRAIN_SEED + rc.train.seed) >>> 0),
-      val: corpusSource(tok, VAL_SEED),
+      val: valSource(tok, null),
     };
   }
   const files = await loadPyFiles(rc.train.data);
@@ -217,7 +210,7 @@ async function makeSources(
   }
   return {
     train: filesSource(tok, files, "train", rc.train.seed),
-    val: filesSource(tok, files, "val", 0),
+    val: valSource(tok, files),
   };
 }
 
