@@ -10,6 +10,7 @@ import { Tiktoken } from "js-tiktoken/lite";
 import { UserError } from "../errors.ts";
 import { countPretokens, learnMerges, PAT_STR, rankTableProblem } from "./bpe_train.ts";
 import { corpusStream, TRAIN_SEED } from "./corpus/index.ts";
+import { takeChars } from "./take_chars.ts";
 import defaultJson from "./tokenizer_default.json" with { type: "json" };
 
 /** The end-of-text special token (joins documents; always the last id). */
@@ -219,13 +220,8 @@ export function loadDefaultTokenizer(): Tokenizer {
 }
 
 /** The first `chars` characters (whole programs) of corpusStream(seed). */
-export function* corpusPrefix(seed: number, chars: number): Generator<string> {
-  let n = 0;
-  for (const doc of corpusStream(seed)) {
-    if (n >= chars) return;
-    n += doc.length;
-    yield doc;
-  }
+export function corpusPrefix(seed: number, chars: number): Generator<string> {
+  return takeChars(corpusStream(seed), chars);
 }
 
 /** Re-trains the default tokenizer: DEFAULT_VOCAB ids, first DEFAULT_TRAIN_CHARS of the corpus. */
