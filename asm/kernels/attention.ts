@@ -40,6 +40,7 @@
 // packed [dh, Tp] block (one scalar per channel, rs bytes apart); y/dst "rows" point at token 0.
 
 import { part_start } from "./common";
+import { flush_subnormal_f32, flush_subnormal_f32x4 } from "./vmath";
 
 @inline function hsum(a: v128): f32 {
   return (f32x4.extract_lane(a, 0) + f32x4.extract_lane(a, 1)) +
@@ -329,9 +330,8 @@ import { part_start } from "./common";
 
 // ---- rows of the softmax ----
 
-// Below the smallest normal float, probabilities are flushed to 0: subnormal operands make every
-// later x86 multiply ~100× slower (exp(−87) is still normal).
-const FLT_MIN: f32 = 1.17549435e-38;
+// Below the smallest normal float, probabilities are flushed to 0 (vmath.ts says why; exp(−87) is
+// still normal).
 const EXP_FLUSH: f32 = -87;
 @inline function exp_flushed(d: f32): f32 {
   return d < EXP_FLUSH ? 0 : Mathf.exp(d);
@@ -351,17 +351,15 @@ const EXP_FLUSH: f32 = -87;
     sum += e;
   }
   const inv: f32 = 1 / sum;
-  const iv = f32x4.splat(inv), tiny = f32x4.splat(FLT_MIN);
+  const iv = f32x4.splat(inv);
   let j = 0;
   for (; j + 4 <= len; j += 4) {
     const r = row + (<usize>j << 2);
-    const p = f32x4.mul(v128.load(r), iv);
-    v128.store(r, v128.andnot(p, f32x4.lt(p, tiny)));
+    v128.store(r, flush_subnormal_f32x4(f32x4.mul(v128.load(r), iv)));
   }
   for (; j < len; j++) {
     const r = row + (<usize>j << 2);
-    const p = load<f32>(r) * inv;
-    store<f32>(r, p < FLT_MIN ? 0 : p);
+    store<f32>(r, flush_subnormal_f32(load<f32>(r) * inv));
   }
   const zero = f32x4.splat(0);
   for (j = len; j + 4 <= T; j += 4) v128.store(row + (<usize>j << 2), zero);
@@ -439,17 +437,16 @@ const EXP_FLUSH: f32 = -87;
   rs: usize, scale: f32,
 ): f32 {
   const dot = dot_row(prow, drow, len);
-  const dotv = f32x4.splat(dot), sc = f32x4.splat(scale), tiny = f32x4.splat(FLT_MIN);
+  const dotv = f32x4.splat(dot), sc = f32x4.splat(scale);
   let j = 0;
   for (; j + 4 <= len; j += 4) {
     const o = <usize>j << 2;
     const g = f32x4.mul(f32x4.mul(v128.load(prow + o), f32x4.sub(v128.load(drow + o), dotv)), sc);
-    v128.store(drow + o, v128.andnot(g, f32x4.lt(f32x4.abs(g), tiny)));
+    v128.store(drow + o, flush_subnormal_f32x4(g));
   }
   for (; j < len; j++) {
     const o = <usize>j << 2;
-    const g = load<f32>(prow + o) * (load<f32>(drow + o) - dot) * scale;
-    store<f32>(drow + o, Mathf.abs(g) < FLT_MIN ? 0 : g);
+    store<f32>(drow + o, flush_subnormal_f32(load<f32>(prow + o) * (load<f32>(drow + o) - dot) * scale));
   }
   return hasSink ? sink_prob(prow, len, s, x, y, dh, rs, scale) * dot : 0;
 }
@@ -457,17 +454,16 @@ const EXP_FLUSH: f32 = -87;
 // dst[i, 0..T) = src[i, 0..T) for i < dh; rows sb and db bytes apart. With flush, subnormal
 // values are written as 0 (the gradients dq, dk, dv feed c_attn's backward products).
 @inline function copy_rows(dst: usize, db: usize, src: usize, sb: usize, T: i32, dh: i32, flush: bool = false): void {
-  const tiny = f32x4.splat(FLT_MIN);
   for (let i = 0; i < dh; i++) {
     const d = dst + <usize>i * db, s = src + <usize>i * sb;
     let j = 0;
     for (; j + 4 <= T; j += 4) {
       const v = v128.load(s + (<usize>j << 2));
-      v128.store(d + (<usize>j << 2), flush ? v128.andnot(v, f32x4.lt(f32x4.abs(v), tiny)) : v);
+      v128.store(d + (<usize>j << 2), flush ? flush_subnormal_f32x4(v) : v);
     }
     for (; j < T; j++) {
       const v = load<f32>(s + (<usize>j << 2));
-      store<f32>(d + (<usize>j << 2), flush && Mathf.abs(v) < FLT_MIN ? 0 : v);
+      store<f32>(d + (<usize>j << 2), flush ? flush_subnormal_f32(v) : v);
     }
   }
 }

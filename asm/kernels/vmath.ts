@@ -1,4 +1,4 @@
-// SIMD (f32x4) transcendental helpers shared by the layer kernels; inlined, never exported.
+// SIMD (f32x4) transcendental and lane helpers shared by the layer kernels; inlined, never exported.
 //
 // exp_f32x4 is the Cephes expf scheme: n = round(x·log2 e), r = x − n·ln2 (ln2 split in two so
 // n·ln2_hi is exact), e^r by a degree-6 polynomial, then 2^n through the exponent bits. Relative
@@ -16,6 +16,20 @@ const EXP_LO: f32 = -88.0;
 // are single instructions; min/max (NaN and ±0 rules) are not.
 const ROUND_MAGIC: f32 = 12582912.0;
 const MAGIC_BITS_MINUS_BIAS: i32 = 0x4b400000 - 127;
+
+// Subnormal floats make every x86 multiply that touches them ~100× slower, and WebAssembly cannot
+// set flush-to-zero: kernels whose outputs feed later products write such values as 0.
+const FLT_MIN: f32 = 1.17549435e-38;
+
+/** v with every subnormal lane (|v| < FLT_MIN, v ≠ 0) replaced by 0. */
+@inline export function flush_subnormal_f32x4(v: v128): v128 {
+  return v128.andnot(v, f32x4.lt(f32x4.abs(v), f32x4.splat(FLT_MIN)));
+}
+
+/** v, or 0 when it is subnormal. */
+@inline export function flush_subnormal_f32(v: f32): f32 {
+  return Mathf.abs(v) < FLT_MIN ? 0 : v;
+}
 
 /** 2^n · e^r, with n = m − 1.5·2^23 (m the rounding sum) and |r| ≲ ln2/2 (the Cephes polynomial). */
 @inline function exp_reduced(m: v128, r: v128): v128 {

@@ -14,9 +14,7 @@
 // Gradients below the smallest normal float (tiny probabilities × 1/N) are flushed to 0: subnormal
 // operands make every x86 multiply of the lm_head's backward products ~100× slower.
 import { part_start_aligned } from "./common";
-import { exp_f32x4, load_f32x4_partial, load_i32x4_partial, store_f32x4_partial } from "./vmath";
-
-const FLT_MIN: f32 = 1.17549435e-38;
+import { exp_f32x4, flush_subnormal_f32x4, load_f32x4_partial, load_i32x4_partial, store_f32x4_partial } from "./vmath";
 
 /** mx[n] = max_v logits[v,n] and sum[n] = Σ_v exp(logits[v,n] − mx[n]) for n in [s, e). */
 @inline function column_max_sumexp(logits: usize, V: i32, N: i32, mx: usize, sum: usize, s: i32, e: i32, keepExp: usize): void {
@@ -79,7 +77,7 @@ export function crossentropy_backward(dlogits: usize, logits: usize, targets: us
     const inv = f32x4.mul(f32x4.div(f32x4.splat(1), load_f32x4_partial(sum + o, r)), f32x4.splat(scale));
     store_f32x4_partial(sum + o, v128.and(inv, valid), r);
   }
-  const sc = f32x4.splat(scale), tiny = f32x4.splat(FLT_MIN);
+  const sc = f32x4.splat(scale);
   for (let v = 0; v < V; v++) {
     const row = dlogits + <usize>v * rowBytes;
     const vv = i32x4.splat(v);
@@ -87,7 +85,7 @@ export function crossentropy_backward(dlogits: usize, logits: usize, targets: us
       const o = <usize>n << 2, r = min(4, e - n);
       const hot = v128.and(i32x4.eq(load_i32x4_partial(targets + o, r, -1), vv), sc);
       const g = f32x4.sub(f32x4.mul(load_f32x4_partial(row + o, r), load_f32x4_partial(sum + o, r)), hot);
-      store_f32x4_partial(row + o, v128.andnot(g, f32x4.lt(f32x4.abs(g), tiny)), r);
+      store_f32x4_partial(row + o, flush_subnormal_f32x4(g), r);
     }
   }
 }
