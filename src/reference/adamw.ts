@@ -2,6 +2,8 @@
  * Scalar reference for src/backend/ops/adamw.ts (the test oracle). Same f32 operation order as
  * the kernel, so Adam matches bit for bit (given the same f64 pow); the schedule is f64 arithmetic.
  */
+import type { LrScheduleArgs } from "../backend/ops/adamw.ts";
+
 const f = Math.fround;
 
 /** One Adam step with bias correction (t ≥ 1); param, m, v updated in place. */
@@ -38,14 +40,7 @@ export function decayWeights(a: { param: Float32Array; n: number; factor: number
 }
 
 /** base · (warmup (step+1)/W, then (total − step)/(total − W)) · sqrt(pfracTarget/pfracNow). */
-export function lrSchedule(a: {
-  step: number;
-  total: number;
-  warmupFrac: number;
-  base: number;
-  pfracTarget: number;
-  pfracNow: number;
-}): number {
+export function lrSchedule(a: LrScheduleArgs): number {
   const w = a.warmupFrac * a.total;
   const fac = a.step < w
     ? Math.min(1, (a.step + 1) / w)
