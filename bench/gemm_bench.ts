@@ -15,7 +15,7 @@ import { Backend } from "../src/backend/backend.ts";
 import { compileKernels } from "../src/backend/wasm.ts";
 import { gemm, GEMM_DEFAULT, GEMM_KERNELS, type GemmKernel } from "../src/backend/ops/gemm.ts";
 import { type MatMulPeer, plainPeer, startTfjs, timeOrtMatMul } from "./peers.ts";
-import { fmt, gflops, QUICK, table, warmUp } from "./util.ts";
+import { filled, fmt, gflops, QUICK, table, warmUp } from "./util.ts";
 
 /** [M, N, K] and what it is in the model. */
 const SHAPES: [number, number, number, string][] = [
@@ -50,13 +50,6 @@ async function timeRound(j: Job): Promise<void> {
     await j.run();
     j.best = Math.max(j.best, gflops(j.flops, performance.now() - t0));
   }
-}
-
-function filled(be: Backend, n: number, seed: number): number {
-  const t = be.arena.tensor([n]);
-  const x = be.arena.view(t);
-  for (let i = 0; i < n; i++) x[i] = Math.sin(seed + i * 0.37);
-  return t.ptr;
 }
 
 /** Our gemm at one shape, one layout per job; inputs allocated once. */

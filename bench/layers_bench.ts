@@ -22,7 +22,7 @@ import { gradRmsNormalize } from "../src/backend/ops/reduce.ts";
 import { add } from "../src/backend/ops/residual.ts";
 import { rmsnormBackward, rmsnormForward } from "../src/backend/ops/rmsnorm.ts";
 import { crossEntropyBackward, crossEntropyForward } from "../src/backend/ops/xent.ts";
-import { bestMs, fmt, QUICK, table } from "./util.ts";
+import { bestMs, filled, fmt, QUICK, table } from "./util.ts";
 
 const C = 256, M = 1024, V = 2048, N = 2048;
 const PARAMS = 8 << 20;
@@ -34,13 +34,6 @@ interface Case {
   bytes: number;
   /** Allocates its buffers and returns the call to time. */
   setup: (be: Backend) => () => void;
-}
-
-function filled(be: Backend, n: number, seed: number, scale = 1): number {
-  const t = be.arena.tensor([n]);
-  const x = be.arena.view(t);
-  for (let i = 0; i < n; i++) x[i] = scale * Math.sin(seed + i * 0.37);
-  return t.ptr;
 }
 
 function tokens(be: Backend, n: number, v: number): number {

@@ -5,20 +5,13 @@
  */
 /// <reference lib="deno.worker" />
 import { onnxMatMulModel } from "./peers.ts";
+import { benchData, why } from "./util.ts";
 
 interface Request {
   threads: number;
   shapes: [number, number, number][];
   reps: number;
   wasmPaths: string;
-}
-
-const why = (e: unknown) => (e instanceof Error ? e.message : String(e)).split("\n")[0];
-
-function inputs(n: number): Float32Array {
-  const x = new Float32Array(n);
-  for (let i = 0; i < n; i++) x[i] = ((i * 7919) % 1000) / 1000 - 0.5;
-  return x;
 }
 
 self.onmessage = async (e: MessageEvent<Request>) => {
@@ -41,8 +34,8 @@ self.onmessage = async (e: MessageEvent<Request>) => {
         intraOpNumThreads: threads,
       });
       const feeds = {
-        A: new ort.Tensor("float32", inputs(M * K), [M, K]),
-        B: new ort.Tensor("float32", inputs(K * N), [K, N]),
+        A: new ort.Tensor("float32", benchData(M * K, 1), [M, K]),
+        B: new ort.Tensor("float32", benchData(K * N, 2), [K, N]),
       };
       let best = 0;
       for (let r = 0; r <= reps; r++) {

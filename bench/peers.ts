@@ -7,6 +7,7 @@
  * Conventions as in src/backend/ops/gemm.ts: C[M,N] = op(A)[M,K] · op(B)[K,N], row-major f32;
  * transA means A is stored [K,M], transB means B is stored [N,K].
  */
+import { benchData, why } from "./util.ts";
 
 export interface MatMulPeer {
   readonly name: string;
@@ -23,18 +24,6 @@ export interface MatMulPeer {
 
 const nodeModules = new URL("../node_modules/", import.meta.url);
 
-function random(n: number, seed: number): Float32Array {
-  const x = new Float32Array(n);
-  let s = seed >>> 0;
-  for (let i = 0; i < n; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    x[i] = s / 2 ** 31 - 1;
-  }
-  return x;
-}
-
-const why = (e: unknown) => (e instanceof Error ? e.message : String(e)).split("\n")[0];
-
 /** TensorFlow.js with @tensorflow/tfjs-backend-wasm (XNNPACK), one thread, SIMD build. */
 export async function startTfjs(): Promise<MatMulPeer | string> {
   try {
@@ -47,8 +36,8 @@ export async function startTfjs(): Promise<MatMulPeer | string> {
     return {
       name: "tfjs-backend-wasm",
       prepare(M, N, K, transA, transB) {
-        const a = tf.tensor2d(random(M * K, 1), transA ? [K, M] : [M, K]);
-        const b = tf.tensor2d(random(K * N, 2), transB ? [N, K] : [K, N]);
+        const a = tf.tensor2d(benchData(M * K, 1), transA ? [K, M] : [M, K]);
+        const b = tf.tensor2d(benchData(K * N, 2), transB ? [N, K] : [K, N]);
         return Promise.resolve({
           // The wasm backend computes synchronously inside matMul.
           run: () => {
@@ -182,7 +171,7 @@ export function plainPeer(): MatMulPeer {
     name: "plain TypeScript",
     prepare(M, N, K, transA, transB) {
       if (transA || transB) throw new Error("plain loop peer: plain shapes only");
-      const a = random(M * K, 1), b = random(K * N, 2), c = new Float32Array(M * N);
+      const a = benchData(M * K, 1), b = benchData(K * N, 2), c = new Float32Array(M * N);
       return Promise.resolve({
         run: () => {
           plainMatMul(a, b, c, M, N, K);

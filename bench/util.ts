@@ -3,6 +3,8 @@
  * best-of-N timing, GFLOP/s, plain-text tables.
  */
 
+import type { Backend } from "../src/backend/backend.ts";
+
 /** `deno task bench --quick`: fewer shapes and repetitions, for a smoke run. */
 export const QUICK = Deno.args.includes("--quick");
 
@@ -66,3 +68,20 @@ export function table(header: string[], rows: string[][]): string {
     r.map((s, i) => (i === 0 ? s.padEnd(width[i]) : s.padStart(width[i]))).join("  ");
   return [line(header), width.map((w) => "-".repeat(w)).join("  "), ...rows.map(line)].join("\n");
 }
+
+/** Deterministic bench inputs in [−scale, scale]: scale·sin(seed + 0.37·i), the same every run. */
+export function benchData(n: number, seed: number, scale = 1): Float32Array {
+  const x = new Float32Array(n);
+  for (let i = 0; i < n; i++) x[i] = scale * Math.sin(seed + i * 0.37);
+  return x;
+}
+
+/** benchData in a new arena tensor; returns its byte offset. */
+export function filled(be: Backend, n: number, seed: number, scale = 1): number {
+  const t = be.arena.tensor([n]);
+  be.arena.view(t).set(benchData(n, seed, scale));
+  return t.ptr;
+}
+
+/** The first line of an error's message (peers report failures as one line). */
+export const why = (e: unknown) => (e instanceof Error ? e.message : String(e)).split("\n")[0];
