@@ -6,10 +6,10 @@
  *   deno task tasks     list the tasks with an example pair      (tasks/)
  *   deno task tokenizer train the BPE tokenizer                  (src/data)
  *
- * Flags are parsed with node:util parseArgs (strict). Errors a user can cause print one line and
+ * Flags are parsed with node:util parseArgs (strict, src/cli_flags.ts). Errors a user can cause print one line and
  * exit with code 2; anything else is a bug and keeps its stack trace.
  */
-import { parseArgs } from "node:util";
+import { parseFlags } from "./src/cli_flags.ts";
 import { KernelError, UserError } from "./src/errors.ts";
 
 const COMMANDS: Record<string, { summary: string; run: (argv: string[]) => Promise<number> }> = {
@@ -24,7 +24,7 @@ const COMMANDS: Record<string, { summary: string; run: (argv: string[]) => Promi
   tasks: {
     summary: "list the tasks with a description and an example pair",
     run: async (argv) => {
-      const { values } = parseArgs({
+      const { values } = parseFlags("tasks", {
         args: argv,
         options: { help: { type: "boolean" } },
         strict: true,
@@ -83,12 +83,6 @@ if (import.meta.main) {
     } else if (e instanceof KernelError) {
       console.error(`thinwire: ${e.message}`);
       code = 1;
-    } else if (
-      e instanceof TypeError && "code" in e &&
-      String((e as { code: unknown }).code).startsWith("ERR_PARSE_ARGS")
-    ) {
-      console.error(`thinwire: ${e.message}`);
-      code = 2;
     } else {
       throw e;
     }

@@ -133,6 +133,8 @@ Deno.test("bad input: one line on stderr, exit 2, nothing written", async (t) =>
   const dir = await tmp();
   const cases: [string, string[], RegExp][] = [
     ["unknown flag", ["--bogus"], /bogus/],
+    ["flag value that looks like a flag", ["--d-pos-emb", "-2"], /d-pos-emb/],
+    ["threads out of range", ["--threads", "0"], /--threads needs an integer in 1\.\.64/],
     ["d_model not a multiple of d_head", ["--d-model", "40"], /multiple of d_head/],
     ["afrac out of range", ["--afrac", "0"], /afrac/],
     ["pfrac above ef²", ["--pfrac", "2"], /pfrac/],

@@ -2,7 +2,7 @@
  * `thinwire tokenizer`: trains the byte-level BPE tokenizer (PAPER.md §2) on the embedded corpus
  * or on the .py files under --data, writes it as JSON, and reports its compression.
  */
-import { parseArgs } from "node:util";
+import { parseFlags } from "../cli_flags.ts";
 import { UserError } from "../errors.ts";
 import { writeAtomic } from "../train/run_dir.ts";
 import { TRAIN_SEED, VAL_SEED } from "./corpus/index.ts";
@@ -21,7 +21,7 @@ pre-split regex, deterministically, and writes it as JSON.
   --chars N       characters of text to train on (default ${DEFAULT_TRAIN_CHARS})`;
 
 export async function tokenizerCommand(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
+  const { values, positionals } = parseFlags("tokenizer", {
     args: argv,
     options: {
       help: { type: "boolean" },

@@ -2,7 +2,7 @@
  * `thinwire eval`: loads a trained run and reports its task suite results and validation loss.
  * Flags are parsed here; cli.ts dispatches to `evalCommand` and prints any UserError.
  */
-import { parseArgs } from "node:util";
+import { parseFlags, threadsFlag } from "../cli_flags.ts";
 import { UserError } from "../errors.ts";
 import { writeAtomic } from "../train/run_dir.ts";
 import { formatDuration, Progress } from "../util/progress.ts";
@@ -34,26 +34,20 @@ function positiveInt(flag: string, v: string | undefined, fallback: number, min:
 
 /** Runs `eval` with its own arguments; returns the exit code (problems are thrown as UserError). */
 export async function evalCommand(argv: string[]): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: argv,
-      strict: true,
-      allowPositionals: false,
-      options: {
-        model: { type: "string" },
-        json: { type: "string" },
-        task: { type: "string", multiple: true },
-        show: { type: "string" },
-        pairs: { type: "string" },
-        threads: { type: "string" },
-        help: { type: "boolean", short: "h" },
-      },
-    });
-  } catch (e) {
-    throw new UserError(`eval: ${(e as Error).message.split("\n")[0]} (see --help)`);
-  }
-  const v = parsed.values;
+  const v = parseFlags("eval", {
+    args: argv,
+    strict: true,
+    allowPositionals: false,
+    options: {
+      model: { type: "string" },
+      json: { type: "string" },
+      task: { type: "string", multiple: true },
+      show: { type: "string" },
+      pairs: { type: "string" },
+      threads: { type: "string" },
+      help: { type: "boolean", short: "h" },
+    },
+  }).values;
   if (v.help) {
     console.log(USAGE);
     return 0;
@@ -61,8 +55,7 @@ export async function evalCommand(argv: string[]): Promise<number> {
   if (!v.model) throw new UserError("eval: --model DIR is required (see --help)");
   const pairs = positiveInt("pairs", v.pairs, 200, 1);
   const show = positiveInt("show", v.show, 0, 0);
-  const threads = positiveInt("threads", v.threads, Math.min(navigator.hardwareConcurrency, 64), 1);
-  if (threads > 64) throw new UserError(`--threads must be at most 64, got ${threads}`);
+  const threads = threadsFlag(v.threads);
   let tasks: readonly Task[] = TASKS;
   if (v.task) {
     const names = v.task.flatMap((s) => s.split(",")).map((s) => s.trim()).filter((s) => s);

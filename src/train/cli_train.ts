@@ -2,7 +2,7 @@
  * `thinwire train`: flags → RunConfig → train(). Every model and schedule number of PAPER.md §1-2
  * has a flag; defaults come from the preset.
  */
-import { parseArgs } from "node:util";
+import { parseFlags, threadsFlag } from "../cli_flags.ts";
 import { UserError } from "../errors.ts";
 import { DENSE_LR, denseVariant, PRESETS, type RunConfig } from "./config.ts";
 import { train } from "./trainer.ts";
@@ -107,7 +107,7 @@ export async function trainCommand(argv: string[]): Promise<number> {
     quiet: { type: "boolean" },
   };
   for (const k of Object.keys(NUMERIC)) options[k] = { type: "string" };
-  const { values, positionals } = parseArgs({
+  const { values, positionals } = parseFlags("train", {
     args: argv,
     options,
     strict: true,
@@ -145,11 +145,7 @@ export async function trainCommand(argv: string[]): Promise<number> {
   if (values["no-bigram"]) rc.model.bigram = false;
   if (values.bigram) rc.model.bigram = true;
   if (values.data !== undefined) rc.train.data = values.data as string;
-  const cores = navigator.hardwareConcurrency ?? 1;
-  const threads = values.threads === undefined ? cores : Number(values.threads);
-  if (!Number.isInteger(threads) || threads < 1 || threads > 64) {
-    throw new UserError(`--threads needs an integer in 1..64, got '${values.threads}'`);
-  }
+  const threads = threadsFlag(values.threads as string | undefined);
   const out = (values.out as string | undefined) ??
     `runs/${presetName}${rc.train.dense ? "-dense" : ""}-s${rc.train.seed}`;
   await train({ out, rc, threads, resume: !!values.resume, quiet: !!values.quiet });
