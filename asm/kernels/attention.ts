@@ -40,7 +40,7 @@
 // packed [dh, Tp] block (one scalar per channel, rs bytes apart); y/dst "rows" point at token 0.
 
 import { part_start } from "./common";
-import { flush_subnormal_f32, flush_subnormal_f32x4 } from "./vmath";
+import { flush_subnormal_f32, flush_subnormal_f32x4, zero_f32 } from "./vmath";
 
 @inline function hsum(a: v128): f32 {
   return (f32x4.extract_lane(a, 0) + f32x4.extract_lane(a, 1)) +
@@ -361,9 +361,7 @@ const EXP_FLUSH: f32 = -87;
     const r = row + (<usize>j << 2);
     store<f32>(r, flush_subnormal_f32(load<f32>(r) * inv));
   }
-  const zero = f32x4.splat(0);
-  for (j = len; j + 4 <= T; j += 4) v128.store(row + (<usize>j << 2), zero);
-  for (; j < T; j++) store<f32>(row + (<usize>j << 2), 0);
+  zero_f32(row + (<usize>len << 2), T - len);
 }
 
 // Σ_{j<len} a[j]·b[j].

@@ -13,6 +13,7 @@
 // saved values back. The wrapper (src/backend/ops/topk.ts) sequences these kernels.
 
 import { part_start } from "./common";
+import { zero_f32 } from "./vmath";
 
 const ABS: i32 = 0x7fffffff;
 /** Stands in for a protected entry during selection; its key is above every finite key. */
@@ -22,12 +23,6 @@ const LO_BITS: i32 = 15;
 const LO_BINS: i32 = 1 << 15;
 /** First high bucket of non-finite keys (exponent all ones). */
 const NONFINITE_BIN: i32 = 0x7f800000 >>> 15;
-
-/** Zeroes n 32-bit words at p (n a multiple of 4; the build has no bulk-memory ops). */
-@inline function zero_words(p: usize, n: i32): void {
-  const z = i32x4.splat(0);
-  for (let i = 0; i < n; i += 4) v128.store(p + (<usize>i << 2), z);
-}
 
 /**
  * Inserts (i, bits) into the descending top-j list at buf (pairs of i32: index, bits) holding
@@ -88,7 +83,7 @@ export function topk_scan_f32(
   nth: i32,
 ): i32 {
   const h = hist + ((<usize>tid * <usize>HI_BINS) << 2);
-  zero_words(h, HI_BINS);
+  zero_f32(h, HI_BINS);
   if (axis == 1 && j > 0) {
     const r0 = part_start(R, tid, nth), r1 = part_start(R, tid + 1, nth);
     for (let r = r0; r < r1; r++) {
@@ -253,7 +248,7 @@ export function topk_refine(
   tid: i32, nth: i32,
 ): void {
   if (tid != 0) return;
-  zero_words(hist2, LO_BINS);
+  zero_f32(hist2, LO_BINS);
   for (let t = 0; t < parts; t++) {
     const list = cand + ((<usize>t * <usize>cap) << 2);
     const m = load<i32>(counts + (<usize>t << 2));
