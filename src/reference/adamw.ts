@@ -3,6 +3,7 @@
  * the kernel, so Adam matches bit for bit (given the same f64 pow); the schedule is f64 arithmetic.
  */
 import type { LrScheduleArgs } from "../backend/ops/adamw.ts";
+import { scale } from "./residual.ts";
 
 const f = Math.fround;
 
@@ -33,10 +34,9 @@ export function adamStep(a: {
   }
 }
 
-/** param *= factor. */
+/** param *= factor (the scale reference). */
 export function decayWeights(a: { param: Float32Array; n: number; factor: number }): void {
-  const s = f(a.factor);
-  for (let i = 0; i < a.n; i++) a.param[i] = f(a.param[i] * s);
+  scale({ x: a.param, n: a.n, factor: a.factor });
 }
 
 /** base · (warmup (step+1)/W, then (total − step)/(total − W)) · sqrt(pfracTarget/pfracNow). */

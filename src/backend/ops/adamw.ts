@@ -6,6 +6,7 @@
 import type { Backend } from "../backend.ts";
 import { KernelError } from "../../errors.ts";
 import { checkBuffers, checkDims, checkFinite } from "./layer_args.ts";
+import { scale } from "./residual.ts";
 
 export interface AdamStepArgs {
   /** param, grad, m, v: [n] each; param, m and v are updated in place. */
@@ -46,13 +47,9 @@ export function adamStep(be: Backend, a: AdamStepArgs): void {
   }
 }
 
-/** param[i] *= factor, i < n (the caller passes factor = 1 − lr·wd). */
+/** param[i] *= factor, i < n (the caller passes factor = 1 − lr·wd): the scale kernel. */
 export function decayWeights(be: Backend, a: { param: number; n: number; factor: number }): void {
-  const shapes = `n=${a.n} factor=${a.factor}`;
-  checkDims("scale_f32", shapes, { n: a.n }, 0);
-  checkFinite("scale_f32", shapes, { factor: a.factor });
-  checkBuffers(be, "scale_f32", shapes, { param: [a.param, 4 * a.n] });
-  if (a.n > 0) be.run("scale_f32", [a.param, a.n, a.factor], a.n);
+  scale(be, { x: a.param, n: a.n, factor: a.factor });
 }
 
 export interface LrScheduleArgs {
