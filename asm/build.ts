@@ -9,6 +9,7 @@
  */
 import asc from "assemblyscript/asc";
 import binaryen from "binaryen";
+import { writeAtomic } from "../src/util/write_atomic.ts";
 
 const here = new URL(".", import.meta.url);
 
@@ -75,9 +76,7 @@ if (import.meta.main) {
   const bytes = await buildWasm();
   await Deno.mkdir(outDir, { recursive: true });
   const path = `${outDir}/thinwire.wasm`;
-  const tmp = `${path}.${Deno.pid}.tmp`;
-  await Deno.writeFile(tmp, bytes);
-  await Deno.rename(tmp, path);
+  await writeAtomic(path, bytes);
   const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes as BufferSource));
   const hex = Array.from(digest, (b) => b.toString(16).padStart(2, "0")).join("");
   console.error(`built ${path} (${bytes.length} bytes, sha256 ${hex.slice(0, 16)})`);

@@ -4,7 +4,7 @@
  */
 import { parseFlags } from "../cli_flags.ts";
 import { UserError } from "../errors.ts";
-import { writeAtomic } from "../train/run_dir.ts";
+import { writeAtomic } from "../util/write_atomic.ts";
 import { TRAIN_SEED, VAL_SEED } from "./corpus/index.ts";
 import { loadPyFiles } from "./pyfiles.ts";
 import { takeChars } from "./take_chars.ts";

@@ -4,7 +4,7 @@
  */
 import { parseFlags, threadsFlag } from "../cli_flags.ts";
 import { UserError } from "../errors.ts";
-import { writeAtomic } from "../train/run_dir.ts";
+import { writeAtomic } from "../util/write_atomic.ts";
 import { formatDuration, Progress } from "../util/progress.ts";
 import { getTask, type Task, TASKS } from "../../tasks/index.ts";
 import { loadRun } from "./load_run.ts";

@@ -85,20 +85,7 @@ export async function fileExists(path: string): Promise<boolean> {
   }
 }
 
-/** Writes a file atomically: temp file beside it, fsync, rename. */
-export async function writeAtomic(path: string, data: Uint8Array | string): Promise<void> {
-  const bytes = typeof data === "string" ? new TextEncoder().encode(data) : data;
-  const tmp = `${path}.${Deno.pid}.tmp`;
-  const f = await Deno.open(tmp, { write: true, create: true, truncate: true });
-  try {
-    let off = 0;
-    while (off < bytes.length) off += await f.write(bytes.subarray(off));
-    await f.sync();
-  } finally {
-    f.close();
-  }
-  await Deno.rename(tmp, path);
-}
+export { writeAtomic } from "../util/write_atomic.ts";
 
 /** One row of metrics.jsonl: step plus whatever the trainer logged (train/xent, val/xent, L0…). */
 export type MetricsRow = Record<string, number>;
