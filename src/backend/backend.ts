@@ -20,6 +20,16 @@ export interface BackendOptions {
   wasm?: URL | Uint8Array | WebAssembly.Module;
   /** Work (≈ flops) under which a call runs on the calling thread alone. */
   minParallelWork?: number;
+  /**
+   * The compute-thread script (default: worker.ts beside this module). A bundled page passes its
+   * own bundle of src/backend/worker.ts.
+   */
+  workerUrl?: URL | string;
+  /**
+   * Shared memory (default true). False runs one thread on a plain memory: for a page that is not
+   * cross-origin isolated, where the browser may refuse shared memory.
+   */
+  shared?: boolean;
 }
 
 export class Backend {
@@ -38,7 +48,7 @@ export class Backend {
     readonly memory: WebAssembly.Memory,
     exports: WebAssembly.Exports,
     workers: Worker[],
-    ctrl: SharedArrayBuffer,
+    ctrl: SharedArrayBuffer | ArrayBuffer,
     minWork: number,
   ) {
     this.arena = new Arena(memory, MEMORY_PAGES.maximum * 65536);
@@ -67,19 +77,27 @@ export class Backend {
     if (!Number.isInteger(threads) || threads < 1 || threads > 64) {
       throw new KernelError("backend", `threads must be an integer in 1..64, got ${threads}`);
     }
+    const shared = opts.shared ?? true;
+    if (!shared && threads > 1) {
+      throw new KernelError("backend", "more than one thread needs shared memory");
+    }
     const module = opts.wasm instanceof WebAssembly.Module
       ? opts.wasm
-      : await compileKernels(opts.wasm);
-    const memory = createMemory();
+      : await compileKernels(opts.wasm, shared);
+    const memory = createMemory(shared);
     const exports = await instantiateKernels(module, memory);
-    const ctrl = new SharedArrayBuffer(CTRL.INTS * 4 + CTRL.MAX_ARGS * 8);
+    const ctrlBytes = CTRL.INTS * 4 + CTRL.MAX_ARGS * 8;
+    // One thread never waits on the control block, and SharedArrayBuffer may not exist.
+    const ctrl = shared ? new SharedArrayBuffer(ctrlBytes) : new ArrayBuffer(ctrlBytes);
     const names = Object.entries(exports).filter(([, v]) => typeof v === "function").map(([n]) =>
       n
     );
     const workers: Worker[] = [];
     const ready: Promise<void>[] = [];
     for (let tid = 1; tid < threads; tid++) {
-      const w = new Worker(new URL("./worker.ts", import.meta.url), { type: "module" });
+      const w = new Worker(opts.workerUrl ?? new URL("./worker.ts", import.meta.url), {
+        type: "module",
+      });
       ready.push(
         new Promise((resolve, reject) => {
           w.onmessage = () => resolve();

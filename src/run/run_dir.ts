@@ -8,6 +8,7 @@ import { Backend } from "../backend/backend.ts";
 import type { Tokenizer } from "../data/tokenizer.ts";
 import { UserError } from "../errors.ts";
 import { Model } from "../model/model.ts";
+import type { NamedTensor } from "../model/safetensors.ts";
 import type { RunConfig } from "../train/config.ts";
 import { writeAtomic } from "../util/write_atomic.ts";
 import { type Circuit, type CircuitSummary, parseCircuit, parseSummary } from "./circuit.ts";
@@ -234,17 +235,7 @@ export async function loadRun(dir: string, opts: LoadOptions = {}): Promise<Load
 
   const be = opts.be ?? await Backend.create({ threads: opts.threads ?? 1 });
   try {
-    const model = new Model(be, rc.model);
-    for (const spec of model.layout.specs) {
-      model.view(spec).set(tensors.get(spec.name)!.data);
-      const bad = be.run("count_nonfinite", [model.ptr(spec), spec.size], 0);
-      if (bad > 0) {
-        throw new UserError(
-          `${run.model}: tensor ${spec.name} has ${bad} NaN/Inf value(s) of ${spec.size}`,
-        );
-      }
-    }
-    model.refresh(true);
+    const model = buildModel(be, rc, tensors, run.model);
     const close = () => {
       if (!opts.be) be.close();
     };
@@ -253,6 +244,31 @@ export async function loadRun(dir: string, opts: LoadOptions = {}): Promise<Load
     if (!opts.be) be.close();
     throw e;
   }
+}
+
+/**
+ * The model of `rc` on `be` with the weights of a parsed model.safetensors (parseModelFile),
+ * each tensor checked finite and the sparse products chosen. Pure over its inputs (the browser
+ * viewer builds its model with it too); `where` names the file in errors.
+ */
+export function buildModel(
+  be: Backend,
+  rc: RunConfig,
+  tensors: Map<string, NamedTensor>,
+  where: string,
+): Model {
+  const model = new Model(be, rc.model);
+  for (const spec of model.layout.specs) {
+    model.view(spec).set(tensors.get(spec.name)!.data);
+    const bad = be.run("count_nonfinite", [model.ptr(spec), spec.size], 0);
+    if (bad > 0) {
+      throw new UserError(
+        `${where}: tensor ${spec.name} has ${bad} NaN/Inf value(s) of ${spec.size}`,
+      );
+    }
+  }
+  model.refresh(true);
+  return model;
 }
 
 async function checkFolder(run: RunDir): Promise<void> {
