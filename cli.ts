@@ -5,6 +5,8 @@
  *   deno task eval      evaluate a run on the task suite         (src/eval, tasks/)
  *   deno task tasks     list the tasks with an example pair      (tasks/)
  *   deno task tokenizer train the BPE tokenizer                  (src/data)
+ *   deno task view      serve the circuit viewer                 (src/view)
+ *   deno task export    write the viewer as one HTML file        (src/view)
  *
  * Flags are parsed with node:util parseArgs (strict, src/cli_flags.ts). Errors a user can cause print one line and
  * exit with code 2; anything else is a bug and keeps its stack trace.
@@ -42,6 +44,14 @@ const COMMANDS: Record<string, { summary: string; run: (argv: string[]) => Promi
   tokenizer: {
     summary: "train the byte-level BPE tokenizer",
     run: async (argv) => (await import("./src/data/cli_tokenizer.ts")).tokenizerCommand(argv),
+  },
+  view: {
+    summary: "serve the circuit viewer for a run on 127.0.0.1",
+    run: async (argv) => (await import("./src/view/cli_view.ts")).viewCommand(argv),
+  },
+  export: {
+    summary: "write the circuit viewer for one task as one HTML file (--format html)",
+    run: async (argv) => (await import("./src/view/cli_export_html.ts")).exportHtmlCommand(argv),
   },
 };
 

@@ -117,6 +117,9 @@ export async function viewBundle(log: (line: string) => void = () => {}): Promis
       legalComments: "none",
       logLevel: "silent",
       loader: { ".css": "css" },
+      // Module-relative defaults (the kernel file, the compute worker) mean nothing in a bundle;
+      // the page always passes both, so any valid URL will do for their unused defaults.
+      define: { "import.meta.url": JSON.stringify("file:///thinwire-bundle/") },
     });
     if (r.outputFiles.length !== 1) {
       throw new Error(`esbuild: ${entry} gave ${r.outputFiles.length} files`);

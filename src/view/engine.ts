@@ -234,6 +234,12 @@ export class Engine {
     this.be.close();
   }
 
+  /** A node's ablation value under the circuit's ablation (its mean, or 0), null if unknown. */
+  nodeMeanOf(id: string, ablation: "mean" | "zero"): number | null {
+    if (ablation === "zero") return 0;
+    return this.nodeMeans ? this.nodeMeans[this.nodeIndexOf(id)] : null;
+  }
+
   /** Model-wide index of a node id (UserError when the model has no such node). */
   nodeIndexOf(id: string): number {
     const ref = parseNodeId(id);

@@ -1,0 +1,160 @@
+/**
+ * `export --format html`: the viewer as one self-contained HTML file: the page's scripts and
+ * stylesheet, the kernel module and the run's files (gzip, base64) inlined, so it opens from
+ * disk (file://) with no server. Not cross-origin isolated there, so its kernels run on one
+ * thread.
+ */
+import { UserError } from "../errors.ts";
+import { DEFAULT_WASM_URL } from "../backend/wasm.ts";
+import { parseCircuitText } from "../run/circuit.ts";
+import {
+  circuitFile,
+  configTokenizerName,
+  parseModelFile,
+  parseRunConfig,
+  parseTokenizer,
+  RUN_FILES,
+} from "../run/format.ts";
+import { fileExists, readCircuit, RunDir, sha256Hex, writeAtomic } from "../run/run_dir.ts";
+import { getTask } from "../../tasks/index.ts";
+import { stopBundler, viewBundle } from "./bundle.ts";
+import { pageHtml } from "./page_html.ts";
+
+/** The kernel module's bytes (built by `deno task build`). */
+export async function readWasm(): Promise<Uint8Array> {
+  try {
+    return await Deno.readFile(DEFAULT_WASM_URL);
+  } catch {
+    throw new UserError(`${DEFAULT_WASM_URL.pathname}: missing; run \`deno task build\` first`);
+  }
+}
+
+/**
+ * Problems with a run folder's files, one line each (empty when the page can open it): the same
+ * checks the page makes, so the server can print them where the user started it.
+ */
+export async function checkRunFiles(run: RunDir): Promise<string[]> {
+  const problems: string[] = [];
+  const attempt = async (f: () => Promise<void>) => {
+    try {
+      await f();
+    } catch (e) {
+      if (!(e instanceof UserError)) throw e;
+      problems.push(e.message);
+    }
+  };
+  await attempt(async () => {
+    const cfgJson = await run.readJson(run.config);
+    const rc = parseRunConfig(cfgJson, run.config);
+    if (!(await fileExists(run.tokenizer))) {
+      throw new UserError(`${run.tokenizer}: missing (not a finished run folder?)`);
+    }
+    parseTokenizer(
+      await run.readJson(run.tokenizer),
+      rc,
+      configTokenizerName(cfgJson),
+      run.tokenizer,
+    );
+    if (!(await fileExists(run.model))) {
+      throw new UserError(`${run.model}: missing (training not finished?)`);
+    }
+    parseModelFile(await run.readBytes(run.model), rc.model, run.model);
+  });
+  return problems;
+}
+
+async function gzipBase64(bytes: Uint8Array): Promise<string> {
+  const stream = new Blob([bytes as BlobPart]).stream().pipeThrough(new CompressionStream("gzip"));
+  const z = new Uint8Array(await new Response(stream).arrayBuffer());
+  let s = "";
+  for (let i = 0; i < z.length; i += 0x8000) {
+    s += String.fromCharCode(...z.subarray(i, i + 0x8000));
+  }
+  return btoa(s);
+}
+
+export interface ExportHtmlOptions {
+  /** The run folder. */
+  model: string;
+  task: string;
+  /** The HTML file to write. */
+  out: string;
+  log?: (line: string) => void;
+}
+
+/**
+ * Writes the viewer for one task's circuit as one HTML file (atomically); returns its size in
+ * bytes. Every problem with the run is a UserError before anything is written.
+ */
+export async function exportHtml(o: ExportHtmlOptions): Promise<number> {
+  const log = o.log ?? (() => {});
+  getTask(o.task);
+  const dir = o.model.replace(/\/+$/, "") || "/";
+  const run = new RunDir(dir);
+  if (!(await fileExists(run.config))) {
+    throw new UserError(`${dir}: not a run folder (no config.json)`);
+  }
+  const problems = await checkRunFiles(run);
+  if (problems.length) throw new UserError(problems[0]);
+  const circuit = await readCircuit(run, o.task);
+  const model = await run.readBytes(run.model);
+  if ((await sha256Hex(model)) !== circuit.model.weights_sha256) {
+    throw new UserError(
+      `${run.circuit(o.task)}: was pruned from other weights than ${run.model}; prune again with ` +
+        `deno task prune --model ${dir} --task ${o.task}`,
+    );
+  }
+  if (circuit.ablation === "mean" && !(await fileExists(run.means))) {
+    throw new UserError(
+      `${run.means}: missing; it is written by deno task prune --model ${dir} --task ${o.task}`,
+    );
+  }
+  const bundle = await viewBundle(log);
+  await stopBundler();
+  const text = (name: string) => new TextDecoder().decode(bundle.files.get(name)!);
+  const files: Record<string, string> = {
+    "thinwire.wasm": await gzipBase64(await readWasm()),
+  };
+  const names = [
+    RUN_FILES.config,
+    RUN_FILES.tokenizer,
+    RUN_FILES.model,
+    RUN_FILES.metrics,
+    RUN_FILES.means,
+    circuitFile(o.task),
+  ];
+  const embedded: string[] = [];
+  for (const name of names) {
+    const p = `${dir}/${name}`;
+    if (!(await fileExists(p))) continue;
+    const bytes = name === RUN_FILES.model ? model : await run.readBytes(p);
+    if (name === circuitFile(o.task)) parseCircuitText(new TextDecoder().decode(bytes), p);
+    files[`run/${name}`] = await gzipBase64(bytes);
+    embedded.push(name);
+  }
+  const html = pageHtml(
+    {
+      mode: "inline",
+      run: run.name,
+      task: o.task,
+      runFiles: embedded,
+      circuits: [o.task],
+    },
+    {
+      css: text("app.css"),
+      appJs: text("app.js"),
+      workers: {
+        "model_worker.js": text("model_worker.js"),
+        "compute_worker.js": text("compute_worker.js"),
+      },
+      files,
+    },
+  );
+  const bytes = new TextEncoder().encode(html);
+  try {
+    await writeAtomic(o.out, bytes);
+  } catch (e) {
+    throw new UserError(`export: cannot write ${o.out} (${(e as Error).message.split("\n")[0]})`);
+  }
+  return bytes.length;
+}
