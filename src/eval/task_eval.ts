@@ -112,17 +112,20 @@ export class PairScorer {
       while (end < n && (end + 1 - start) * seqs[order[end]].length <= this.#tokensPerBatch) end++;
       const B = end - start, T = seqs[order[end - 1]].length, N = B * T;
       const tokens = new Int32Array(N).fill(eot);
+      const last = new Int32Array(B);
       const pos = arena.i32(this.#pos + start * 4, B);
       const a = arena.i32(this.#a + start * 4, B);
       const b = arena.i32(this.#b + start * 4, B);
       for (let r = 0; r < B; r++) {
         const it = items[order[start + r]], s = seqs[order[start + r]];
         tokens.set(s, r * T);
-        pos[r] = r * T + s.length - 1;
+        last[r] = r * T + s.length - 1;
+        // The head runs only at each row's last position: logit column r is row r's.
+        pos[r] = r;
         a[r] = it.correct;
         b[r] = it.wrong;
       }
-      model.forward(tokens, null, B, T);
+      model.forward(tokens, null, B, T, last);
       const logits = model.acts.logits;
       pairLossForward(be, {
         losses: this.#losses + start * 4,
@@ -132,14 +135,13 @@ export class PairScorer {
         b: this.#b + start * 4,
         count: B,
         V,
-        N,
+        N: B,
       });
-      const lv = arena.f32(logits, V * N);
-      const pv = arena.i32(this.#pos + start * 4, B);
+      const lv = arena.f32(logits, V * B);
       const av = arena.i32(this.#a + start * 4, B), bv = arena.i32(this.#b + start * 4, B);
       for (let r = 0; r < B; r++) {
-        lc[start + r] = lv[av[r] * N + pv[r]];
-        lw[start + r] = lv[bv[r] * N + pv[r]];
+        lc[start + r] = lv[av[r] * B + r];
+        lw[start + r] = lv[bv[r] * B + r];
       }
       start = end;
     }
