@@ -158,27 +158,3 @@ for (const dPosEmb of [0, 8]) {
     }
   });
 }
-
-Deno.test("forward with headAt: the logit columns of those positions, bit for bit", async () => {
-  for (const allowSparse of [false, true]) {
-    const { be, model, tokens, B, T } = await setup(1, allowSparse);
-    try {
-      const { V } = model.d, N = B * T;
-      model.forward(tokens, null, B, T);
-      const full = be.arena.f32(model.acts.logits, V * N).slice();
-      const at = Int32Array.from([T - 1, N - 1, 3, 0]);
-      model.forward(tokens, null, B, T, at);
-      assert.equal(model.acts.logitCols, at.length);
-      const part = be.arena.f32(model.acts.logits, V * at.length);
-      for (let v = 0; v < V; v++) {
-        for (let j = 0; j < at.length; j++) {
-          assert.ok(Object.is(part[v * at.length + j], full[v * N + at[j]]), `v ${v} pos ${at[j]}`);
-        }
-      }
-      model.forward(tokens, null, B, T);
-      assert.equal(model.acts.logitCols, N);
-    } finally {
-      be.close();
-    }
-  }
-});

@@ -112,20 +112,17 @@ export class PairScorer {
       while (end < n && (end + 1 - start) * seqs[order[end]].length <= this.#tokensPerBatch) end++;
       const B = end - start, T = seqs[order[end - 1]].length, N = B * T;
       const tokens = new Int32Array(N).fill(eot);
-      const last = new Int32Array(B);
       const pos = arena.i32(this.#pos + start * 4, B);
       const a = arena.i32(this.#a + start * 4, B);
       const b = arena.i32(this.#b + start * 4, B);
       for (let r = 0; r < B; r++) {
         const it = items[order[start + r]], s = seqs[order[start + r]];
         tokens.set(s, r * T);
-        last[r] = r * T + s.length - 1;
-        // The head runs only at each row's last position: logit column r is row r's.
-        pos[r] = r;
+        pos[r] = r * T + s.length - 1;
         a[r] = it.correct;
         b[r] = it.wrong;
       }
-      model.forward(tokens, null, B, T, last);
+      model.forward(tokens, null, B, T);
       const logits = model.acts.logits;
       pairLossForward(be, {
         losses: this.#losses + start * 4,
@@ -135,13 +132,14 @@ export class PairScorer {
         b: this.#b + start * 4,
         count: B,
         V,
-        N: B,
+        N,
       });
-      const lv = arena.f32(logits, V * B);
+      const lv = arena.f32(logits, V * N);
+      const pv = arena.i32(this.#pos + start * 4, B);
       const av = arena.i32(this.#a + start * 4, B), bv = arena.i32(this.#b + start * 4, B);
       for (let r = 0; r < B; r++) {
-        lc[start + r] = lv[av[r] * B + r];
-        lw[start + r] = lv[bv[r] * B + r];
+        lc[start + r] = lv[av[r] * N + pv[r]];
+        lw[start + r] = lv[bv[r] * N + pv[r]];
       }
       start = end;
     }

@@ -43,11 +43,6 @@ export interface Acts {
   layers: LayerActs[];
   resF: number;
   lnF: number;
-  /** forward's `headAt`: the gathered ln_f columns [C, n] and their tokens [n]. */
-  headIn: number;
-  headTokens: number;
-  /** Columns of `logits`: N, or the count of forward's `headAt` positions. */
-  logitCols: number;
   rstdF: number;
   rstdFFrozen: number;
   logits: number;
@@ -183,7 +178,7 @@ export class Model {
     const N = B * T;
     if (a && rawOk && N <= this.#capN && H * B * T * T <= this.#capAtt) {
       // Same buffers, new shape: every buffer is sized by N or by the attention size.
-      this.#acts = { ...a, B, T, N, logitCols: N };
+      this.#acts = { ...a, B, T, N };
       return this.#acts;
     }
     const arena = this.be.arena;
@@ -245,9 +240,6 @@ export class Model {
       layers,
       resF: f(C * N, "final residual"),
       lnF: f(C * N, "ln_f"),
-      headIn: f(C * N, "ln_f at the head's positions"),
-      headTokens: f(N, "tokens at the head's positions"),
-      logitCols: N,
       rstdF: f(N, "rstd_f"),
       rstdFFrozen: f(N, "frozen rstd_f"),
       logits: f(V * N, "logits"),
@@ -299,17 +291,9 @@ export class Model {
   /**
    * Runs the model on B sequences of T tokens (row b, position t at b·T + t). With targets
    * (-1 = ignore), returns the mean next-token cross-entropy; else NaN. Logits stay in acts.logits
-   * as [V, N]; with `headAt` (token positions, no targets) only those columns are computed, as
-   * [V, headAt.length]: task scoring needs one position per prompt, and the head is V·C per token.
+   * as [V, N].
    */
-  forward(
-    tokens: Int32Array,
-    targets: Int32Array | null,
-    B: number,
-    T: number,
-    headAt?: Int32Array,
-  ): number {
-    if (headAt && targets) throw new Error("forward: headAt computes no loss (targets given)");
+  forward(tokens: Int32Array, targets: Int32Array | null, B: number, T: number): number {
     const a = this.#ensureActs(B, T);
     const be = this.be;
     const { C, V, P } = this.d;
@@ -348,31 +332,14 @@ export class Model {
       weight: this.ptr(lay.lnF),
       C,
     }, N);
-    let headIn = a.lnF, headTokens = a.tokens, cols = N;
-    if (headAt) {
-      // A gather (no arithmetic): every logit column is the same product as without headAt.
-      cols = headAt.length;
-      if (cols > N || headAt.some((p) => !(p >= 0 && p < N))) {
-        throw new Error(`forward: headAt positions must be ${cols <= N ? "in 0..N" : "at most N"}`);
-      }
-      const src = be.arena.f32(a.lnF, C * N), dst = be.arena.f32(a.headIn, C * cols);
-      for (let c = 0; c < C; c++) {
-        for (let j = 0; j < cols; j++) dst[c * cols + j] = src[c * N + headAt[j]];
-      }
-      const tok = be.arena.i32(a.tokens, N), ht = be.arena.i32(a.headTokens, cols);
-      for (let j = 0; j < cols; j++) ht[j] = tok[headAt[j]];
-      headIn = a.headIn;
-      headTokens = a.headTokens;
-    }
-    this.#acts = { ...a, logitCols: cols };
-    this.lmHead.forward(headIn, a.logits, cols);
+    this.lmHead.forward(a.lnF, a.logits, N);
     if (lay.bigram) {
       ops.bigramForward(be, {
         logits: a.logits,
-        tokens: headTokens,
+        tokens: a.tokens,
         table: this.ptr(lay.bigram),
         V,
-        N: cols,
+        N,
       });
     }
     if (!targets) return NaN;
