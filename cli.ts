@@ -3,6 +3,7 @@
  *
  *   deno task train     train a sparse (or --dense) model        (src/train)
  *   deno task eval      evaluate a run on the task suite         (src/eval, tasks/)
+ *   deno task prune     find and measure a task's circuit        (src/prune)
  *   deno task tasks     list the tasks with an example pair      (tasks/)
  *   deno task tokenizer train the BPE tokenizer                  (src/data)
  *
@@ -20,6 +21,10 @@ const COMMANDS: Record<string, { summary: string; run: (argv: string[]) => Promi
   eval: {
     summary: "evaluate a trained run on the 20 tasks",
     run: async (argv) => (await import("./src/eval/cli_eval.ts")).evalCommand(argv),
+  },
+  prune: {
+    summary: "find the circuit behind a task (or --all) and measure it",
+    run: async (argv) => (await import("./src/prune/cli_prune.ts")).pruneCommand(argv),
   },
   tasks: {
     summary: "list the tasks with a description and an example pair",

@@ -13,3 +13,4 @@ export * from "./sparse.ts";
 export * from "./topk.ts";
 export * from "./xent.ts";
 export * from "./ablate.ts";
+export * from "./prune.ts";
