@@ -8,11 +8,11 @@
  *   <run>/tokenizer.json       the BPE tokenizer
  *   <run>/metrics.jsonl        one line per logged step
  *   <run>/loss.svg             training curves
- *   <run>/state/checkpoint.safetensors  params + Adam moments + step/data/RNG state, for --resume
+ *   <run>/state/checkpoint.safetensors  params, Adam moments, step and data position, for --resume
  */
 import { UserError } from "../errors.ts";
 import type { ModelConfig } from "../model/config.ts";
-import { type RunConfig, validateRunConfig } from "./config.ts";
+import { type RunConfig, type TrainConfig, validateRunConfig } from "./config.ts";
 
 export const FORMAT_VERSION = 1;
 
@@ -85,7 +85,8 @@ export async function fileExists(path: string): Promise<boolean> {
   }
 }
 
-export { writeAtomic } from "../util/write_atomic.ts";
+import { writeAtomic } from "../util/write_atomic.ts";
+export { writeAtomic };
 
 /** One row of metrics.jsonl: step plus whatever the trainer logged (train/xent, val/xent, L0…). */
 export type MetricsRow = Record<string, number>;
@@ -102,6 +103,32 @@ export const MODEL_FIELDS: Record<keyof ModelConfig, "number" | "boolean"> = {
   sink: "boolean",
   bigram: "boolean",
   dPosEmb: "number",
+};
+
+/**
+ * The train section's field types: validateRunConfig's range checks compare with `>` and `<=`,
+ * which a string such as "0.1" would pass.
+ */
+const TRAIN_FIELDS: Record<keyof TrainConfig, "number" | "boolean" | "string"> = {
+  steps: "number",
+  batchSize: "number",
+  lr: "number",
+  warmupFrac: "number",
+  beta1: "number",
+  beta2: "number",
+  eps: "number",
+  weightDecay: "number",
+  pfrac: "number",
+  protectJ: "number",
+  annealStart: "number",
+  annealEnd: "number",
+  dense: "boolean",
+  seed: "number",
+  evalEvery: "number",
+  valBatches: "number",
+  saveEvery: "number",
+  logEvery: "number",
+  data: "string",
 };
 
 /** Reads and validates config.json (format version, field types, value ranges). */
@@ -122,10 +149,17 @@ export async function readRunConfig(run: RunDir): Promise<RunConfig> {
   const train = cfg.train as Record<string, unknown> | undefined;
   if (typeof model !== "object" || model === null) bad("missing the model section");
   if (typeof train !== "object" || train === null) bad("missing the train section");
-  for (const [k, type] of Object.entries(MODEL_FIELDS)) {
-    const actual = typeof model![k];
-    if (actual !== type) {
-      bad(`model.${k} must be a ${type}, got ${JSON.stringify(model![k])}`);
+  for (
+    const [section, obj, fields] of [
+      ["model", model!, MODEL_FIELDS],
+      ["train", train!, TRAIN_FIELDS],
+    ] as const
+  ) {
+    for (const [k, type] of Object.entries(fields)) {
+      const actual = typeof obj[k];
+      if (actual !== type) {
+        bad(`${section}.${k} must be a ${type}, got ${JSON.stringify(obj[k])}`);
+      }
     }
   }
   const rc = { model, train } as unknown as RunConfig;
@@ -136,6 +170,19 @@ export async function readRunConfig(run: RunDir): Promise<RunConfig> {
     throw e;
   }
   return rc;
+}
+
+/**
+ * Appends one row to metrics.jsonl as one line in one write: O(row) per logged step. A process
+ * killed during the write leaves a torn last line, which readMetrics skips and a resume drops.
+ */
+export async function appendMetrics(run: RunDir, row: MetricsRow): Promise<void> {
+  await Deno.writeTextFile(run.metrics, JSON.stringify(row) + "\n", { append: true });
+}
+
+/** Rewrites metrics.jsonl atomically with these rows (a new run; a resume dropping later rows). */
+export async function writeMetrics(run: RunDir, rows: readonly MetricsRow[]): Promise<void> {
+  await writeAtomic(run.metrics, rows.map((r) => JSON.stringify(r) + "\n").join(""));
 }
 
 /** metrics.jsonl rows; a missing file or a damaged line is skipped (metrics are informative). */
