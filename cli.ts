@@ -12,6 +12,7 @@
  */
 import { parseFlags } from "./src/cli_flags.ts";
 import { KernelError, UserError } from "./src/errors.ts";
+import { VERSION } from "./src/version.ts";
 
 const COMMANDS: Record<string, { summary: string; run: (argv: string[]) => Promise<number> }> = {
   train: {
@@ -53,14 +54,14 @@ const COMMANDS: Record<string, { summary: string; run: (argv: string[]) => Promi
 function usage(): string {
   const rows = Object.entries(COMMANDS).map(([k, v]) => `  ${k.padEnd(10)} ${v.summary}`);
   return [
-    "thinwire: train weight-sparse transformers on Python and find their circuits",
+    `thinwire ${VERSION}: train weight-sparse transformers on Python and find their circuits`,
     "",
     "usage: deno task <command> [flags]   (or: deno run -A cli.ts <command> [flags])",
     "",
     "commands:",
     ...rows,
     "",
-    "Each command takes --help.",
+    "Each command takes --help; --version prints the version.",
   ].join("\n");
 }
 
@@ -69,6 +70,10 @@ export async function main(argv: string[]): Promise<number> {
   if (!cmd || cmd === "--help" || cmd === "-h" || cmd === "help") {
     console.log(usage());
     return cmd ? 0 : 2;
+  }
+  if (cmd === "--version") {
+    console.log(VERSION);
+    return 0;
   }
   const c = COMMANDS[cmd];
   if (!c) {

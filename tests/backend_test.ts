@@ -1,16 +1,6 @@
 import assert from "node:assert/strict";
 import { Backend } from "../src/backend/backend.ts";
-import { buildWasm } from "../asm/build.ts";
 import { withBackends } from "./util.ts";
-
-Deno.test("wasm build is reproducible (same source, same bytes)", async () => {
-  const hash = async (b: Uint8Array) =>
-    Array.from(new Uint8Array(await crypto.subtle.digest("SHA-256", b as BufferSource))).join(",");
-  const [a, b] = [await buildWasm(), await buildWasm()];
-  assert.equal(await hash(a), await hash(b));
-  const built = await Deno.readFile(new URL("../build/thinwire.wasm", import.meta.url));
-  assert.equal(await hash(built), await hash(a), "build/thinwire.wasm is stale: deno task build");
-});
 
 Deno.test("backend dispatches a kernel on 1 and 2 threads", async () => {
   await withBackends([1, 2], (be) => {

@@ -14,6 +14,7 @@ import { Model } from "../src/model/model.ts";
 import { nodeId, nodeIndex } from "../src/model/nodes.ts";
 import { parseCircuit, parseCircuitText } from "../src/run/circuit.ts";
 import { UserError } from "../src/errors.ts";
+import { Tokenizer } from "../src/data/tokenizer.ts";
 import { circuitEdges } from "../src/prune/edges.ts";
 import { fitCalibration } from "../src/prune/calibrate.ts";
 import { DEFAULT_HP, findCircuit, MaskedScorer, type PruneSettings } from "../src/prune/prune.ts";
@@ -106,6 +107,8 @@ const HAND: ModelConfig = {
   dPosEmb: 0,
 };
 const X1 = 10, X2 = 11, A = 20, B = 21;
+/** A 300-id tokenizer (eot = 299) for the 300-token test models; only its eot is used. */
+const TOK300 = Tokenizer.train(["def f(x):\n    return x + 1\n".repeat(50)], 300);
 
 /**
  * Token X1 (answer A) or X2 (answer B) writes ±1 to residual channel 0; mlp.act_in.0 → neuron 0
@@ -155,7 +158,7 @@ Deno.test("pruning a hand-built model returns exactly its 3-node / 2-edge path",
   try {
     const model = handModel(be);
     const pool = handItems(16), evalItems = handItems(16);
-    const scorer = new PairScorer(model, 64, 256);
+    const scorer = new PairScorer(model, TOK300, 64, 256);
     const ms = new MaskedScorer(model, scorer, null, false);
     const full = ms.score(evalItems, false).meanLoss;
     assert.ok(full < 0.05, `the hand-built model should solve its task (loss ${full})`);
@@ -355,7 +358,7 @@ Deno.test("sufficiency and necessity agree with a direct recomputation by weight
     }
     const n = model.nodes.total;
     const means = Float32Array.from({ length: n }, () => (r() - 0.5) * 0.5);
-    const scorer = new PairScorer(model, items.length, 256);
+    const scorer = new PairScorer(model, TOK300, items.length, 256);
     const ms = new MaskedScorer(model, scorer, means, false);
     // A node set over the editable locations (q and k are not linear in a weight edit).
     const d = model.d;
@@ -400,7 +403,7 @@ Deno.test("sufficiency and necessity agree with a direct recomputation by weight
       const got = ms.score(items);
       const edited = mk();
       editAblate(edited, new Set([...editable].filter((i) => !keep.has(i))), means);
-      const s2 = new PairScorer(edited, items.length, 256).score(items);
+      const s2 = new PairScorer(edited, TOK300, items.length, 256).score(items);
       for (let i = 0; i < items.length; i++) {
         assert.ok(
           Math.abs(got.diff[i] - s2.diff[i]) <= 1e-3 * Math.max(1, Math.abs(s2.diff[i])),

@@ -75,6 +75,8 @@ export interface ScoreOptions {
 export class PairScorer {
   readonly capacity: number;
   readonly #model: Model;
+  /** The tokenizer's end-of-text id: the document start every prompt is scored after. */
+  readonly #eot: number;
   readonly #tokensPerBatch: number;
   // Arena byte offsets, `capacity` entries each.
   readonly #losses: number;
@@ -86,12 +88,17 @@ export class PairScorer {
   readonly #diff: number;
 
   /**
+   * @param tokenizer the one the prompts were encoded with (its eot starts every prompt)
    * @param capacity most prompts one `score` call takes
    * @param tokensPerBatch rows per forward are chosen so that B·T stays under this (at least one
    *   row); the trainer's batch×n_ctx is known to fit in memory
    */
-  constructor(model: Model, capacity: number, tokensPerBatch: number) {
+  constructor(model: Model, tokenizer: Tokenizer, capacity: number, tokensPerBatch: number) {
+    if (tokenizer.vocabSize !== model.d.V) {
+      throw new Error(`PairScorer: tokenizer of ${tokenizer.vocabSize} ids, model of ${model.d.V}`);
+    }
     this.#model = model;
+    this.#eot = tokenizer.eot;
     this.capacity = capacity;
     this.#tokensPerBatch = tokensPerBatch;
     const arena = model.be.arena;
@@ -112,7 +119,7 @@ export class PairScorer {
     const model = this.#model, be = model.be, arena = be.arena;
     const { V } = model.d;
     const nCtx = model.cfg.nCtx;
-    const eot = V - 1;
+    const eot = this.#eot;
     let truncated = 0;
     const seqs = items.map((it) => {
       const s = [eot, ...it.tokens];
@@ -395,6 +402,7 @@ export interface EvalOptions {
 export async function evaluateRun(r: LoadedRun, opts: EvalOptions): Promise<EvalReport> {
   const scorer = new PairScorer(
     r.model,
+    r.tokenizer,
     2 * opts.pairs,
     Math.max(r.rc.train.batchSize * r.rc.model.nCtx, r.rc.model.nCtx),
   );

@@ -73,7 +73,7 @@ export function taskData(
 /** A scorer sized for a task's pair sets, on the run's model. */
 export function makeScorer(r: LoadedRun, items: number): PairScorer {
   const tokensPerBatch = Math.max(r.rc.train.batchSize * r.rc.model.nCtx, r.rc.model.nCtx);
-  return new PairScorer(r.model, items, tokensPerBatch);
+  return new PairScorer(r.model, r.tokenizer, items, tokensPerBatch);
 }
 
 /** The circuit file of a search result. */
