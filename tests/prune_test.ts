@@ -14,7 +14,8 @@ import { Model } from "../src/model/model.ts";
 import { nodeId, nodeIndex } from "../src/model/nodes.ts";
 import { parseCircuit, parseCircuitText } from "../src/run/circuit.ts";
 import { UserError } from "../src/errors.ts";
-import { Tokenizer } from "../src/data/tokenizer.ts";
+import { corpusPrefix, Tokenizer } from "../src/data/tokenizer.ts";
+import { TRAIN_SEED } from "../src/data/corpus/index.ts";
 import { circuitEdges } from "../src/prune/edges.ts";
 import { fitCalibration } from "../src/prune/calibrate.ts";
 import { DEFAULT_HP, findCircuit, MaskedScorer, type PruneSettings } from "../src/prune/prune.ts";
@@ -108,7 +109,7 @@ const HAND: ModelConfig = {
 };
 const X1 = 10, X2 = 11, A = 20, B = 21;
 /** A 300-id tokenizer (eot = 299) for the 300-token test models; only its eot is used. */
-const TOK300 = Tokenizer.train(["def f(x):\n    return x + 1\n".repeat(50)], 300);
+const TOK300 = Tokenizer.train(corpusPrefix(TRAIN_SEED, 20_000), 300);
 
 /**
  * Token X1 (answer A) or X2 (answer B) writes ±1 to residual channel 0; mlp.act_in.0 → neuron 0
