@@ -7,6 +7,7 @@ export * from "./kernels/sparse";
 export * from "./kernels/topk";
 export * from "./kernels/residual";
 export * from "./kernels/rmsnorm";
+export * from "./kernels/ablate";
 export * from "./kernels/abstopk";
 export * from "./kernels/gelu";
 export * from "./kernels/embedding";

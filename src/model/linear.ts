@@ -65,20 +65,32 @@ export class Linear {
     }
   }
 
-  /** dW += dy·xᵀ, db += Σ_n dy, and dx (+)= Wᵀ·dy (skipped when dx = 0). */
-  backward(dy: number, x: number, dx: number, N: number, accumulateDx = false): void {
+  /**
+   * dW += dy·xᵀ and db += Σ_n dy (unless weightGrads is false: pruning trains no weights), and
+   * dx (+)= Wᵀ·dy (skipped when dx = 0).
+   */
+  backward(
+    dy: number,
+    x: number,
+    dx: number,
+    N: number,
+    accumulateDx = false,
+    weightGrads = true,
+  ): void {
     const be = this.be;
-    gemm(be, {
-      M: this.rows,
-      N: this.cols,
-      K: N,
-      a: dy,
-      b: x,
-      transB: true,
-      c: this.dw,
-      accumulate: true,
-    });
-    if (this.db) biasBackward(be, { dbias: this.db, dout: dy, C: this.rows, N });
+    if (weightGrads) {
+      gemm(be, {
+        M: this.rows,
+        N: this.cols,
+        K: N,
+        a: dy,
+        b: x,
+        transB: true,
+        c: this.dw,
+        accumulate: true,
+      });
+      if (this.db) biasBackward(be, { dbias: this.db, dout: dy, C: this.rows, N });
+    }
     if (dx === 0) return;
     if (this.#useSparse) {
       spmmBackwardInput(be, { w: this.#sparse!, dy, dx, N, accumulate: accumulateDx });

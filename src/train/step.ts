@@ -4,7 +4,7 @@
  * Adam, per-tensor top-k to the annealed L0, decoupled weight decay, sparse-copy refresh.
  */
 import type { Backend } from "../backend/backend.ts";
-import { adamStep, gradRmsNormalize, lrSchedule } from "../backend/ops/index.ts";
+import { adamStep, fill, gradRmsNormalize, lrSchedule } from "../backend/ops/index.ts";
 import { Model } from "../model/model.ts";
 import type { RunConfig } from "./config.ts";
 import { blockDensity, sparsifyAndDecay } from "./sparsify.ts";
@@ -31,6 +31,7 @@ export class StepRunner {
     const t = rc.train;
     const loss = model.forward(inputs, targets, t.batchSize, rc.model.nCtx);
     if (!Number.isFinite(loss)) return { loss, lr: NaN };
+    fill(be, { x: model.grads, n: model.layout.total, value: 0 });
     model.backward();
     gradRmsNormalize(be, { grad: model.grads, n: model.layout.total });
     const dens = blockDensity(step + 1, rc);

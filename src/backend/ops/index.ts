@@ -12,3 +12,4 @@ export * from "./rmsnorm.ts";
 export * from "./sparse.ts";
 export * from "./topk.ts";
 export * from "./xent.ts";
+export * from "./ablate.ts";
