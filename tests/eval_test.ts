@@ -8,13 +8,13 @@ import { Backend } from "../src/backend/backend.ts";
 import { loadDefaultTokenizer } from "../src/data/tokenizer.ts";
 import { UserError } from "../src/errors.ts";
 import { evalCommand } from "../src/eval/cli_eval.ts";
-import { loadRun } from "../src/eval/load_run.ts";
+import { loadRun } from "../src/run/run_dir.ts";
 import { formatExamples, formatTable } from "../src/eval/report.ts";
 import { evalTask, evaluateRun, PairScorer, type PromptItem } from "../src/eval/task_eval.ts";
 import { Model } from "../src/model/model.ts";
 import { decodeSafetensors, encodeSafetensors } from "../src/model/safetensors.ts";
 import { PRESETS, type RunConfig } from "../src/train/config.ts";
-import { FORMAT_VERSION, RunDir } from "../src/train/run_dir.ts";
+import { FORMAT_VERSION, RunDir } from "../src/run/run_dir.ts";
 import { saveModel } from "../src/train/trainer.ts";
 import { getTask, type Task } from "../tasks/index.ts";
 

@@ -7,7 +7,7 @@ import { UserError } from "../errors.ts";
 import { writeAtomic } from "../util/write_atomic.ts";
 import { formatDuration, Progress } from "../util/progress.ts";
 import { getTask, type Task, TASKS } from "../../tasks/index.ts";
-import { loadRun } from "./load_run.ts";
+import { loadRun } from "../run/run_dir.ts";
 import { formatExamples, formatTable, reportJson } from "./report.ts";
 import { evaluateRun } from "./task_eval.ts";
 

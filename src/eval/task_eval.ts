@@ -19,7 +19,7 @@ import { validationXent } from "../train/validation.ts";
 import type { Tokenizer } from "../data/tokenizer.ts";
 import type { Model } from "../model/model.ts";
 import { EVAL_SEED, makePairs, type Task } from "../../tasks/index.ts";
-import type { LoadedRun } from "./load_run.ts";
+import type { LoadedRun } from "../run/run_dir.ts";
 
 /** Task loss under which a task counts as solved (PAPER §3: the pruning target). */
 export const SOLVED_LOSS = 0.15;

@@ -5,7 +5,7 @@
  */
 import { parseFlags, threadsFlag } from "../cli_flags.ts";
 import { UserError } from "../errors.ts";
-import { type LoadedRun, loadRun } from "../eval/load_run.ts";
+import { type LoadedRun, loadRun } from "../run/run_dir.ts";
 
 /** One export format. */
 export interface ExportFormat {

@@ -7,7 +7,7 @@
 import { parseFlags, threadsFlag } from "../cli_flags.ts";
 import { EOT_TOKEN, type Tokenizer } from "../data/tokenizer.ts";
 import { UserError } from "../errors.ts";
-import { loadRun } from "../eval/load_run.ts";
+import { loadRun } from "../run/run_dir.ts";
 import { encodeSafetensors } from "../model/safetensors.ts";
 import { writeAtomic } from "../util/write_atomic.ts";
 import { activationTensors } from "./activations.ts";

@@ -28,14 +28,8 @@ import { decodeSafetensors, encodeSafetensors, type NamedTensor } from "../model
 import { formatDuration, Progress } from "../util/progress.ts";
 import { type RunConfig, validateRunConfig } from "./config.ts";
 import { plotSvg } from "./plot_svg.ts";
-import {
-  FORMAT_VERSION,
-  type MetricsRow,
-  readMetrics,
-  readRunConfig,
-  RunDir,
-  writeAtomic,
-} from "./run_dir.ts";
+import { encodeModelFile, FORMAT_VERSION, type MetricsRow } from "../run/format.ts";
+import { readMetrics, readRunConfig, RunDir, sha256Hex, writeAtomic } from "../run/run_dir.ts";
 import { checkSparsityFeasible } from "./sparsify.ts";
 import { paramLayout } from "../model/params.ts";
 import { StepRunner } from "./step.ts";
@@ -169,7 +163,7 @@ export async function train(args: TrainArgs): Promise<TrainResult> {
       valLoss: lastVal,
       seconds,
       tokensPerSecond: ((t.steps - start) * N) / Math.max(seconds, 1e-9),
-      modelSha256: await sha256(bytes),
+      modelSha256: await sha256Hex(bytes),
     };
     if (!args.quiet) {
       console.error(
@@ -280,11 +274,7 @@ function modelTensors(model: Model): NamedTensor[] {
 
 /** Writes model.safetensors (reference names and layouts); returns its bytes. */
 export async function saveModel(run: RunDir, model: Model, rc: RunConfig): Promise<Uint8Array> {
-  const bytes = encodeSafetensors(modelTensors(model), {
-    format: "pt",
-    // Sorted keys: the bytes (and the golden hash) must not depend on how the config was built.
-    thinwire_config: JSON.stringify(rc.model, Object.keys(rc.model).sort()),
-  });
+  const bytes = encodeModelFile(modelTensors(model), rc.model);
   await writeAtomic(run.model, bytes);
   return bytes;
 }
@@ -340,9 +330,4 @@ async function loadCheckpoint(
     throw new UserError(`${run.checkpoint}: bad data state (${(e as Error).message})`);
   }
   return step;
-}
-
-export async function sha256(bytes: Uint8Array): Promise<string> {
-  const d = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes as BufferSource));
-  return Array.from(d, (b) => b.toString(16).padStart(2, "0")).join("");
 }
