@@ -25,20 +25,20 @@ const FORMATS: Record<string, { summary: string; load: () => Promise<ExportForma
 };
 
 function usage(): string {
-  const rows = Object.entries(FORMATS).map(([k, f]) =>
-    `                   ${k.padEnd(10)} ${f.summary}`
-  );
+  const rows = Object.entries(FORMATS).map(([k, f]) => `  ${k.padEnd(10)} ${f.summary}`);
   return [
     "usage: deno task export --model DIR --format NAME --out DIR",
     "",
     "Writes a trained run in another program's format.",
     "",
     "  --model DIR    run folder (config.json, tokenizer.json, model.safetensors)   required",
-    "  --format NAME  one of:                                                       required",
-    ...rows,
-    "  --out DIR      folder to write (created if missing; its files are replaced) required",
+    "  --format NAME  one of the formats below                                     required",
+    "  --out DIR      folder to write (created if missing; files in it replaced)    required",
     "  --threads N    compute threads (default 1)",
     "  --help         this text",
+    "",
+    "formats:",
+    ...rows,
   ].join("\n");
 }
 

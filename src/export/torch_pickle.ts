@@ -228,6 +228,7 @@ class ZipWriter {
   }
 
   finish(): Uint8Array {
+    if (this.#count > 0xffff) throw new Error("torch export: over 65535 records needs zip64");
     const cdSize = this.#central.reduce((a, c) => a + c.length, 0);
     const end = new Uint8Array(22);
     const ev = new DataView(end.buffer);
