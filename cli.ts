@@ -6,6 +6,8 @@
  *   deno task prune     find and measure a task's circuit        (src/prune)
  *   deno task tasks     list the tasks with an example pair      (tasks/)
  *   deno task tokenizer train the BPE tokenizer                  (src/data)
+ *   deno task export    write a run in another program's format  (src/export)
+ *   deno task logits    next-token candidates and activations    (src/export)
  *
  * Flags are parsed with node:util parseArgs (strict, src/cli_flags.ts). Errors a user can cause print one line and
  * exit with code 2; anything else is a bug and keeps its stack trace.
@@ -48,6 +50,14 @@ const COMMANDS: Record<string, { summary: string; run: (argv: string[]) => Promi
   tokenizer: {
     summary: "train the byte-level BPE tokenizer",
     run: async (argv) => (await import("./src/data/cli_tokenizer.ts")).tokenizerCommand(argv),
+  },
+  export: {
+    summary: "write a trained run in another program's format (--format reference)",
+    run: async (argv) => (await import("./src/export/cli_export.ts")).exportCommand(argv),
+  },
+  logits: {
+    summary: "next-token candidates for a prompt, and every activation (--out)",
+    run: async (argv) => (await import("./src/export/cli_logits.ts")).logitsCommand(argv),
   },
 };
 
