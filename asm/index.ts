@@ -16,3 +16,4 @@ export * from "./kernels/adamw";
 export * from "./kernels/reduce";
 export * from "./kernels/random";
 export * from "./kernels/prune";
+export * from "./kernels/gather";

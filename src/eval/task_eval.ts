@@ -52,7 +52,9 @@ export interface ScoredBatch {
   /** Rows (prompts) and tokens per row of this batch. */
   B: number;
   T: number;
-  /** Arena pointers of the rows' pair-loss items (pos, a = correct, b = wrong; B each). */
+  /** Columns of model.acts.logits ([V, N]: one per row, the row's last position). */
+  N: number;
+  /** Arena pointers of the rows' pair-loss items (pos = logit column, a = correct, b = wrong). */
   pos: number;
   a: number;
   b: number;
@@ -86,6 +88,8 @@ export class PairScorer {
   readonly #lc: number;
   readonly #lwNeg: number;
   readonly #diff: number;
+  /** 0, 1, 2, …: a batch's rows as columns of its [V, B] logits. */
+  readonly #rows: number;
 
   /**
    * @param tokenizer the one the prompts were encoded with (its eot starts every prompt)
@@ -110,6 +114,8 @@ export class PairScorer {
     this.#lc = buf("correct logits");
     this.#lwNeg = buf("wrong logits");
     this.#diff = buf("logit differences");
+    this.#rows = buf("logit columns");
+    arena.i32(this.#rows, capacity).set(Int32Array.from({ length: capacity }, (_, r) => r));
   }
 
   /** Scores `items` (at most `capacity`). */
@@ -133,8 +139,8 @@ export class PairScorer {
     for (let start = 0; start < n;) {
       let end = start + 1;
       while (end < n && (end + 1 - start) * seqs[order[end]].length <= this.#tokensPerBatch) end++;
-      const B = end - start, T = seqs[order[end - 1]].length, N = B * T;
-      const tokens = new Int32Array(N).fill(eot);
+      const B = end - start, T = seqs[order[end - 1]].length;
+      const tokens = new Int32Array(B * T).fill(eot);
       const pos = arena.i32(this.#pos + start * 4, B);
       const a = arena.i32(this.#a + start * 4, B);
       const b = arena.i32(this.#b + start * 4, B);
@@ -145,16 +151,18 @@ export class PairScorer {
         a[r] = it.correct;
         b[r] = it.wrong;
       }
+      // Logits only at each row's last position: column r of [V, B] is row r's prediction.
+      const cols = { ptr: this.#pos + start * 4, count: B };
       if (opts.freezeNorm) {
         const ablation = model.ablation;
         model.setAblation(null);
         model.normMode = "record";
-        model.forward(tokens, null, B, T);
+        model.forward(tokens, null, B, T, { logitCols: cols });
         model.setAblation(ablation);
         model.normMode = "frozen";
       }
       try {
-        model.forward(tokens, null, B, T);
+        model.forward(tokens, null, B, T, { logitCols: cols });
       } finally {
         if (opts.freezeNorm) model.normMode = "compute";
       }
@@ -162,24 +170,24 @@ export class PairScorer {
       pairLossForward(be, {
         losses: this.#losses + start * 4,
         logits,
-        pos: this.#pos + start * 4,
+        pos: this.#rows,
         a: this.#a + start * 4,
         b: this.#b + start * 4,
         count: B,
         V,
-        N,
+        N: B,
       });
-      const lv = arena.f32(logits, V * N);
-      const pv = arena.i32(this.#pos + start * 4, B);
+      const lv = arena.f32(logits, V * B);
       const av = arena.i32(this.#a + start * 4, B), bv = arena.i32(this.#b + start * 4, B);
       for (let r = 0; r < B; r++) {
-        lc[start + r] = lv[av[r] * N + pv[r]];
-        lw[start + r] = lv[bv[r] * N + pv[r]];
+        lc[start + r] = lv[av[r] * B + r];
+        lw[start + r] = lv[bv[r] * B + r];
       }
       opts.onBatch?.({
         B,
         T,
-        pos: this.#pos + start * 4,
+        N: B,
+        pos: this.#rows,
         a: this.#a + start * 4,
         b: this.#b + start * 4,
       });

@@ -162,7 +162,8 @@ export class MaskedScorer {
 
   /** Scores items under the current mask (ablation: false = the plain model). */
   score(items: readonly PromptItem[], ablation = true): PromptScores {
-    this.model.setAblation(ablation ? this.ablation : null);
+    // Forward only: no mask gradient, so the ablation keeps no copies for a backward.
+    this.model.setAblation(ablation ? { ...this.ablation, dmask: 0 } : null);
     try {
       return this.scorer.score(items, { freezeNorm: ablation && this.freezeNorm });
     } finally {
@@ -248,7 +249,7 @@ function trainMasks(
         freezeNorm: ms.freezeNorm,
         onBatch: (b) => {
           const a = model.acts;
-          ops.fill(be, { x: a.dlogits, n: V * a.N, value: 0 });
+          ops.fill(be, { x: a.dlogits, n: V * b.N, value: 0 });
           ops.pairLossBackward(be, {
             dlogits: a.dlogits,
             logits: a.logits,
@@ -257,7 +258,7 @@ function trainMasks(
             b: b.b,
             count: b.B,
             V,
-            N: a.N,
+            N: b.N,
             scale: 1 / items.length,
           });
           model.backward({ seed: "dlogits", weightGrads: false });
@@ -328,7 +329,7 @@ function attributionRanking(
         freezeNorm: ms.freezeNorm,
         onBatch: (b) => {
           const a = model.acts;
-          ops.fill(be, { x: a.dlogits, n: V * a.N, value: 0 });
+          ops.fill(be, { x: a.dlogits, n: V * b.N, value: 0 });
           ops.pairLossBackward(be, {
             dlogits: a.dlogits,
             logits: a.logits,
@@ -337,7 +338,7 @@ function attributionRanking(
             b: b.b,
             count: b.B,
             V,
-            N: a.N,
+            N: b.N,
             scale: 1 / pool.length,
           });
           model.backward({ seed: "dlogits", weightGrads: false });

@@ -14,3 +14,4 @@ export * from "./topk.ts";
 export * from "./xent.ts";
 export * from "./ablate.ts";
 export * from "./prune.ts";
+export * from "./gather.ts";
