@@ -43,12 +43,9 @@ export async function main(argv: string[] = []): Promise<void> {
     const items = built.items;
     const tokens = items.reduce((s, it) => s + it.tokens.length + 1, 0);
     const scorer = new PairScorer(model, tok, items.length, N);
-    const ms = new MaskedScorer(
-      model,
-      scorer,
-      new Float32Array(model.nodes.total).fill(0.01),
-      false,
-    );
+    // Node means of a plausible spread (ties among them would slow AbsTopK's threshold search).
+    const means = Float32Array.from({ length: model.nodes.total }, () => (rng.float() - 0.5) * 0.2);
+    const ms = new MaskedScorer(model, scorer, means, false);
     // A tenth of the nodes kept: a mask step in the middle of optimisation.
     const m = ms.mask;
     for (let i = 0; i < m.length; i++) m[i] = rng.float() < 0.1 ? 1 : 0;
