@@ -11,7 +11,9 @@ import { UserError } from "../src/errors.ts";
 import { Model } from "../src/model/model.ts";
 import { pruneCommand } from "../src/prune/cli_prune.ts";
 import { parseCircuit, parseSummary } from "../src/run/circuit.ts";
-import { FORMAT_VERSION, readCircuit, RunDir } from "../src/run/run_dir.ts";
+import { FORMAT_VERSION, loadRun, readCircuit, RunDir } from "../src/run/run_dir.ts";
+import { evalTask, PairScorer } from "../src/eval/task_eval.ts";
+import { getTask } from "../tasks/index.ts";
 import { PRESETS, type RunConfig } from "../src/train/config.ts";
 import { saveModel } from "../src/train/trainer.ts";
 
@@ -119,6 +121,15 @@ Deno.test("prune one task: a valid circuit file, a neuronpedia graph, cached mea
   assert.ok(c.curve.length > 0 && c.ranking.length >= c.nodes.length);
   assert.equal(c.losses.random.draws, 2);
   assert.equal(c.examples.length, 4);
+  // The full model's loss is exactly what eval reports on the same pairs (means were computed
+  // first in the same process: no buffer may be shared with them).
+  const lr = await loadRun(dir);
+  try {
+    const scorer = new PairScorer(lr.model, lr.tokenizer, 16, 2048);
+    assert.equal(c.losses.full, evalTask(scorer, lr.tokenizer, getTask(TASK), 8).loss);
+  } finally {
+    lr.close();
+  }
   const counted = Object.values(c.counts).reduce((a, b) => a + b, 0);
   assert.equal(counted, c.nodes.length);
   // Every node's mean is the cached mean of that node.

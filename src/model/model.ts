@@ -200,7 +200,7 @@ export class Model {
     }
     const arena = this.be.arena;
     // Reuse the old span only when nothing was allocated after it; otherwise leave it be.
-    if (a && arena.used === this.#actsEnd) arena.reset(this.#actsMark);
+    if (a) arena.release(this.#actsMark, this.#actsEnd);
     this.#actsMark = arena.mark();
     const f = (n: number, what: string) => arena.tensor([n], what).ptr;
     const u8 = (n: number, what: string) => arena.allocBytes(n, what);
@@ -286,6 +286,8 @@ export class Model {
     this.#acts = acts;
     this.#actsRaw = raw;
     this.#actsEnd = arena.used;
+    // The activations outlive any scratch scope a forward may run inside.
+    arena.keep();
     this.#capN = N;
     this.#capAtt = H * B * T * T;
     return acts;

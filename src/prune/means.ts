@@ -67,8 +67,8 @@ export async function computeMeans(
   const batches = Math.max(1, Math.ceil(tokens / N));
   const be = model.be, arena = be.arena;
   const n = model.nodes.total;
-  const mark = arena.mark();
-  try {
+  {
+    // Not a scratch scope: the first forward may allocate the model's activations in here.
     const acc = arena.allocBytes(8 * n, "node sums");
     arena.f32(acc, 2 * n).fill(0);
     const inputs = new Int32Array(N), targets = new Int32Array(N);
@@ -91,7 +91,5 @@ export async function computeMeans(
       tokens: batches * N,
       data: t.data,
     };
-  } finally {
-    arena.reset(mark);
   }
 }
