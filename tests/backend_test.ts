@@ -22,3 +22,29 @@ Deno.test("backend errors name the kernel", async () => {
     be.close();
   }
 });
+
+Deno.test("arena: reset() cannot release memory kept by keep(); release() frees the last kept span", async () => {
+  const be = await Backend.create();
+  try {
+    const a = be.arena;
+    const mark = a.mark();
+    a.tensor([100], "scratch");
+    a.reset(mark);
+    const spanStart = a.mark();
+    a.tensor([256], "long-lived");
+    a.keep();
+    const spanEnd = a.used;
+    assert.throws(() => a.reset(mark), /would release kept memory/);
+    const inner = a.mark();
+    a.tensor([8]);
+    a.reset(inner);
+    assert.equal(a.release(spanStart, spanEnd), true);
+    assert.equal(a.used, spanStart);
+    a.tensor([256]);
+    a.keep();
+    a.tensor([4]);
+    assert.equal(a.release(spanStart, spanEnd), false, "something was allocated after the span");
+  } finally {
+    be.close();
+  }
+});
