@@ -15,3 +15,5 @@ export * from "./kernels/xent";
 export * from "./kernels/adamw";
 export * from "./kernels/reduce";
 export * from "./kernels/random";
+export * from "./kernels/prune";
+export * from "./kernels/gather";

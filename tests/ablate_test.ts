@@ -20,6 +20,7 @@ import {
 } from "../src/model/nodes.ts";
 import * as ref from "../src/reference/ablate.ts";
 import * as refNorm from "../src/reference/rmsnorm.ts";
+import * as refGather from "../src/reference/gather.ts";
 import { randArray, rng, upload } from "./util.ts";
 import { assertBits, CHANNELS, scoped, TOKENS, withBoth } from "./layers_util.ts";
 
@@ -383,3 +384,83 @@ for (const [dPosEmb, freeze] of [[0, false], [8, false], [0, true]] as const) {
     }
   });
 }
+
+Deno.test("gather/scatter columns: exact vs the twin, 1 = 2 threads", async () => {
+  await withBoth((one, two) => {
+    for (const [C, N, R] of [[1, 1, 1], [5, 17, 4], [33, 64, 64], [16, 9, 12]]) {
+      const x = randArray(C * N, C + N, 2), y = randArray(C * R, R, 1);
+      const idx = Int32Array.from({ length: R }, (_, r) => (r * 7 + 3) % N);
+      const outs = [one, two].map((be) =>
+        scoped(be, () => {
+          const tx = upload(be, x), ty = upload(be, y), g = be.arena.tensor([C * R]);
+          const ti = be.arena.tensor([R]);
+          be.arena.viewI32(ti).set(idx);
+          ops.gatherCols(be, { out: g.ptr, inp: tx.ptr, idx: ti.ptr, C, N, R });
+          ops.scatterAddCols(be, { out: tx.ptr, inp: ty.ptr, idx: ti.ptr, C, N, R });
+          return { g: be.arena.view(g).slice(), s: be.arena.f32(tx.ptr, C * N).slice() };
+        })
+      );
+      const g = new Float32Array(C * R), s = x.slice();
+      refGather.gatherCols({ out: g, inp: x, idx, C, N, R });
+      refGather.scatterAddCols({ out: s, inp: y, idx, C, N, R });
+      for (const o of outs) {
+        assertBits(o.g, g, `gather C=${C} N=${N} R=${R}`);
+        assertBits(o.s, s, `scatter C=${C} N=${N} R=${R}`);
+      }
+    }
+  });
+});
+
+Deno.test("decoder: logits at chosen columns and their backward give the full pass's bits", async () => {
+  const { be, model, tokens, B, T } = await tinyModel(2, 8);
+  try {
+    const r = rng(33);
+    const abl = ablationBuffers(model, () => 1, () => (r() - 0.5) * 0.4);
+    model.setAblation(abl);
+    const n = model.nodes.total, mask = be.arena.f32(abl.mask, n);
+    for (let i = 0; i < n; i++) mask[i] = r() < 0.7 ? 1 : 0;
+    const { V } = model.d, N = B * T;
+    const rows = Int32Array.from({ length: B }, (_, b) => b * T + T - 1 - b);
+    const colPtr = be.arena.tensor([B]).ptr;
+    be.arena.i32(colPtr, B).set(rows);
+    const seed = (full: boolean) => {
+      ops.fill(be, { x: model.acts.dlogits, n: V * (full ? N : B), value: 0 });
+      const d = be.arena.f32(model.acts.dlogits, V * (full ? N : B));
+      for (let b = 0; b < B; b++) {
+        const col = full ? rows[b] : b, width = full ? N : B;
+        d[(7 + b) * width + col] = 0.25;
+        d[(100 + b) * width + col] = -0.5;
+      }
+    };
+    const run = (full: boolean) => {
+      be.arena.f32(abl.dmask, n).fill(0);
+      model.forward(tokens, null, B, T, full ? {} : { logitCols: { ptr: colPtr, count: B } });
+      const logits = be.arena.f32(model.acts.logits, V * (full ? N : B)).slice();
+      const at = new Float32Array(V * B);
+      for (let v = 0; v < V; v++) {
+        for (let b = 0; b < B; b++) {
+          at[v * B + b] = full ? logits[v * N + rows[b]] : logits[v * B + b];
+        }
+      }
+      seed(full);
+      be.arena.f32(model.grads, model.layout.total).fill(0);
+      model.backward({ seed: "dlogits" });
+      return {
+        at,
+        dm: be.arena.f32(abl.dmask, n).slice(),
+        g: be.arena.f32(model.grads, model.layout.total).slice(),
+      };
+    };
+    const full = run(true), cols = run(false);
+    assertBits(cols.at, full.at, "logits");
+    const same = (a: Float32Array, b: Float32Array, what: string) => {
+      for (let i = 0; i < a.length; i++) {
+        if (a[i] !== b[i]) assert.fail(`${what}[${i}]: ${a[i]} vs ${b[i]}`);
+      }
+    };
+    same(cols.dm, full.dm, "mask gradient");
+    same(cols.g, full.g, "weight gradients");
+  } finally {
+    be.close();
+  }
+});

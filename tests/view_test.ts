@@ -43,6 +43,7 @@ async function expectedLoss(dir: string, c: Circuit, kept: string[]): Promise<nu
     const m = r.model;
     const scorer = new PairScorer(
       m,
+      r.tokenizer,
       2 * c.pairs.eval_pairs,
       r.rc.train.batchSize * r.rc.model.nCtx,
     );

@@ -11,7 +11,10 @@
 // tokens in order; threads split channels, so each dm[c] is summed by one thread in a fixed order.
 import { part_start } from "./common";
 
-/** In place: x[C,N] = m·x + (1 − m)·μ per channel, after copying x to raw[C,N]. mu = 0: μ = 0. */
+/**
+ * In place: x[C,N] = m·x + (1 − m)·μ per channel, after copying x to raw[C,N] (raw = 0: no copy,
+ * for passes without a backward). mu = 0: μ = 0.
+ */
 export function ablate_forward(x: usize, raw: usize, m: usize, mu: usize, C: i32, N: i32, tid: i32, nth: i32): void {
   const cs = part_start(C, tid, nth), ce = part_start(C, tid + 1, nth);
   const rowBytes = <usize>N << 2;
@@ -26,13 +29,13 @@ export function ablate_forward(x: usize, raw: usize, m: usize, mu: usize, C: i32
     for (; n < N4; n += 4) {
       const p = off + (<usize>n << 2);
       const v = v128.load(x + p);
-      v128.store(raw + p, v);
+      if (raw) v128.store(raw + p, v);
       v128.store(x + p, f32x4.add(f32x4.mul(mv, v), tv));
     }
     for (; n < N; n++) {
       const p = off + (<usize>n << 2);
       const v = load<f32>(x + p);
-      store<f32>(raw + p, v);
+      if (raw) store<f32>(raw + p, v);
       store<f32>(x + p, mc * v + t);
     }
   }

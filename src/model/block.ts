@@ -101,7 +101,7 @@ export interface Ablation {
   mask: number;
   /** Mean μ per node; 0 = zero ablation. */
   mean: number;
-  /** Mask gradient, accumulated by backward (0 when only forward passes will run). */
+  /** Mask gradient, accumulated by backward; 0 when only forward passes will run (then no raw copies are kept). */
   dmask: number;
 }
 
@@ -336,7 +336,8 @@ export class Block {
     const o = 4 * this.nodes[loc];
     ops.ablateForward(this.be, {
       x,
-      raw,
+      // The raw copy serves only the mask gradient: a pass without dmask keeps none.
+      raw: a.dmask ? raw : 0,
       m: a.mask + o,
       mean: a.mean ? a.mean + o : 0,
       C: rows,

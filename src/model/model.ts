@@ -45,12 +45,29 @@ export interface Acts {
   lnF: number;
   rstdF: number;
   rstdFFrozen: number;
+  /** [V, N], or [V, R] when the last forward asked for the logits of R columns only. */
   logits: number;
   losses: number;
-  /** ∂L/∂logits [V, N]: written by backward from the cross-entropy, or by the caller. */
+  /** ∂L/∂logits, laid out as `logits`: written by backward from the cross-entropy, or the caller. */
   dlogits: number;
   dlnF: number;
+  /** Columns of the last forward's logits: R and an Int32 [R] pointer (0, 0: all N). */
+  logitRows: number;
+  logitCols: number;
+  /** ln_f at those columns [C, R], its gradient, and their tokens (Int32 [R]). */
+  lnR: number;
+  dlnR: number;
+  tokR: number;
   grads: BlockGrads;
+}
+
+export interface ForwardOptions {
+  /**
+   * Logits only at these token columns (Int32 [count] arena pointer, each in [0, B·T)): what a
+   * loss over a few positions needs (the pair loss reads one per prompt). Logits are then
+   * [V, count], column r for token cols[r]; the rest of the forward is unchanged.
+   */
+  logitCols?: { ptr: number; count: number };
 }
 
 export interface BackwardOptions {
@@ -183,7 +200,7 @@ export class Model {
     }
     const arena = this.be.arena;
     // Reuse the old span only when nothing was allocated after it; otherwise leave it be.
-    if (a && arena.used === this.#actsEnd) arena.reset(this.#actsMark);
+    if (a) arena.release(this.#actsMark, this.#actsEnd);
     this.#actsMark = arena.mark();
     const f = (n: number, what: string) => arena.tensor([n], what).ptr;
     const u8 = (n: number, what: string) => arena.allocBytes(n, what);
@@ -246,6 +263,11 @@ export class Model {
       losses: f(N, "losses"),
       dlogits: f(V * N, "grad"),
       dlnF: f(C * N, "grad"),
+      logitRows: 0,
+      logitCols: 0,
+      lnR: f(C * N, "ln_f at logit columns"),
+      dlnR: f(C * N, "grad"),
+      tokR: f(N, "tokens at logit columns"),
       grads: {
         dres: f(C * N, "grad"),
         dC1: f(CP * N, "grad"),
@@ -264,6 +286,8 @@ export class Model {
     this.#acts = acts;
     this.#actsRaw = raw;
     this.#actsEnd = arena.used;
+    // The activations outlive any scratch scope a forward may run inside.
+    arena.keep();
     this.#capN = N;
     this.#capAtt = H * B * T * T;
     return acts;
@@ -293,7 +317,13 @@ export class Model {
    * (-1 = ignore), returns the mean next-token cross-entropy; else NaN. Logits stay in acts.logits
    * as [V, N].
    */
-  forward(tokens: Int32Array, targets: Int32Array | null, B: number, T: number): number {
+  forward(
+    tokens: Int32Array,
+    targets: Int32Array | null,
+    B: number,
+    T: number,
+    opts: ForwardOptions = {},
+  ): number {
     const a = this.#ensureActs(B, T);
     const be = this.be;
     const { C, V, P } = this.d;
@@ -332,14 +362,25 @@ export class Model {
       weight: this.ptr(lay.lnF),
       C,
     }, N);
-    this.lmHead.forward(a.lnF, a.logits, N);
+    const cols = opts.logitCols;
+    if (cols && targets) throw new Error("forward: targets need the logits of every position");
+    a.logitRows = cols ? cols.count : 0;
+    a.logitCols = cols ? cols.ptr : 0;
+    const R = cols ? cols.count : N;
+    if (cols) {
+      ops.gatherCols(be, { out: a.lnR, inp: a.lnF, idx: cols.ptr, C, N, R });
+      const all = be.arena.i32(a.tokens, N), at = be.arena.i32(cols.ptr, R);
+      const tokR = be.arena.i32(a.tokR, R);
+      for (let r = 0; r < R; r++) tokR[r] = all[at[r]];
+    }
+    this.lmHead.forward(cols ? a.lnR : a.lnF, a.logits, R);
     if (lay.bigram) {
       ops.bigramForward(be, {
         logits: a.logits,
-        tokens: a.tokens,
+        tokens: cols ? a.tokR : a.tokens,
         table: this.ptr(lay.bigram),
         V,
-        N,
+        N: R,
       });
     }
     if (!targets) return NaN;
@@ -366,7 +407,9 @@ export class Model {
     const g = a.grads;
     const zero = (ptr: number, n: number) => ops.fill(be, { x: ptr, n, value: 0 });
     if (lay.wpe && wg) zero(g.dpos, P * N);
+    const R = a.logitRows || N;
     if ((opts.seed ?? "xent") === "xent") {
+      if (a.logitRows) throw new Error("backward: the cross-entropy needs every position's logits");
       ops.crossEntropyBackward(be, {
         dlogits: a.dlogits,
         logits: a.logits,
@@ -380,12 +423,18 @@ export class Model {
       ops.bigramBackward(be, {
         dtable: this.gptr(lay.bigram),
         dlogits: a.dlogits,
-        tokens: a.tokens,
+        tokens: a.logitRows ? a.tokR : a.tokens,
         V,
-        N,
+        N: R,
       });
     }
-    this.lmHead.backward(a.dlogits, a.lnF, a.dlnF, N, false, wg);
+    if (a.logitRows) {
+      this.lmHead.backward(a.dlogits, a.lnR, a.dlnR, R, false, wg);
+      zero(a.dlnF, C * N);
+      ops.scatterAddCols(be, { out: a.dlnF, inp: a.dlnR, idx: a.logitCols, C, N, R });
+    } else {
+      this.lmHead.backward(a.dlogits, a.lnF, a.dlnF, N, false, wg);
+    }
     zero(g.dres, C * N);
     const frozen = this.normMode === "frozen";
     ops.rmsnormBackward(be, {

@@ -121,9 +121,9 @@ export function paramLayout(cfg: ModelConfig): ParamLayout {
   return { specs, total: Math.ceil(offset / 4) * 4, wte, wpe, layers, lnF, lmHead, bigram };
 }
 
-/** Parameters that top-k sparsifies, with their target density at the end of the anneal. */
-export function targetDensity(spec: ParamSpec, pfrac: number, ef: number): number {
-  switch (spec.cls) {
+/** The density top-k leaves a tensor of this class at the end of the anneal (PAPER §2). */
+export function targetDensity(cls: SparsityClass, pfrac: number, ef: number): number {
+  switch (cls) {
     case "block":
       return Math.min(1, pfrac / (ef * ef));
     case "embed":

@@ -7,7 +7,7 @@ const f = Math.fround;
 /** raw = x; x = m·x + (1 − m)·μ per channel (μ omitted = 0). */
 export function ablateForward(a: {
   x: Float32Array;
-  raw: Float32Array;
+  raw: Float32Array | null;
   m: Float32Array;
   mean: Float32Array | null;
   C: number;
@@ -18,7 +18,7 @@ export function ablateForward(a: {
     const t = f(f(1 - m[c]) * (mean ? mean[c] : 0));
     for (let n = 0; n < N; n++) {
       const i = c * N + n;
-      raw[i] = x[i];
+      if (raw) raw[i] = x[i];
       x[i] = f(f(m[c] * x[i]) + t);
     }
   }

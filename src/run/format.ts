@@ -18,7 +18,7 @@ import { UserError } from "../errors.ts";
 import type { ModelConfig } from "../model/config.ts";
 import { paramLayout } from "../model/params.ts";
 import { decodeSafetensors, encodeSafetensors, type NamedTensor } from "../model/safetensors.ts";
-import { type RunConfig, validateRunConfig } from "../train/config.ts";
+import { type RunConfig, type TrainConfig, validateRunConfig } from "../train/config.ts";
 
 export const FORMAT_VERSION = 1;
 
@@ -58,6 +58,32 @@ export const MODEL_FIELDS: Record<keyof ModelConfig, "number" | "boolean"> = {
   dPosEmb: "number",
 };
 
+/**
+ * The train section's field types: validateRunConfig's range checks compare with `>` and `<=`,
+ * which a string such as "0.1" would pass.
+ */
+const TRAIN_FIELDS: Record<keyof TrainConfig, "number" | "boolean" | "string"> = {
+  steps: "number",
+  batchSize: "number",
+  lr: "number",
+  warmupFrac: "number",
+  beta1: "number",
+  beta2: "number",
+  eps: "number",
+  weightDecay: "number",
+  pfrac: "number",
+  protectJ: "number",
+  annealStart: "number",
+  annealEnd: "number",
+  dense: "boolean",
+  seed: "number",
+  evalEvery: "number",
+  valBatches: "number",
+  saveEvery: "number",
+  logEvery: "number",
+  data: "string",
+};
+
 /** Validates parsed config.json (format version, field types, value ranges). */
 export function parseRunConfig(j: unknown, where: string): RunConfig {
   const bad = (why: string): never => {
@@ -75,10 +101,17 @@ export function parseRunConfig(j: unknown, where: string): RunConfig {
   const train = cfg.train as Record<string, unknown> | undefined;
   if (typeof model !== "object" || model === null) bad("missing the model section");
   if (typeof train !== "object" || train === null) bad("missing the train section");
-  for (const [k, type] of Object.entries(MODEL_FIELDS)) {
-    const actual = typeof model![k];
-    if (actual !== type) {
-      bad(`model.${k} must be a ${type}, got ${JSON.stringify(model![k])}`);
+  for (
+    const [section, obj, fields] of [
+      ["model", model!, MODEL_FIELDS],
+      ["train", train!, TRAIN_FIELDS],
+    ] as const
+  ) {
+    for (const [k, type] of Object.entries(fields)) {
+      const actual = typeof obj[k];
+      if (actual !== type) {
+        bad(`${section}.${k} must be a ${type}, got ${JSON.stringify(obj[k])}`);
+      }
     }
   }
   const rc = { model, train } as unknown as RunConfig;

@@ -10,6 +10,7 @@ import { UserError } from "../errors.ts";
 import { Model } from "../model/model.ts";
 import type { NamedTensor } from "../model/safetensors.ts";
 import type { RunConfig } from "../train/config.ts";
+import { sha256Hex } from "../util/sha256.ts";
 import { writeAtomic } from "../util/write_atomic.ts";
 import { type Circuit, type CircuitSummary, parseCircuit, parseSummary } from "./circuit.ts";
 import {
@@ -139,6 +140,19 @@ export async function readMetrics(run: RunDir): Promise<MetricsRow[]> {
   }
 }
 
+/**
+ * Appends one row to metrics.jsonl as one line in one write: O(row) per logged step. A process
+ * killed during the write leaves a torn last line, which readMetrics skips and a resume drops.
+ */
+export async function appendMetrics(run: RunDir, row: MetricsRow): Promise<void> {
+  await Deno.writeTextFile(run.metrics, JSON.stringify(row) + "\n", { append: true });
+}
+
+/** Rewrites metrics.jsonl atomically with these rows (a new run; a resume dropping later rows). */
+export async function writeMetrics(run: RunDir, rows: readonly MetricsRow[]): Promise<void> {
+  await writeAtomic(run.metrics, rows.map((r) => JSON.stringify(r) + "\n").join(""));
+}
+
 /** The cached node means, or null when absent, damaged or computed with other weights. */
 export async function readMeans(
   run: RunDir,
@@ -182,12 +196,6 @@ export async function readSummary(run: RunDir): Promise<CircuitSummary> {
 export async function writeSummary(run: RunDir, s: CircuitSummary): Promise<void> {
   await Deno.mkdir(run.circuitsDir, { recursive: true });
   await writeAtomic(run.summary, JSON.stringify(s, null, 1) + "\n");
-}
-
-/** Hex SHA-256 of bytes. */
-export async function sha256Hex(bytes: Uint8Array): Promise<string> {
-  const d = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes as BufferSource));
-  return Array.from(d, (b) => b.toString(16).padStart(2, "0")).join("");
 }
 
 export interface LoadedRun {

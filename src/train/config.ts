@@ -27,7 +27,7 @@ export interface TrainConfig {
   /** Dense baseline: no weight sparsity (and, with afrac = 1, no activation sparsity). */
   dense: boolean;
   seed: number;
-  /** Validation every this many steps, on valTokens tokens. */
+  /** Validation every this many steps, on valBatches fixed batches of held-out data. */
   evalEvery: number;
   valBatches: number;
   /** Checkpoint every this many steps (and at the end). */

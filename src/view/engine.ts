@@ -196,7 +196,7 @@ export class Engine {
     const arena = be.arena;
     this.mask = arena.tensor([model.nodes.total], "viewer mask").ptr;
     this.mean = arena.tensor([model.nodes.total], "viewer means").ptr;
-    this.#scorer = new PairScorer(model, MAX_PROMPTS, tokensPerBatch(rc));
+    this.#scorer = new PairScorer(model, tok, MAX_PROMPTS, tokensPerBatch(rc));
   }
 
   /**

@@ -15,7 +15,17 @@ import {
   parseTokenizer,
   RUN_FILES,
 } from "../run/format.ts";
-import { fileExists, readCircuit, RunDir, sha256Hex, writeAtomic } from "../run/run_dir.ts";
+import {
+  fileExists,
+  type LoadedRun,
+  loadRun,
+  readCircuit,
+  readMeans,
+  RunDir,
+  writeAtomic,
+} from "../run/run_dir.ts";
+import type { ExportFormat } from "../export/cli_export.ts";
+import { sha256Hex } from "../util/sha256.ts";
 import { getTask } from "../../tasks/index.ts";
 import { stopBundler, viewBundle } from "./bundle.ts";
 import { pageHtml } from "./page_html.ts";
@@ -82,31 +92,59 @@ export interface ExportHtmlOptions {
   log?: (line: string) => void;
 }
 
+/** `export --format html` (src/export/cli_export.ts): the viewer for `--task` as one file. */
+export const htmlFormat: ExportFormat = {
+  async write(run, out, opts) {
+    if (opts.task === null) throw new UserError("export --format html: --task NAME is required");
+    const bytes = await writeHtml(run, opts.task, out, opts.log);
+    opts.log(`${out}: ${(bytes / 1048576).toFixed(1)} MiB; open it in a browser`);
+    return [out];
+  },
+};
+
 /**
- * Writes the viewer for one task's circuit as one HTML file (atomically); returns its size in
- * bytes. Every problem with the run is a UserError before anything is written.
+ * Opens the run folder and writes the viewer for one task's circuit as one HTML file; returns
+ * its size in bytes (what `export --format html` does, for callers without a loaded run).
  */
 export async function exportHtml(o: ExportHtmlOptions): Promise<number> {
-  const log = o.log ?? (() => {});
   getTask(o.task);
-  const dir = o.model.replace(/\/+$/, "") || "/";
-  const run = new RunDir(dir);
-  if (!(await fileExists(run.config))) {
-    throw new UserError(`${dir}: not a run folder (no config.json)`);
+  const r = await loadRun(o.model);
+  try {
+    return await writeHtml(r, o.task, o.out, o.log ?? (() => {}));
+  } finally {
+    r.close();
   }
-  const problems = await checkRunFiles(run);
-  if (problems.length) throw new UserError(problems[0]);
-  const circuit = await readCircuit(run, o.task);
-  const model = await run.readBytes(run.model);
-  if ((await sha256Hex(model)) !== circuit.model.weights_sha256) {
+}
+
+/**
+ * Writes the viewer for one task's circuit of a loaded run as one HTML file (atomically); returns
+ * its size in bytes. Every problem with the run is a UserError before anything is written.
+ */
+export async function writeHtml(
+  r: LoadedRun,
+  task: string,
+  out: string,
+  log: (line: string) => void,
+): Promise<number> {
+  getTask(task);
+  const run = r.run, dir = run.dir;
+  const circuit = await readCircuit(run, task);
+  if (circuit.model.weights_sha256 !== r.weightsSha256) {
     throw new UserError(
-      `${run.circuit(o.task)}: was pruned from other weights than ${run.model}; prune again with ` +
-        `deno task prune --model ${dir} --task ${o.task}`,
+      `${run.circuit(task)}: was pruned from other weights than ${run.model}; prune again with ` +
+        `deno task prune --model ${dir} --task ${task}`,
     );
   }
-  if (circuit.ablation === "mean" && !(await fileExists(run.means))) {
+  const model = await run.readBytes(run.model);
+  if ((await sha256Hex(model)) !== r.weightsSha256) {
+    throw new UserError(`${run.model}: changed while it was being exported; export again`);
+  }
+  if (
+    circuit.ablation === "mean" && !(await readMeans(run, r.model.nodes.total, r.weightsSha256))
+  ) {
     throw new UserError(
-      `${run.means}: missing; it is written by deno task prune --model ${dir} --task ${o.task}`,
+      `${run.means}: missing or not from these weights; it is written by deno task prune ` +
+        `--model ${dir} --task ${task}`,
     );
   }
   const bundle = await viewBundle(log);
@@ -121,14 +159,14 @@ export async function exportHtml(o: ExportHtmlOptions): Promise<number> {
     RUN_FILES.model,
     RUN_FILES.metrics,
     RUN_FILES.means,
-    circuitFile(o.task),
+    circuitFile(task),
   ];
   const embedded: string[] = [];
   for (const name of names) {
     const p = `${dir}/${name}`;
     if (!(await fileExists(p))) continue;
     const bytes = name === RUN_FILES.model ? model : await run.readBytes(p);
-    if (name === circuitFile(o.task)) parseCircuitText(new TextDecoder().decode(bytes), p);
+    if (name === circuitFile(task)) parseCircuitText(new TextDecoder().decode(bytes), p);
     files[`run/${name}`] = await gzipBase64(bytes);
     embedded.push(name);
   }
@@ -136,9 +174,9 @@ export async function exportHtml(o: ExportHtmlOptions): Promise<number> {
     {
       mode: "inline",
       run: run.name,
-      task: o.task,
+      task,
       runFiles: embedded,
-      circuits: [o.task],
+      circuits: [task],
     },
     {
       css: text("app.css"),
@@ -152,9 +190,9 @@ export async function exportHtml(o: ExportHtmlOptions): Promise<number> {
   );
   const bytes = new TextEncoder().encode(html);
   try {
-    await writeAtomic(o.out, bytes);
+    await writeAtomic(out, bytes);
   } catch (e) {
-    throw new UserError(`export: cannot write ${o.out} (${(e as Error).message.split("\n")[0]})`);
+    throw new UserError(`export: cannot write ${out} (${(e as Error).message.split("\n")[0]})`);
   }
   return bytes.length;
 }

@@ -10,7 +10,7 @@ import { checkBuffers, checkDims } from "./layer_args.ts";
 export interface AblateForwardArgs {
   /** x [C,N]: replaced in place by m·x + (1 − m)·μ. */
   x: number;
-  /** raw [C,N]: receives x as it was (the backward needs it). */
+  /** raw [C,N]: receives x as it was (the backward needs it); 0 = keep no copy. */
   raw: number;
   /** m [C]: mask per channel (1 keeps the node, 0 ablates it). */
   m: number;
@@ -27,7 +27,7 @@ export function ablateForward(be: Backend, a: AblateForwardArgs): void {
   checkDims("ablate_forward", shapes, { C, N });
   checkBuffers(be, "ablate_forward", shapes, {
     x: [a.x, 4 * C * N],
-    raw: [a.raw, 4 * C * N],
+    ...(a.raw ? { raw: [a.raw, 4 * C * N] as [number, number] } : {}),
     m: [a.m, 4 * C],
     ...(a.mean ? { mean: [a.mean, 4 * C] as [number, number] } : {}),
   });

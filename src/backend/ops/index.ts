@@ -13,3 +13,5 @@ export * from "./sparse.ts";
 export * from "./topk.ts";
 export * from "./xent.ts";
 export * from "./ablate.ts";
+export * from "./prune.ts";
+export * from "./gather.ts";
