@@ -68,6 +68,25 @@ export interface ScoreOptions {
    * --freeze-norm): each batch runs twice, first without the ablation to record the scales.
    */
   freezeNorm?: boolean;
+  /** Work to skip per batch, from earlier passes over the same items (the viewer's toggles). */
+  resume?: BatchResume;
+}
+
+/**
+ * Lets a caller that scores one item list again and again under masks differing in a few nodes
+ * (the viewer's live toggles) skip the blocks a change cannot reach. Batches are numbered in the
+ * order they run, which is the same for the same items.
+ */
+export interface BatchResume {
+  /**
+   * Before batch k's forward (B rows of T tokens; call model.prepare(B, T) to write into its
+   * activations). Returns the first block to run, having written that block's input when it is
+   * not 0, and whether it wrote every frozen norm scale (then freezeNorm's unablated pass is
+   * skipped; without them fromLayer must be 0, as that pass overwrites the residuals).
+   */
+  start(k: number, B: number, T: number): { fromLayer: number; frozen: boolean };
+  /** After batch k's forward (its activations and logits in model.acts). */
+  end(k: number): void;
 }
 
 /**
@@ -136,7 +155,7 @@ export class PairScorer {
     // Similar lengths share a batch, so little of each row is padding.
     const order = seqs.map((_, i) => i).sort((x, y) => seqs[x].length - seqs[y].length);
     const lc = new Float32Array(n), lw = new Float32Array(n);
-    for (let start = 0; start < n;) {
+    for (let start = 0, k = 0; start < n; k++) {
       let end = start + 1;
       while (end < n && (end + 1 - start) * seqs[order[end]].length <= this.#tokensPerBatch) end++;
       const B = end - start, T = seqs[order[end - 1]].length;
@@ -153,7 +172,14 @@ export class PairScorer {
       }
       // Logits only at each row's last position: column r of [V, B] is row r's prediction.
       const cols = { ptr: this.#pos + start * 4, count: B };
-      if (opts.freezeNorm) {
+      const plan = opts.resume?.start(k, B, T) ?? { fromLayer: 0, frozen: false };
+      if (opts.freezeNorm && !plan.frozen && plan.fromLayer !== 0) {
+        throw new Error("PairScorer: resuming a frozen-norm pass needs the frozen scales");
+      }
+      if (opts.freezeNorm && !plan.frozen) {
+        // Sized for the ablated pass first: resizing them between the passes (an ablation keeps
+        // raw copies) would drop the scales the unablated pass records.
+        model.prepare(B, T);
         const ablation = model.ablation;
         model.setAblation(null);
         model.normMode = "record";
@@ -161,11 +187,13 @@ export class PairScorer {
         model.setAblation(ablation);
         model.normMode = "frozen";
       }
+      if (opts.freezeNorm) model.normMode = "frozen";
       try {
-        model.forward(tokens, null, B, T, { logitCols: cols });
+        model.forward(tokens, null, B, T, { logitCols: cols, fromLayer: plan.fromLayer });
       } finally {
         if (opts.freezeNorm) model.normMode = "compute";
       }
+      opts.resume?.end(k);
       const logits = model.acts.logits;
       pairLossForward(be, {
         losses: this.#losses + start * 4,

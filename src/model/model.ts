@@ -68,6 +68,13 @@ export interface ForwardOptions {
    * [V, count], column r for token cols[r]; the rest of the forward is unchanged.
    */
   logitCols?: { ptr: number; count: number };
+  /**
+   * Run the blocks from this one on (default 0: embedding and every block). The caller has
+   * written its input into `acts.layers[fromLayer].res` (after `prepare(B, T)`), e.g. kept from
+   * an earlier pass over the same tokens whose earlier blocks have not changed: the viewer's
+   * live toggles. The token embedding is skipped; positions are embedded as usual.
+   */
+  fromLayer?: number;
 }
 
 export interface BackwardOptions {
@@ -293,6 +300,14 @@ export class Model {
     return acts;
   }
 
+  /**
+   * Sizes the activations for B sequences of T tokens under the current ablation, as the next
+   * forward will use them, so a caller can write a block's input first (`fromLayer`).
+   */
+  prepare(B: number, T: number): Readonly<Acts> {
+    return this.#ensureActs(B, T);
+  }
+
   /** The activations of the last forward pass (for evaluation, pruning and the viewer). */
   get acts(): Readonly<Acts> {
     if (!this.#acts) throw new Error("no forward pass yet");
@@ -329,15 +344,21 @@ export class Model {
     const { C, V, P } = this.d;
     const N = a.N;
     const lay = this.layout;
+    const from = opts.fromLayer ?? 0;
+    if (!Number.isInteger(from) || from < 0 || from >= this.d.L) {
+      throw new Error(`forward: fromLayer ${from} not in 0..${this.d.L - 1}`);
+    }
     be.arena.i32(a.tokens, N).set(tokens.subarray(0, N));
-    ops.embeddingForward(be, {
-      out: a.layers[0].res,
-      tokens: a.tokens,
-      wte: this.ptr(lay.wte),
-      C,
-      N,
-      V,
-    });
+    if (from === 0) {
+      ops.embeddingForward(be, {
+        out: a.layers[0].res,
+        tokens: a.tokens,
+        wte: this.ptr(lay.wte),
+        C,
+        N,
+        V,
+      });
+    }
     if (lay.wpe) {
       const ids = be.arena.i32(a.posIds, N);
       for (let i = 0; i < N; i++) ids[i] = i % T;
@@ -350,10 +371,10 @@ export class Model {
         V: this.cfg.nCtx,
       });
     }
-    this.blocks.forEach((b, l) => {
+    for (let l = from; l < this.d.L; l++) {
       const out = l + 1 < this.d.L ? a.layers[l + 1].res : a.resF;
-      b.forward(a.layers[l], out, this.#pass(a, false, l));
-    });
+      this.blocks[l].forward(a.layers[l], out, this.#pass(a, false, l));
+    }
     normForward(be, this.normMode, {
       out: a.lnF,
       rstd: a.rstdF,

@@ -18,7 +18,12 @@
  * model and task built by hand.
  */
 import * as ops from "../backend/ops/index.ts";
-import { type PairScorer, type PromptItem, type PromptScores } from "../eval/task_eval.ts";
+import {
+  type BatchResume,
+  type PairScorer,
+  type PromptItem,
+  type PromptScores,
+} from "../eval/task_eval.ts";
 import type { Ablation } from "../model/block.ts";
 import type { Model } from "../model/model.ts";
 import { LOCATIONS, nodeAt } from "../model/nodes.ts";
@@ -160,12 +165,15 @@ export class MaskedScorer {
     for (const i of kept) m[i] = 1;
   }
 
-  /** Scores items under the current mask (ablation: false = the plain model). */
-  score(items: readonly PromptItem[], ablation = true): PromptScores {
+  /**
+   * Scores items under the current mask (ablation: false = the plain model); `resume` skips
+   * blocks an earlier pass over the same items already has (src/eval/task_eval.ts BatchResume).
+   */
+  score(items: readonly PromptItem[], ablation = true, resume?: BatchResume): PromptScores {
     // Forward only: no mask gradient, so the ablation keeps no copies for a backward.
     this.model.setAblation(ablation ? { ...this.ablation, dmask: 0 } : null);
     try {
-      return this.scorer.score(items, { freezeNorm: ablation && this.freezeNorm });
+      return this.scorer.score(items, { freezeNorm: ablation && this.freezeNorm, resume });
     } finally {
       this.model.setAblation(null);
     }
@@ -476,33 +484,7 @@ export function findCircuit(
   lap("bisect");
   const kept = opt.ranking.slice(0, k).sort((a, b) => a - b);
   const calibration = curve.get(k)!.c;
-  // Measurements on the held-out pairs.
-  const full = ms.score(data.evalItems, false);
-  ms.keepOnly(kept);
-  const circ = ms.score(data.evalItems);
-  const circCal = ms.calibrated(circ, calibration, true);
-  const mask = ms.mask;
-  for (let i = 0; i < ms.n; i++) mask[i] = 1;
-  for (const i of kept) mask[i] = 0;
-  const ablated = ms.score(data.evalItems).meanLoss;
-  lap("measure");
-  let random = { mean: NaN, sd: NaN, draws: 0 };
-  const deltas: number[] = [];
-  if (!st.skipBaselines) {
-    random = randomBaseline(ms, data.evalItems, kept, st.randomDraws, st.seed, progress);
-    lap("random");
-    const dItems = data.evalItems.slice(0, 2 * st.deltaPairs);
-    ms.keepOnly(kept);
-    const base = ms.calibrated(ms.score(dItems), calibration).loss;
-    const m = ms.mask;
-    kept.forEach((i, j) => {
-      m[i] = 0;
-      deltas.push(ms.calibrated(ms.score(dItems), calibration).loss - base);
-      m[i] = 1;
-      progress?.("deltas", j + 1, kept.length);
-    });
-    lap("deltas");
-  }
+  const m = measureCircuit(ms, data.evalItems, kept, calibration, st, { progress, lap });
   if (!st.skipBaselines) {
     fillCurve(ms, data.pool, opt.ranking, k, curve, progress);
     lap("curve");
@@ -520,6 +502,64 @@ export function findCircuit(
     curve: points,
     calibration: calibration ?? IDENTITY,
     reached,
+    ...m,
+    trainLoss: opt.loss,
+    trainOn: opt.on,
+    timing,
+  };
+}
+
+/** What measureCircuit finds: CircuitResult's measurements. */
+export type CircuitMeasures = Pick<
+  CircuitResult,
+  "losses" | "deltas" | "fullLosses" | "circuitLosses"
+>;
+
+/**
+ * Measures a node set on the held-out pairs (step 3 of the file comment) with a calibration:
+ * the full model, the circuit alone (raw and calibrated), the circuit ablated, random node sets
+ * with its counts (unless st.skipBaselines) and each node's delta on the first st.deltaPairs
+ * pairs. `deltaResume` may skip blocks in the delta passes (the viewer: same bits, sooner).
+ */
+export function measureCircuit(
+  ms: MaskedScorer,
+  evalItems: readonly PromptItem[],
+  kept: number[],
+  calibration: Calibration,
+  st: Pick<PruneSettings, "randomDraws" | "deltaPairs" | "seed" | "skipBaselines">,
+  opts: { progress?: OnProgress; lap?: (phase: string) => void; deltaResume?: BatchResume } = {},
+): CircuitMeasures {
+  const { progress } = opts;
+  const lap = opts.lap ?? (() => {});
+  const full = ms.score(evalItems, false);
+  ms.keepOnly(kept);
+  const circ = ms.score(evalItems);
+  const circCal = ms.calibrated(circ, calibration, true);
+  const mask = ms.mask;
+  for (let i = 0; i < ms.n; i++) mask[i] = 1;
+  for (const i of kept) mask[i] = 0;
+  const ablated = ms.score(evalItems).meanLoss;
+  lap("measure");
+  let random = { mean: NaN, sd: NaN, draws: 0 };
+  const deltas: number[] = [];
+  if (!st.skipBaselines) {
+    random = randomBaseline(ms, evalItems, kept, st.randomDraws, st.seed, progress);
+    lap("random");
+    const dItems = evalItems.slice(0, 2 * st.deltaPairs);
+    ms.keepOnly(kept);
+    const base = ms.calibrated(ms.score(dItems, true, opts.deltaResume), calibration).loss;
+    const m = ms.mask;
+    kept.forEach((i, j) => {
+      m[i] = 0;
+      deltas.push(
+        ms.calibrated(ms.score(dItems, true, opts.deltaResume), calibration).loss - base,
+      );
+      m[i] = 1;
+      progress?.("deltas", j + 1, kept.length);
+    });
+    lap("deltas");
+  }
+  return {
     losses: {
       full: full.meanLoss,
       circuit: circ.meanLoss,
@@ -530,20 +570,21 @@ export function findCircuit(
     deltas,
     fullLosses: full.losses,
     circuitLosses: circCal.items!,
-    trainLoss: opt.loss,
-    trainOn: opt.on,
-    timing,
   };
 }
 
-/** Calibrated loss of a node set on items with a given calibration (the viewer's number). */
+/**
+ * Calibrated loss of a node set on items with a given calibration (the viewer's number; with
+ * `resume`, the viewer's faster way to the same bits).
+ */
 export function circuitLoss(
   ms: MaskedScorer,
   items: readonly PromptItem[],
   kept: Iterable<number>,
   c: Calibration,
+  resume?: BatchResume,
 ): { raw: number; calibrated: number; scores: PromptScores } {
   ms.keepOnly(kept);
-  const s = ms.score(items);
+  const s = ms.score(items, true, resume);
   return { raw: s.meanLoss, calibrated: ms.calibrated(s, c).loss, scores: s };
 }
