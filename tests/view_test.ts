@@ -9,15 +9,19 @@
  * Where /usr/bin/chromium is missing the browser tests are skipped with one line saying so.
  */
 import assert from "node:assert/strict";
-import { Backend } from "../src/backend/backend.ts";
+import type { Page } from "playwright-core";
 import { UserError } from "../src/errors.ts";
-import { PairScorer, type PromptItem } from "../src/eval/task_eval.ts";
+import { nodeIndex, parseNodeId } from "../src/model/nodes.ts";
+import { type Calibration } from "../src/prune/calibrate.ts";
+import { circuitLoss, MaskedScorer } from "../src/prune/prune.ts";
+import { makeScorer, taskData } from "../src/prune/task_prune.ts";
 import { type Circuit, parseCircuitText } from "../src/run/circuit.ts";
 import { loadRun, readMeans } from "../src/run/run_dir.ts";
 import { startView, type ViewHandle } from "../src/view/cli_view.ts";
 import { exportHtml } from "../src/view/export_html.ts";
-import { makePairs, TASKS } from "../tasks/index.ts";
-import { FIXTURE_TASK, makeViewRun } from "./view_fixture.ts";
+import { fmt } from "../src/view/page/heat.ts";
+import { getTask } from "../tasks/index.ts";
+import { FIXTURE_TASK, FROZEN_TASK, makeViewRun } from "./view_fixture.ts";
 
 const CHROMIUM = "/usr/bin/chromium";
 const hasChromium = await Deno.stat(CHROMIUM).then(() => true, () => false);
@@ -26,65 +30,48 @@ if (!hasChromium) {
     `view_test: browser tests skipped: ${CHROMIUM} not found (apt-get install -y chromium)`,
   );
 }
-const WASM = await Deno.readFile(new URL("../build/thinwire.wasm", import.meta.url));
 
-let fixture: Promise<{ dir: string; circuit: Circuit }> | null = null;
-/** One trained tiny run with a circuit, shared by the tests of this file. */
+let fixture: Promise<{ dir: string; circuit: Circuit; frozen: Circuit }> | null = null;
+/** One trained tiny run with two pruned circuits, shared by the tests of this file. */
 function run() {
-  fixture ??= makeViewRun(WASM);
+  fixture ??= makeViewRun();
   return fixture;
 }
 
-/** The task loss (calibrated as the page does) with only `kept` nodes, via the CLI's modules. */
-async function expectedLoss(dir: string, c: Circuit, kept: string[]): Promise<number> {
-  const be = await Backend.create({ wasm: WASM });
-  const r = await loadRun(dir, { be });
+/**
+ * What the CLI's modules compute for the circuit's task with only `kept` nodes: circuitLoss on
+ * the evaluation pairs (taskData), the file's ablation, means, --freeze-norm and calibration
+ * (or `calibration`); with `fit`, also the calibration fitted on the pruning pairs.
+ */
+async function cli(
+  dir: string,
+  c: Circuit,
+  kept: string[],
+  calibration: Calibration = c.calibration,
+): Promise<{ calibrated: number; raw: number; full: number; fit: Calibration }> {
+  const r = await loadRun(dir);
   try {
-    const m = r.model;
-    const scorer = new PairScorer(
-      m,
-      r.tokenizer,
-      2 * c.pairs.eval_pairs,
-      r.rc.train.batchSize * r.rc.model.nCtx,
-    );
-    const total = m.nodes.total;
-    const mask = be.arena.tensor([total]).ptr, mean = be.arena.tensor([total]).ptr;
-    const means = await readMeans(r.run, total, r.weightsSha256);
-    assert.ok(means, "the fixture has node means");
-    be.arena.f32(mean, total).set(means.mean);
-    const mv = be.arena.f32(mask, total);
-    for (const id of kept) {
-      const [l, a, b, i] = id.split(".");
-      const loc = `${a}.${b}` as keyof (typeof m.nodes.offsets)[0];
-      mv[m.nodes.offsets[Number(l)][loc] + Number(i)] = 1;
-    }
-    m.setAblation({ mask, mean, dmask: 0 });
-    const task = TASKS.find((t) => t.name === c.task)!;
-    const items: PromptItem[] = [];
-    for (const p of makePairs(task, c.pairs.eval_seed, c.pairs.eval_pairs)) {
-      const ids = p.answers.map((x) => r.tokenizer.singleToken(x)!);
-      for (const k of [0, 1]) {
-        items.push({
-          tokens: r.tokenizer.encode(p.prompts[k]),
-          correct: ids[k],
-          wrong: ids[1 - k],
-        });
-      }
-    }
-    const s = scorer.score(items);
-    let loss = 0;
-    for (let i = 0; i < items.length; i++) {
-      const lab = i % 2 === 0 ? s.correct[i] - s.wrong[i] : s.wrong[i] - s.correct[i];
-      const z = c.calibration.scale * lab + c.calibration.shift;
-      const margin = i % 2 === 0 ? z : -z;
-      loss += margin > 30 ? 0 : Math.log1p(Math.exp(-margin));
-    }
-    return loss / items.length;
+    const data = taskData(r, getTask(c.task), c.pairs.prune_pairs, c.pairs.eval_pairs);
+    assert.ok(!("note" in data));
+    const total = r.model.nodes.total;
+    const means = c.ablation === "mean"
+      ? (await readMeans(r.run, total, r.weightsSha256))!.mean
+      : null;
+    const scorer = makeScorer(r, Math.max(data.pool.length, data.evalItems.length));
+    const ms = new MaskedScorer(r.model, scorer, means, c.freeze_norm);
+    const idx = kept.map((id) => nodeIndex(r.model.d, r.model.nodes, parseNodeId(id)!));
+    const got = circuitLoss(ms, data.evalItems, idx, calibration);
+    ms.keepOnly(idx);
+    const fit = ms.measure(data.pool).c;
+    const full = ms.score(data.evalItems, false).meanLoss;
+    return { calibrated: got.calibrated, raw: got.raw, full, fit };
   } finally {
     r.close();
-    be.close();
   }
 }
+
+/** A loss as the page prints it. */
+const printed = (x: number) => fmt(x, 4);
 
 /** Sends one raw HTTP request (paths exactly as written, no client-side normalisation). */
 async function rawGet(port: number, path: string, host = `127.0.0.1:${port}`): Promise<number> {
@@ -220,7 +207,7 @@ Deno.test({
   sanitizeResources: false,
   fn: async (t) => {
     const { chromium } = await import("playwright-core");
-    const { dir, circuit } = await run();
+    const { dir, circuit, frozen } = await run();
     const shots = await Deno.makeTempDir({ prefix: "thinwire-view-shots-" });
     console.log(`view_test: screenshots in ${shots}`);
     const profile = await Deno.makeTempDir({ prefix: "thinwire-chromium-" });
@@ -234,35 +221,65 @@ Deno.test({
     const logs: string[] = [];
     let view: ViewHandle | null = null;
     const pageErrors: string[] = [];
+    const open = async (url: string): Promise<Page> => {
+      const p = await browser.newPage();
+      p.on("pageerror", (e) => pageErrors.push(e.message));
+      await p.goto(url);
+      await p.waitForSelector("[data-node-id]", { timeout: 60000 });
+      return p;
+    };
+    /** The page's exact number (not the quick estimate) once it shows `kept` nodes. */
+    const liveLoss = async (p: Page, kept: number) => {
+      await p.waitForFunction(
+        (k) =>
+          document.getElementById("live-kept")?.textContent === `(${k} kept)` &&
+          document.getElementById("live-row")?.getAttribute("data-exact") === "1",
+        kept,
+        { timeout: 60000 },
+      );
+      return await p.locator("#live-loss").textContent();
+    };
+    const drawn = (p: Page) =>
+      p.$$eval("#graph [data-node-id]", (els) => els.map((e) => e.getAttribute("data-node-id")));
     try {
       view = await startView({ model: dir, task: FIXTURE_TASK, port: 0 }, (l) => logs.push(l));
-      const page = await browser.newPage();
-      page.on("pageerror", (e) => pageErrors.push(e.message));
+      // The printed URL opens the --task circuit (`#task=…`); other states replace the fragment.
+      const base = view.url.split("#")[0];
       const ids = circuit.nodes.map((n) => n.id);
-      const target = circuit.nodes.reduce((a, b) =>
-        Math.abs(b.delta) > Math.abs(a.delta) ? b : a
-      ).id;
-      const liveLoss = async (kept: number) => {
-        await page.waitForFunction(
-          (k) => document.getElementById("live-kept")?.textContent === `(${k} kept)`,
-          kept,
-          { timeout: 30000 },
-        );
-        return await page.locator("#live-loss").textContent();
-      };
+      const top = circuit.ranking.slice(0, Math.min(16, circuit.ranking.length));
+      const target = top[Math.min(1, top.length - 1)];
+      const rest = top.filter((x) => x !== target);
+      let page: Page;
 
-      await t.step("served page: isolated, graph has the circuit's nodes", async () => {
-        await page.goto(view!.url);
-        await page.waitForSelector("[data-node-id]", { timeout: 60000 });
+      await t.step("served page: isolated, the circuit's nodes, the file's losses", async () => {
+        page = await open(view!.url);
         assert.equal(await page.evaluate(() => crossOriginIsolated), true);
         assert.equal(await page.locator("#graph [data-node-id]").count(), circuit.nodes.length);
-        const drawn = await page.$$eval("#graph [data-node-id]", (els) =>
-          els.map((e) => e.getAttribute("data-node-id")));
-        assert.deepEqual(new Set(drawn), new Set(ids));
+        assert.deepEqual(new Set(await drawn(page)), new Set(ids));
         assert.match(await page.locator("#threads").textContent() ?? "", /cross-origin isolated/);
-        const full = await liveLoss(ids.length);
-        assert.equal(full, (await expectedLoss(dir, circuit, ids)).toFixed(4));
+        const shown = await liveLoss(page, ids.length);
+        assert.equal(shown, printed(circuit.losses.circuit_calibrated));
+        assert.equal(shown, printed((await cli(dir, circuit, ids)).calibrated));
+        assert.equal(
+          await page.locator("#live-raw").textContent(),
+          printed(circuit.losses.circuit),
+        );
         await page.screenshot({ path: `${shots}/served.png` });
+        await page.close();
+      });
+
+      await t.step("the slider's top k from the URL: the ranking's nodes, CLI loss", async () => {
+        assert.ok(top.length > ids.length, "the ranking reaches past the circuit");
+        page = await open(`${base}#task=${FIXTURE_TASK}&k=${top.length}`);
+        await page.waitForFunction(
+          (n) => document.querySelectorAll("#graph [data-node-id]").length === n,
+          new Set([...ids, ...top]).size,
+          { timeout: 60000 },
+        );
+        assert.equal(
+          await liveLoss(page, top.length),
+          printed((await cli(dir, circuit, top)).calibrated),
+        );
       });
 
       await t.step(
@@ -279,49 +296,40 @@ Deno.test({
         },
       );
 
+      await t.step("ablating it re-runs the model: the page's loss is circuitLoss's", async () => {
+        await page.locator("#toggle-node").click();
+        const shown = await liveLoss(page, rest.length);
+        assert.equal(shown, printed((await cli(dir, circuit, rest)).calibrated));
+        assert.match(page.url(), new RegExp(`ablate=${target.replace(/\./g, "\\.")}`));
+        await page.locator("#tab-intervene").click();
+        await page.screenshot({ path: `${shots}/ablated.png` });
+      });
+
       await t.step(
-        "ablating it re-runs the model: the page's loss equals the CLI modules'",
+        "toggle latency: an estimate first, then the exact number (reported)",
         async () => {
-          await page.locator("#toggle-node").click();
-          const shown = await liveLoss(ids.length - 1);
-          const expected = await expectedLoss(
-            dir,
-            circuit,
-            ids.filter((x) =>
-              x !== target
-            ),
+          const node = top[0];
+          for (let i = 0; i < 6; i++) {
+            await page.locator(`#graph [data-node-id="${node}"]`).focus();
+            await page.keyboard.press("x");
+            await liveLoss(page, i % 2 === 0 ? rest.length - 1 : rest.length);
+          }
+          const ts = await page.evaluate(() =>
+            (globalThis as unknown as { __thinwire: { timings: Record<string, number>[] } })
+              .__thinwire.timings
           );
-          assert.equal(shown, expected.toFixed(4));
-          assert.match(page.url(), new RegExp(`ablate=${target.replace(/\./g, "\\.")}`));
-          await page.screenshot({ path: `${shots}/ablated.png` });
+          assert.ok(ts.length >= 6 && ts.every((x) => x.estimate > 0 && x.exact >= x.estimate));
+          const list = (k: string) => ts.map((x) => x[k].toFixed(0)).join(", ");
+          console.log(
+            `view_test: tiny-model toggle → screen: estimate ${list("estimate")} ms; exact ` +
+              `${list("exact")} ms`,
+          );
         },
       );
 
-      await t.step("toggle latency (reported, not asserted)", async () => {
-        const node = circuit.nodes[0].id;
-        for (let i = 0; i < 6; i++) {
-          await page.locator(`#graph [data-node-id="${node}"]`).focus();
-          await page.keyboard.press("x");
-          await liveLoss(i % 2 === 0 ? ids.length - 2 : ids.length - 1);
-        }
-        const ms = await page.evaluate(() =>
-          (globalThis as unknown as { __thinwire: { timings: { total: number }[] } }).__thinwire
-            .timings.map((x) => x.total)
-        );
-        console.log(
-          `view_test: tiny-model toggle → screen: ${ms.map((x) => x.toFixed(0)).join(", ")} ms`,
-        );
-      });
-
       await t.step("the URL restores the state in a new page", async () => {
-        const url = page.url();
-        const p2 = await browser.newPage();
-        await p2.goto(url);
-        await p2.waitForFunction(
-          (k) => document.getElementById("live-kept")?.textContent === `(${k} kept)`,
-          ids.length - 1,
-          { timeout: 60000 },
-        );
+        const p2 = await open(page.url());
+        await liveLoss(p2, rest.length);
         assert.match(
           await p2.locator(`#graph [data-node-id="${target}"]`).getAttribute("class") ?? "",
           /ablated/,
@@ -329,40 +337,51 @@ Deno.test({
         await p2.close();
       });
 
-      await t.step("download the kept nodes as a valid circuit file", async () => {
-        await page.locator("#tab-intervene").click();
+      await t.step("download the kept nodes: a circuit file measured as prune does", async () => {
         const [dl] = await Promise.all([
-          page.waitForEvent("download", { timeout: 60000 }),
+          page.waitForEvent("download", { timeout: 120000 }),
           page.locator("#download-kept").click(),
         ]);
         const path = `${shots}/downloaded.json`;
         await dl.saveAs(path);
         const c = parseCircuitText(await Deno.readTextFile(path), path);
-        assert.equal(c.nodes.length, ids.length - 1);
-        assert.ok(!c.nodes.some((n) => n.id === target));
+        assert.deepEqual(new Set(c.nodes.map((n) => n.id)), new Set(rest));
+        const want = await cli(dir, circuit, rest);
+        assert.deepEqual(c.calibration, want.fit);
+        const again = await cli(dir, circuit, rest, c.calibration);
+        assert.equal(c.losses.circuit_calibrated, again.calibrated);
+        assert.equal(c.losses.circuit, again.raw);
+        assert.equal(c.losses.full, circuit.losses.full);
+        assert.equal(c.losses.random.draws, circuit.losses.random.draws);
+        assert.equal(c.curve.length, 1);
+        await page.close();
+      });
+
+      await t.step("a --freeze-norm circuit: the file's loss, then circuitLoss's", async () => {
+        assert.equal(frozen.freeze_norm, true);
+        const fids = frozen.nodes.map((n) => n.id);
+        const p3 = await open(`${base}#task=${FROZEN_TASK}`);
+        const shown = await liveLoss(p3, fids.length);
+        assert.equal(shown, printed(frozen.losses.circuit_calibrated));
+        assert.equal(shown, printed((await cli(dir, frozen, fids)).calibrated));
+        const add = frozen.ranking.find((id) => !fids.includes(id))!;
+        await p3.locator("#add-node").fill(add);
+        await p3.getByRole("button", { name: "Add node" }).click();
+        const more = await liveLoss(p3, fids.length + 1);
+        assert.equal(more, printed((await cli(dir, frozen, [...fids, add])).calibrated));
+        await p3.close();
       });
 
       await t.step("exported HTML from file://: same graph, one thread, same loss", async () => {
         const out = `${shots}/circuit.html`;
         await exportHtml({ model: dir, task: FIXTURE_TASK, out });
-        const p3 = await browser.newPage();
-        p3.on("pageerror", (e) => pageErrors.push(e.message));
-        await p3.goto(`file://${out}`);
-        await p3.waitForSelector("[data-node-id]", { timeout: 60000 });
-        assert.equal(await p3.evaluate(() => crossOriginIsolated), false);
-        assert.equal(await p3.locator("#graph [data-node-id]").count(), circuit.nodes.length);
-        assert.match(await p3.locator("#threads").textContent() ?? "", /^1 thread .*not isolated/);
-        await p3.waitForFunction(
-          (k) => document.getElementById("live-kept")?.textContent === `(${k} kept)`,
-          ids.length,
-          { timeout: 60000 },
-        );
-        assert.equal(
-          await p3.locator("#live-loss").textContent(),
-          (await expectedLoss(dir, circuit, ids)).toFixed(4),
-        );
-        await p3.screenshot({ path: `${shots}/exported.png` });
-        await p3.close();
+        const p4 = await open(`file://${out}`);
+        assert.equal(await p4.evaluate(() => crossOriginIsolated), false);
+        assert.equal(await p4.locator("#graph [data-node-id]").count(), circuit.nodes.length);
+        assert.match(await p4.locator("#threads").textContent() ?? "", /^1 thread .*not isolated/);
+        assert.equal(await liveLoss(p4, ids.length), printed(circuit.losses.circuit_calibrated));
+        await p4.screenshot({ path: `${shots}/exported.png` });
+        await p4.close();
       });
 
       await t.step("damaged files: a clear error in the page and on stderr", async () => {

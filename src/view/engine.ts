@@ -14,9 +14,22 @@ import type { Tokenizer } from "../data/tokenizer.ts";
 import { UserError } from "../errors.ts";
 import { evalTask, PairScorer, type PromptItem, type TaskResult } from "../eval/task_eval.ts";
 import type { LayerActs, Model } from "../model/model.ts";
-import { nodeIndex, type NodeRef, parseNodeId } from "../model/nodes.ts";
-import type { Circuit } from "../run/circuit.ts";
+import { nodeAt, nodeId, nodeIndex, type NodeRef, parseNodeId } from "../model/nodes.ts";
+import type { Calibration } from "../prune/calibrate.ts";
+import { circuitEdges } from "../prune/edges.ts";
 import {
+  circuitLoss,
+  DEFAULT_HP,
+  MaskedScorer,
+  type MaskHyperparams,
+  measureCircuit,
+  type OnProgress,
+  type PruneSettings,
+} from "../prune/prune.ts";
+import { circuitJson, type TaskData, taskData } from "../prune/task_prune.ts";
+import { type Circuit, parseCircuit } from "../run/circuit.ts";
+import {
+  circuitFile,
   configTokenizerName,
   parseMeans,
   parseModelFile,
@@ -24,9 +37,10 @@ import {
   parseTokenizer,
   RUN_FILES,
 } from "../run/format.ts";
-import { buildModel } from "../run/run_dir.ts";
+import { buildModel, type LoadedRun, RunDir } from "../run/run_dir.ts";
 import type { RunConfig } from "../train/config.ts";
-import { makePairs, TASKS } from "../../tasks/index.ts";
+import { EVAL_SEED, PRUNE_SEED, TASKS } from "../../tasks/index.ts";
+import { LayerCache } from "./resume.ts";
 
 /** The run's files as the page has them (JSON already parsed, binaries as bytes). */
 export interface RunFiles {
@@ -57,18 +71,30 @@ function tokensPerBatch(rc: RunConfig): number {
 /** The most prompts one evaluation takes (the scorer's buffers are allocated once). */
 const MAX_PROMPTS = 4096;
 
+/** Pairs of the quick estimate after a toggle (the first evaluation pairs), before the exact number. */
+export const ESTIMATE_PAIRS = 24;
+
 /** One evaluation of the circuit's task under a node set. */
 export interface CircuitEval {
-  /** Mean task loss with the circuit's calibration (nats); equals losses.circuit_calibrated for the file's node set. */
+  /**
+   * Mean task loss with the circuit file's calibration (nats): circuitLoss on the evaluation
+   * pairs, so for the file's node set it is losses.circuit_calibrated.
+   */
   loss: number;
-  /** The same without calibration (raw logits). */
+  /** The same without calibration (raw logits): losses.circuit for the file's nodes. */
   lossRaw: number;
-  /** Fraction of prompts whose calibrated logit difference favours the correct token. */
+  /** Fraction of prompts whose calibrated P(correct) is above one half. */
   accuracy: number;
-  /** P(correct) per prompt of the first `examples` pairs, calibrated, [2·examples]. */
+  /** Calibrated P(correct) per prompt of the first example pairs, [2·examples]. */
   pCorrect: number[];
   /** Nodes kept. */
   kept: number;
+  /** Evaluation pairs it was computed on: all of them, or the first ESTIMATE_PAIRS. */
+  pairs: number;
+  /** False for the quick estimate on the first pairs. */
+  exact: boolean;
+  /** Share of the blocks a full pass would run that ran (the rest were kept from before). */
+  blocksRun: number;
   /** Worker-side milliseconds of this evaluation. */
   ms: number;
 }
@@ -84,6 +110,8 @@ export interface FullEval {
 export interface CircuitTaskInfo {
   task: string;
   pairs: number;
+  /** Pairs of the quick estimate (equal to `pairs` when there is none). */
+  estimatePairs: number;
   /** The first example pairs: prompts and answers, as in circuit.examples. */
   examples: { prompts: [string, string]; answers: [string, string] }[];
 }
@@ -166,37 +194,78 @@ export function nodeBuffer(a: LayerActs, n: NodeRef, HD: number): { ptr: number;
   }
 }
 
-const softplus = (x: number) => x > 30 ? x : Math.log1p(Math.exp(x));
-const sigmoid = (x: number) => 1 / (1 + Math.exp(-x));
+/** Thrown by an evaluation the page has overtaken with a newer toggle. */
+export class Cancelled extends Error {
+  constructor() {
+    super("cancelled: a newer evaluation was asked for");
+  }
+}
 
 interface TaskSession {
   circuit: Circuit;
-  items: PromptItem[];
+  data: TaskData;
+  ms: MaskedScorer;
+  /** Kept blocks' inputs for the evaluation pairs, and for the estimate's first pairs. */
+  exact: LayerCache;
+  estimate: { items: PromptItem[]; cache: LayerCache } | null;
   info: CircuitTaskInfo;
   exampleCount: number;
+  full: FullEval | null;
 }
 
+const num = (v: unknown, fallback: number) => typeof v === "number" ? v : fallback;
+
 export class Engine {
-  readonly mask: number;
-  readonly mean: number;
   readonly #scorer: PairScorer;
+  /** One MaskedScorer per (ablation, freeze_norm): each owns arena buffers, so they are kept. */
+  readonly #masked = new Map<string, MaskedScorer>();
   #session: TaskSession | null = null;
   #corpus: { rows: Int32Array; R: number; T: number } | null = null;
+  /** Generation counter the page bumps on each toggle (shared memory), or null. */
+  #cancel: Int32Array | null = null;
 
   private constructor(
     readonly files: RunFiles,
-    readonly rc: RunConfig,
-    readonly tok: Tokenizer,
-    readonly be: Backend,
-    readonly model: Model,
-    readonly weightsSha256: string,
-    /** The run's node means (model-wide order), or null without a valid means.safetensors. */
-    readonly nodeMeans: Float32Array | null,
+    /** The run as the CLI's modules take it (no folder I/O happens through it here). */
+    readonly run: LoadedRun,
+    /** The run's node means (means.safetensors, checked against the weights), or null. */
+    readonly means: { mean: Float32Array; tokens: number } | null,
   ) {
-    const arena = be.arena;
-    this.mask = arena.tensor([model.nodes.total], "viewer mask").ptr;
-    this.mean = arena.tensor([model.nodes.total], "viewer means").ptr;
-    this.#scorer = new PairScorer(model, tok, MAX_PROMPTS, tokensPerBatch(rc));
+    const { model, rc, tokenizer } = run;
+    this.#scorer = new PairScorer(model, tokenizer, MAX_PROMPTS, tokensPerBatch(rc));
+    // The activations at their largest shape (a full scoring batch, with the raw copies an
+    // ablation keeps), first: buffers allocated later never sit below them, so a larger pass
+    // never has to leave a span behind.
+    const arena = run.be.arena, n = model.nodes.total;
+    const ones = arena.tensor([n], "viewer warm-up mask");
+    arena.view(ones).fill(1);
+    const T = rc.model.nCtx, B = Math.max(1, Math.floor(tokensPerBatch(rc) / T));
+    model.setAblation({ mask: ones.ptr, mean: 0, dmask: 0 });
+    try {
+      model.forward(new Int32Array(B * T).fill(tokenizer.eot), null, B, T);
+    } finally {
+      model.setAblation(null);
+    }
+  }
+
+  get rc(): RunConfig {
+    return this.run.rc;
+  }
+  get tok(): Tokenizer {
+    return this.run.tokenizer;
+  }
+  get be(): Backend {
+    return this.run.be;
+  }
+  get model(): Model {
+    return this.run.model;
+  }
+  get weightsSha256(): string {
+    return this.run.weightsSha256;
+  }
+  /** The run's node means (model-wide order), or null without a valid means.safetensors. */
+  get nodeMeans(): Float32Array | null {
+    return this.means?.mean ?? null;
   }
 
   /**
@@ -205,7 +274,7 @@ export class Engine {
   static async open(files: RunFiles, opts: EngineOptions): Promise<Engine> {
     const where = (f: string) => `${files.run}/${f}`;
     const rc = parseRunConfig(files.config, where(RUN_FILES.config));
-    const tok = parseTokenizer(
+    const tokenizer = parseTokenizer(
       files.tokenizer,
       rc,
       configTokenizerName(files.config),
@@ -223,7 +292,17 @@ export class Engine {
     try {
       const model = buildModel(be, rc, tensors, where(RUN_FILES.model));
       const means = files.means ? parseMeans(files.means, model.nodes.total, sha) : null;
-      return new Engine(files, rc, tok, be, model, sha, means?.mean ?? null);
+      const run: LoadedRun = {
+        run: new RunDir(files.run),
+        rc,
+        tokenizer,
+        be,
+        model,
+        weightsSha256: sha,
+        metrics: [],
+        close: () => be.close(),
+      };
+      return new Engine(files, run, means);
     } catch (e) {
       be.close();
       throw e;
@@ -232,6 +311,14 @@ export class Engine {
 
   close(): void {
     this.be.close();
+  }
+
+  /**
+   * Lets the page overtake a running evaluation: an evaluation given a generation stops between
+   * batches (throwing Cancelled) once flag[0] holds another one. Needs shared memory.
+   */
+  setCancelFlag(flag: Int32Array | null): void {
+    this.#cancel = flag;
   }
 
   /** A node's ablation value under the circuit's ablation (its mean, or 0), null if unknown. */
@@ -248,66 +335,88 @@ export class Engine {
     return i;
   }
 
+  #maskedScorer(ablation: "mean" | "zero", freezeNorm: boolean): MaskedScorer {
+    const key = `${ablation}/${freezeNorm}`;
+    let ms = this.#masked.get(key);
+    if (!ms) {
+      const means = ablation === "mean" ? this.nodeMeans : null;
+      ms = new MaskedScorer(this.model, this.#scorer, means, freezeNorm);
+      this.#masked.set(key, ms);
+    }
+    return ms;
+  }
+
   /**
-   * Prepares the circuit's task: its evaluation pairs (eval_seed, eval_pairs) and the ablation
-   * means. Throws a UserError when the circuit belongs to other weights or means are missing.
+   * Prepares the circuit's task as `deno task prune` measured it: its pruning and evaluation
+   * pairs (taskData: PRUNE_SEED, EVAL_SEED and the file's counts), the scorer with the file's
+   * ablation and --freeze-norm, the run's node means. Throws a UserError when the circuit
+   * belongs to other weights or other means, or cannot be measured.
    */
   setCircuit(c: Circuit, exampleCount = 8): CircuitTaskInfo {
-    const where = `${this.files.run}/circuits/${c.task}.json`;
+    const run = this.files.run;
+    const where = `${run}/${circuitFile(c.task)}`;
+    const again = `prune again with deno task prune --model ${run} --task ${c.task}`;
     if (c.model.weights_sha256 !== this.weightsSha256) {
       throw new UserError(
         `${where}: was pruned from other weights (sha256 ${
           c.model.weights_sha256.slice(0, 12)
-        }…, ` +
-          `model.safetensors is ${this.weightsSha256.slice(0, 12)}…): prune again with ` +
-          `deno task prune --model ${this.files.run} --task ${c.task}`,
-      );
-    }
-    if (c.freeze_norm) {
-      throw new UserError(
-        `${where}: was pruned with --freeze-norm, which the viewer cannot evaluate yet`,
+        }…, model.safetensors is ${this.weightsSha256.slice(0, 12)}…): ${again}`,
       );
     }
     const task = TASKS.find((t) => t.name === c.task);
     if (!task) throw new UserError(`${where}: unknown task '${c.task}'`);
-    if (2 * c.pairs.eval_pairs > MAX_PROMPTS) {
+    if (c.pairs.prune_seed !== PRUNE_SEED || c.pairs.eval_seed !== EVAL_SEED) {
       throw new UserError(
-        `${where}: ${c.pairs.eval_pairs} evaluation pairs (at most ${MAX_PROMPTS / 2})`,
+        `${where}: pair seeds ${c.pairs.prune_seed}/${c.pairs.eval_seed} are not this ` +
+          `version's (${PRUNE_SEED}/${EVAL_SEED}): ${again}`,
       );
     }
-    const means = this.be.arena.f32(this.mean, this.model.nodes.total);
+    const items = 2 * Math.max(c.pairs.prune_pairs, c.pairs.eval_pairs);
+    if (items > MAX_PROMPTS) {
+      throw new UserError(`${where}: ${items / 2} pairs in one set (at most ${MAX_PROMPTS / 2})`);
+    }
+    for (const n of c.nodes) this.nodeIndexOf(n.id);
     if (c.ablation === "mean") {
       if (!this.nodeMeans) {
         throw new UserError(
-          `${this.files.run}/${RUN_FILES.means}: missing or not from these weights; it is written ` +
-            `by deno task prune --model ${this.files.run} --task ${c.task}`,
+          `${run}/${RUN_FILES.means}: missing or not from these weights; it is written by ` +
+            `deno task prune --model ${run} --task ${c.task}`,
         );
       }
-      means.set(this.nodeMeans);
-    } else means.fill(0);
-    for (const n of c.nodes) this.nodeIndexOf(n.id);
-    const pairs = makePairs(task, c.pairs.eval_seed, c.pairs.eval_pairs);
-    const items: PromptItem[] = [];
-    for (const p of pairs) {
-      const ids = p.answers.map((a) => this.tok.singleToken(a));
-      if (ids[0] === null || ids[1] === null) {
-        throw new UserError(`${where}: task ${c.task} is not measurable with this tokenizer`);
-      }
-      for (const i of [0, 1]) {
-        items.push({
-          tokens: this.tok.encode(p.prompts[i]),
-          correct: ids[i]!,
-          wrong: ids[1 - i]!,
-        });
+      // The circuit names its nodes' means: the file must still hold the ones it was pruned with.
+      const m = this.nodeMeans;
+      const off = c.nodes.find((n) => m[this.nodeIndexOf(n.id)] !== n.mean);
+      if (off) {
+        throw new UserError(
+          `${run}/${RUN_FILES.means}: not the means ${circuitFile(c.task)} was pruned with ` +
+            `(node ${off.id}: ${m[this.nodeIndexOf(off.id)]} here, ${off.mean} there): ${again}`,
+        );
       }
     }
-    const n = Math.min(exampleCount, pairs.length);
+    const data = taskData(this.run, task, c.pairs.prune_pairs, c.pairs.eval_pairs);
+    if ("note" in data) throw new UserError(`${where}: ${c.task} is ${data.note}`);
+    const ms = this.#maskedScorer(c.ablation, c.freeze_norm);
+    const cache = () => new LayerCache(this.model, () => ms.mask, c.freeze_norm);
+    const estPairs = Math.min(ESTIMATE_PAIRS, c.pairs.eval_pairs);
+    const n = Math.min(exampleCount, data.evalPairs.length);
     const info: CircuitTaskInfo = {
       task: c.task,
-      pairs: pairs.length,
-      examples: pairs.slice(0, n).map((p) => ({ prompts: p.prompts, answers: p.answers })),
+      pairs: data.evalPairs.length,
+      estimatePairs: estPairs < c.pairs.eval_pairs ? estPairs : data.evalPairs.length,
+      examples: data.evalPairs.slice(0, n).map((p) => ({ prompts: p.prompts, answers: p.answers })),
     };
-    this.#session = { circuit: c, items, info, exampleCount: n };
+    this.#session = {
+      circuit: c,
+      data,
+      ms,
+      exact: cache(),
+      estimate: estPairs < c.pairs.eval_pairs
+        ? { items: data.evalItems.slice(0, 2 * estPairs), cache: cache() }
+        : null,
+      info,
+      exampleCount: n,
+      full: null,
+    };
     return info;
   }
 
@@ -316,62 +425,152 @@ export class Engine {
     return this.#session;
   }
 
-  /** Sets the mask to keep exactly `kept` (node ids) and turns ablation on. */
-  #ablate(kept: readonly string[]): number {
-    const m = this.be.arena.f32(this.mask, this.model.nodes.total);
-    m.fill(0);
-    for (const id of kept) m[this.nodeIndexOf(id)] = 1;
-    this.model.setAblation({ mask: this.mask, mean: this.mean, dmask: 0 });
-    return kept.length;
+  /** A cache's resume hooks that also stop at the first batch after the page moved on. */
+  #cancellable(cache: LayerCache, generation: number | undefined) {
+    const flag = this.#cancel;
+    if (generation === undefined || !flag) return cache;
+    return {
+      start: (k: number, B: number, T: number) => {
+        if (Atomics.load(flag, 0) !== generation) throw new Cancelled();
+        return cache.start(k, B, T);
+      },
+      end: (k: number) => cache.end(k),
+    };
   }
 
   /**
-   * The circuit's task with only `kept` nodes (everything else ablated to its mean, or zero),
-   * calibrated with the circuit's scale and shift: per pair, z = scale·(l_A − l_B) + shift on
-   * the logit difference of the pair's two candidates (A = the first prompt's answer).
+   * The circuit's task with only `kept` nodes, everything else ablated (mean or zero, as the
+   * file says): circuitLoss on the evaluation pairs with the file's calibration, the number
+   * `deno task prune` reports as losses.circuit_calibrated for the file's nodes. With `estimate`,
+   * the same on the first ESTIMATE_PAIRS pairs only (exact: false). Blocks before the first
+   * layer whose nodes changed since the last call are not rerun (same bits; src/view/resume.ts).
+   * With a generation (setCancelFlag), it may throw Cancelled.
    */
-  evaluate(kept: readonly string[]): CircuitEval {
+  evaluate(
+    kept: readonly string[],
+    opts: { estimate?: boolean; generation?: number } = {},
+  ): CircuitEval {
     const s = this.#needSession();
     const t0 = performance.now();
-    const count = this.#ablate(kept);
-    const r = this.#scorer.score(s.items);
-    this.model.setAblation(null);
-    const { scale, shift } = s.circuit.calibration;
-    let loss = 0, right = 0;
-    const p: number[] = [];
-    for (let i = 0; i < s.items.length; i++) {
-      const d = r.correct[i] - r.wrong[i];
-      // Member 0's correct answer is A, member 1's is B: l_A − l_B = ±d.
-      const z = scale * (i % 2 === 0 ? d : -d) + shift;
-      const margin = i % 2 === 0 ? z : -z;
-      loss += softplus(-margin);
-      if (margin > 0) right++;
-      if (i < 2 * s.exampleCount) p.push(sigmoid(margin));
-    }
+    const idx = kept.map((id) => this.nodeIndexOf(id));
+    const est = opts.estimate ? s.estimate : null;
+    const items = est ? est.items : s.data.evalItems;
+    const cache = est ? est.cache : s.exact;
+    cache.resetCounts();
+    const c = s.circuit.calibration;
+    const r = circuitLoss(s.ms, items, idx, c, this.#cancellable(cache, opts.generation));
+    const per = s.ms.calibrated(r.scores, c, true).items!;
+    let right = 0;
+    for (const l of per) if (l < Math.LN2) right++;
     return {
-      loss: loss / s.items.length,
-      lossRaw: r.meanLoss,
-      accuracy: right / s.items.length,
-      pCorrect: p,
-      kept: count,
+      loss: r.calibrated,
+      lossRaw: r.raw,
+      accuracy: right / per.length,
+      pCorrect: Array.from(per.subarray(0, 2 * s.exampleCount), (l) => Math.exp(-l)),
+      kept: new Set(idx).size,
+      pairs: items.length / 2,
+      exact: !est,
+      blocksRun: cache.blocksRun / Math.max(1, cache.blocksFull),
       ms: performance.now() - t0,
     };
   }
 
-  /** The unablated model on the circuit's task. */
+  /** The unablated model on the circuit's task (losses.full). */
   evaluateFull(): FullEval {
     const s = this.#needSession();
+    if (s.full) return s.full;
     const t0 = performance.now();
-    this.model.setAblation(null);
-    const r = this.#scorer.score(s.items);
+    const r = s.ms.score(s.data.evalItems, false);
     let right = 0;
-    for (let i = 0; i < s.items.length; i++) if (r.correct[i] > r.wrong[i]) right++;
-    return {
+    for (let i = 0; i < r.correct.length; i++) if (r.correct[i] > r.wrong[i]) right++;
+    s.full = {
       loss: r.meanLoss,
-      accuracy: right / s.items.length,
+      accuracy: right / r.correct.length,
       pCorrect: Array.from(r.losses.subarray(0, 2 * s.exampleCount), (l) => Math.exp(-l)),
       ms: performance.now() - t0,
     };
+    return s.full;
+  }
+
+  /**
+   * A circuit file for the node set `ids`, measured as `deno task prune` measures the circuit
+   * it finds (measureCircuit, circuitJson): calibration fitted on the pruning pairs for this set,
+   * then on the evaluation pairs the full model, the set alone, the set ablated, random sets with
+   * its counts (the file's draws and seed) and each node's delta (the file's delta pairs). The
+   * file's settings (ablation, freeze_norm, target, seeds, hyperparameters) carry over; the
+   * ranking is the file's order of these nodes, and the curve has the set's own point.
+   */
+  subgraph(ids: readonly string[], which: string, progress?: OnProgress): Circuit {
+    const s = this.#needSession();
+    const c = s.circuit;
+    const t0 = performance.now();
+    const idx = [...new Set(ids.map((id) => this.nodeIndexOf(id)))];
+    const kept = [...idx].sort((a, b) => a - b);
+    const timing: Record<string, number> = {};
+    let t1 = t0;
+    const lap = (name: string) => {
+      const now = performance.now();
+      timing[name] = (timing[name] ?? 0) + (now - t1) / 1000;
+      t1 = now;
+    };
+    const ms = s.ms;
+    ms.keepOnly(kept);
+    const fit = ms.measure(s.data.pool);
+    const calibration: Calibration = fit.c;
+    progress?.("calibrate", 1, 1);
+    lap("calibrate");
+    const hp = { ...DEFAULT_HP } as MaskHyperparams;
+    for (const k of Object.keys(DEFAULT_HP) as (keyof MaskHyperparams)[]) {
+      hp[k] = num(c.hyperparameters[k], DEFAULT_HP[k]);
+    }
+    const st: PruneSettings = {
+      target: c.target,
+      method: c.method,
+      ablation: c.ablation,
+      freezeNorm: c.freeze_norm,
+      seed: c.seed,
+      hp,
+      randomDraws: num(c.hyperparameters.random_draws, 20),
+      deltaPairs: num(c.hyperparameters.delta_pairs, 64),
+    };
+    const deltaCache = new LayerCache(this.model, () => ms.mask, c.freeze_norm);
+    const m = measureCircuit(ms, s.data.evalItems, kept, calibration, st, {
+      progress,
+      lap,
+      deltaResume: deltaCache,
+    });
+    const order = new Map(c.ranking.map((id, r) => [id, r]));
+    const ranking = [...idx].sort((a, b) => {
+      const ra = order.get(nodeId(nodeAt(this.model.d, this.model.nodes, a))) ?? Infinity;
+      const rb = order.get(nodeId(nodeAt(this.model.d, this.model.nodes, b))) ?? Infinity;
+      return ra - rb || a - b;
+    });
+    const out = circuitJson(
+      this.run,
+      s.data,
+      {
+        kept,
+        ranking,
+        curve: [{ k: kept.length, loss: fit.raw, loss_calibrated: fit.cal }],
+        calibration,
+        reached: fit.cal <= c.target,
+        ...m,
+        trainLoss: NaN,
+        trainOn: kept.length,
+        timing,
+      },
+      st,
+      {
+        prunePairs: c.pairs.prune_pairs,
+        evalPairs: c.pairs.eval_pairs,
+        meansTokens: num(c.hyperparameters.means_tokens, this.means?.tokens ?? 0),
+        means: c.ablation === "mean" ? this.nodeMeans : null,
+        timeS: (performance.now() - t0) / 1000,
+      },
+    );
+    out.hyperparameters = { ...out.hyperparameters, view_subgraph: which };
+    // What every reader of circuit files checks.
+    return parseCircuit(JSON.parse(JSON.stringify(out)), "the subgraph's circuit file");
   }
 
   #tokenText(ids: readonly number[]): string[] {
@@ -402,11 +601,11 @@ export class Engine {
     this.model.setAblation(null);
     const out: NodeOnTask = { pairs: [], meanFromEnd: [[], []] };
     const sums: [number[], number[]] = [[], []], counts: [number[], number[]] = [[], []];
-    const all = Math.min(s.items.length / 2, 64);
+    const all = Math.min(s.data.evalItems.length / 2, 64);
     for (let k = 0; k < all; k++) {
       const texts: TokenText[] = [], acts: number[][] = [];
       for (const m of [0, 1] as const) {
-        const it = s.items[2 * k + m];
+        const it = s.data.evalItems[2 * k + m];
         const { seq } = this.#forwardOne(it.tokens);
         const v = Array.from(this.#rowValues(id, seq.length));
         for (let j = 0; j < v.length; j++) {
@@ -431,12 +630,15 @@ export class Engine {
     return out;
   }
 
-  /** Pretraining rows for snippets: the run's own corpus stream (or the embedded one). */
+  /**
+   * Pretraining rows for snippets: the start of the run's own training stream (the one its node
+   * means are taken over, src/prune/means.ts), or the embedded corpus for a --data run.
+   */
   #snippetRows(): { rows: Int32Array; R: number; T: number } {
     if (this.#corpus) return this.#corpus;
     const T = this.rc.model.nCtx;
     const R = Math.max(8, Math.ceil(16384 / T));
-    const batch = corpusSource(this.tok, TRAIN_SEED).nextBatch(R, T);
+    const batch = corpusSource(this.tok, (TRAIN_SEED + this.rc.train.seed) >>> 0).nextBatch(R, T);
     const rows = new Int32Array(R * T);
     for (let r = 0; r < R; r++) rows.set(batch.subarray(r * (T + 1), r * (T + 1) + T), r * T);
     this.#corpus = { rows, R, T };
@@ -494,7 +696,7 @@ export class Engine {
       snippets,
       tokens: n,
       source: data === "corpus"
-        ? "the run's training corpus (embedded generator, TRAIN_SEED)"
+        ? "the run's training stream (embedded generator, from its start)"
         : `the embedded corpus (the run trained on ${data}, which a page cannot read)`,
       nonzero: nonzero / n,
       min: acts[order[n - 1]],
@@ -552,58 +754,32 @@ export class Engine {
     const N = seq.length;
     const full = this.#topTokens(N, N - 1, k);
     let circuit: NextToken[] | null = null;
-    if (kept && this.#session) {
-      this.#ablate(kept);
-      this.model.forward(Int32Array.from(seq), null, 1, N);
+    const sess = this.#session;
+    if (kept && sess) {
+      // As the task's scoring runs it (MaskedScorer, PairScorer): frozen norms take the
+      // unablated pass's scales.
+      const ms = sess.ms, model = this.model, tokens = Int32Array.from(seq);
+      ms.keepOnly(kept.map((id) => this.nodeIndexOf(id)));
+      try {
+        if (ms.freezeNorm) {
+          model.normMode = "record";
+          model.forward(tokens, null, 1, N);
+          model.normMode = "frozen";
+        }
+        model.setAblation({ ...ms.ablation, dmask: 0 });
+        model.forward(tokens, null, 1, N);
+      } finally {
+        model.setAblation(null);
+        model.normMode = "compute";
+      }
       circuit = this.#topTokens(N, N - 1, k);
-      this.model.setAblation(null);
     }
     return { tokens: this.#tokenText(seq), full, circuit, truncated };
   }
 
-  /**
-   * Every edge among `ids` (PAPER §4's four kinds: a nonzero weight between two nodes of one
-   * layer): act_in → q/k/v (c_attn), v → attn.resid_delta (attn.c_proj), act_in → post_act
-   * (c_fc), post_act → mlp.resid_delta (mlp.c_proj). Weights are [out, in] matrices.
-   */
+  /** Every edge among `ids` (src/prune/edges.ts, as the circuit file's edges are found). */
   edgesAmong(ids: readonly string[]): { source: string; target: string; weight: number }[] {
-    const { C, HD, M, P } = this.model.d;
-    const byLayer = new Map<number, Map<string, number[]>>();
-    for (const id of ids) {
-      this.nodeIndexOf(id);
-      const r = parseNodeId(id)!;
-      const m = byLayer.get(r.layer) ?? new Map<string, number[]>();
-      byLayer.set(r.layer, m);
-      m.set(r.location, [...(m.get(r.location) ?? []), r.index]);
-    }
-    const out: { source: string; target: string; weight: number }[] = [];
-    for (const [l, locs] of byLayer) {
-      const p = this.model.layout.layers[l];
-      const link = (
-        from: string,
-        to: string,
-        w: Float32Array,
-        cols: number,
-        rowOffset: number,
-      ) => {
-        for (const i of locs.get(from) ?? []) {
-          for (const o of locs.get(to) ?? []) {
-            const v = w[(rowOffset + o) * cols + i];
-            if (v !== 0) {
-              out.push({ source: `${l}.${from}.${i}`, target: `${l}.${to}.${o}`, weight: v });
-            }
-          }
-        }
-      };
-      const cAttn = this.model.view(p.cAttnW), fc = this.model.view(p.fcW);
-      link("attn.act_in", "attn.q", cAttn, C + P, 0);
-      link("attn.act_in", "attn.k", cAttn, C + P, HD);
-      link("attn.act_in", "attn.v", cAttn, C + P, 2 * HD);
-      link("attn.v", "attn.resid_delta", this.model.view(p.attnProjW), HD, 0);
-      link("mlp.act_in", "mlp.post_act", fc, C + P, 0);
-      link("mlp.post_act", "mlp.resid_delta", this.model.view(p.mlpProjW), M, 0);
-    }
-    return out;
+    return circuitEdges(this.model, new Set(ids.map((id) => this.nodeIndexOf(id))));
   }
 
   /** The eval table (`deno task eval`'s numbers) for the full model, one task at a time. */

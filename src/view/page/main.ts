@@ -53,9 +53,24 @@ let tv: TaskView | null = null;
 let lastEval: CircuitEval | null = null;
 let evalBusy = false;
 let evalDirty = false;
+/** Generation of the newest evaluation asked for; older ones are dropped (or stopped). */
+let evalGen = 0;
+/** Shared with the model worker where the page is isolated: the worker stops older evaluations. */
+let cancelFlag: Int32Array | null = null;
 let toggleStart = 0;
-/** Toggle-to-screen times (ms) of the live evaluation, for the latency readout and tests. */
-const timings: { total: number; worker: number; kept: number }[] = [];
+/**
+ * Toggle-to-screen times (ms) of the live evaluation, for the latency readout and tests: the
+ * estimate on the first pairs (0 when the task has no more pairs than that) and the exact number,
+ * with the worker's share and the fraction of blocks rerun.
+ */
+const timings: {
+  estimate: number;
+  exact: number;
+  workerEstimate: number;
+  workerExact: number;
+  blocksRun: number;
+  kept: number;
+}[] = [];
 (globalThis as unknown as { __thinwire: unknown }).__thinwire = { timings, state: () => st };
 
 const $ = (id: string) => document.getElementById(id)!;
@@ -129,12 +144,15 @@ async function boot(): Promise<void> {
   setBoot(`Starting the model (${threads} thread${threads > 1 ? "s" : ""})…`);
   const worker = new Worker(src.workerUrl("model_worker.js"));
   const client = new ModelClient(worker);
+  const cancel = isolated ? new SharedArrayBuffer(4) : null;
+  cancelFlag = cancel ? new Int32Array(cancel) : null;
   const info = await client.init({
     files: { run: src.cfg.run, config, tokenizer, model, means },
     wasm,
     threads,
     shared: isolated,
     workerUrl: threads > 1 ? src.workerUrl("compute_worker.js") : null,
+    cancel,
   });
   const metrics = metricsB ? parseMetrics(new TextDecoder().decode(metricsB)) : [];
   L = { src, client, info, metrics, circuits: src.cfg.circuits };
@@ -465,8 +483,20 @@ function selectNode(id: string): void {
 // ---------------------------------------------------------------------------------------------
 // Live evaluation
 
+/**
+ * Re-evaluates the current node set: first the quick estimate on the first pairs (labelled as
+ * such), then the exact number on every evaluation pair. A newer toggle overtakes both: where the
+ * page is isolated the worker stops the older evaluation between batches; elsewhere the page
+ * waits for it and then evaluates the newest state once.
+ */
 async function reevaluate(): Promise<void> {
   if (!tv) return;
+  const gen = ++evalGen;
+  if (cancelFlag) {
+    Atomics.store(cancelFlag, 0, gen);
+    await evaluateState(gen);
+    return;
+  }
   if (evalBusy) {
     evalDirty = true;
     return;
@@ -475,24 +505,57 @@ async function reevaluate(): Promise<void> {
   try {
     do {
       evalDirty = false;
-      const { kept } = nodeSets();
-      const start = toggleStart;
-      const r = await L.client.call("evaluate", kept);
-      if (evalDirty) continue;
-      lastEval = r;
-      renderLive();
-      await new Promise((res) => requestAnimationFrame(() => res(null)));
-      if (start > 0) {
-        const total = performance.now() - start;
-        timings.push({ total, worker: r.ms, kept: r.kept });
-        $("latency").textContent = `last update ${total.toFixed(0)} ms (model ${
-          r.ms.toFixed(0)
-        } ms)`;
-        toggleStart = 0;
-      }
+      await evaluateState(evalGen);
     } while (evalDirty);
   } finally {
     evalBusy = false;
+  }
+}
+
+async function evaluateState(gen: number): Promise<void> {
+  const { kept } = nodeSets();
+  const start = toggleStart;
+  const info = tv!.info;
+  const ask = async (estimate: boolean): Promise<CircuitEval | null> => {
+    try {
+      const r = await L.client.call("evaluate", kept, { estimate, generation: gen });
+      return gen === evalGen ? r : null;
+    } catch (e) {
+      if (e instanceof WorkerError && e.cancelled) return null;
+      throw e;
+    }
+  };
+  const shown = async (r: CircuitEval) => {
+    lastEval = r;
+    renderLive();
+    await new Promise((res) => requestAnimationFrame(() => res(null)));
+    return performance.now() - start;
+  };
+  let est: CircuitEval | null = null, estMs = 0;
+  if (info.estimatePairs < info.pairs) {
+    est = await ask(true);
+    if (!est) return;
+    estMs = await shown(est);
+    if (start > 0) {
+      $("latency").textContent = `estimate ${estMs.toFixed(0)} ms · exact…`;
+    }
+  }
+  const r = await ask(false);
+  if (!r) return;
+  const exactMs = await shown(r);
+  if (start > 0 && toggleStart === start) {
+    timings.push({
+      estimate: est ? estMs : 0,
+      exact: exactMs,
+      workerEstimate: est?.ms ?? 0,
+      workerExact: r.ms,
+      blocksRun: r.blocksRun,
+      kept: r.kept,
+    });
+    $("latency").textContent = (est ? `estimate ${estMs.toFixed(0)} ms · ` : "") +
+      `exact ${exactMs.toFixed(0)} ms (model ${r.ms.toFixed(0)} ms, ` +
+      `${(100 * r.blocksRun).toFixed(0)}% of blocks rerun)`;
+    toggleStart = 0;
   }
 }
 
@@ -565,7 +628,7 @@ function renderIntervene(): void {
         ),
         h(
           "tr",
-          { class: "live" },
+          { class: "live", id: "live-row" },
           h("th", {}, "now ", h("span", { id: "live-kept" })),
           h("td", { id: "live-loss", "data-testid": "live-loss" }, "…"),
           h("td", { id: "live-raw" }, "…"),
@@ -573,6 +636,7 @@ function renderIntervene(): void {
         ),
       ),
     ),
+    h("p", { id: "live-note", class: "small", "aria-live": "polite" }),
     h(
       "p",
       { class: "small" },
@@ -669,11 +733,21 @@ function renderLive(): void {
     const el = document.getElementById(id);
     if (el) el.textContent = text;
   };
-  set("live-loss", fmt(r.loss, LOSS_DIGITS));
+  // An estimate is marked in the numbers themselves, not only in the note below them.
+  const approx = r.exact ? "" : "≈ ";
+  set("live-loss", approx + fmt(r.loss, LOSS_DIGITS));
   document.getElementById("live-loss")?.setAttribute("data-value", String(r.loss));
-  set("live-raw", fmt(r.lossRaw, LOSS_DIGITS));
-  set("live-acc", `${(100 * r.accuracy).toFixed(1)}%`);
+  document.getElementById("live-row")?.setAttribute("data-exact", r.exact ? "1" : "0");
+  set("live-raw", approx + fmt(r.lossRaw, LOSS_DIGITS));
+  set("live-acc", `${approx}${(100 * r.accuracy).toFixed(1)}%`);
   set("live-kept", `(${r.kept} kept)`);
+  set(
+    "live-note",
+    r.exact
+      ? `On all ${r.pairs} evaluation pairs, as deno task prune computes it.`
+      : `Estimate on the first ${r.pairs} of ${tv.info.pairs} evaluation pairs; the exact ` +
+        `number follows.`,
+  );
   renderChanges();
   const ex = document.getElementById("examples");
   if (!ex) return;
@@ -734,44 +808,11 @@ async function download(which: "kept" | "pinned"): Promise<void> {
     status.textContent = "No nodes to write.";
     return;
   }
-  status.textContent = `Measuring ${ids.length} nodes (one evaluation each)…`;
-  const whole = await L.client.call("evaluate", ids);
-  const fileNodes = new Map(c.nodes.map((n) => [n.id, n]));
-  const allIds = new Set(ids);
-  const nodes = [];
-  for (const id of ids) {
-    const without = await L.client.call("evaluate", ids.filter((x) => x !== id));
-    const mean = fileNodes.get(id)?.mean ?? await L.client.call("nodeMeanOf", id, c.ablation);
-    nodes.push({ id, ...parseNodeId(id)!, mean: mean ?? 0, delta: without.loss - whole.loss });
-  }
-  const edges = (await L.client.call("edgesAmong", ids)).filter((e) =>
-    allIds.has(e.source) && allIds.has(e.target)
-  );
-  const counts = Object.fromEntries(Object.keys(c.counts).map((k) => [k, 0])) as Circuit["counts"];
-  for (const n of nodes) counts[n.location] = (counts[n.location] ?? 0) + 1;
-  const ranked = c.ranking.filter((id) => allIds.has(id));
-  const out: Circuit = {
-    ...c,
-    thinwire: `${c.thinwire} (subgraph saved by thinwire view)`,
-    hyperparameters: { ...c.hyperparameters, view_subgraph: which },
-    nodes,
-    edges,
-    counts,
-    losses: {
-      ...c.losses,
-      circuit: whole.lossRaw,
-      circuit_calibrated: whole.loss,
-      random: { mean: 0, sd: 0, draws: 0 },
-    },
-    curve: [],
-    ranking: [...ranked, ...ids.filter((id) => !ranked.includes(id))],
-    examples: tv.info.examples.slice(0, 3).map((x, k) => ({
-      prompts: x.prompts,
-      answers: x.answers,
-      p_full: [tv!.full.pCorrect[2 * k], tv!.full.pCorrect[2 * k + 1]] as [number, number],
-      p_circuit: [whole.pCorrect[2 * k], whole.pCorrect[2 * k + 1]] as [number, number],
-    })),
-  };
+  status.textContent = `Measuring ${ids.length} nodes as deno task prune measures a circuit…`;
+  const out = await L.client.subgraph(ids, which, (phase, done, total) => {
+    status.textContent = `Measuring ${ids.length} nodes: ${phase} ${done}` +
+      (total > 0 ? `/${total}` : "");
+  });
   // The file must read back exactly as the CLI reads circuit files.
   const text = JSON.stringify(out, null, 1) + "\n";
   parseCircuitText(text, "the downloaded circuit");
@@ -783,8 +824,10 @@ async function download(which: "kept" | "pinned"): Promise<void> {
   a.click();
   a.remove();
   status.textContent =
-    `Wrote ${c.task}.${which}.json: ${nodes.length} nodes, ${edges.length} edges, ` +
-    `loss ${fmt(whole.loss, LOSS_DIGITS)}.`;
+    `Wrote ${c.task}.${which}.json: ${out.nodes.length} nodes, ${out.edges.length} edges, ` +
+    `loss ${fmt(out.losses.circuit_calibrated, LOSS_DIGITS)} with its own calibration ` +
+    `(scale ${fmt(out.calibration.scale)}, shift ${fmt(out.calibration.shift)}, fitted on the ` +
+    `pruning pairs), ${fmt(out.time_s, 3)} s.`;
 }
 
 // ---------------------------------------------------------------------------------------------

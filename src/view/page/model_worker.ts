@@ -4,7 +4,7 @@
  * thread, where Atomics.wait is not allowed, and answers the page's calls one at a time.
  */
 import { UserError } from "../../errors.ts";
-import { Engine } from "../engine.ts";
+import { Cancelled, Engine } from "../engine.ts";
 import type { Answer, Call, InitArgs, InitInfo } from "./protocol.ts";
 
 let engine: Engine | null = null;
@@ -18,6 +18,7 @@ async function init(a: InitArgs): Promise<InitInfo> {
     shared: a.shared,
     workerUrl: a.workerUrl ?? undefined,
   });
+  e.setCancelFlag(a.cancel ? new Int32Array(a.cancel) : null);
   engine = e;
   const d = e.model.d;
   return {
@@ -44,13 +45,21 @@ const METHODS = new Set([
   "nodeMeanOf",
 ]);
 
+const post = (a: Answer) => (self as unknown as Worker).postMessage(a);
+
 self.onmessage = async (ev: MessageEvent<Call>) => {
   const { id, method, args } = ev.data;
   let answer: Answer;
   try {
     let result: unknown;
     if (method === "init") result = await init(args[0] as InitArgs);
-    else {
+    else if (method === "subgraph") {
+      if (!engine) throw new Error("the model is not loaded");
+      const [ids, which] = args as [string[], string];
+      result = engine.subgraph(ids, which, (phase, done, total) => {
+        post({ id, progress: { phase, done, total } });
+      });
+    } else {
       if (!engine) throw new Error("the model is not loaded");
       if (!METHODS.has(method)) throw new Error(`no method ${method}`);
       const fn = (engine as unknown as Record<string, (...a: unknown[]) => unknown>)[method];
@@ -58,10 +67,12 @@ self.onmessage = async (ev: MessageEvent<Call>) => {
     }
     answer = { id, ok: true, result };
   } catch (e) {
-    const user = e instanceof UserError;
-    const msg = e instanceof Error ? (user ? e.message : `${e.name}: ${e.message}`) : String(e);
-    if (!user) console.error(e);
-    answer = { id, ok: false, error: msg, user };
+    const user = e instanceof UserError, cancelled = e instanceof Cancelled;
+    const msg = e instanceof Error
+      ? (user || cancelled ? e.message : `${e.name}: ${e.message}`)
+      : String(e);
+    if (!user && !cancelled) console.error(e);
+    answer = { id, ok: false, error: msg, user, cancelled };
   }
-  (self as unknown as Worker).postMessage(answer);
+  post(answer);
 };

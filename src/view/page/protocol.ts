@@ -12,6 +12,11 @@ export interface InitArgs {
   shared: boolean;
   /** Script URL of the backend's compute threads (threads > 1). */
   workerUrl: string | null;
+  /**
+   * One Int32 the page bumps on every toggle (shared memory, where the page is isolated): an
+   * evaluation asked for with an older generation stops between batches. Null: never stops.
+   */
+  cancel: SharedArrayBuffer | null;
 }
 
 export interface InitInfo {
@@ -33,4 +38,5 @@ export interface Call {
 
 export type Answer =
   | { id: number; ok: true; result: unknown }
-  | { id: number; ok: false; error: string; user: boolean };
+  | { id: number; ok: false; error: string; user: boolean; cancelled: boolean }
+  | { id: number; progress: { phase: string; done: number; total: number } };
