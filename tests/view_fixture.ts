@@ -17,7 +17,7 @@ export const FROZEN_TASK = "single_double_quote";
 export const FIXTURE_TARGET = "0.75";
 
 /**
- * The prune flags: 32 evaluation pairs, more than the page's quick estimate takes (24), so the
+ * The prune flags: 16 evaluation pairs, more than the page's quick estimate takes (8), so the
  * page shows an estimate before the exact number.
  */
 export const FIXTURE_PRUNE = [
@@ -28,7 +28,7 @@ export const FIXTURE_PRUNE = [
   "--prune-pairs",
   "16",
   "--pairs",
-  "32",
+  "16",
   "--random-draws",
   "2",
   "--delta-pairs",

@@ -72,7 +72,7 @@ function tokensPerBatch(rc: RunConfig): number {
 const MAX_PROMPTS = 4096;
 
 /** Pairs of the quick estimate after a toggle (the first evaluation pairs), before the exact number. */
-export const ESTIMATE_PAIRS = 24;
+export const ESTIMATE_PAIRS = 8;
 
 /** One evaluation of the circuit's task under a node set. */
 export interface CircuitEval {
@@ -127,6 +127,8 @@ export interface NodeOnTask {
   pairs: { prompts: [TokenText, TokenText]; acts: [number[], number[]] }[];
   /** Mean activation at positions counted from the prompt's end (index 0 = last token). */
   meanFromEnd: [number[], number[]];
+  /** Pairs the means are taken over (the first evaluation pairs, at most 64). */
+  meanPairs: number;
 }
 
 export interface Snippet {
@@ -599,9 +601,9 @@ export class Engine {
   nodeOnTask(id: string, pairsShown = 4): NodeOnTask {
     const s = this.#needSession();
     this.model.setAblation(null);
-    const out: NodeOnTask = { pairs: [], meanFromEnd: [[], []] };
-    const sums: [number[], number[]] = [[], []], counts: [number[], number[]] = [[], []];
     const all = Math.min(s.data.evalItems.length / 2, 64);
+    const out: NodeOnTask = { pairs: [], meanFromEnd: [[], []], meanPairs: all };
+    const sums: [number[], number[]] = [[], []], counts: [number[], number[]] = [[], []];
     for (let k = 0; k < all; k++) {
       const texts: TokenText[] = [], acts: number[][] = [];
       for (const m of [0, 1] as const) {

@@ -59,6 +59,10 @@ const R = 9;
 const SLOT = 24;
 const LEFT = 150;
 const SVG_NS = "http://www.w3.org/2000/svg";
+/** Where row names start: right of "layer N" (12px bold), left of the nodes (LEFT). */
+const ROW_LABEL_X = 58;
+/** The baseline of a row's name: level with its nodes (the q/k/v row: with its head boxes). */
+const rowLabelY = (p: number, y: number) => y + (p % 6 === 1 ? 34 : 16);
 
 function s<K extends keyof SVGElementTagNameMap>(
   tag: K,
@@ -185,14 +189,20 @@ export async function drawGraph(g: GraphInput): Promise<GraphView> {
   for (const l of layers) {
     const ys = [...rowY.entries()].filter(([p]) => Math.floor(p / 6) === l).map(([, y]) => y);
     const top = Math.min(...ys) - 8, bottom = Math.max(...ys) + SLOT + 26;
+    // The layer's name sits on its first row's line, left of the row names: one line each.
+    const first = Math.min(...[...rowY.keys()].filter((p) => Math.floor(p / 6) === l));
     svg.append(
       s("rect", { x: 0, y: top, width, height: bottom - top, class: `band band${l % 2}` }),
-      s("text", { x: 6, y: top + 14, class: "layer-label" }, `layer ${l}`),
+      s(
+        "text",
+        { x: 6, y: rowLabelY(first, rowY.get(first)!), class: "layer-label" },
+        `layer ${l}`,
+      ),
     );
   }
   for (const [p, y] of rowY) {
     svg.append(
-      s("text", { x: 22, y: y + (p % 6 === 1 ? 34 : 16), class: "row-label" }, ROW_NAMES[p % 6]),
+      s("text", { x: ROW_LABEL_X, y: rowLabelY(p, y), class: "row-label" }, ROW_NAMES[p % 6]),
     );
   }
   for (const b of boxes) {
@@ -218,6 +228,7 @@ export async function drawGraph(g: GraphInput): Promise<GraphView> {
         {
           d: `M${a.x},${y1} C${a.x},${my} ${b.x},${my} ${b.x},${y2}`,
           class: `edge ${e.weight >= 0 ? "pos" : "neg"}${live ? "" : " dead"}`,
+          "data-sign": e.weight >= 0 ? "pos" : "neg",
           "stroke-width": (0.6 + 3.4 * Math.abs(e.weight) / maxW).toFixed(2),
           "data-source": e.source,
           "data-target": e.target,
@@ -235,33 +246,57 @@ export async function drawGraph(g: GraphInput): Promise<GraphView> {
     const r = parseNodeId(n.id)!;
     const qkv = r.location === "attn.q" || r.location === "attn.k" || r.location === "attn.v";
     const label = qkv ? `${r.location.slice(5)}${r.index % g.dHead}` : String(r.index);
-    const state = [
-      n.kept ? "kept" : "ablated",
-      n.inCircuit ? "" : "added",
-      n.pinned ? "pinned" : "",
-      n.id === g.selected ? "selected" : "",
-    ].filter(Boolean).join(" ");
     const fill = n.delta === null ? "#d9d9d9" : diverging(n.delta / maxD);
     const node = s(
       "g",
-      {
-        class: `node ${state}`,
-        "data-node-id": n.id,
-        tabindex: 0,
-        role: "button",
-        "aria-pressed": n.id === g.selected ? "true" : "false",
-        "aria-label": `${n.id}, ${n.kept ? "kept" : "ablated"}${n.inCircuit ? "" : ", added"}${
-          n.pinned ? ", pinned" : ""
-        }${n.delta === null ? "" : `, delta ${fmt(n.delta)}`}`,
-        transform: `translate(${p.x},${p.y})`,
-      },
+      { "data-node-id": n.id, tabindex: 0, role: "button", transform: `translate(${p.x},${p.y})` },
       s("circle", { r: R + 3, class: "ring" }),
       s("circle", { r: R, class: "dot", fill }),
       s("text", { y: R + 10, class: "node-label" }, label),
       s("title", {}, `${n.id}${n.delta === null ? "" : ` · delta ${fmt(n.delta)}`}`),
     );
-    if (!n.kept) node.append(s("path", { d: `M${-R},${-R} L${R},${R}`, class: "cross" }));
+    styleNode(node, n, g.selected);
     svg.append(node);
   }
   return { svg, width, height, pos };
+}
+
+/** A node element's state: classes, ARIA and the cross of an ablated node. */
+function styleNode(el: SVGGElement, n: GraphNode, selected: string | null): void {
+  const state = [
+    n.kept ? "kept" : "ablated",
+    n.inCircuit ? "" : "added",
+    n.pinned ? "pinned" : "",
+    n.id === selected ? "selected" : "",
+  ].filter(Boolean).join(" ");
+  el.setAttribute("class", `node ${state}`);
+  el.setAttribute("aria-pressed", n.id === selected ? "true" : "false");
+  el.setAttribute(
+    "aria-label",
+    `${n.id}, ${n.kept ? "kept" : "ablated"}${n.inCircuit ? "" : ", added"}${
+      n.pinned ? ", pinned" : ""
+    }${n.delta === null ? "" : `, delta ${fmt(n.delta)}`}`,
+  );
+  const cross = el.querySelector(".cross");
+  if (!n.kept && !cross) el.append(s("path", { d: `M${-R},${-R} L${R},${R}`, class: "cross" }));
+  if (n.kept && cross) cross.remove();
+}
+
+/**
+ * Restyles a drawn graph for new node states (kept, pinned, selected) without a new layout or new
+ * elements: what a toggle changes when the drawn node set stays the same. `nodes` must be the
+ * drawn ones.
+ */
+export function restyleGraph(svg: SVGSVGElement, nodes: GraphNode[], selected: string | null) {
+  const byId = new Map(nodes.map((n) => [n.id, n]));
+  for (const el of svg.querySelectorAll<SVGGElement>("g[data-node-id]")) {
+    const n = byId.get(el.getAttribute("data-node-id")!);
+    if (n) styleNode(el, n, selected);
+  }
+  for (const el of svg.querySelectorAll<SVGPathElement>("path.edge")) {
+    const a = byId.get(el.getAttribute("data-source")!),
+      b = byId.get(el.getAttribute("data-target")!);
+    const live = a?.kept && b?.kept;
+    el.setAttribute("class", `edge ${el.getAttribute("data-sign")}${live ? "" : " dead"}`);
+  }
 }

@@ -10,7 +10,7 @@ import { type Circuit, parseCircuitText } from "../../run/circuit.ts";
 import { circuitFile, type MetricsRow, parseMetrics, RUN_FILES } from "../../run/format.ts";
 import type { CircuitEval, CircuitTaskInfo, FullEval } from "../engine.ts";
 import { curveChart, metricsChart } from "./charts.ts";
-import { drawGraph, type GraphEdge } from "./graph.ts";
+import { drawGraph, type GraphEdge, restyleGraph } from "./graph.ts";
 import { absMax, fmt, h, matrixHeat, showToken, tokenHeat } from "./heat.ts";
 import type { InitInfo } from "./protocol.ts";
 import { ModelClient, WorkerError } from "./rpc.ts";
@@ -392,12 +392,27 @@ function kText(k: number): string {
   return `${k} of ${c.ranking.length} ranked${k === c.nodes.length ? " (the circuit)" : ""}${file}`;
 }
 
+/** The drawn graph and its node set (a toggle within it only restyles). */
+let drawnGraph: { svg: SVGSVGElement; key: string } | null = null;
+
 async function renderGraph(): Promise<void> {
   const c = tv!.circuit;
   const { kept, drawn } = nodeSets();
   const keptSet = new Set(kept);
   const inFile = new Set(c.nodes.map((n) => n.id));
   const delta = new Map(c.nodes.map((n) => [n.id, n.delta]));
+  const nodes = drawn.map((id) => ({
+    id,
+    delta: delta.get(id) ?? null,
+    inCircuit: inFile.has(id),
+    kept: keptSet.has(id),
+    pinned: st.pinned.has(id),
+  }));
+  const drawnKey = `${c.task}\n${[...drawn].sort().join(",")}`;
+  if (drawnGraph?.key === drawnKey && drawnGraph.svg.isConnected) {
+    restyleGraph(drawnGraph.svg, nodes, st.selected);
+    return;
+  }
   const outside = drawn.filter((id) => !inFile.has(id));
   let edges: GraphEdge[] = c.edges;
   if (outside.length) {
@@ -411,13 +426,7 @@ async function renderGraph(): Promise<void> {
     edges = [...c.edges, ...extra];
   }
   const view = await drawGraph({
-    nodes: drawn.map((id) => ({
-      id,
-      delta: delta.get(id) ?? null,
-      inCircuit: inFile.has(id),
-      kept: keptSet.has(id),
-      pinned: st.pinned.has(id),
-    })),
+    nodes,
     edges,
     dHead: L.info.dims.D,
     selected: st.selected,
@@ -438,6 +447,7 @@ async function renderGraph(): Promise<void> {
   });
   const focused = document.activeElement?.getAttribute?.("data-node-id");
   $("graph").replaceChildren(view.svg);
+  drawnGraph = { svg: view.svg, key: drawnKey };
   if (focused) {
     (document.querySelector(`#graph [data-node-id="${focused}"]`) as SVGElement | null)?.focus();
   }
@@ -447,8 +457,9 @@ async function renderGraph(): Promise<void> {
 function changed(timed: boolean): void {
   if (timed) toggleStart = performance.now();
   saveState();
-  renderGraph().catch((e) => showError(errText(e)));
+  // The worker starts first; the page redraws while it computes.
   reevaluate().catch((e) => showError(errText(e)));
+  renderGraph().catch((e) => showError(errText(e)));
   if (st.selected) renderNodeHeader(st.selected);
 }
 
@@ -754,7 +765,7 @@ function renderLive(): void {
   const rows = tv.info.examples.flatMap((p, k) =>
     [0, 1].map((m) => {
       const prompt = p.prompts[m];
-      const tail = prompt.length > 30 ? "…" + prompt.slice(-30) : prompt;
+      const tail = prompt.length > 24 ? "…" + prompt.slice(-24) : prompt;
       const pf = tv!.full.pCorrect[2 * k + m], pc = r.pCorrect[2 * k + m];
       return h(
         "tr",
@@ -932,7 +943,7 @@ async function renderNode(id: string): Promise<void> {
       h(
         "p",
         { class: "small" },
-        `Mean activation at the last ${depth} positions over ${tv!.info.pairs} pairs ` +
+        `Mean activation at the last ${depth} positions over the first ${onTask.meanPairs} pairs ` +
           `(class A answers ${JSON.stringify(answers[0])}, class B ${JSON.stringify(answers[1])}):`,
       ),
       h("div", { class: "heat-label" }, "A"),
