@@ -819,7 +819,8 @@ async function download(which: "kept" | "pinned"): Promise<void> {
     status.textContent = "No nodes to write.";
     return;
   }
-  status.textContent = `Measuring ${ids.length} nodes as deno task prune measures a circuit…`;
+  status.textContent = `Measuring ${ids.length} nodes as deno task prune measures a circuit ` +
+    "(live numbers wait until it is done)…";
   const out = await L.client.subgraph(ids, which, (phase, done, total) => {
     status.textContent = `Measuring ${ids.length} nodes: ${phase} ${done}` +
       (total > 0 ? `/${total}` : "");
