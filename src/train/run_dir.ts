@@ -128,6 +128,8 @@ export async function readRunConfig(run: RunDir): Promise<RunConfig> {
       bad(`model.${k} must be a ${type}, got ${JSON.stringify(model![k])}`);
     }
   }
+  // Run folders written before the sparse-gradient mode trained with the method's dense gradients.
+  if (train!.denseGradEvery === undefined) train!.denseGradEvery = 1;
   const rc = { model, train } as unknown as RunConfig;
   try {
     validateRunConfig(rc);
