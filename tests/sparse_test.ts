@@ -99,6 +99,7 @@ const SHAPES: Shape[] = [
   { rows: 300, cols: 500, N: 9, density: 0.001 },
   { rows: 40, cols: 40, N: 32, density: 0 },
   { rows: 2100, cols: 5, N: 70, density: 0.05 }, // dX reads dy in 32-column tiles
+  { rows: 20, cols: 30, N: 1030, density: 0.3 }, // sddmm sums over three token tiles
 ];
 
 Deno.test("sparse matmul", async (t) => {

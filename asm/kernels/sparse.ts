@@ -271,20 +271,20 @@ export function spmm_backward_input_f32(
 
 /**
  * out[e] = Σ_n dy[r, n]·x[idx[e], n] for every entry e of the CSR pattern (row r's entries at
- * [rowPtr[r], rowPtr[r+1])), in CSR order; out has nnz floats and is overwritten. dy [R, N]
- * plain; x [K, N] read in column tiles of width T, plain or (packed != 0) in the tiles of
- * spmm_pack_f32. Threads split rows by their entry counts.
+ * [rowPtr[r], rowPtr[r+1])), in CSR order; out has nnz floats and is overwritten. dy [R, N] and
+ * x [K, N] plain; tokens go in tiles of T (the sums pass through out between tiles). Threads
+ * split rows by their entry counts.
  */
 export function sddmm_f32(
-  rowPtr: usize, idx: usize, R: i32, dy: usize, x: usize, T: i32, packed: i32, K: i32, N: i32,
-  out: usize, tid: i32, nth: i32,
+  rowPtr: usize, idx: usize, R: i32, dy: usize, x: usize, T: i32, N: i32, out: usize, tid: i32,
+  nth: i32,
 ): void {
   const r0 = row_split(rowPtr, R, tid, nth), r1 = row_split(rowPtr, R, tid + 1, nth);
   const rowBytes = <usize>N << 2;
   for (let t0 = 0; t0 < N; t0 += T) {
     const tw = min(T, N - t0), tw4 = tw & ~3;
-    const tile = packed ? x + ((<usize>t0 * <usize>K) << 2) : x + (<usize>t0 << 2);
-    const xRow: usize = packed ? <usize>tw << 2 : rowBytes;
+    const tile = x + (<usize>t0 << 2);
+    const xRow: usize = rowBytes;
     for (let r = r0; r < r1; r++) {
       const pr = rowPtr + (<usize>r << 2);
       const e0 = load<i32>(pr), e1 = load<i32>(pr, 4);
@@ -381,3 +381,4 @@ export function sparse_refresh_values_f32(
   }
   return nth;
 }
+
