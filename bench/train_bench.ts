@@ -4,7 +4,7 @@
  * peak of all threads), and each kernel's share of step time. Ratios come from one run.
  *
  *   deno task bench            (all benchmarks)
- *   deno run -A bench/train_bench.ts [--steps N] [--threads N] [--grad-steps N]
+ *   deno run -A bench/train_bench.ts [--steps N] [--threads N] [--grad-rounds N]
  *
  * Then the sparse-gradient mode against the method at ef 1, 2, 4 (sparseGradTable).
  */
@@ -68,7 +68,7 @@ export async function main(argv: string[] = []): Promise<void> {
     options: {
       steps: { type: "string" },
       threads: { type: "string" },
-      "grad-steps": { type: "string" },
+      "grad-rounds": { type: "string" },
     },
     strict: false,
   });
@@ -108,117 +108,140 @@ export async function main(argv: string[] = []): Promise<void> {
       console.log(`  ${k.padEnd(28)} ${(100 * f).toFixed(1).padStart(5)}%`);
     }
   }
-  await sparseGradTable(threads, Number(values["grad-steps"] ?? 3));
+  await sparseGradTable(threads, Number(values["grad-rounds"] ?? 3));
 }
 
 // ---------------------------------------------------------------------------------------------
 // The sparse-gradient mode (--dense-grad-every R, src/train/kept_grads.ts) against the method.
 
-/** Mean ms per step and per kernel of the steps `at` (the first one untimed when warm). */
-function timeSteps(
-  be: Backend,
-  runner: StepRunner,
-  batch: [Int32Array, Int32Array],
-  at: number[],
-  warm: boolean,
-): { ms: number; kernels: Map<string, number> } {
-  if (warm) runner.step(...batch, at[0]);
-  const timed = warm ? at.slice(1) : at;
-  be.profile = new Map();
-  const t0 = performance.now();
-  for (const s of timed) runner.step(...batch, s);
-  const n = timed.length;
-  const ms = (performance.now() - t0) / n;
-  const kernels = new Map([...be.profile].map(([k, e]) => [k, e.ms / n]));
-  be.profile = null;
-  return { ms, kernels };
+/** Step times (ms) of one kind of step, and the kernels' summed ms over those steps. */
+class Tally {
+  readonly ms: number[] = [];
+  readonly kernels = new Map<string, number>();
+
+  /** Shortest step (ms), and each kernel's mean ms per step. */
+  result(): { ms: number; kernels: Map<string, number> } {
+    const n = this.ms.length;
+    return {
+      ms: Math.min(...this.ms),
+      kernels: new Map([...this.kernels].map(([k, v]) => [k, v / n])),
+    };
+  }
 }
 
-/**
- * ms per step of the method (R = 1) and, in the sparse-gradient mode, of its sparse steps and of
- * its dense ones, at the target L0 (after the anneal), with the per-kernel split of each.
- */
-async function gradModeSteps(threads: number, rc: RunConfig, steps: number) {
-  const B = rc.train.batchSize, T = rc.model.nCtx, N = B * T;
-  const rng = new Rng(7);
-  const batch: [Int32Array, Int32Array] = [
-    new Int32Array(N).map(() => rng.int(rc.model.vocabSize)),
-    new Int32Array(N).map(() => rng.int(rc.model.vocabSize)),
-  ];
-  // Step indices past the anneal; 16 divides 2000, so step 1999 is dense for R = 16.
-  const base = 1999;
-  const range = (from: number, n: number) => Array.from({ length: n }, (_, i) => from + i);
-  const run = async (R: number, at: [number[], boolean][]) => {
-    const be = await Backend.create({ threads });
-    try {
-      const runner = new StepRunner(be, { ...rc, train: { ...rc.train, denseGradEvery: R } });
-      runner.model.init(rc.train.seed);
-      // The first call applies top-k at the target count (a dense step for R = 16).
-      runner.step(...batch, base);
-      return at.map(([a, warm]) => timeSteps(be, runner, batch, a, warm));
-    } finally {
-      be.close();
-    }
-  };
-  const [method] = await run(1, [[range(base + 1, steps), false]]);
-  // R = 16: steps 2000 … 2014 are sparse (the first one untimed: the first of its kind), 2015
-  // and 2031 dense.
-  const [sparse, dense] = await run(16, [
-    [range(base + 1, Math.min(steps, 14) + 1), true],
-    [[base + 16, base + 32].slice(0, Math.max(1, Math.min(2, steps))), false],
-  ]);
-  return { N, method, sparse, dense };
+/** Runs step `at` of `runner`; with a tally, times it and adds its kernels. */
+function timedStep(
+  runner: StepRunner,
+  batch: [Int32Array, Int32Array],
+  at: number,
+  tally: Tally | null,
+): void {
+  const be = runner.be;
+  be.profile = tally ? new Map() : null;
+  const t0 = performance.now();
+  runner.step(...batch, at);
+  if (!tally) return;
+  tally.ms.push(performance.now() - t0);
+  for (const [k, e] of be.profile!) tally.kernels.set(k, (tally.kernels.get(k) ?? 0) + e.ms);
+  be.profile = null;
 }
 
 /**
  * tokens/s of R = 1 (the method), 4 and 16 at ef 1, 2, 4 (base 128/512, 4 layers, pfrac 0.25:
- * block density 1/4, 1/16, 1/64) and the per-kernel split. R > 1 rows combine the measured
- * sparse-step and dense-step times: R tokens batches per (R − 1) sparse + 1 dense step.
+ * block density 1/4, 1/16, 1/64) at the target L0, and the per-kernel split. Each ef has a
+ * method runner and an R = 16 runner; every round times one step of each kind on each, so load
+ * on the machine hits all alike, and the shortest step of each kind counts. R > 1 rows combine
+ * the sparse-step and dense-step times: R batches per (R − 1) sparse + 1 dense step.
  */
-export async function sparseGradTable(threads: number, steps: number): Promise<void> {
+export async function sparseGradTable(threads: number, rounds: number): Promise<void> {
   console.log(
     `\n## Sparse-gradient mode (--dense-grad-every R), small preset shape at ef 1, 2, 4 ` +
-      `(${threads} threads, ${steps} timed steps of each kind)\n`,
+      `(${threads} threads, shortest of ${rounds} steps of each kind)\n`,
   );
-  const rows: { ef: number; r: Awaited<ReturnType<typeof gradModeSteps>> }[] = [];
-  for (const ef of [1, 2, 4]) {
+  // Past the anneal; 16 divides 2000: steps 1999 + 16i are dense at R = 16, the others sparse.
+  const base = 1999;
+  const cfgs = [1, 2, 4].map((ef) => {
     const rc = structuredClone(PRESETS.small);
     rc.model.ef = ef;
-    rows.push({ ef, r: await gradModeSteps(threads, rc, steps) });
+    const N = rc.train.batchSize * rc.model.nCtx;
+    const rng = new Rng(7);
+    const batch: [Int32Array, Int32Array] = [
+      new Int32Array(N).map(() => rng.int(rc.model.vocabSize)),
+      new Int32Array(N).map(() => rng.int(rc.model.vocabSize)),
+    ];
+    return { ef, rc, N, batch, method: new Tally(), sparse: new Tally(), dense: new Tally() };
+  });
+  const runners: { method: StepRunner; kept: StepRunner }[] = [];
+  try {
+    for (const { rc, batch } of cfgs) {
+      const make = async (R: number) => {
+        const be = await Backend.create({ threads });
+        const runner = new StepRunner(be, { ...rc, train: { ...rc.train, denseGradEvery: R } });
+        runner.model.init(rc.train.seed);
+        timedStep(runner, batch, base, null); // top-k to the target count (dense at R = 16)
+        return runner;
+      };
+      const method = await make(1), kept = await make(16);
+      timedStep(kept, batch, base + 1, null); // the first sparse step
+      runners.push({ method, kept });
+    }
+    for (let i = 0; i < rounds; i++) {
+      cfgs.forEach((c, e) => {
+        const { method, kept } = runners[e];
+        timedStep(method, c.batch, base + 2 + i, c.method);
+        timedStep(kept, c.batch, base + 2 + 16 * i, c.sparse);
+        timedStep(kept, c.batch, base + 16 * (i + 1), c.dense);
+      });
+    }
+  } finally {
+    for (const { method, kept } of runners) {
+      method.be.close();
+      kept.be.close();
+    }
   }
-  const tps = (r: (typeof rows)[0]["r"], R: number) =>
+  const rows = cfgs.map((c) => ({
+    ef: c.ef,
+    N: c.N,
+    method: c.method.result(),
+    sparse: c.sparse.result(),
+    dense: c.dense.result(),
+  }));
+  const tps = (r: (typeof rows)[0], R: number) =>
     R === 1
       ? r.N / (r.method.ms / 1000)
       : (R * r.N) / (((R - 1) * r.sparse.ms + r.dense.ms) / 1000);
-  const ref = tps(rows[0].r, 1);
+  const ref = tps(rows[0], 1);
   console.log(
     "| ef | block density | R = 1 ms/step | sparse step ms | dense step ms (R > 1) | " +
       "tokens/s R = 1 | R = 4 | R = 16 | R = 16 / (ef 1, R = 1) |",
   );
   console.log("|---|---|---|---|---|---|---|---|---|");
-  for (const { ef, r } of rows) {
+  for (const r of rows) {
     console.log(
-      `| ${ef} | 1/${4 * ef * ef} | ${r.method.ms.toFixed(0)} | ${r.sparse.ms.toFixed(0)} | ` +
+      `| ${r.ef} | 1/${4 * r.ef * r.ef} | ${r.method.ms.toFixed(0)} | ${
+        r.sparse.ms.toFixed(0)
+      } | ` +
         `${r.dense.ms.toFixed(0)} | ${tps(r, 1).toFixed(0)} | ${tps(r, 4).toFixed(0)} | ` +
         `${tps(r, 16).toFixed(0)} | ${(tps(r, 16) / ref).toFixed(2)} |`,
     );
   }
-  console.log("\nms per step by kernel (R = 1 step | sparse step of R > 1):\n");
-  const cols = rows.flatMap(({ r }) => [r.method.kernels, r.sparse.kernels]);
+  console.log("\nms per step by kernel, mean over the timed steps (R = 1 step | sparse step):\n");
+  const cols = rows.flatMap((r) => [r.method.kernels, r.sparse.kernels]);
   const names = new Set<string>();
   for (const c of cols) {
     for (const [k] of [...c].sort((a, b) => b[1] - a[1]).slice(0, 10)) names.add(k);
   }
-  const order = [...names].sort((a, b) => (cols[5].get(b) ?? 0) - (cols[5].get(a) ?? 0));
+  const last = cols[cols.length - 1];
+  const order = [...names].sort((a, b) => (last.get(b) ?? 0) - (last.get(a) ?? 0));
   console.log(
     "| kernel | " + rows.map(({ ef }) => `ef ${ef} R = 1 | ef ${ef} sparse`).join(" | ") + " |",
   );
   console.log("|---|" + "---|".repeat(cols.length));
+  const sum = (c: Map<string, number>, skip: Set<string>) =>
+    [...c].reduce((a, [k, v]) => a + (skip.has(k) ? 0 : v), 0);
   for (const k of order) {
     console.log(`| ${k} | ${cols.map((c) => (c.get(k) ?? 0).toFixed(1)).join(" | ")} |`);
   }
-  const sum = (c: Map<string, number>) => [...c.values()].reduce((a, b) => a + b, 0);
-  console.log(`| all kernels | ${cols.map((c) => sum(c).toFixed(1)).join(" | ")} |`);
+  console.log(`| (others) | ${cols.map((c) => sum(c, names).toFixed(1)).join(" | ")} |`);
+  console.log(`| all kernels | ${cols.map((c) => sum(c, new Set()).toFixed(1)).join(" | ")} |`);
 }
-
-if (import.meta.main) await main(Deno.args);
