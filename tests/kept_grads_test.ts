@@ -8,6 +8,7 @@ import { Backend } from "../src/backend/backend.ts";
 import type { ParamSpec } from "../src/model/params.ts";
 import { PRESETS, type RunConfig } from "../src/train/config.ts";
 import { isDenseGradStep } from "../src/train/kept_grads.ts";
+import { FORMAT_VERSION, readRunConfig, RunDir } from "../src/train/run_dir.ts";
 import { StepRunner } from "../src/train/step.ts";
 import { Rng } from "../src/util/rng.ts";
 import { sameBits } from "./util.ts";
@@ -51,6 +52,18 @@ Deno.test("sparse-gradient mode", async (t) => {
     const dense = (R: number) => [...Array(9).keys()].filter((s) => isDenseGradStep(s, config(R)));
     assert.deepEqual(dense(1), [0, 1, 2, 3, 4, 5, 6, 7, 8]);
     assert.deepEqual(dense(4), [3, 7]);
+  });
+
+  await t.step("a config.json from before the mode reads as R = 1", async () => {
+    const dir = await Deno.makeTempDir({ prefix: "thinwire-kept-" });
+    try {
+      const { denseGradEvery: _, ...train } = PRESETS.tiny.train;
+      const cfg = { format_version: FORMAT_VERSION, model: PRESETS.tiny.model, train };
+      await Deno.writeTextFile(`${dir}/config.json`, JSON.stringify(cfg));
+      assert.equal((await readRunConfig(new RunDir(dir))).train.denseGradEvery, 1);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
   });
 
   await t.step("kept gradients are the dense dW's bits at the pattern (both paths)", async () => {
