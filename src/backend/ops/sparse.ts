@@ -286,7 +286,6 @@ export function sddmm(
   );
 }
 
-
 /** out[e] = dense[r, c] for the e-th entry (r, c) of W's CSR form; dense is [rows, cols]. */
 export function csrGather(
   be: Backend,
