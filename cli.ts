@@ -3,14 +3,18 @@
  *
  *   deno task train     train a sparse (or --dense) model        (src/train)
  *   deno task eval      evaluate a run on the task suite         (src/eval, tasks/)
+ *   deno task prune     find and measure a task's circuit        (src/prune)
  *   deno task tasks     list the tasks with an example pair      (tasks/)
  *   deno task tokenizer train the BPE tokenizer                  (src/data)
+ *   deno task export    write a run in another program's format  (src/export)
+ *   deno task logits    next-token candidates and activations    (src/export)
  *
  * Flags are parsed with node:util parseArgs (strict, src/cli_flags.ts). Errors a user can cause print one line and
  * exit with code 2; anything else is a bug and keeps its stack trace.
  */
 import { parseFlags } from "./src/cli_flags.ts";
 import { KernelError, UserError } from "./src/errors.ts";
+import { VERSION } from "./src/version.ts";
 
 const COMMANDS: Record<string, { summary: string; run: (argv: string[]) => Promise<number> }> = {
   train: {
@@ -20,6 +24,10 @@ const COMMANDS: Record<string, { summary: string; run: (argv: string[]) => Promi
   eval: {
     summary: "evaluate a trained run on the 20 tasks",
     run: async (argv) => (await import("./src/eval/cli_eval.ts")).evalCommand(argv),
+  },
+  prune: {
+    summary: "find the circuit behind a task (or --all) and measure it",
+    run: async (argv) => (await import("./src/prune/cli_prune.ts")).pruneCommand(argv),
   },
   tasks: {
     summary: "list the tasks with a description and an example pair",
@@ -43,19 +51,27 @@ const COMMANDS: Record<string, { summary: string; run: (argv: string[]) => Promi
     summary: "train the byte-level BPE tokenizer",
     run: async (argv) => (await import("./src/data/cli_tokenizer.ts")).tokenizerCommand(argv),
   },
+  export: {
+    summary: "write a trained run in another program's format (--format reference)",
+    run: async (argv) => (await import("./src/export/cli_export.ts")).exportCommand(argv),
+  },
+  logits: {
+    summary: "next-token candidates for a prompt, and every activation (--out)",
+    run: async (argv) => (await import("./src/export/cli_logits.ts")).logitsCommand(argv),
+  },
 };
 
 function usage(): string {
   const rows = Object.entries(COMMANDS).map(([k, v]) => `  ${k.padEnd(10)} ${v.summary}`);
   return [
-    "thinwire: train weight-sparse transformers on Python and find their circuits",
+    `thinwire ${VERSION}: train weight-sparse transformers on Python and find their circuits`,
     "",
     "usage: deno task <command> [flags]   (or: deno run -A cli.ts <command> [flags])",
     "",
     "commands:",
     ...rows,
     "",
-    "Each command takes --help.",
+    "Each command takes --help; --version prints the version.",
   ].join("\n");
 }
 
@@ -64,6 +80,10 @@ export async function main(argv: string[]): Promise<number> {
   if (!cmd || cmd === "--help" || cmd === "-h" || cmd === "help") {
     console.log(usage());
     return cmd ? 0 : 2;
+  }
+  if (cmd === "--version") {
+    console.log(VERSION);
+    return 0;
   }
   const c = COMMANDS[cmd];
   if (!c) {

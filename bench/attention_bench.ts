@@ -1,5 +1,6 @@
 /**
- * Attention forward and backward (asm/kernels/attention.ts) at the model's shapes, on 1 and 2
+ * Attention forward and backward (asm/kernels/attention.ts) at the default model's shapes
+ * (bench/util.ts MODEL), and at twice its context with half the sequences, on 1 and 2
  * threads: best wall time, GFLOP/s (attentionFlops: the forward's two products over the causal
  * triangle, the backward's four; exp and softmax not counted) and the 2-thread speed-up.
  *
@@ -12,12 +13,13 @@ import {
   attentionForward,
   type AttentionShape,
 } from "../src/backend/ops/attention.ts";
-import { bestMs, fmt, gflops, QUICK, table } from "./util.ts";
+import { bestMs, fmt, gflops, MODEL, QUICK, table } from "./util.ts";
 
+const { B, T, H, D } = MODEL;
 const CASES: { shape: AttentionShape; withSink: boolean }[] = [
-  { shape: { B: 16, T: 128, H: 16, dh: 16 }, withSink: false },
-  { shape: { B: 16, T: 128, H: 16, dh: 16 }, withSink: true },
-  { shape: { B: 8, T: 256, H: 16, dh: 16 }, withSink: true },
+  { shape: { B, T, H, dh: D }, withSink: false },
+  { shape: { B, T, H, dh: D }, withSink: true },
+  { shape: { B: Math.max(1, B >> 1), T: 2 * T, H, dh: D }, withSink: true },
 ];
 
 /** Forward and backward milliseconds of one case on this backend. */

@@ -1,28 +1,29 @@
 /**
  * GEMM benchmark: thinwire's f32 GEMM (src/backend/ops/gemm.ts) in the three layouts a linear
  * layer uses, on 1 and 2 threads, next to the WASM SIMD peak and to peers (bench/peers.ts), at
- * 512³ and at the default model's shapes (d_model 256, d_mlp 1024, vocab 2048, N = 2048 tokens).
- * Prints GFLOP/s and the ratios that matter.
+ * 512³ and at the default model's shapes (bench/util.ts MODEL: the small preset's d_model, d_mlp,
+ * vocab and tokens per step). Prints GFLOP/s and the ratios that matter.
  *
  * The machine may be shared, so every fast measurement (peak, ours, tfjs) is taken once per
  * round over several interleaved rounds and the best is kept: a ratio then compares figures
  * that had the same chances. onnxruntime-web runs first, in workers (bench/ort_worker.ts); the
  * slow peers (plain loop, tfjs transposed) run once at the end.
  *
- * Run: deno task bench (all benches) or deno run -A bench/gemm_bench.ts [--quick].
+ * Run: deno task bench (all benches) or deno run -A --config bench/bench.json bench/gemm_bench.ts
+ * [--quick] (the config that pins the peers).
  */
 import { Backend } from "../src/backend/backend.ts";
 import { compileKernels } from "../src/backend/wasm.ts";
 import { gemm, GEMM_DEFAULT, GEMM_KERNELS, type GemmKernel } from "../src/backend/ops/gemm.ts";
 import { type MatMulPeer, plainPeer, startTfjs, timeOrtMatMul } from "./peers.ts";
-import { filled, fmt, gflops, QUICK, table, warmUp } from "./util.ts";
+import { filled, fmt, gflops, MODEL, QUICK, table, warmUp } from "./util.ts";
 
 /** [M, N, K] and what it is in the model. */
 const SHAPES: [number, number, number, string][] = [
   [512, 512, 512, "512³"],
-  [1024, 2048, 256, "c_fc: d_mlp×N×d_model"],
-  [256, 2048, 1024, "mlp c_proj: d_model×N×d_mlp"],
-  [2048, 2048, 256, "lm_head: vocab×N×d_model"],
+  [MODEL.M, MODEL.N, MODEL.C, "c_fc: d_mlp×N×d_model"],
+  [MODEL.C, MODEL.N, MODEL.M, "mlp c_proj: d_model×N×d_mlp"],
+  [MODEL.V, MODEL.N, MODEL.C, "lm_head: vocab×N×d_model"],
 ];
 
 /** The three layouts of a linear layer's GEMMs, at one (M, N, K). */

@@ -1,8 +1,8 @@
 /**
  * Layer-kernel benchmark: time per call of every non-GEMM layer kernel (RMSNorm, AbsTopK, GELU,
  * residual add, embedding, bigram, cross-entropy, Adam, gradient RMS, randn) at the default
- * model's shapes (d_model C = 256, d_mlp 1024, vocab V = 2048, N = 2048 tokens), on 1 and 2
- * threads. Prints milliseconds (best of several runs), the 2-thread speedup and the memory
+ * model's shapes (bench/util.ts MODEL: d_model C, d_mlp M, vocab V, N tokens per step, the
+ * parameter buffer's length), on 1 and 2 threads. Prints milliseconds (best of several runs), the 2-thread speedup and the memory
  * throughput implied by the bytes each call must read and write.
  *
  * Run: deno task bench (all benches) or deno run -A bench/layers_bench.ts [--quick] [name…].
@@ -22,10 +22,10 @@ import { gradRmsNormalize } from "../src/backend/ops/reduce.ts";
 import { add } from "../src/backend/ops/residual.ts";
 import { rmsnormBackward, rmsnormForward } from "../src/backend/ops/rmsnorm.ts";
 import { crossEntropyBackward, crossEntropyForward } from "../src/backend/ops/xent.ts";
-import { bestMs, filled, fmt, QUICK, table } from "./util.ts";
+import { bestMs, filled, fmt, MODEL, QUICK, table } from "./util.ts";
 
-const C = 256, M = 1024, V = 2048, N = 2048;
-const PARAMS = 8 << 20;
+const { C, M, V, N } = MODEL;
+const PARAMS = MODEL.params;
 
 interface Case {
   name: string;
@@ -178,7 +178,7 @@ const CASES: Case[] = [
   },
   {
     name: "adamStep",
-    shape: `n=${PARAMS >> 20}M`,
+    shape: `n=${(PARAMS / 1e6).toFixed(1)}M`,
     bytes: 28 * PARAMS,
     setup: (be) => {
       const p = filled(be, PARAMS, 1, 0.02), g = filled(be, PARAMS, 2);
@@ -201,7 +201,7 @@ const CASES: Case[] = [
   },
   {
     name: "gradRmsNormalize",
-    shape: `n=${PARAMS >> 20}M`,
+    shape: `n=${(PARAMS / 1e6).toFixed(1)}M`,
     bytes: 12 * PARAMS,
     setup: (be) => {
       const g = filled(be, PARAMS, 2);

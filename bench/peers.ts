@@ -22,7 +22,9 @@ export interface MatMulPeer {
   close(): Promise<void>;
 }
 
-const nodeModules = new URL("../node_modules/", import.meta.url);
+// The peers are pinned in bench/bench.json, not deno.json, so that only the benchmark installs
+// them: Deno installs them into bench/node_modules, beside that config.
+const nodeModules = new URL("./node_modules/", import.meta.url);
 
 /** TensorFlow.js with @tensorflow/tfjs-backend-wasm (XNNPACK), one thread, SIMD build. */
 export async function startTfjs(): Promise<MatMulPeer | string> {

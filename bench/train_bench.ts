@@ -10,6 +10,7 @@
  */
 import { parseArgs } from "node:util";
 import { Backend } from "../src/backend/backend.ts";
+import { paramLayout } from "../src/model/params.ts";
 import { denseVariant, PRESETS, type RunConfig } from "../src/train/config.ts";
 import { StepRunner } from "../src/train/step.ts";
 import { Rng } from "../src/util/rng.ts";
@@ -58,8 +59,9 @@ function measure(be: Backend, rc: RunConfig, steps: number): StepStats {
 
 /** Parameters that take part in matrix products (block matrices and lm_head). */
 function matmulParams(rc: RunConfig): number {
-  const C = rc.model.baseDModel * rc.model.ef, M = rc.model.baseDMlp * rc.model.ef;
-  return rc.model.nLayer * (3 * C * C + C * C + 2 * C * M) + rc.model.vocabSize * C;
+  const layout = paramLayout(rc.model);
+  return layout.specs.filter((s) => s.cls === "block").reduce((n, s) => n + s.size, 0) +
+    layout.lmHead.size;
 }
 
 export async function main(argv: string[] = []): Promise<void> {
@@ -245,3 +247,5 @@ export async function sparseGradTable(threads: number, rounds: number): Promise<
   console.log(`| (others) | ${cols.map((c) => sum(c, names).toFixed(1)).join(" | ")} |`);
   console.log(`| all kernels | ${cols.map((c) => sum(c, new Set()).toFixed(1)).join(" | ")} |`);
 }
+
+if (import.meta.main) await main(Deno.args);

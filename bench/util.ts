@@ -1,12 +1,26 @@
 /**
- * Shared helpers for the benchmark scripts (bench/run.ts runs them all): the --quick flag,
- * best-of-N timing, GFLOP/s, plain-text tables.
+ * Shared helpers for the benchmark scripts (bench/run.ts runs them all): the --quick flag, the
+ * default model's shapes, best-of-N timing, GFLOP/s, plain-text tables.
  */
 
 import type { Backend } from "../src/backend/backend.ts";
+import { dims, type ModelDims } from "../src/model/config.ts";
+import { paramLayout } from "../src/model/params.ts";
+import { PRESETS } from "../src/train/config.ts";
 
 /** `deno task bench --quick`: fewer shapes and repetitions, for a smoke run. */
 export const QUICK = Deno.args.includes("--quick");
+
+/**
+ * The default model's sizes (the small preset, through dims() as the model computes them): what
+ * the benches time at. B sequences of T tokens make a step's N tokens; `params` is the length of
+ * the parameter buffer (what Adam and the gradient RMS run over).
+ */
+export const MODEL: ModelDims & { B: number; T: number; N: number; params: number } = (() => {
+  const rc = PRESETS.small;
+  const B = rc.train.batchSize, T = rc.model.nCtx;
+  return { ...dims(rc.model), B, T, N: B * T, params: paramLayout(rc.model).total };
+})();
 
 export interface TimingOptions {
   /** Timed repetitions at most (default 5). */

@@ -15,7 +15,9 @@ export function parseFlags<T extends ParseArgsConfig>(
   } catch (e) {
     const code = (e as { code?: unknown }).code;
     if (typeof code === "string" && code.startsWith("ERR_PARSE_ARGS")) {
-      throw new UserError(`${command}: ${(e as Error).message.split("\n")[0]} (see --help)`);
+      // parseArgs explains some errors over several lines (a value that starts with "-"): one line.
+      const why = (e as Error).message.split("\n").map((l) => l.trim()).filter((l) => l).join(" ");
+      throw new UserError(`${command}: ${why} (see --help)`);
     }
     throw e;
   }

@@ -8,13 +8,13 @@ import { Backend } from "../src/backend/backend.ts";
 import { loadDefaultTokenizer } from "../src/data/tokenizer.ts";
 import { UserError } from "../src/errors.ts";
 import { evalCommand } from "../src/eval/cli_eval.ts";
-import { loadRun } from "../src/eval/load_run.ts";
+import { loadRun } from "../src/run/run_dir.ts";
 import { formatExamples, formatTable } from "../src/eval/report.ts";
 import { evalTask, evaluateRun, PairScorer, type PromptItem } from "../src/eval/task_eval.ts";
 import { Model } from "../src/model/model.ts";
 import { decodeSafetensors, encodeSafetensors } from "../src/model/safetensors.ts";
 import { PRESETS, type RunConfig } from "../src/train/config.ts";
-import { FORMAT_VERSION, RunDir } from "../src/train/run_dir.ts";
+import { FORMAT_VERSION, RunDir } from "../src/run/run_dir.ts";
 import { saveModel } from "../src/train/trainer.ts";
 import { getTask, type Task } from "../tasks/index.ts";
 
@@ -125,7 +125,7 @@ Deno.test("pair loss matches softplus of the logits of a prompt run alone", asyn
       correct: 10 + i,
       wrong: 300 + 7 * i,
     }));
-    const scorer = new PairScorer(r.model, items.length, 4096);
+    const scorer = new PairScorer(r.model, r.tokenizer, items.length, 4096);
     const batched = scorer.score(items);
     // Each prompt alone (B = 1, no padding) and in batches that pad it differently.
     for (let i = 0; i < items.length; i++) {
@@ -162,7 +162,7 @@ Deno.test("prompts longer than n_ctx are cut from the left and counted", async (
     const tok = r.tokenizer;
     const long = tok.encode("x = 1\n".repeat(20));
     const tail = long.slice(long.length - 16);
-    const scorer = new PairScorer(r.model, 2, 1024);
+    const scorer = new PairScorer(r.model, r.tokenizer, 2, 1024);
     const s = scorer.score([{ tokens: long, correct: 5, wrong: 6 }]);
     assert.equal(s.truncated, 1);
     // The kept window is the last n_ctx tokens: same as giving that window without the eot.
@@ -186,7 +186,7 @@ Deno.test("a candidate of several tokens makes the task not measurable", async (
         endings: ["", ""],
       }),
     };
-    const scorer = new PairScorer(r.model, 4, 1024);
+    const scorer = new PairScorer(r.model, r.tokenizer, 4, 1024);
     const res = evalTask(scorer, r.tokenizer, fake, 2, 1);
     assert.equal(res.measurable, false);
     assert.equal(res.loss, null);
@@ -318,6 +318,14 @@ Deno.test("eval CLI rejects bad flags and damaged run folders with one line", as
     await Deno.writeTextFile(`${d}/config.json`, JSON.stringify({ ...cfg, format_version: 99 }));
     await assertUserError(evalOn(d), /config\.json: run folder format 99 is not supported/);
   });
+  await t.step("config with a number given as a string", async () => {
+    const d = await copyRun(good);
+    dirs.push(d);
+    const cfg = JSON.parse(await Deno.readTextFile(`${d}/config.json`));
+    cfg.train.lr = "0.02";
+    await Deno.writeTextFile(`${d}/config.json`, JSON.stringify(cfg));
+    await assertUserError(evalOn(d), /config\.json: train\.lr must be a number, got "0\.02"/);
+  });
   await t.step("config disagrees with the weights", async () => {
     const d = await copyRun(good);
     dirs.push(d);
@@ -366,4 +374,35 @@ Deno.test({
     assert.match(err, /model\.safetensors: not a valid safetensors file/);
     assert.ok(performance.now() - t0 < 20_000);
   },
+});
+
+Deno.test("eval --json - writes only the JSON document to stdout, the table to stderr", async () => {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "-A",
+      CLI.pathname,
+      "eval",
+      "--model",
+      await run0,
+      "--task",
+      "if_equals",
+      "--pairs",
+      "4",
+      "--threads",
+      "1",
+      "--json",
+      "-",
+    ],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const err = new TextDecoder().decode(out.stderr);
+  assert.equal(out.code, 0, err);
+  const j = JSON.parse(new TextDecoder().decode(out.stdout));
+  assert.deepEqual(j.tasks.map((t: { task: string }) => t.task), ["if_equals"]);
+  assert.equal(j.pairs_per_task, 4);
+  assert.match(err, /^if_equals +\d\.\d{4}/m);
+  assert.match(err, /→ stdout$/m);
+  await assert.rejects(Deno.stat("-"), "wrote a file named '-'");
 });

@@ -5,10 +5,12 @@
  */
 import assert from "node:assert/strict";
 import { Backend } from "../src/backend/backend.ts";
+import { fill } from "../src/backend/ops/index.ts";
 import type { ParamSpec } from "../src/model/params.ts";
 import { PRESETS, type RunConfig } from "../src/train/config.ts";
 import { isDenseGradStep } from "../src/train/kept_grads.ts";
-import { FORMAT_VERSION, readRunConfig, RunDir } from "../src/train/run_dir.ts";
+import { FORMAT_VERSION } from "../src/run/format.ts";
+import { readRunConfig, RunDir } from "../src/run/run_dir.ts";
 import { StepRunner } from "../src/train/step.ts";
 import { Rng } from "../src/util/rng.ts";
 import { sameBits } from "./util.ts";
@@ -76,6 +78,7 @@ Deno.test("sparse-gradient mode", async (t) => {
         const [x, y] = batch();
         r.model.forward(x, y, r.rc.train.batchSize, r.rc.model.nCtx);
         kept.setKept(false);
+        fill(be, { x: r.model.grads, n: r.model.layout.total, value: 0 });
         r.model.backward();
         const dense = be.arena.f32(r.model.grads, r.model.layout.total).slice();
         kept.setKept(true);

@@ -7,7 +7,9 @@ export const TOKENS = [1, 3, 17, 64];
 export const CHANNELS = [1, 5, 16, 33, 256];
 
 /** Runs fn with a 1-thread and a 2-thread backend (pool always used), closing them afterwards. */
-export async function withBoth(fn: (one: Backend, two: Backend) => Promise<void>): Promise<void> {
+export async function withBoth(
+  fn: (one: Backend, two: Backend) => Promise<void> | void,
+): Promise<void> {
   const one = await Backend.create({ threads: 1, minParallelWork: 0 });
   const two = await Backend.create({ threads: 2, minParallelWork: 0 });
   try {

@@ -77,6 +77,11 @@ function masks(model: Model): Uint8Array {
   return new Uint8Array(parts.flatMap((x) => [...x]));
 }
 
+/** Backward accumulates: the caller zeroes the gradients (llm.c style). */
+function zeroGrads(model: Model): void {
+  model.be.arena.f32(model.grads, model.layout.total).fill(0);
+}
+
 const sameMasks = (a: Uint8Array, b: Uint8Array) => a.every((x, i) => x === b[i]);
 
 for (const [afrac, dPosEmb] of [[1, 0], [0.5, 0], [0.5, 8]]) {
@@ -87,6 +92,7 @@ for (const [afrac, dPosEmb] of [[1, 0], [0.5, 0], [0.5, 8]]) {
     try {
       model.forward(tokens, targets, B, T);
       const base = masks(model);
+      zeroGrads(model);
       model.backward();
       const grads = be.arena.f32(model.grads, model.layout.total).slice();
       let checked = 0;
@@ -134,6 +140,7 @@ for (const dPosEmb of [0, 8]) {
       const { be, model, tokens, targets, B, T } = await setup(threads, sparse);
       try {
         const loss = model.forward(tokens, targets, B, T);
+        zeroGrads(model);
         model.backward();
         const out = be.arena.f32(model.grads, model.layout.total).slice();
         runs.push(new Float32Array([loss, ...out]));

@@ -126,16 +126,11 @@ async function killAndResume(extra: string[]): Promise<void> {
     stdout: "null",
     stderr: "null",
   }).spawn();
-  // Kill it mid-run, after its first checkpoint and before the end.
-  for (let i = 0; i < 600; i++) {
-    try {
-      await Deno.stat(`${dir}/killed/state/checkpoint.safetensors`);
-      break;
-    } catch {
-      await new Promise((r) => setTimeout(r, 50));
-    }
+  // Kill it mid-run once it has a checkpoint and has logged a step past it (log every 5, save
+  // every 4): the resume must then drop that row and log it again.
+  for (let i = 0; i < 600 && !(await checkpointAndLaterRow(`${dir}/killed`)); i++) {
+    await new Promise((r) => setTimeout(r, 50));
   }
-  await new Promise((r) => setTimeout(r, 300));
   child.kill("SIGKILL");
   const status = await child.status;
   assert.notEqual(status.code, 0, "the run finished before it could be killed");
@@ -152,11 +147,90 @@ async function killAndResume(extra: string[]): Promise<void> {
   const a = await Deno.readFile(`${dir}/full/model.safetensors`);
   const b = await Deno.readFile(`${dir}/killed/model.safetensors`);
   assert.deepEqual(a, b);
-  const steps = (await Deno.readTextFile(`${dir}/killed/metrics.jsonl`)).trim().split("\n")
-    .map((l) => JSON.parse(l).step);
-  assert.deepEqual(steps, [...new Set(steps)].sort((x, y) => x - y), "metrics steps repeat");
+  // Every row but its throughput is a function of the weights: the same as the full run's.
+  assert.deepEqual(await metricsRows(`${dir}/killed`), await metricsRows(`${dir}/full`));
   await Deno.remove(dir, { recursive: true });
 }
+
+/** metrics.jsonl without tokens_per_s (timing); fails on a damaged line. */
+async function metricsRows(run: string): Promise<Record<string, number>[]> {
+  const text = await Deno.readTextFile(`${run}/metrics.jsonl`);
+  return text.trim().split("\n").map((l) => {
+    const { tokens_per_s: _, ...row } = JSON.parse(l);
+    return row;
+  });
+}
+
+/** True once the run has a checkpoint and metrics.jsonl a row with a step it does not cover. */
+async function checkpointAndLaterRow(run: string): Promise<boolean> {
+  try {
+    await Deno.stat(`${run}/state/checkpoint.safetensors`);
+    const steps = (await Deno.readTextFile(`${run}/metrics.jsonl`)).split("\n")
+      .filter((l) => l.endsWith("}")).map((l) => JSON.parse(l).step as number);
+    return steps.some((s) => s % 4 !== 0);
+  } catch {
+    return false;
+  }
+}
+
+Deno.test("--resume refuses flags that change the run; --steps N extends it", async () => {
+  const dir = await tmp(), out = `${dir}/r`;
+  const flags = [
+    "--preset",
+    "tiny",
+    "--n-ctx",
+    "32",
+    "--batch",
+    "4",
+    "--save-every",
+    "4",
+    "--eval-every",
+    "4",
+    "--val-batches",
+    "1",
+    "--log-every",
+    "2",
+    "--threads",
+    "1",
+    "--quiet",
+  ];
+  const first = await runCli(["train", ...flags, "--steps", "8", "--out", out]);
+  assert.equal(first.code, 0, first.stderr);
+  const config = await Deno.readTextFile(`${out}/config.json`);
+
+  const changed = await runCli(["train", "--resume", "--out", out, "--lr", "0.1", "--no-sink"]);
+  assert.equal(changed.code, 2, changed.stderr);
+  assert.equal(changed.stderr.trim().split("\n").length, 1, changed.stderr);
+  assert.match(changed.stderr, /saved config; not with --lr, --no-sink \(only --steps/);
+  const shorter = await runCli(["train", "--resume", "--out", out, "--steps", "4"]);
+  assert.equal(shorter.code, 2, shorter.stderr);
+  assert.match(shorter.stderr, /--steps 4: --resume can only extend a run, and .* has 8 steps/);
+  const complete = await runCli(["train", "--resume", "--out", out, "--threads", "2"]);
+  assert.equal(complete.code, 0, complete.stderr);
+  assert.match(complete.stderr, /is complete: nothing to train/);
+  assert.equal(await Deno.readTextFile(`${out}/config.json`), config);
+
+  const longer = await runCli(["train", "--resume", "--out", out, "--steps", "12", "--quiet"]);
+  assert.equal(longer.code, 0, longer.stderr);
+  const cfg = JSON.parse(await Deno.readTextFile(`${out}/config.json`));
+  assert.equal(cfg.train.steps, 12);
+  assert.deepEqual(cfg.extended, [
+    { at_step: 8, from_steps: 8, to_steps: 12, thinwire: cfg.thinwire },
+  ]);
+  const rows = await metricsRows(out);
+  assert.deepEqual(rows.map((r) => r.step), [2, 4, 6, 8, 10, 12]);
+  // The schedule after step 8 is a 12-step run's, before it an 8-step run's: not a 12-step run.
+  const scratch = await runCli(["train", ...flags, "--steps", "12", "--out", `${dir}/scratch`]);
+  assert.equal(scratch.code, 0, scratch.stderr);
+  const scratchRows = await metricsRows(`${dir}/scratch`);
+  assert.notEqual(rows[1].lr, scratchRows[1].lr, "the first 8 steps had an 8-step schedule");
+  assert.equal(rows[5].lr, scratchRows[5].lr, "the last step has a 12-step schedule");
+  assert.notDeepEqual(
+    await Deno.readFile(`${out}/model.safetensors`),
+    await Deno.readFile(`${dir}/scratch/model.safetensors`),
+  );
+  await Deno.remove(dir, { recursive: true });
+});
 
 Deno.test("a run killed with SIGKILL resumes to bit-identical weights", async () => {
   await killAndResume([]);
@@ -174,6 +248,11 @@ Deno.test("bad input: one line on stderr, exit 2, nothing written", async (t) =>
     ["flag value that looks like a flag", ["--d-pos-emb", "-2"], /d-pos-emb/],
     ["threads out of range", ["--threads", "0"], /--threads needs an integer in 1\.\.64/],
     ["d_model not a multiple of d_head", ["--d-model", "40"], /multiple of d_head/],
+    [
+      "ef that gives no whole width",
+      ["--ef", "1.3"],
+      /ef 1\.3 × d-model 64 = 83\.2 is not a whole/,
+    ],
     ["afrac out of range", ["--afrac", "0"], /afrac/],
     ["pfrac above ef²", ["--pfrac", "2"], /pfrac/],
     ["n_ctx too small", ["--n-ctx", "1"], /n-ctx/],

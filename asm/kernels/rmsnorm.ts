@@ -122,3 +122,29 @@ export function rmsnorm_backward(dinp: usize, dweight: usize, dout: usize, inp: 
     store<f32>(pw, load<f32>(pw) + dw);
   }
 }
+
+/**
+ * out[C,N] = (inp·rstd)·weight with a given rstd[N] (the forward's last pass alone): RMSNorm whose
+ * scale is frozen to another forward's, for pruning with --freeze-norm. Its backward is
+ * rmsnorm_backward with g = 0 (no gradient through the scale).
+ */
+export function rmsnorm_scale(out: usize, rstd: usize, inp: usize, weight: usize, C: i32, N: i32, tid: i32, nth: i32): void {
+  const s = part_start_aligned(N, 4, tid, nth), e = part_start_aligned(N, 4, tid + 1, nth);
+  if (s >= e) return;
+  const e4 = s + ((e - s) & ~3);
+  const rowBytes = <usize>N << 2;
+  for (let c = 0; c < C; c++) {
+    const row = inp + <usize>c * rowBytes, orow = out + <usize>c * rowBytes;
+    const w = load<f32>(weight + (<usize>c << 2));
+    const wv = f32x4.splat(w);
+    let n = s;
+    for (; n < e4; n += 4) {
+      const o = <usize>n << 2;
+      v128.store(orow + o, f32x4.mul(f32x4.mul(v128.load(row + o), v128.load(rstd + o)), wv));
+    }
+    for (; n < e; n++) {
+      const o = <usize>n << 2;
+      store<f32>(orow + o, (load<f32>(row + o) * load<f32>(rstd + o)) * w);
+    }
+  }
+}

@@ -19,6 +19,8 @@ export interface Tensor {
 
 export class Arena {
   #top = ARENA_BASE;
+  /** reset() never releases memory below this: tensors that must outlive any scratch scope. */
+  #floor = ARENA_BASE;
   constructor(readonly memory: WebAssembly.Memory, readonly maxBytes: number) {}
 
   /** Bytes currently allocated (high-water mark of the bump pointer). */
@@ -60,8 +62,35 @@ export class Arena {
     return this.#top;
   }
 
+  /**
+   * Releases everything allocated since `mark` (scratch). Releasing memory below what `keep()`
+   * protected is a programming error (some tensor there outlives the scope): it throws.
+   */
   reset(mark: number): void {
+    if (mark < this.#floor) {
+      throw new KernelError(
+        "arena",
+        `reset to ${mark} would release kept memory (kept up to ${this.#floor}): a tensor ` +
+          `allocated inside a scratch scope must outlive it`,
+      );
+    }
     this.#top = mark;
+  }
+
+  /** Protects everything allocated so far from reset() (long-lived buffers, like activations). */
+  keep(): void {
+    this.#floor = this.#top;
+  }
+
+  /**
+   * For the owner of the last kept span [mark, end): releases it to reallocate, provided nothing
+   * was allocated after it; returns whether it did.
+   */
+  release(mark: number, end: number): boolean {
+    if (this.#top !== end || this.#floor !== end) return false;
+    this.#top = mark;
+    this.#floor = Math.min(this.#floor, mark);
+    return true;
   }
 
   f32(ptr: number, n: number): Float32Array {

@@ -1,7 +1,8 @@
 /**
  * A compute thread: instantiates the kernels over the shared memory, then waits on the control
- * block for work. Protocol (see pool.ts): ctrl[GEN] is bumped per job, ctrl[FN] names the export,
- * args live in a Float64Array; when done the worker increments ctrl[DONE] and notifies.
+ * block for work. Protocol (see Backend.run in backend.ts): ctrl[GEN] is bumped per job, ctrl[FN]
+ * names the export, args live in a Float64Array; when done the worker increments ctrl[DONE] and
+ * notifies.
  */
 import { CTRL, instantiateKernels } from "./wasm.ts";
 

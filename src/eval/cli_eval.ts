@@ -7,7 +7,7 @@ import { UserError } from "../errors.ts";
 import { writeAtomic } from "../util/write_atomic.ts";
 import { formatDuration, Progress } from "../util/progress.ts";
 import { getTask, type Task, TASKS } from "../../tasks/index.ts";
-import { loadRun } from "./load_run.ts";
+import { loadRun } from "../run/run_dir.ts";
 import { formatExamples, formatTable, reportJson } from "./report.ts";
 import { evaluateRun } from "./task_eval.ts";
 
@@ -19,7 +19,8 @@ Evaluates a trained run on the twenty-task suite (PAPER.md §3) and its validati
   --task NAME    only these tasks (repeat the flag or give a comma list)
   --pairs N      pairs per task (default 200)
   --show N       print N example pairs per task with the model's P(correct)
-  --json FILE    also write the results as JSON
+  --json FILE    also write the results as JSON; with '-', write the JSON to stdout
+                 and the table (and --show examples) to stderr
   --threads N    compute threads (default: all cores)
   --help         this text`;
 
@@ -73,11 +74,16 @@ export async function evalCommand(argv: string[]): Promise<number> {
       show,
       onTask: (done, r) => progress.update(done, { task: r.task }),
     });
+    // With --json -, stdout carries only the JSON document, so that it can be piped as is.
+    const toStdout = v.json === "-";
+    const human = toStdout ? console.error : console.log;
     if (show > 0) {
-      for (const t of report.tasks) console.log(formatExamples(t) + "\n");
+      for (const t of report.tasks) human(formatExamples(t) + "\n");
     }
-    console.log(formatTable(report));
-    if (v.json) {
+    human(formatTable(report));
+    if (toStdout) {
+      console.log(JSON.stringify(reportJson(report), null, 2));
+    } else if (v.json) {
       try {
         await writeAtomic(v.json, JSON.stringify(reportJson(report), null, 2) + "\n");
       } catch (e) {
@@ -89,7 +95,7 @@ export async function evalCommand(argv: string[]): Promise<number> {
     console.error(
       `evaluated ${tasks.length} task(s) × ${pairs} pairs in ` +
         `${formatDuration((performance.now() - t0) / 1000)}, ${run.be.threads} thread(s)` +
-        (v.json ? ` → ${v.json}` : ""),
+        (v.json ? ` → ${toStdout ? "stdout" : v.json}` : ""),
     );
   } finally {
     run.close();

@@ -18,8 +18,8 @@ import { fixedBatches, loadPyFiles, valSource } from "../data/dataset.ts";
 import { validationXent } from "../train/validation.ts";
 import type { Tokenizer } from "../data/tokenizer.ts";
 import type { Model } from "../model/model.ts";
-import { EVAL_SEED, makePairs, type Task } from "../../tasks/index.ts";
-import type { LoadedRun } from "./load_run.ts";
+import { EVAL_SEED, makePairs, type Task, type TaskPair } from "../../tasks/index.ts";
+import type { LoadedRun } from "../run/run_dir.ts";
 
 /** Task loss under which a task counts as solved (PAPER §3: the pruning target). */
 export const SOLVED_LOSS = 0.15;
@@ -38,6 +38,8 @@ export interface PromptScores {
   /** Logits of the correct and of the wrong token at the prompt's last position. */
   correct: Float32Array;
   wrong: Float32Array;
+  /** correct − wrong per prompt (computed in WASM). */
+  diff: Float32Array;
   /** Mean of `losses` and of correct − wrong (both computed in WASM). */
   meanLoss: number;
   meanDiff: number;
@@ -45,13 +47,38 @@ export interface PromptScores {
   truncated: number;
 }
 
+/** One forward batch of a `score` call, for callers that run a backward on it (pruning). */
+export interface ScoredBatch {
+  /** Rows (prompts) and tokens per row of this batch. */
+  B: number;
+  T: number;
+  /** Columns of model.acts.logits ([V, N]: one per row, the row's last position). */
+  N: number;
+  /** Arena pointers of the rows' pair-loss items (pos = logit column, a = correct, b = wrong). */
+  pos: number;
+  a: number;
+  b: number;
+}
+
+export interface ScoreOptions {
+  /** Called after each batch's forward (its logits still in model.acts). */
+  onBatch?: (batch: ScoredBatch) => void;
+  /**
+   * Every RMSNorm uses the scale of the unablated model on the same batch (pruning's
+   * --freeze-norm): each batch runs twice, first without the ablation to record the scales.
+   */
+  freezeNorm?: boolean;
+}
+
 /**
- * Batched scoring of prompts on one model. Its buffers are allocated on construction: create it
- * before the model's first forward pass, which reallocates everything allocated after it.
+ * Batched scoring of prompts on one model (under whatever ablation the model has set). Its small
+ * buffers are allocated once, on construction.
  */
 export class PairScorer {
   readonly capacity: number;
   readonly #model: Model;
+  /** The tokenizer's end-of-text id: the document start every prompt is scored after. */
+  readonly #eot: number;
   readonly #tokensPerBatch: number;
   // Arena byte offsets, `capacity` entries each.
   readonly #losses: number;
@@ -61,21 +88,21 @@ export class PairScorer {
   readonly #lc: number;
   readonly #lwNeg: number;
   readonly #diff: number;
+  /** 0, 1, 2, …: a batch's rows as columns of its [V, B] logits. */
+  readonly #rows: number;
 
   /**
+   * @param tokenizer the one the prompts were encoded with (its eot starts every prompt)
    * @param capacity most prompts one `score` call takes
    * @param tokensPerBatch rows per forward are chosen so that B·T stays under this (at least one
    *   row); the trainer's batch×n_ctx is known to fit in memory
    */
-  constructor(model: Model, capacity: number, tokensPerBatch: number) {
-    let ran = true;
-    try {
-      void model.acts;
-    } catch {
-      ran = false;
+  constructor(model: Model, tokenizer: Tokenizer, capacity: number, tokensPerBatch: number) {
+    if (tokenizer.vocabSize !== model.d.V) {
+      throw new Error(`PairScorer: tokenizer of ${tokenizer.vocabSize} ids, model of ${model.d.V}`);
     }
-    if (ran) throw new Error("PairScorer: create it before the model's first forward pass");
     this.#model = model;
+    this.#eot = tokenizer.eot;
     this.capacity = capacity;
     this.#tokensPerBatch = tokensPerBatch;
     const arena = model.be.arena;
@@ -87,16 +114,18 @@ export class PairScorer {
     this.#lc = buf("correct logits");
     this.#lwNeg = buf("wrong logits");
     this.#diff = buf("logit differences");
+    this.#rows = buf("logit columns");
+    arena.i32(this.#rows, capacity).set(Int32Array.from({ length: capacity }, (_, r) => r));
   }
 
   /** Scores `items` (at most `capacity`). */
-  score(items: readonly PromptItem[]): PromptScores {
+  score(items: readonly PromptItem[], opts: ScoreOptions = {}): PromptScores {
     const n = items.length;
     if (n > this.capacity) throw new Error(`PairScorer: ${n} prompts, capacity ${this.capacity}`);
     const model = this.#model, be = model.be, arena = be.arena;
     const { V } = model.d;
     const nCtx = model.cfg.nCtx;
-    const eot = V - 1;
+    const eot = this.#eot;
     let truncated = 0;
     const seqs = items.map((it) => {
       const s = [eot, ...it.tokens];
@@ -110,8 +139,8 @@ export class PairScorer {
     for (let start = 0; start < n;) {
       let end = start + 1;
       while (end < n && (end + 1 - start) * seqs[order[end]].length <= this.#tokensPerBatch) end++;
-      const B = end - start, T = seqs[order[end - 1]].length, N = B * T;
-      const tokens = new Int32Array(N).fill(eot);
+      const B = end - start, T = seqs[order[end - 1]].length;
+      const tokens = new Int32Array(B * T).fill(eot);
       const pos = arena.i32(this.#pos + start * 4, B);
       const a = arena.i32(this.#a + start * 4, B);
       const b = arena.i32(this.#b + start * 4, B);
@@ -122,25 +151,46 @@ export class PairScorer {
         a[r] = it.correct;
         b[r] = it.wrong;
       }
-      model.forward(tokens, null, B, T);
+      // Logits only at each row's last position: column r of [V, B] is row r's prediction.
+      const cols = { ptr: this.#pos + start * 4, count: B };
+      if (opts.freezeNorm) {
+        const ablation = model.ablation;
+        model.setAblation(null);
+        model.normMode = "record";
+        model.forward(tokens, null, B, T, { logitCols: cols });
+        model.setAblation(ablation);
+        model.normMode = "frozen";
+      }
+      try {
+        model.forward(tokens, null, B, T, { logitCols: cols });
+      } finally {
+        if (opts.freezeNorm) model.normMode = "compute";
+      }
       const logits = model.acts.logits;
       pairLossForward(be, {
         losses: this.#losses + start * 4,
         logits,
-        pos: this.#pos + start * 4,
+        pos: this.#rows,
         a: this.#a + start * 4,
         b: this.#b + start * 4,
         count: B,
         V,
-        N,
+        N: B,
       });
-      const lv = arena.f32(logits, V * N);
-      const pv = arena.i32(this.#pos + start * 4, B);
+      const lv = arena.f32(logits, V * B);
       const av = arena.i32(this.#a + start * 4, B), bv = arena.i32(this.#b + start * 4, B);
       for (let r = 0; r < B; r++) {
-        lc[start + r] = lv[av[r] * N + pv[r]];
-        lw[start + r] = lv[bv[r] * N + pv[r]];
+        lc[start + r] = lv[av[r] * B + r];
+        lw[start + r] = lv[bv[r] * B + r];
       }
+      opts.onBatch?.({
+        B,
+        T,
+        N: B,
+        pos: this.#rows,
+        a: this.#a + start * 4,
+        b: this.#b + start * 4,
+      });
       start = end;
     }
     // Means and differences in WASM, over the batch order; then back to the caller's order.
@@ -150,11 +200,12 @@ export class PairScorer {
     add(be, { out: this.#diff, a: this.#lc, b: this.#lwNeg, n });
     const mLoss = meanLoss(be, { losses: this.#losses, N: n });
     const mDiff = meanLoss(be, { losses: this.#diff, N: n });
-    const sorted = arena.f32(this.#losses, n);
+    const sorted = arena.f32(this.#losses, n), diffs = arena.f32(this.#diff, n);
     const out: PromptScores = {
       losses: new Float32Array(n),
       correct: new Float32Array(n),
       wrong: new Float32Array(n),
+      diff: new Float32Array(n),
       meanLoss: mLoss,
       meanDiff: mDiff,
       truncated,
@@ -163,6 +214,7 @@ export class PairScorer {
       out.losses[order[k]] = sorted[k];
       out.correct[order[k]] = lc[k];
       out.wrong[order[k]] = lw[k];
+      out.diff[order[k]] = diffs[k];
     }
     return out;
   }
@@ -200,11 +252,39 @@ export interface TaskResult {
 }
 
 /** The token id of a candidate, or a reason it has none. */
-function candidateId(tok: Tokenizer, text: string): number | string {
+export function candidateId(tok: Tokenizer, text: string): number | string {
   const id = tok.singleToken(text);
   if (id !== null) return id;
   const shown = JSON.stringify(text).slice(1, -1);
   return `not measurable: '${shown}' is ${tok.encode(text).length} tokens under this tokenizer`;
+}
+
+/**
+ * The scored prompts of `count` pairs of `task` from `seed`: items 2k and 2k+1 are pair k's two
+ * prompts (each with its own correct token; item 2k's is the pair's first answer). A task whose
+ * candidates are not single tokens of `tok` gives a note instead.
+ */
+export function taskItems(
+  tok: Tokenizer,
+  task: Task,
+  seed: number,
+  count: number,
+): { pairs: TaskPair[]; items: PromptItem[]; note: null } | { pairs: TaskPair[]; note: string } {
+  const pairs = makePairs(task, seed, count);
+  const items: PromptItem[] = [];
+  for (const p of pairs) {
+    const ids = p.answers.map((t) => candidateId(tok, t));
+    const why = ids.find((x) => typeof x === "string");
+    if (why !== undefined) return { pairs, note: why as string };
+    for (const i of [0, 1]) {
+      items.push({
+        tokens: tok.encode(p.prompts[i]),
+        correct: ids[i] as number,
+        wrong: ids[1 - i] as number,
+      });
+    }
+  }
+  return { pairs, items, note: null };
 }
 
 /** Evaluates one task on `pairs` pairs from EVAL_SEED, keeping the first `show` as examples. */
@@ -215,37 +295,27 @@ export function evalTask(
   pairs: number,
   show = 0,
 ): TaskResult {
-  const set = makePairs(task, EVAL_SEED, pairs);
+  const built = taskItems(tok, task, EVAL_SEED, pairs);
+  const set = built.pairs;
   const base = { task: task.name, pairs, truncated: 0 };
-  const items: PromptItem[] = [];
-  for (const p of set) {
-    const ids = p.answers.map((t) => candidateId(tok, t));
-    const why = ids.find((x) => typeof x === "string");
-    if (why !== undefined) {
-      return {
-        ...base,
-        measurable: false,
-        note: why as string,
-        loss: null,
-        accuracy: null,
-        logitDiff: null,
-        sameAnswer: null,
-        solved: false,
-        examples: set.slice(0, show).map((q) => ({
-          prompts: q.prompts,
-          answers: q.answers,
-          probCorrect: [null, null],
-        })),
-      };
-    }
-    for (const i of [0, 1]) {
-      items.push({
-        tokens: tok.encode(p.prompts[i]),
-        correct: ids[i] as number,
-        wrong: ids[1 - i] as number,
-      });
-    }
+  if (built.note !== null) {
+    return {
+      ...base,
+      measurable: false,
+      note: built.note,
+      loss: null,
+      accuracy: null,
+      logitDiff: null,
+      sameAnswer: null,
+      solved: false,
+      examples: set.slice(0, show).map((q) => ({
+        prompts: q.prompts,
+        answers: q.answers,
+        probCorrect: [null, null],
+      })),
+    };
   }
+  const items = built.items;
   const s = scorer.score(items);
   let right = 0, same = 0;
   const ok = (i: number) => s.correct[i] > s.wrong[i];
@@ -340,6 +410,7 @@ export interface EvalOptions {
 export async function evaluateRun(r: LoadedRun, opts: EvalOptions): Promise<EvalReport> {
   const scorer = new PairScorer(
     r.model,
+    r.tokenizer,
     2 * opts.pairs,
     Math.max(r.rc.train.batchSize * r.rc.model.nCtx, r.rc.model.nCtx),
   );

@@ -115,28 +115,38 @@ export class Linear {
   }
 
   /**
-   * dW += dy·xᵀ (weightGrad "kept": keptGrad = (dy·xᵀ) at the pattern, overwritten, and dW is
-   * scratch), db += Σ_n dy, and dx (+)= Wᵀ·dy (skipped when dx = 0).
+   * dW += dy·xᵀ and db += Σ_n dy (unless weightGrads is false: pruning trains no weights; with
+   * weightGrad "kept", keptGrad = (dy·xᵀ) at the pattern, overwritten, and dW is scratch), and
+   * dx (+)= Wᵀ·dy (skipped when dx = 0).
    */
-  backward(dy: number, x: number, dx: number, N: number, accumulateDx = false): void {
+  backward(
+    dy: number,
+    x: number,
+    dx: number,
+    N: number,
+    accumulateDx = false,
+    weightGrads = true,
+  ): void {
     const be = this.be;
-    const kept = this.weightGrad === "kept";
-    if (kept && this.#useSparse) {
-      sddmm(be, { w: this.pattern, dy, x, N, out: this.keptGrad });
-    } else {
-      gemm(be, {
-        M: this.rows,
-        N: this.cols,
-        K: N,
-        a: dy,
-        b: x,
-        transB: true,
-        c: this.dw,
-        accumulate: !kept,
-      });
-      if (kept) csrGather(be, { w: this.pattern, dense: this.dw, out: this.keptGrad });
+    if (weightGrads) {
+      const kept = this.weightGrad === "kept";
+      if (kept && this.#useSparse) {
+        sddmm(be, { w: this.pattern, dy, x, N, out: this.keptGrad });
+      } else {
+        gemm(be, {
+          M: this.rows,
+          N: this.cols,
+          K: N,
+          a: dy,
+          b: x,
+          transB: true,
+          c: this.dw,
+          accumulate: !kept,
+        });
+        if (kept) csrGather(be, { w: this.pattern, dense: this.dw, out: this.keptGrad });
+      }
+      if (this.db) biasBackward(be, { dbias: this.db, dout: dy, C: this.rows, N });
     }
-    if (this.db) biasBackward(be, { dbias: this.db, dout: dy, C: this.rows, N });
     if (dx === 0) return;
     if (this.#useSparse) {
       spmmBackwardInput(be, { w: this.#sparse!, dy, dx, N, accumulate: accumulateDx });

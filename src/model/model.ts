@@ -1,61 +1,37 @@
 /**
  * The weight-sparse GPT-2-style decoder (PAPER.md §1): parameters in one buffer, activations in
  * named buffers per layer, and the forward/backward composition of embedding → blocks → head.
- * Every number is computed by the WASM kernels; this file only wires buffers together.
+ * Every number is computed by the WASM kernels; this file and src/model/block.ts only wire
+ * buffers together.
  *
- * Block, in order (node names as in the reference's hooks):
- *   h = AbsTopK(RMSNorm1(x))            i.attn.act_in
- *   q,k,v = AbsTopK each(c_attn(h))     i.attn.q / k / v
- *   a = AbsTopK(c_proj(attn(q,k,v)))    i.attn.resid_delta      x += a
- *   h = AbsTopK(RMSNorm2(x))            i.mlp.act_in
- *   u = AbsTopK(GELU(c_fc(h)))          i.mlp.post_act
- *   m = AbsTopK(c_proj(u))              i.mlp.resid_delta       x += m
- * logits = lm_head(RMSNormF(x)) + bigram[token]
+ *   x = wte[token]                    (+ positions pos = wpe[t] as read-only channels, P > 0)
+ *   x = Block_i(x)  for each layer    (src/model/block.ts; node locations in src/model/nodes.ts)
+ *   logits = lm_head(RMSNorm_f(x)) + bigram[token]
  *
- * With d_pos_emb = P > 0, learned positions pos = wpe[t] are read-only channels: c_attn and c_fc
- * read [AbsTopK(RMSNorm(x)); RMSNorm_pos(pos)], C + P inputs, each block with its own position
- * norms; nothing writes to them. Feature-major layout makes the concatenation two row ranges of
- * one buffer.
+ * Backward accumulates into the gradient buffer (llm.c: the caller zeroes it once per step). It
+ * starts from the mean next-token cross-entropy of the last forward, or from logit gradients the
+ * caller wrote into `acts.dlogits` (pruning's two-candidate task loss); pruning also switches off
+ * every weight gradient and trains only node masks (`setAblation`).
  */
 import type { Backend } from "../backend/backend.ts";
 import * as ops from "../backend/ops/index.ts";
-import { dims, keepCount, type ModelConfig, type ModelDims } from "./config.ts";
+import {
+  type Ablation,
+  Block,
+  type BlockGrads,
+  type BlockPass,
+  type LayerActs,
+  normForward,
+  type NormMode,
+} from "./block.ts";
+import { dims, type ModelConfig, type ModelDims } from "./config.ts";
 import { Linear } from "./linear.ts";
+import { type NodeLayout, nodeLayout } from "./nodes.ts";
 import { type ParamLayout, paramLayout, type ParamSpec } from "./params.ts";
 
-/** Saved activations of one block (byte offsets; masks are u8). */
-interface LayerActs {
-  res: number;
-  ln1: number;
-  rstd1: number;
-  /** act_in rows 0..C, then the normalised positions in rows C..C+P. */
-  ain: number;
-  rstdPos1: number;
-  ainMask: number;
-  qkvPre: number;
-  qkv: number;
-  qkvMask: number;
-  att: number;
-  y: number;
-  aoPre: number;
-  ao: number;
-  aoMask: number;
-  mid: number;
-  ln2: number;
-  rstd2: number;
-  min: number;
-  rstdPos2: number;
-  minMask: number;
-  fcPre: number;
-  gel: number;
-  u: number;
-  uMask: number;
-  moPre: number;
-  mo: number;
-  moMask: number;
-}
+export type { Ablation, LayerActs, NormMode } from "./block.ts";
 
-interface Acts {
+export interface Acts {
   B: number;
   T: number;
   N: number;
@@ -68,39 +44,57 @@ interface Acts {
   resF: number;
   lnF: number;
   rstdF: number;
+  rstdFFrozen: number;
+  /** [V, N], or [V, R] when the last forward asked for the logits of R columns only. */
   logits: number;
   losses: number;
-  // backward scratch
-  dres: number;
-  dC1: number;
-  dC2: number;
-  dM1: number;
-  dM2: number;
-  dqkv: number;
-  dqkvPre: number;
-  dy: number;
-  datt: number;
+  /** ∂L/∂logits, laid out as `logits`: written by backward from the cross-entropy, or the caller. */
   dlogits: number;
   dlnF: number;
-  dpos: number;
+  /** Columns of the last forward's logits: R and an Int32 [R] pointer (0, 0: all N). */
+  logitRows: number;
+  logitCols: number;
+  /** ln_f at those columns [C, R], its gradient, and their tokens (Int32 [R]). */
+  lnR: number;
+  dlnR: number;
+  tokR: number;
+  grads: BlockGrads;
 }
 
-interface LayerLinears {
-  cAttn: Linear;
-  attnProj: Linear;
-  fc: Linear;
-  mlpProj: Linear;
+export interface ForwardOptions {
+  /**
+   * Logits only at these token columns (Int32 [count] arena pointer, each in [0, B·T)): what a
+   * loss over a few positions needs (the pair loss reads one per prompt). Logits are then
+   * [V, count], column r for token cols[r]; the rest of the forward is unchanged.
+   */
+  logitCols?: { ptr: number; count: number };
+}
+
+export interface BackwardOptions {
+  /**
+   * "xent" (default): start from the mean next-token cross-entropy of the last forward (which
+   * had targets). "dlogits": start from what the caller wrote into acts.dlogits.
+   */
+  seed?: "xent" | "dlogits";
+  /** Accumulate weight gradients (default true); false for pruning, which trains only masks. */
+  weightGrads?: boolean;
 }
 
 export class Model {
   readonly d: ModelDims;
   readonly layout: ParamLayout;
+  /** The node indexing of circuit pruning (src/model/nodes.ts). */
+  readonly nodes: NodeLayout;
   /** Byte offsets of the parameter and gradient buffers (same layout). */
   readonly params: number;
   readonly grads: number;
-  readonly linears: LayerLinears[];
+  readonly blocks: Block[];
   readonly lmHead: Linear;
+  /** How the RMSNorms get their scale in the next passes (pruning's --freeze-norm). */
+  normMode: NormMode = "compute";
+  #ablation: Ablation | null = null;
   #acts: Acts | null = null;
+  #actsRaw = false;
   /** Arena span of the activations, and the largest N and attention size they hold. */
   #actsMark = 0;
   #actsEnd = 0;
@@ -111,6 +105,7 @@ export class Model {
   constructor(readonly be: Backend, readonly cfg: ModelConfig) {
     this.d = dims(cfg);
     this.layout = paramLayout(cfg);
+    this.nodes = nodeLayout(this.d);
     const n = this.layout.total;
     this.params = be.arena.tensor([n], "parameters").ptr;
     this.grads = be.arena.tensor([n], "gradients").ptr;
@@ -125,12 +120,24 @@ export class Model {
         rows,
         cols,
       );
-    this.linears = this.layout.layers.map((p) => ({
-      cAttn: lin(p.cAttnW, p.cAttnB, 3 * HD, C + P),
-      attnProj: lin(p.attnProjW, p.attnProjB, C, HD),
-      fc: lin(p.fcW, p.fcB, M, C + P),
-      mlpProj: lin(p.mlpProjW, p.mlpProjB, C, M),
-    }));
+    const ptr = (s: ParamSpec) => this.ptr(s), gptr = (s: ParamSpec) => this.gptr(s);
+    this.blocks = this.layout.layers.map((p, l) =>
+      new Block(
+        be,
+        this.d,
+        cfg,
+        p,
+        {
+          cAttn: lin(p.cAttnW, p.cAttnB, 3 * HD, C + P),
+          attnProj: lin(p.attnProjW, p.attnProjB, C, HD),
+          fc: lin(p.fcW, p.fcB, M, C + P),
+          mlpProj: lin(p.mlpProjW, p.mlpProjB, C, M),
+        },
+        ptr,
+        gptr,
+        this.nodes.offsets[l],
+      )
+    );
     this.lmHead = lin(this.layout.lmHead, null, V, C);
   }
 
@@ -160,38 +167,54 @@ export class Model {
 
   /** Re-reads the weights after they changed (picks sparse or dense products per matrix). */
   refresh(allowSparse: boolean): void {
-    for (const l of this.linears) {
-      for (const lin of [l.cAttn, l.attnProj, l.fc, l.mlpProj]) lin.refresh(allowSparse);
+    for (const b of this.blocks) {
+      for (const lin of Object.values(b.lin)) lin.refresh(allowSparse);
     }
     this.lmHead.refresh(allowSparse);
+  }
+
+  /**
+   * Node ablation for the next passes (null: none, the plain model). The vectors are f32 over
+   * `nodes.total` nodes; the caller owns them and may change their contents between passes.
+   */
+  setAblation(a: Ablation | null): void {
+    this.#ablation = a;
+  }
+
+  get ablation(): Ablation | null {
+    return this.#ablation;
   }
 
   /** Allocates (or reuses) activation buffers for B sequences of T tokens. */
   #ensureActs(B: number, T: number): Acts {
     const a = this.#acts;
-    if (a && a.B === B && a.T === T) return a;
+    const raw = this.#ablation !== null;
+    const rawOk = !raw || this.#actsRaw;
+    if (a && a.B === B && a.T === T && rawOk) return a;
     const { C, M, HD, H, V, P } = this.d;
     const N = B * T;
-    if (a && N <= this.#capN && H * B * T * T <= this.#capAtt) {
+    if (a && rawOk && N <= this.#capN && H * B * T * T <= this.#capAtt) {
       // Same buffers, new shape: every buffer is sized by N or by the attention size.
       this.#acts = { ...a, B, T, N };
       return this.#acts;
     }
     const arena = this.be.arena;
     // Reuse the old span only when nothing was allocated after it; otherwise leave it be.
-    if (a && arena.used === this.#actsEnd) arena.reset(this.#actsMark);
+    if (a) arena.release(this.#actsMark, this.#actsEnd);
     this.#actsMark = arena.mark();
     const f = (n: number, what: string) => arena.tensor([n], what).ptr;
     const u8 = (n: number, what: string) => arena.allocBytes(n, what);
+    const r = (n: number, what: string) => (raw ? f(n, what) : 0);
+    const CP = C + P;
     const layers: LayerActs[] = [];
     for (let l = 0; l < this.d.L; l++) {
       layers.push({
         res: f(C * N, "residual"),
-        ln1: f(C * N, "ln1"),
+        ln1: f(CP * N, "ln1"),
         rstd1: f(N, "rstd1"),
-        ain: f((C + P) * N, "attn.act_in"),
-        rstdPos1: f(P > 0 ? N : 0, "rstd_pos1"),
-        ainMask: u8(C * N, "mask"),
+        ain: f(CP * N, "attn.act_in"),
+        rstdPos1: f(P > 0 ? N : 0, "rstd_p1"),
+        ainMask: u8(CP * N, "mask"),
         qkvPre: f(3 * HD * N, "qkv"),
         qkv: f(3 * HD * N, "qkv"),
         qkvMask: u8(3 * HD * N, "mask"),
@@ -201,11 +224,11 @@ export class Model {
         ao: f(C * N, "attn.resid_delta"),
         aoMask: u8(C * N, "mask"),
         mid: f(C * N, "resid_mid"),
-        ln2: f(C * N, "ln2"),
+        ln2: f(CP * N, "ln2"),
         rstd2: f(N, "rstd2"),
-        min: f((C + P) * N, "mlp.act_in"),
-        rstdPos2: f(P > 0 ? N : 0, "rstd_pos2"),
-        minMask: u8(C * N, "mask"),
+        min: f(CP * N, "mlp.act_in"),
+        rstdPos2: f(P > 0 ? N : 0, "rstd_p2"),
+        minMask: u8(CP * N, "mask"),
         fcPre: f(M * N, "c_fc"),
         gel: f(M * N, "gelu"),
         u: f(M * N, "mlp.post_act"),
@@ -213,6 +236,14 @@ export class Model {
         moPre: f(C * N, "mlp.out"),
         mo: f(C * N, "mlp.resid_delta"),
         moMask: u8(C * N, "mask"),
+        rstd1Frozen: f(N, "frozen rstd1"),
+        rstd2Frozen: f(N, "frozen rstd2"),
+        ainRaw: r(C * N, "attn.act_in before ablation"),
+        qkvRaw: r(3 * HD * N, "qkv before ablation"),
+        aoRaw: r(C * N, "attn.resid_delta before ablation"),
+        minRaw: r(C * N, "mlp.act_in before ablation"),
+        uRaw: r(M * N, "mlp.post_act before ablation"),
+        moRaw: r(C * N, "mlp.resid_delta before ablation"),
       });
     }
     const acts: Acts = {
@@ -227,23 +258,36 @@ export class Model {
       resF: f(C * N, "final residual"),
       lnF: f(C * N, "ln_f"),
       rstdF: f(N, "rstd_f"),
+      rstdFFrozen: f(N, "frozen rstd_f"),
       logits: f(V * N, "logits"),
       losses: f(N, "losses"),
-      dres: f(C * N, "grad"),
-      dC1: f(C * N, "grad"),
-      dC2: f((C + P) * N, "grad"),
-      dM1: f(M * N, "grad"),
-      dM2: f(M * N, "grad"),
-      dqkv: f(3 * HD * N, "grad"),
-      dqkvPre: f(3 * HD * N, "grad"),
-      dy: f(HD * N, "grad"),
-      datt: f(H * B * T * T, "grad"),
       dlogits: f(V * N, "grad"),
       dlnF: f(C * N, "grad"),
-      dpos: f(P * N, "grad"),
+      logitRows: 0,
+      logitCols: 0,
+      lnR: f(C * N, "ln_f at logit columns"),
+      dlnR: f(C * N, "grad"),
+      tokR: f(N, "tokens at logit columns"),
+      grads: {
+        dres: f(C * N, "grad"),
+        dC1: f(CP * N, "grad"),
+        dC2: f(CP * N, "grad"),
+        dM1: f(M * N, "grad"),
+        dM2: f(M * N, "grad"),
+        dqkv: f(3 * HD * N, "grad"),
+        dqkvPre: f(3 * HD * N, "grad"),
+        dy: f(HD * N, "grad"),
+        datt: f(H * B * T * T, "grad"),
+        dpos: f(P * N, "grad"),
+        dabl: r(C * N, "grad"),
+        discard: f(Math.max(C, P, H), "discarded weight gradients"),
+      },
     };
     this.#acts = acts;
+    this.#actsRaw = raw;
     this.#actsEnd = arena.used;
+    // The activations outlive any scratch scope a forward may run inside.
+    arena.keep();
     this.#capN = N;
     this.#capAtt = H * B * T * T;
     return acts;
@@ -255,18 +299,36 @@ export class Model {
     return this.#acts;
   }
 
+  #pass(a: Acts, weightGrads: boolean, l: number): BlockPass {
+    return {
+      B: a.B,
+      T: a.T,
+      N: a.N,
+      pos: a.pos,
+      ablation: this.#ablation,
+      norm: this.normMode,
+      weightGrads,
+      inputGrad: weightGrads || l > 0,
+    };
+  }
+
   /**
    * Runs the model on B sequences of T tokens (row b, position t at b·T + t). With targets
    * (-1 = ignore), returns the mean next-token cross-entropy; else NaN. Logits stay in acts.logits
    * as [V, N].
    */
-  forward(tokens: Int32Array, targets: Int32Array | null, B: number, T: number): number {
+  forward(
+    tokens: Int32Array,
+    targets: Int32Array | null,
+    B: number,
+    T: number,
+    opts: ForwardOptions = {},
+  ): number {
     const a = this.#ensureActs(B, T);
     const be = this.be;
-    const { C, M, HD, H, V, D, P } = this.d;
+    const { C, V, P } = this.d;
     const N = a.N;
     const lay = this.layout;
-    const afrac = this.cfg.afrac;
     be.arena.i32(a.tokens, N).set(tokens.subarray(0, N));
     ops.embeddingForward(be, {
       out: a.layers[0].res,
@@ -288,125 +350,37 @@ export class Model {
         V: this.cfg.nCtx,
       });
     }
-    // The position rows of a block input: RMSNorm_pos(pos) into rows C..C+P of `inp`.
-    const readPositions = (inp: number, rstd: number, norm: ParamSpec | null) => {
-      if (!norm) return;
-      ops.rmsnormForward(be, {
-        out: inp + C * N * 4,
-        rstd,
-        inp: a.pos,
-        weight: this.ptr(norm),
-        C: P,
-        N,
-      });
-    };
-    for (let l = 0; l < this.d.L; l++) {
-      const s = a.layers[l], p = lay.layers[l], lin = this.linears[l];
-      const next = l + 1 < this.d.L ? a.layers[l + 1].res : a.resF;
-      ops.rmsnormForward(be, {
-        out: s.ln1,
-        rstd: s.rstd1,
-        inp: s.res,
-        weight: this.ptr(p.ln1),
-        C,
-        N,
-      });
-      ops.absTopKForward(be, {
-        out: s.ain,
-        mask: s.ainMask,
-        inp: s.ln1,
-        C,
-        N,
-        k: keepCount(afrac, C),
-      });
-      readPositions(s.ain, s.rstdPos1, p.lnPos1);
-      lin.cAttn.forward(s.ain, s.qkvPre, N);
-      for (let j = 0; j < 3; j++) {
-        ops.absTopKForward(be, {
-          out: s.qkv + j * HD * N * 4,
-          mask: s.qkvMask + j * HD * N,
-          inp: s.qkvPre + j * HD * N * 4,
-          C: HD,
-          N,
-          k: keepCount(afrac, HD),
-        });
-      }
-      ops.attentionForward(be, {
-        out: s.y,
-        att: s.att,
-        q: s.qkv,
-        k: s.qkv + HD * N * 4,
-        v: s.qkv + 2 * HD * N * 4,
-        sink: p.sink ? this.ptr(p.sink) : 0,
-        B,
-        T,
-        H,
-        dh: D,
-      });
-      lin.attnProj.forward(s.y, s.aoPre, N);
-      ops.absTopKForward(be, {
-        out: s.ao,
-        mask: s.aoMask,
-        inp: s.aoPre,
-        C,
-        N,
-        k: keepCount(afrac, C),
-      });
-      ops.add(be, { out: s.mid, a: s.res, b: s.ao, n: C * N });
-      ops.rmsnormForward(be, {
-        out: s.ln2,
-        rstd: s.rstd2,
-        inp: s.mid,
-        weight: this.ptr(p.ln2),
-        C,
-        N,
-      });
-      ops.absTopKForward(be, {
-        out: s.min,
-        mask: s.minMask,
-        inp: s.ln2,
-        C,
-        N,
-        k: keepCount(afrac, C),
-      });
-      readPositions(s.min, s.rstdPos2, p.lnPos2);
-      lin.fc.forward(s.min, s.fcPre, N);
-      ops.geluForward(be, { out: s.gel, inp: s.fcPre, n: M * N });
-      ops.absTopKForward(be, {
-        out: s.u,
-        mask: s.uMask,
-        inp: s.gel,
-        C: M,
-        N,
-        k: keepCount(afrac, M),
-      });
-      lin.mlpProj.forward(s.u, s.moPre, N);
-      ops.absTopKForward(be, {
-        out: s.mo,
-        mask: s.moMask,
-        inp: s.moPre,
-        C,
-        N,
-        k: keepCount(afrac, C),
-      });
-      ops.add(be, { out: next, a: s.mid, b: s.mo, n: C * N });
-    }
-    ops.rmsnormForward(be, {
+    this.blocks.forEach((b, l) => {
+      const out = l + 1 < this.d.L ? a.layers[l + 1].res : a.resF;
+      b.forward(a.layers[l], out, this.#pass(a, false, l));
+    });
+    normForward(be, this.normMode, {
       out: a.lnF,
       rstd: a.rstdF,
+      frozen: a.rstdFFrozen,
       inp: a.resF,
       weight: this.ptr(lay.lnF),
       C,
-      N,
-    });
-    this.lmHead.forward(a.lnF, a.logits, N);
+    }, N);
+    const cols = opts.logitCols;
+    if (cols && targets) throw new Error("forward: targets need the logits of every position");
+    a.logitRows = cols ? cols.count : 0;
+    a.logitCols = cols ? cols.ptr : 0;
+    const R = cols ? cols.count : N;
+    if (cols) {
+      ops.gatherCols(be, { out: a.lnR, inp: a.lnF, idx: cols.ptr, C, N, R });
+      const all = be.arena.i32(a.tokens, N), at = be.arena.i32(cols.ptr, R);
+      const tokR = be.arena.i32(a.tokR, R);
+      for (let r = 0; r < R; r++) tokR[r] = all[at[r]];
+    }
+    this.lmHead.forward(cols ? a.lnR : a.lnF, a.logits, R);
     if (lay.bigram) {
       ops.bigramForward(be, {
         logits: a.logits,
-        tokens: a.tokens,
+        tokens: cols ? a.tokR : a.tokens,
         table: this.ptr(lay.bigram),
         V,
-        N,
+        N: R,
       });
     }
     if (!targets) return NaN;
@@ -419,125 +393,68 @@ export class Model {
     return ops.meanLoss(be, { losses: a.losses, targets: a.targets, N });
   }
 
-  /** Gradients of the last forward's mean loss into the gradient buffer (which it zeroes first). */
-  backward(): void {
+  /**
+   * Gradients of the last forward's loss: weight gradients accumulate into the gradient buffer
+   * (zero it first), mask gradients into the ablation's dmask.
+   */
+  backward(opts: BackwardOptions = {}): void {
     const a = this.acts;
     const be = this.be;
-    const { C, M, HD, H, V, D, P } = this.d;
-    const { N, B, T } = a;
+    const { C, V, P } = this.d;
+    const N = a.N;
     const lay = this.layout;
+    const wg = opts.weightGrads ?? true;
+    const g = a.grads;
     const zero = (ptr: number, n: number) => ops.fill(be, { x: ptr, n, value: 0 });
-    zero(this.grads, lay.total);
-    if (lay.wpe) zero(a.dpos, P * N);
-    // Gradient of the position rows C..C+P of a block input's dX into dpos (summed over blocks).
-    const positionsBackward = (dinp: number, rstd: number, norm: ParamSpec | null) => {
-      if (!norm) return;
-      ops.rmsnormBackward(be, {
-        dinp: a.dpos,
-        dweight: this.gptr(norm),
-        dout: dinp + C * N * 4,
-        inp: a.pos,
-        weight: this.ptr(norm),
-        rstd,
-        C: P,
+    if (lay.wpe && wg) zero(g.dpos, P * N);
+    const R = a.logitRows || N;
+    if ((opts.seed ?? "xent") === "xent") {
+      if (a.logitRows) throw new Error("backward: the cross-entropy needs every position's logits");
+      ops.crossEntropyBackward(be, {
+        dlogits: a.dlogits,
+        logits: a.logits,
+        targets: a.targets,
+        V,
         N,
+        scale: this.#count > 0 ? 1 / this.#count : 0,
       });
-    };
-    ops.crossEntropyBackward(be, {
-      dlogits: a.dlogits,
-      logits: a.logits,
-      targets: a.targets,
-      V,
-      N,
-      scale: this.#count > 0 ? 1 / this.#count : 0,
-    });
-    if (lay.bigram) {
+    }
+    if (lay.bigram && wg) {
       ops.bigramBackward(be, {
         dtable: this.gptr(lay.bigram),
         dlogits: a.dlogits,
-        tokens: a.tokens,
+        tokens: a.logitRows ? a.tokR : a.tokens,
         V,
-        N,
+        N: R,
       });
     }
-    this.lmHead.backward(a.dlogits, a.lnF, a.dlnF, N);
-    zero(a.dres, C * N);
+    if (a.logitRows) {
+      this.lmHead.backward(a.dlogits, a.lnR, a.dlnR, R, false, wg);
+      zero(a.dlnF, C * N);
+      ops.scatterAddCols(be, { out: a.dlnF, inp: a.dlnR, idx: a.logitCols, C, N, R });
+    } else {
+      this.lmHead.backward(a.dlogits, a.lnF, a.dlnF, N, false, wg);
+    }
+    zero(g.dres, C * N);
+    const frozen = this.normMode === "frozen";
     ops.rmsnormBackward(be, {
-      dinp: a.dres,
-      dweight: this.gptr(lay.lnF),
+      dinp: g.dres,
+      dweight: wg ? this.gptr(lay.lnF) : g.discard,
       dout: a.dlnF,
       inp: a.resF,
       weight: this.ptr(lay.lnF),
-      rstd: a.rstdF,
+      rstd: frozen ? a.rstdFFrozen : a.rstdF,
       C,
       N,
+      frozen,
     });
     for (let l = this.d.L - 1; l >= 0; l--) {
-      const s = a.layers[l], p = lay.layers[l], lin = this.linears[l];
-      // MLP branch: x_out = mid + m, so d(mid) = dres + (branch gradient)
-      zero(a.dC1, C * N);
-      ops.absTopKBackward(be, { dinp: a.dC1, dout: a.dres, mask: s.moMask, C, N });
-      lin.mlpProj.backward(a.dC1, s.u, a.dM1, N);
-      zero(a.dM2, M * N);
-      ops.absTopKBackward(be, { dinp: a.dM2, dout: a.dM1, mask: s.uMask, C: M, N });
-      zero(a.dM1, M * N);
-      ops.geluBackward(be, { dinp: a.dM1, dout: a.dM2, inp: s.fcPre, n: M * N });
-      lin.fc.backward(a.dM1, s.min, a.dC2, N);
-      positionsBackward(a.dC2, s.rstdPos2, p.lnPos2);
-      zero(a.dC1, C * N);
-      ops.absTopKBackward(be, { dinp: a.dC1, dout: a.dC2, mask: s.minMask, C, N });
-      ops.rmsnormBackward(be, {
-        dinp: a.dres,
-        dweight: this.gptr(p.ln2),
-        dout: a.dC1,
-        inp: s.mid,
-        weight: this.ptr(p.ln2),
-        rstd: s.rstd2,
-        C,
-        N,
-      });
-      // Attention branch: mid = res + a
-      zero(a.dC1, C * N);
-      ops.absTopKBackward(be, { dinp: a.dC1, dout: a.dres, mask: s.aoMask, C, N });
-      lin.attnProj.backward(a.dC1, s.y, a.dy, N);
-      zero(a.dqkv, 3 * HD * N);
-      ops.attentionBackward(be, {
-        dq: a.dqkv,
-        dk: a.dqkv + HD * N * 4,
-        dv: a.dqkv + 2 * HD * N * 4,
-        dsink: p.sink ? this.gptr(p.sink) : 0,
-        datt: a.datt,
-        dout: a.dy,
-        q: s.qkv,
-        k: s.qkv + HD * N * 4,
-        v: s.qkv + 2 * HD * N * 4,
-        att: s.att,
-        sink: p.sink ? this.ptr(p.sink) : 0,
-        B,
-        T,
-        H,
-        dh: D,
-      });
-      zero(a.dqkvPre, 3 * HD * N);
-      ops.absTopKBackward(be, { dinp: a.dqkvPre, dout: a.dqkv, mask: s.qkvMask, C: 3 * HD, N });
-      lin.cAttn.backward(a.dqkvPre, s.ain, a.dC2, N);
-      positionsBackward(a.dC2, s.rstdPos1, p.lnPos1);
-      zero(a.dC1, C * N);
-      ops.absTopKBackward(be, { dinp: a.dC1, dout: a.dC2, mask: s.ainMask, C, N });
-      ops.rmsnormBackward(be, {
-        dinp: a.dres,
-        dweight: this.gptr(p.ln1),
-        dout: a.dC1,
-        inp: s.res,
-        weight: this.ptr(p.ln1),
-        rstd: s.rstd1,
-        C,
-        N,
-      });
+      this.blocks[l].backward(a.layers[l], g, this.#pass(a, wg, l));
     }
+    if (!wg) return;
     ops.embeddingBackward(be, {
       dwte: this.gptr(lay.wte),
-      dout: a.dres,
+      dout: g.dres,
       tokens: a.tokens,
       C,
       N,
@@ -546,7 +463,7 @@ export class Model {
     if (lay.wpe) {
       ops.embeddingBackward(be, {
         dwte: this.gptr(lay.wpe),
-        dout: a.dpos,
+        dout: g.dpos,
         tokens: a.posIds,
         C: P,
         N,

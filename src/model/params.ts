@@ -101,14 +101,14 @@ export function paramLayout(cfg: ModelConfig): ParamLayout {
     const p = `transformer.h.${i}`;
     layers.push({
       ln1: add(`${p}.ln_1.weight`, [C], "dense", "ones"),
-      lnPos1: P > 0 ? add(`${p}.ln_1_pos.weight`, [P], "dense", "ones") : null,
+      lnPos1: P > 0 ? add(`${p}.ln_p1.weight`, [P], "dense", "ones") : null,
       cAttnW: add(`${p}.attn.c_attn.weight`, [3 * HD, CP], "block", "normal", 0.02, "row"),
       cAttnB: add(`${p}.attn.c_attn.bias`, [3 * HD], "bias", "zeros"),
       attnProjW: add(`${p}.attn.c_proj.weight`, [C, HD], "block", "normal", projStd, "col"),
       attnProjB: add(`${p}.attn.c_proj.bias`, [C], "bias", "zeros"),
       sink: cfg.sink ? add(`${p}.attn.attn_imp.sink_logit`, [H], "dense", "zeros") : null,
       ln2: add(`${p}.ln_2.weight`, [C], "dense", "ones"),
-      lnPos2: P > 0 ? add(`${p}.ln_2_pos.weight`, [P], "dense", "ones") : null,
+      lnPos2: P > 0 ? add(`${p}.ln_p2.weight`, [P], "dense", "ones") : null,
       fcW: add(`${p}.mlp.c_fc.weight`, [M, CP], "block", "normal", 0.02, "row"),
       fcB: add(`${p}.mlp.c_fc.bias`, [M], "bias", "zeros"),
       mlpProjW: add(`${p}.mlp.c_proj.weight`, [C, M], "block", "normal", projStd, "col"),
@@ -121,9 +121,9 @@ export function paramLayout(cfg: ModelConfig): ParamLayout {
   return { specs, total: Math.ceil(offset / 4) * 4, wte, wpe, layers, lnF, lmHead, bigram };
 }
 
-/** Parameters that top-k sparsifies, with their target density at the end of the anneal. */
-export function targetDensity(spec: ParamSpec, pfrac: number, ef: number): number {
-  switch (spec.cls) {
+/** The density top-k leaves a tensor of this class at the end of the anneal (PAPER §2). */
+export function targetDensity(cls: SparsityClass, pfrac: number, ef: number): number {
+  switch (cls) {
     case "block":
       return Math.min(1, pfrac / (ef * ef));
     case "embed":

@@ -39,10 +39,12 @@ export function rmsnormBackward(a: {
   rstd: Float32Array;
   C: number;
   N: number;
+  /** rstd was given (rmsnormScale): g = 0. */
+  frozen?: boolean;
 }): void {
   const { dinp, dweight, dout, inp, weight, rstd, C, N } = a;
   const g = new Float32Array(N);
-  for (let n = 0; n < N; n++) {
+  for (let n = 0; n < N && !a.frozen; n++) {
     let dot = 0;
     for (let c = 0; c < C; c++) dot = f(dot + f(f(dout[c * N + n] * weight[c]) * inp[c * N + n]));
     const r = rstd[n];
@@ -64,5 +66,20 @@ export function rmsnormBackward(a: {
       dw = f(dw + f(f(dout[i] * inp[i]) * rstd[n]));
     }
     dweight[c] = f(dweight[c] + dw);
+  }
+}
+
+/** out = (inp·rstd)·weight with rstd given (RMSNorm with a frozen scale). */
+export function rmsnormScale(a: {
+  out: Float32Array;
+  rstd: Float32Array;
+  inp: Float32Array;
+  weight: Float32Array;
+  C: number;
+  N: number;
+}): void {
+  const { out, rstd, inp, weight, C, N } = a;
+  for (let c = 0; c < C; c++) {
+    for (let n = 0; n < N; n++) out[c * N + n] = f(f(inp[c * N + n] * rstd[n]) * weight[c]);
   }
 }

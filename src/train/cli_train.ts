@@ -43,6 +43,9 @@ const NUMERIC: Record<string, [string, (rc: RunConfig, v: number) => void]> = {
   "log-every": ["metrics every N steps", (rc, v) => rc.train.logEvery = v],
 };
 
+/** The flags --resume takes; every other one would change the saved run's config. */
+const RESUME_FLAGS = new Set(["resume", "out", "threads", "quiet", "steps"]);
+
 function help(): string {
   const p = PRESETS.small;
   const get: Record<string, unknown> = {
@@ -87,12 +90,19 @@ function help(): string {
     "  --dense           dense baseline: no weight sparsity, no activation sparsity",
     "  --data DIR        train on the .py files under DIR (default: the embedded corpus)",
     "  --out DIR         run folder (default runs/<preset>[-dense]-s<seed>)",
-    "  --resume          continue the run in --out from its last checkpoint",
+    "  --resume          continue the run in --out from its last checkpoint, with its saved",
+    "                    config: only --steps, --threads and --quiet may be given with it",
     "  --threads N       compute threads (default: all cores)",
     "  --sink / --no-sink       attention sink logits (default on)",
     "  --bigram / --no-bigram   dense bigram table (default on)",
     "  --quiet           no progress output",
     ...rows,
+    "",
+    "--resume --steps N extends a run to N steps (N at least its saved count). From the",
+    "checkpoint on, everything that is a fraction of the run's steps (warmup, lr decay, the",
+    "sharkfin factor, the L0 anneal) follows the schedule of an N-step run, so the weights differ",
+    "from those of N steps trained from scratch. config.json gets the new count, and a line in",
+    "`extended`: the checkpoint step it changed at, the old and new counts.",
   ].join("\n");
 }
 
@@ -123,6 +133,16 @@ export async function trainCommand(argv: string[]): Promise<number> {
     return 0;
   }
   if (positionals.length) throw new UserError(`unexpected argument '${positionals[0]}'`);
+  if (values.resume) {
+    const fixed = Object.keys(values).filter((k) => !RESUME_FLAGS.has(k));
+    if (fixed.length) {
+      throw new UserError(
+        `--resume continues the run with its saved config; not with ${
+          fixed.map((k) => `--${k}`).join(", ")
+        } (only --steps, --threads and --quiet apply)`,
+      );
+    }
+  }
   const presetName = (values.preset as string | undefined) ?? "small";
   const preset = PRESETS[presetName];
   if (!preset) {
@@ -153,6 +173,13 @@ export async function trainCommand(argv: string[]): Promise<number> {
   const threads = threadsFlag(values.threads as string | undefined);
   const out = (values.out as string | undefined) ??
     `runs/${presetName}${rc.train.dense ? "-dense" : ""}-s${rc.train.seed}`;
-  await train({ out, rc, threads, resume: !!values.resume, quiet: !!values.quiet });
+  await train({
+    out,
+    rc,
+    threads,
+    resume: !!values.resume,
+    steps: values.steps === undefined ? undefined : rc.train.steps,
+    quiet: !!values.quiet,
+  });
   return 0;
 }

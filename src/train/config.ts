@@ -33,7 +33,7 @@ export interface TrainConfig {
    */
   denseGradEvery: number;
   seed: number;
-  /** Validation every this many steps, on valTokens tokens. */
+  /** Validation every this many steps, on valBatches fixed batches of held-out data. */
   evalEvery: number;
   valBatches: number;
   /** Checkpoint every this many steps (and at the end). */

@@ -44,6 +44,7 @@ import {
   adamStep,
   adamStepCsr,
   decayWeights,
+  fill,
   gradRmsNormalizeSpans,
 } from "../backend/ops/index.ts";
 import type { Linear } from "../model/linear.ts";
@@ -76,7 +77,7 @@ export class KeptGrads {
     const lay = model.layout;
     this.tensors = [
       ...lay.layers.flatMap((p, l) => {
-        const lin = model.linears[l];
+        const lin = model.blocks[l].lin;
         return [
           { spec: p.cAttnW, lin: lin.cAttn },
           { spec: p.attnProjW, lin: lin.attnProj },
@@ -100,6 +101,16 @@ export class KeptGrads {
   /** Makes backward compute the kept tensors' gradients at their patterns only (or densely). */
   setKept(on: boolean): void {
     for (const { lin } of this.tensors) lin.weightGrad = on ? "kept" : "dense";
+  }
+
+  /**
+   * Zeroes the gradients a sparse step accumulates: everything but the kept tensors, whose dW
+   * spans backward leaves alone or overwrites while setKept(true).
+   */
+  zeroGrads(): void {
+    for (const [s, e] of this.rest) {
+      fill(this.be, { x: this.model.grads + 4 * s, n: e - s, value: 0 });
+    }
   }
 
   /** A sparse step's global gradient RMS → 1 (after backward with setKept(true)); returns rms. */

@@ -22,14 +22,14 @@ export function annealProgress(step: number, rc: RunConfig): number {
 
 /** Nonzeros a tensor keeps at this step: linear in count from dense to its target. */
 export function keptCount(spec: ParamSpec, step: number, rc: RunConfig): number {
-  const density = targetDensity(spec, rc.train.pfrac, rc.model.ef);
+  const density = targetDensity(spec.cls, rc.train.pfrac, rc.model.ef);
   const target = Math.max(1, Math.round(spec.size * density));
   return spec.size - Math.floor((spec.size - target) * annealProgress(step, rc));
 }
 
 /** The block matrices' density now and at the end (for the sharkfin lr factor). */
 export function blockDensity(step: number, rc: RunConfig): { now: number; target: number } {
-  const target = Math.min(1, rc.train.pfrac / (rc.model.ef * rc.model.ef));
+  const target = targetDensity("block", rc.train.pfrac, rc.model.ef);
   return { target, now: 1 - (1 - target) * annealProgress(step, rc) };
 }
 

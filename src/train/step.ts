@@ -6,7 +6,7 @@
  * (src/train/kept_grads.ts).
  */
 import type { Backend } from "../backend/backend.ts";
-import { adamStep, gradRmsNormalize, lrSchedule } from "../backend/ops/index.ts";
+import { adamStep, fill, gradRmsNormalize, lrSchedule } from "../backend/ops/index.ts";
 import { Model } from "../model/model.ts";
 import type { RunConfig } from "./config.ts";
 import { isDenseGradStep, KeptGrads } from "./kept_grads.ts";
@@ -41,6 +41,8 @@ export class StepRunner {
     if (!Number.isFinite(loss)) return { loss, lr: NaN };
     const kept = this.kept && !isDenseGradStep(step, rc) ? this.kept : null;
     this.kept?.setKept(kept !== null);
+    if (kept) kept.zeroGrads();
+    else fill(be, { x: model.grads, n: model.layout.total, value: 0 });
     model.backward();
     if (kept) kept.gradRmsNormalize();
     else gradRmsNormalize(be, { grad: model.grads, n: model.layout.total });

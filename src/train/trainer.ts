@@ -28,24 +28,37 @@ import { decodeSafetensors, encodeSafetensors, type NamedTensor } from "../model
 import { formatDuration, Progress } from "../util/progress.ts";
 import { type RunConfig, validateRunConfig } from "./config.ts";
 import { plotSvg } from "./plot_svg.ts";
+import { encodeModelFile, FORMAT_VERSION, type MetricsRow } from "../run/format.ts";
 import {
-  FORMAT_VERSION,
-  type MetricsRow,
+  appendMetrics,
   readMetrics,
   readRunConfig,
   RunDir,
   writeAtomic,
-} from "./run_dir.ts";
+  writeMetrics,
+} from "../run/run_dir.ts";
 import { checkSparsityFeasible } from "./sparsify.ts";
 import { paramLayout } from "../model/params.ts";
 import { StepRunner } from "./step.ts";
 import { validationXent } from "./validation.ts";
+import { sha256Hex } from "../util/sha256.ts";
+import { VERSION } from "../version.ts";
 
 export interface TrainArgs {
   out: string;
+  /** The run's config (with `resume`, config.json's is used instead). */
   rc: RunConfig;
   threads: number;
+  /** Continue the run in `out` from its checkpoint, with its saved config. */
   resume: boolean;
+  /**
+   * With `resume`: train to this many steps, at least the saved count (README "Extending a run").
+   * From the checkpoint on, everything that is a fraction of the run's steps (warmup, lr decay, the
+   * sharkfin factor, the L0 anneal) follows a run of this many steps, so the result differs from
+   * training this many steps from scratch. config.json records the new count, and in `extended`
+   * the step it changed at.
+   */
+  steps?: number;
   /** No progress output (tests). */
   quiet?: boolean;
 }
@@ -63,10 +76,22 @@ export async function train(args: TrainArgs): Promise<TrainResult> {
   const run = new RunDir(args.out);
   let rc = args.rc;
   let tok: Tokenizer;
+  let extendedFrom: number | null = null;
   if (args.resume) {
     if (!(await run.exists())) throw new UserError(`${args.out}: no run to resume here`);
     rc = await readRunConfig(run);
     tok = Tokenizer.fromJSON(await run.readJson(run.tokenizer));
+    if (args.steps !== undefined && args.steps !== rc.train.steps) {
+      if (args.steps < rc.train.steps) {
+        throw new UserError(
+          `--steps ${args.steps}: --resume can only extend a run, and ${args.out} has ` +
+            `${rc.train.steps} steps`,
+        );
+      }
+      extendedFrom = rc.train.steps;
+      rc = { model: rc.model, train: { ...rc.train, steps: args.steps } };
+      validateRunConfig(rc);
+    }
   } else {
     validateRunConfig(rc);
     checkSparsityFeasible(paramLayout(rc.model), rc);
@@ -88,6 +113,7 @@ export async function train(args: TrainArgs): Promise<TrainResult> {
   if (!args.resume) {
     await writeAtomic(run.config, JSON.stringify(runConfigJson(rc, tok), null, 2) + "\n");
     await writeAtomic(run.tokenizer, JSON.stringify(tok.toJSON()));
+    await writeMetrics(run, []);
   }
 
   const be = await Backend.create({ threads: args.threads });
@@ -99,7 +125,10 @@ export async function train(args: TrainArgs): Promise<TrainResult> {
     let metrics: MetricsRow[] = [];
     if (args.resume) {
       start = await loadCheckpoint(run, model, adamM, adamV, source);
+      // Rows past the checkpoint come from steps that are about to be redone.
       metrics = (await readMetrics(run)).filter((r) => r.step <= start);
+      await writeMetrics(run, metrics);
+      if (extendedFrom !== null) await recordExtension(run, start, extendedFrom, t.steps);
     } else {
       model.init(t.seed);
     }
@@ -116,8 +145,13 @@ export async function train(args: TrainArgs): Promise<TrainResult> {
           t.denseGradEvery > 1 ? ` (dense gradients every ${t.denseGradEvery} steps)` : ""
         }, ${model.d.L} layers, d_model ${model.d.C}, ` +
           `${(total / 1e6).toFixed(2)}M parameters, ${B}×${T} tokens/step, ${t.steps} steps, ` +
-          `${be.threads} thread(s) → ${args.out}`,
+          `${be.threads} thread(s) → ${args.out}` + (args.resume ? ` (from step ${start})` : ""),
       );
+      if (start >= t.steps) {
+        console.error(
+          `thinwire: ${args.out} is complete: nothing to train (--resume --steps N extends it)`,
+        );
+      }
     }
     const t0 = performance.now();
     let windowStart = performance.now(), windowTokens = 0;
@@ -145,7 +179,7 @@ export async function train(args: TrainArgs): Promise<TrainResult> {
         windowStart = now;
         windowTokens = 0;
         metrics.push(row);
-        await writeMetrics(run, metrics);
+        await appendMetrics(run, row);
         progress?.update(done, {
           loss: loss.toFixed(3),
           val: Number.isFinite(lastVal) ? lastVal.toFixed(3) : "-",
@@ -169,7 +203,7 @@ export async function train(args: TrainArgs): Promise<TrainResult> {
       valLoss: lastVal,
       seconds,
       tokensPerSecond: ((t.steps - start) * N) / Math.max(seconds, 1e-9),
-      modelSha256: await sha256(bytes),
+      modelSha256: await sha256Hex(bytes),
     };
     if (!args.quiet) {
       console.error(
@@ -217,7 +251,7 @@ async function makeSources(
 function runConfigJson(rc: RunConfig, tok: Tokenizer) {
   return {
     format_version: FORMAT_VERSION,
-    thinwire: "0.1.0",
+    thinwire: VERSION,
     deno: Deno.version.deno,
     tokenizer: tok.name,
     model: rc.model,
@@ -252,8 +286,16 @@ function formatCount(n: number): string {
   return n >= 1e6 ? (n / 1e6).toFixed(2) + "M" : n >= 1e3 ? (n / 1e3).toFixed(1) + "k" : `${n}`;
 }
 
-async function writeMetrics(run: RunDir, rows: MetricsRow[]): Promise<void> {
-  await writeAtomic(run.metrics, rows.map((r) => JSON.stringify(r)).join("\n") + "\n");
+/**
+ * Records in config.json that the run now has `to` steps, and under `extended` the checkpoint step
+ * the schedule changed at: the config alone then says how the weights came about.
+ */
+async function recordExtension(run: RunDir, atStep: number, from: number, to: number) {
+  const j = await run.readJson(run.config) as Record<string, unknown>;
+  j.train = { ...(j.train as Record<string, unknown>), steps: to };
+  const before = Array.isArray(j.extended) ? j.extended : [];
+  j.extended = [...before, { at_step: atStep, from_steps: from, to_steps: to, thinwire: VERSION }];
+  await writeAtomic(run.config, JSON.stringify(j, null, 2) + "\n");
 }
 
 function lossPlot(rows: MetricsRow[], rc: RunConfig): string {
@@ -280,11 +322,7 @@ function modelTensors(model: Model): NamedTensor[] {
 
 /** Writes model.safetensors (reference names and layouts); returns its bytes. */
 export async function saveModel(run: RunDir, model: Model, rc: RunConfig): Promise<Uint8Array> {
-  const bytes = encodeSafetensors(modelTensors(model), {
-    format: "pt",
-    // Sorted keys: the bytes (and the golden hash) must not depend on how the config was built.
-    thinwire_config: JSON.stringify(rc.model, Object.keys(rc.model).sort()),
-  });
+  const bytes = encodeModelFile(modelTensors(model), rc.model);
   await writeAtomic(run.model, bytes);
   return bytes;
 }
@@ -340,9 +378,4 @@ async function loadCheckpoint(
     throw new UserError(`${run.checkpoint}: bad data state (${(e as Error).message})`);
   }
   return step;
-}
-
-export async function sha256(bytes: Uint8Array): Promise<string> {
-  const d = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes as BufferSource));
-  return Array.from(d, (b) => b.toString(16).padStart(2, "0")).join("");
 }

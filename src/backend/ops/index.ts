@@ -12,3 +12,6 @@ export * from "./rmsnorm.ts";
 export * from "./sparse.ts";
 export * from "./topk.ts";
 export * from "./xent.ts";
+export * from "./ablate.ts";
+export * from "./prune.ts";
+export * from "./gather.ts";

@@ -45,6 +45,8 @@ export interface RmsnormBackwardArgs {
   rstd: number;
   C: number;
   N: number;
+  /** rstd was given, not computed (rmsnormScale): no gradient flows through it. */
+  frozen?: boolean;
 }
 
 /** Accumulates the RMSNorm gradients into dinp [C,N] and dweight [C]. */
@@ -61,11 +63,30 @@ export function rmsnormBackward(be: Backend, a: RmsnormBackwardArgs): void {
     rstd: [a.rstd, 4 * N],
   });
   withScratch(be, 4 * N, (g) => {
-    be.run("rmsnorm_backward_token", [g, a.dout, a.inp, a.weight, a.rstd, C, N], 3 * C * N);
+    if (a.frozen) be.run("fill_f32", [g, N, 0], N);
+    else be.run("rmsnorm_backward_token", [g, a.dout, a.inp, a.weight, a.rstd, C, N], 3 * C * N);
     be.run(
       "rmsnorm_backward",
       [a.dinp, a.dweight, a.dout, a.inp, a.weight, a.rstd, g, C, N],
       8 * C * N,
     );
   });
+}
+
+/**
+ * out = (inp·rstd)·weight with rstd [N] given, not computed: RMSNorm whose scale is frozen to
+ * another forward's (pruning with --freeze-norm). Its backward is rmsnormBackward with
+ * `frozen: true`.
+ */
+export function rmsnormScale(be: Backend, a: RmsnormForwardArgs): void {
+  const { C, N } = a;
+  const shapes = `inp [C=${C}, N=${N}] weight [${C}] rstd [${N}]`;
+  checkDims("rmsnorm_scale", shapes, { C, N });
+  checkBuffers(be, "rmsnorm_scale", shapes, {
+    out: [a.out, 4 * C * N],
+    rstd: [a.rstd, 4 * N],
+    inp: [a.inp, 4 * C * N],
+    weight: [a.weight, 4 * C],
+  });
+  be.run("rmsnorm_scale", [a.out, a.rstd, a.inp, a.weight, C, N], 2 * C * N);
 }

@@ -1,0 +1,160 @@
+/**
+ * `thinwire logits`: what a trained model computes for one prompt. Prints the top next-token
+ * candidates with their probabilities; with --out, writes the logits of every position and every
+ * named activation (src/export/activations.ts, the reference's hook names) to a safetensors file,
+ * as TransformerLens's `run_with_cache` would hand them over, without Python.
+ */
+import { parseFlags, threadsFlag } from "../cli_flags.ts";
+import { EOT_TOKEN, type Tokenizer } from "../data/tokenizer.ts";
+import { UserError } from "../errors.ts";
+import { loadRun } from "../run/run_dir.ts";
+import { encodeSafetensors } from "../model/safetensors.ts";
+import { writeAtomic } from "../util/write_atomic.ts";
+import { activationTensors } from "./activations.ts";
+
+const USAGE = `usage: deno task logits --model DIR (--prompt TEXT | --tokens 1,2,3) [options]
+
+Runs a trained model on one prompt and prints the most likely next tokens.
+
+  --model DIR     run folder (config.json, tokenizer.json, model.safetensors)   required
+  --prompt TEXT   text to encode; ${EOT_TOKEN} is put before it, as in training and eval
+  --tokens IDS    token ids, comma-separated, used as given
+  --top N         candidates to print (default 10)
+  --out FILE      also write logits and every activation to FILE (safetensors, layout below)
+  --threads N     compute threads (default 1)
+  --help          this text
+
+A prompt longer than the model's context (n_ctx) is cut from the left, with a note.
+
+--out FILE holds float32 tensors, token-major like the reference's hook_recorder() at batch 1
+(batch axis dropped); T tokens, V vocab, C d_model, P d_pos_emb, H heads of D, M d_mlp:
+  logits                          [T, V]
+  {i}.resid_in, {i}.resid_mid     [T, C]     final_resid [T, C]
+  {i}.attn.act_in, mlp.act_in     [T, C+P]
+  {i}.attn.q, .k, .v, .y          [T, H*D]
+  {i}.attn.resid_delta            [T, C]     {i}.mlp.resid_delta [T, C]
+  {i}.mlp.post_act                [T, M]
+  {i}.attn.pattern                [H, T, T]  (thinwire's; not a reference hook)
+and metadata "tokens" (the ids, JSON) and "format" ("thinwire-activations-1").`;
+
+/** --tokens "1, 2,3" → ids; each must be an integer in 0..V-1. */
+function parseTokens(s: string, V: number): number[] {
+  const parts = s.split(",").map((p) => p.trim());
+  if (parts.length === 0 || parts.every((p) => p === "")) {
+    throw new UserError("logits: --tokens needs at least one token id");
+  }
+  return parts.map((p) => {
+    if (!/^\d+$/.test(p)) throw new UserError(`logits: --tokens: '${p}' is not a token id`);
+    const id = Number(p);
+    if (id >= V) throw new UserError(`logits: token id ${id} is out of range (vocab 0..${V - 1})`);
+    return id;
+  });
+}
+
+/** A token as readable text: a JSON string, or b"…" with \xNN where its bytes are not UTF-8. */
+export function showToken(tok: Tokenizer, id: number): string {
+  if (id === tok.eot) return EOT_TOKEN;
+  const bytes = tok.tokenBytes(id);
+  try {
+    return JSON.stringify(new TextDecoder("utf-8", { fatal: true }).decode(bytes));
+  } catch {
+    let s = "";
+    for (const b of bytes) {
+      s += b >= 0x20 && b < 0x7f && b !== 0x22 && b !== 0x5c
+        ? String.fromCharCode(b)
+        : `\\x${b.toString(16).padStart(2, "0")}`;
+    }
+    return `b"${s}"`;
+  }
+}
+
+/** Runs `logits` with its own arguments; returns the exit code (problems are thrown as UserError). */
+export async function logitsCommand(argv: string[]): Promise<number> {
+  const v = parseFlags("logits", {
+    args: argv,
+    strict: true,
+    allowPositionals: false,
+    options: {
+      model: { type: "string" },
+      prompt: { type: "string" },
+      tokens: { type: "string" },
+      top: { type: "string" },
+      out: { type: "string" },
+      threads: { type: "string" },
+      help: { type: "boolean", short: "h" },
+    },
+  }).values;
+  if (v.help) {
+    console.log(USAGE);
+    return 0;
+  }
+  if (!v.model) throw new UserError("logits: --model DIR is required (see --help)");
+  if ((v.prompt === undefined) === (v.tokens === undefined)) {
+    throw new UserError("logits: give exactly one of --prompt TEXT and --tokens IDS");
+  }
+  if (v.prompt === "") throw new UserError("logits: --prompt is empty");
+  let top = 10;
+  if (v.top !== undefined) {
+    top = Number(v.top);
+    if (!/^\d+$/.test(v.top.trim()) || top < 1) {
+      throw new UserError(`logits: --top must be an integer ≥ 1, got '${v.top}'`);
+    }
+  }
+  const threads = v.threads === undefined ? 1 : threadsFlag(v.threads);
+
+  const run = await loadRun(v.model, { threads });
+  try {
+    const { model, tokenizer: tok } = run;
+    const V = model.d.V, nCtx = model.cfg.nCtx;
+    let ids = v.prompt !== undefined
+      ? [tok.eot, ...tok.encode(v.prompt)]
+      : parseTokens(v.tokens!, V);
+    if (ids.length > nCtx) {
+      console.error(
+        `note: the prompt is ${ids.length} tokens and the model's context ${nCtx}: ` +
+          `kept the last ${nCtx}`,
+      );
+      ids = ids.slice(ids.length - nCtx);
+    }
+    const T = ids.length;
+    model.forward(Int32Array.from(ids), null, 1, T);
+    const all = model.be.arena.f32(model.acts.logits, V * T);
+    const last = new Float64Array(V);
+    for (let i = 0; i < V; i++) last[i] = all[i * T + T - 1];
+    const max = last.reduce((a, b) => Math.max(a, b), -Infinity);
+    let z = 0;
+    for (const x of last) z += Math.exp(x - max);
+    const order = Array.from(last.keys()).sort((a, b) => last[b] - last[a] || a - b)
+      .slice(0, Math.min(top, V));
+
+    const text = tok.decode(ids);
+    const shown = text.length > 60 ? "…" + text.slice(-60) : text;
+    console.log(`${T} token(s); next token after ${JSON.stringify(shown)}:`);
+    console.log("  rank     prob     logit     id  token");
+    order.forEach((id, r) => {
+      const p = Math.exp(last[id] - max) / z;
+      console.log(
+        `${String(r + 1).padStart(6)}  ${(p * 100).toFixed(2).padStart(6)}%  ` +
+          `${last[id].toFixed(3).padStart(8)}  ${String(id).padStart(5)}  ${showToken(tok, id)}`,
+      );
+    });
+
+    if (v.out) {
+      const bytes = encodeSafetensors(activationTensors(model), {
+        format: "thinwire-activations-1",
+        tokens: JSON.stringify(ids),
+      });
+      try {
+        await writeAtomic(v.out, bytes);
+      } catch (e) {
+        throw new UserError(
+          `logits: --out ${v.out}: cannot write (${(e as Error).message.split("\n")[0]})`,
+        );
+      }
+      console.error(`wrote logits and activations of ${T} token(s) → ${v.out}`);
+    }
+  } finally {
+    run.close();
+  }
+  return 0;
+}

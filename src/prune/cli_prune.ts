@@ -1,0 +1,345 @@
+/**
+ * `thinwire prune`: finds the circuit behind one task (or every task the model solves), writes
+ * `runs/<name>/circuits/<task>.json` (docs/circuit-format.md) and prints what it measured.
+ */
+import { parseFlags, threadsFlag } from "../cli_flags.ts";
+import { UserError } from "../errors.ts";
+import type { Circuit } from "../run/circuit.ts";
+import { loadRun, writeAtomic, writeCircuit, writeSummary } from "../run/run_dir.ts";
+import { formatDuration, Progress } from "../util/progress.ts";
+import { getTask, type Task, TASKS } from "../../tasks/index.ts";
+import { neuronpediaGraph } from "./neuronpedia.ts";
+import { DEFAULT_HP, type MaskHyperparams, type PruneSettings } from "./prune.ts";
+import { MEANS_TOKENS } from "./means.ts";
+import {
+  geomeanEdges,
+  nodeMeans,
+  pruneTask,
+  refuseUnprunable,
+  summaryJson,
+  taskData,
+  type TaskOutcome,
+} from "./task_prune.ts";
+import { LOCATIONS } from "../model/nodes.ts";
+
+const USAGE = `usage: deno task prune --model DIR (--task NAME | --all) [options]
+
+Finds the smallest set of nodes that keeps a task's loss at or under the target with every other
+node ablated (PAPER.md §4), writes DIR/circuits/<task>.json and prints nodes per location, edges,
+and the losses on held-out pairs: full model, circuit alone (sufficiency), circuit ablated
+(necessity), random circuits of the same size.
+
+  --model DIR         run folder                                                  required
+  --task NAME         one task (repeat or comma list for several)
+  --all               every task the full model solves; writes circuits/summary.json
+  --target X          task-loss target (default 0.15)
+  --method M          learned (masks, default) | attribution (gradient × (x − μ))
+  --ablation A        mean (pretraining means, default) | zero
+  --freeze-norm       every RMSNorm keeps the unpruned model's scale, per token
+  --trials N          hyperparameter search: N seeded random trials, best kept (default 1)
+  --format F          json (default) | neuronpedia (also writes <task>.neuronpedia.json)
+  --seed N            mask init, batch order, random baselines (default 0)
+  --steps N           mask optimisation steps (default ${DEFAULT_HP.steps})
+  --batch-pairs N     pairs per step (default ${DEFAULT_HP.batchPairs})
+  --lr X              (default ${DEFAULT_HP.lr})
+  --k-coef X          weight of Σm in the loss (default ${DEFAULT_HP.kCoef})
+  --temperature X     Heaviside surrogate temperature (default ${DEFAULT_HP.temperature})
+  --init-bias X       τ init mean (default ${DEFAULT_HP.initBias})
+  --init-noise X      τ init spread (default ${DEFAULT_HP.initNoise})
+  --weight-decay X    AdamW decay of τ (default ${DEFAULT_HP.weightDecay})
+  --prune-pairs N     pairs the masks train and k is bisected on (default 256, PRUNE_SEED)
+  --pairs N           held-out evaluation pairs (default 200, EVAL_SEED)
+  --random-draws N    random circuits for the baseline (default 20)
+  --delta-pairs N     evaluation pairs each node's delta is measured on (default 64)
+  --means-tokens N    pretraining tokens for the node means (default ${MEANS_TOKENS})
+  --threads N         compute threads (default: all cores)
+  --help              this text`;
+
+function num(
+  flag: string,
+  v: string | undefined,
+  fallback: number,
+  check: (x: number) => boolean,
+  want: string,
+): number {
+  if (v === undefined) return fallback;
+  const x = Number(v);
+  if (v.trim() === "" || !Number.isFinite(x) || !check(x)) {
+    throw new UserError(`--${flag} must be ${want}, got '${v}'`);
+  }
+  return x;
+}
+const posInt = (flag: string, v: string | undefined, fallback: number) =>
+  num(flag, v, fallback, (x) => Number.isSafeInteger(x) && x >= 1, "a positive integer");
+const posNum = (flag: string, v: string | undefined, fallback: number) =>
+  num(flag, v, fallback, (x) => x > 0, "a positive number");
+const nonNeg = (flag: string, v: string | undefined, fallback: number) =>
+  num(flag, v, fallback, (x) => x >= 0, "a number ≥ 0");
+
+/** Runs `prune` with its own arguments; returns the exit code. */
+export async function pruneCommand(argv: string[]): Promise<number> {
+  const s = { type: "string" } as const;
+  const v = parseFlags("prune", {
+    args: argv,
+    strict: true,
+    allowPositionals: false,
+    options: {
+      model: s,
+      task: { type: "string", multiple: true },
+      all: { type: "boolean" },
+      target: s,
+      method: s,
+      ablation: s,
+      "freeze-norm": { type: "boolean" },
+      trials: s,
+      format: s,
+      seed: s,
+      steps: s,
+      "batch-pairs": s,
+      lr: s,
+      "k-coef": s,
+      temperature: s,
+      "init-bias": s,
+      "init-noise": s,
+      "weight-decay": s,
+      "prune-pairs": s,
+      pairs: s,
+      "random-draws": s,
+      "delta-pairs": s,
+      "means-tokens": s,
+      threads: s,
+      help: { type: "boolean", short: "h" },
+    },
+  }).values;
+  if (v.help) {
+    console.log(USAGE);
+    return 0;
+  }
+  if (!v.model) throw new UserError("prune: --model DIR is required (see --help)");
+  if (!v.all && !v.task) throw new UserError("prune: give --task NAME or --all (see --help)");
+  if (v.all && v.task) throw new UserError("prune: give --task or --all, not both");
+  const method = v.method ?? "learned";
+  if (method !== "learned" && method !== "attribution") {
+    throw new UserError(`--method must be learned or attribution, got '${method}'`);
+  }
+  const ablation = v.ablation ?? "mean";
+  if (ablation !== "mean" && ablation !== "zero") {
+    throw new UserError(`--ablation must be mean or zero, got '${ablation}'`);
+  }
+  const format = v.format ?? "json";
+  if (format !== "json" && format !== "neuronpedia") {
+    throw new UserError(`--format must be json or neuronpedia, got '${format}'`);
+  }
+  const hp: MaskHyperparams = {
+    ...DEFAULT_HP,
+    steps: posInt("steps", v.steps, DEFAULT_HP.steps),
+    batchPairs: posInt("batch-pairs", v["batch-pairs"], DEFAULT_HP.batchPairs),
+    lr: posNum("lr", v.lr, DEFAULT_HP.lr),
+    kCoef: nonNeg("k-coef", v["k-coef"], DEFAULT_HP.kCoef),
+    temperature: posNum("temperature", v.temperature, DEFAULT_HP.temperature),
+    initBias: num(
+      "init-bias",
+      v["init-bias"],
+      DEFAULT_HP.initBias,
+      (x) => x >= -1 && x <= 1,
+      "in [-1, 1]",
+    ),
+    initNoise: nonNeg("init-noise", v["init-noise"], DEFAULT_HP.initNoise),
+    weightDecay: nonNeg("weight-decay", v["weight-decay"], DEFAULT_HP.weightDecay),
+  };
+  const settings: PruneSettings = {
+    target: posNum("target", v.target, 0.15),
+    method,
+    ablation,
+    freezeNorm: v["freeze-norm"] ?? false,
+    seed: num("seed", v.seed, 0, (x) => Number.isSafeInteger(x) && x >= 0, "an integer ≥ 0"),
+    hp,
+    randomDraws: posInt("random-draws", v["random-draws"], 20),
+    deltaPairs: posInt("delta-pairs", v["delta-pairs"], 64),
+  };
+  const trials = posInt("trials", v.trials, 1);
+  const prunePairs = posInt("prune-pairs", v["prune-pairs"], 256);
+  const evalPairs = posInt("pairs", v.pairs, 200);
+  const meansTokens = posInt("means-tokens", v["means-tokens"], MEANS_TOKENS);
+  const threads = threadsFlag(v.threads);
+  let tasks: readonly Task[] = TASKS;
+  if (v.task) {
+    const names = v.task.flatMap((x) => x.split(",")).map((x) => x.trim()).filter((x) => x);
+    if (names.length === 0) throw new UserError("prune: --task needs a task name");
+    tasks = [...new Set(names)].map(getTask);
+  }
+
+  const t0 = performance.now();
+  const r = await loadRun(v.model, { threads });
+  try {
+    // Tasks given by name must be measurable before anything is computed.
+    if (!v.all) {
+      for (const t of tasks) {
+        const d = taskData(r, t, 1, 1);
+        if ("note" in d) throw new UserError(`${t.name}: ${d.note}`);
+      }
+    }
+    let means: Float32Array | null = null;
+    if (ablation === "mean") {
+      let bar: Progress | null = null;
+      const got = await nodeMeans(r, meansTokens, (done, total) => {
+        bar ??= new Progress("means", total, "batch");
+        bar.update(done);
+      });
+      means = got.means.mean;
+      console.error(
+        got.cached
+          ? `node means: cached in ${r.run.means} (${got.means.tokens} tokens)`
+          : `node means: ${got.means.tokens} pretraining tokens → ${r.run.means}`,
+      );
+    }
+    const outcomes: { outcome: TaskOutcome; timeS: number }[] = [];
+    for (const task of tasks) {
+      const t1 = performance.now();
+      const bars = new Map<string, Progress>();
+      const outcome = pruneTask(r, task, means, {
+        settings,
+        prunePairs,
+        evalPairs,
+        meansTokens,
+        trials,
+        progress: (phase, done, total, fields) => {
+          if (total <= 0) return;
+          let bar = bars.get(phase);
+          if (!bar) {
+            bars.set(phase, bar = new Progress(`${task.name} ${phase}`, total, phaseUnit(phase)));
+          }
+          bar.update(done, fields);
+        },
+      });
+      const timeS = (performance.now() - t1) / 1000;
+      outcomes.push({ outcome, timeS });
+      if (!v.all) refuseUnprunable(outcome, settings.target);
+      if ("circuit" in outcome) {
+        await writeCircuit(r.run, outcome.circuit);
+        if (format === "neuronpedia") {
+          await writeNeuronpedia(r, outcome.circuit, prunePairs, evalPairs);
+        }
+      }
+      console.log(formatOutcome(outcome, r.run.circuit(task.name)));
+    }
+    const total = (performance.now() - t0) / 1000;
+    if (v.all) {
+      const summary = summaryJson(r, settings, outcomes, total);
+      await writeSummary(r.run, summary);
+      console.log(formatSummary(outcomes.map((o) => o.outcome), settings.target));
+      console.error(`summary → ${r.run.summary}`);
+    }
+    console.error(`pruned in ${formatDuration(total)}, ${r.be.threads} thread(s)`);
+    const failed = outcomes.some((o) => o.outcome.status === "target not reached");
+    return failed && !v.all ? 1 : 0;
+  } finally {
+    r.close();
+  }
+}
+
+function phaseUnit(phase: string): string {
+  return phase === "optimise"
+    ? "step"
+    : phase === "trials"
+    ? "trial"
+    : phase === "random"
+    ? "draw"
+    : phase === "deltas"
+    ? "node"
+    : "batch";
+}
+
+async function writeNeuronpedia(
+  r: Awaited<ReturnType<typeof loadRun>>,
+  c: Circuit,
+  prunePairs: number,
+  evalPairs: number,
+) {
+  const data = taskData(r, getTask(c.task), prunePairs, evalPairs);
+  if ("note" in data) return;
+  const g = neuronpediaGraph(
+    r.model,
+    r.tokenizer,
+    c,
+    data.evalPairs[0].prompts[0],
+    data.evalItems[0],
+  );
+  const path = r.run.circuit(c.task).replace(/\.json$/, ".neuronpedia.json");
+  await writeAtomic(path, JSON.stringify(g, null, 1) + "\n");
+  console.error(`neuronpedia graph → ${path}`);
+}
+
+const f4 = (x: number) => Number.isFinite(x) ? x.toFixed(4) : "-";
+
+/** The table of one task's circuit. */
+export function formatOutcome(o: TaskOutcome, path: string): string {
+  if (o.status === "not solved by the model") {
+    return `${o.task}: not solved by the model (full loss ${f4(o.fullLoss)}), not pruned`;
+  }
+  if (o.status === "not measurable") return `${o.task}: not measurable: ${o.note}`;
+  const c = o.circuit;
+  const lines = [
+    `${c.task}: ${c.nodes.length} nodes, ${c.edges.length} edges` +
+    (o.status === "target not reached" ? ` — TARGET ${c.target} NOT REACHED` : "") +
+    `  (${c.method}, ${c.ablation} ablation${c.freeze_norm ? ", frozen norms" : ""})`,
+    "  nodes per location: " +
+    LOCATIONS.map((l) => `${l.name} ${c.counts[l.name]}`).join(", "),
+    `  task loss (${c.pairs.eval_pairs} held-out pairs): full ${f4(c.losses.full)}  ` +
+    `circuit ${f4(c.losses.circuit)} (calibrated ${f4(c.losses.circuit_calibrated)})  ` +
+    `circuit ablated ${f4(c.losses.ablated)}  random ${f4(c.losses.random.mean)} ± ` +
+    `${f4(c.losses.random.sd)} (${c.losses.random.draws} draws)`,
+    `  calibration: scale ${c.calibration.scale.toFixed(3)}, shift ${
+      c.calibration.shift.toFixed(3)
+    }`,
+    `  time ${formatDuration(c.time_s)} (` +
+    Object.entries(c.timing).map(([k, t]) => `${k} ${t.toFixed(1)}s`).join(", ") + `) → ${path}`,
+  ];
+  if (o.trials) {
+    const t = o.trials;
+    lines.push(
+      `  search: ${t.trials} trials; default settings ${t.defaultEdges} edges / ${t.defaultNodes} ` +
+        `nodes, best ${t.bestEdges} edges / ${t.bestNodes} nodes (lr ${
+          t.best.lr.toPrecision(3)
+        }, ` +
+        `k_coef ${t.best.kCoef.toPrecision(3)}, init_bias ${t.best.initBias.toPrecision(3)}, ` +
+        `temperature ${t.best.temperature.toPrecision(3)})`,
+    );
+  }
+  return lines.join("\n");
+}
+
+/** `--all`'s closing table and the geometric mean of edges. */
+export function formatSummary(outcomes: TaskOutcome[], target: number): string {
+  const head = ["task", "status", "full", "nodes", "edges", "circuit", "ablated", "random"];
+  const rows = outcomes.map((o) => {
+    if ("circuit" in o) {
+      const c = o.circuit;
+      return [
+        o.task,
+        o.status,
+        f4(c.losses.full),
+        String(c.nodes.length),
+        String(c.edges.length),
+        f4(c.losses.circuit_calibrated),
+        f4(c.losses.ablated),
+        f4(c.losses.random.mean),
+      ];
+    }
+    const full = o.status === "not solved by the model" ? f4(o.fullLoss) : "-";
+    return [o.task, o.status, full, "-", "-", "-", "-", "-"];
+  });
+  const width = head.map((h, c) => Math.max(h.length, ...rows.map((r) => r[c].length)));
+  const line = (cells: string[]) =>
+    cells.map((x, c) => c < 2 ? x.padEnd(width[c]) : x.padStart(width[c])).join("  ");
+  const g = geomeanEdges(outcomes);
+  const pruned = outcomes.filter((o) => o.status === "pruned").length;
+  return [
+    line(head),
+    line(head.map((_, c) => "-".repeat(width[c]))),
+    ...rows.map(line),
+    "",
+    `${pruned} task(s) pruned to task loss ≤ ${target}; geometric mean of edges: ` +
+    (g === null ? "- (no task pruned)" : g.toFixed(1)),
+  ].join("\n");
+}

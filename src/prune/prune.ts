@@ -1,0 +1,549 @@
+/**
+ * Circuit pruning (PAPER §4): find the smallest set of nodes that keeps a task's loss at or under
+ * a target with every other node mean-ablated, then measure it.
+ *
+ *  1. Rank the nodes. "learned": one τ per node, m = H(τ) forward, the sigmoid-derivative
+ *     surrogate backward, AdamW (clipped, warmup + linear decay) on task loss + k_coef·Σm over
+ *     batches of pairs from the pruning set; rank by τ. "attribution": rank by |∂L/∂m| at m = 1
+ *     (gradient × (x − μ) summed over tokens), over the same pairs.
+ *  2. Discretise: bisect the kept count k of the ranking so that the calibrated task loss on the
+ *     pruning pairs just meets the target (calibration: src/prune/calibrate.ts); keep every k
+ *     measured as the loss-vs-k curve.
+ *  3. Measure on the held-out evaluation pairs: the full model, the circuit alone (sufficiency,
+ *     raw and with the pruning pairs' calibration), the model with only the circuit ablated
+ *     (necessity), random node sets with the same count per layer and location, and each
+ *     node's delta (the loss change when it alone is ablated from the circuit).
+ *
+ * Task-agnostic: it takes prompt items (src/eval/task_eval.ts `taskItems`), so tests can hand it a
+ * model and task built by hand.
+ */
+import * as ops from "../backend/ops/index.ts";
+import { type PairScorer, type PromptItem, type PromptScores } from "../eval/task_eval.ts";
+import type { Ablation } from "../model/block.ts";
+import type { Model } from "../model/model.ts";
+import { LOCATIONS, nodeAt } from "../model/nodes.ts";
+import { Rng } from "../util/rng.ts";
+import { type Calibration, fitCalibration, IDENTITY } from "./calibrate.ts";
+
+/** The mask optimiser's settings (PAPER §4's starting values, except steps: see docs/prune.md). */
+export interface MaskHyperparams {
+  steps: number;
+  batchPairs: number;
+  lr: number;
+  kCoef: number;
+  initNoise: number;
+  initBias: number;
+  weightDecay: number;
+  beta1: number;
+  beta2: number;
+  warmupFrac: number;
+  temperature: number;
+  /** Global gradient-norm clip. */
+  clip: number;
+}
+
+export const DEFAULT_HP: MaskHyperparams = {
+  steps: 200,
+  batchPairs: 64,
+  lr: 3e-3,
+  kCoef: 1e-4,
+  initNoise: 1e-2,
+  initBias: 0.1,
+  weightDecay: 1e-3,
+  beta1: 0.9,
+  beta2: 0.95,
+  warmupFrac: 0.05,
+  temperature: 1,
+  clip: 1,
+};
+
+export type PruneMethod = "learned" | "attribution";
+export type AblationKind = "mean" | "zero";
+
+export interface PruneSettings {
+  target: number;
+  method: PruneMethod;
+  ablation: AblationKind;
+  freezeNorm: boolean;
+  seed: number;
+  hp: MaskHyperparams;
+  /** Random node sets drawn for the baseline. */
+  randomDraws: number;
+  /** Evaluation pairs the per-node deltas are measured on (the first ones; all if larger). */
+  deltaPairs: number;
+  /** Skip the random baseline and the deltas (hyperparameter search trials). */
+  skipBaselines?: boolean;
+}
+
+export interface PruneData {
+  /** Pruning pairs (2 items per pair): the masks train on them and k is bisected on them. */
+  pool: PromptItem[];
+  /** Held-out evaluation pairs: every reported loss. */
+  evalItems: PromptItem[];
+}
+
+export interface CurvePoint {
+  k: number;
+  loss: number;
+  loss_calibrated: number;
+}
+
+export interface CircuitResult {
+  /** Kept nodes (model-wide indices), ascending. */
+  kept: number[];
+  /** Every node by rank, best first. */
+  ranking: number[];
+  curve: CurvePoint[];
+  calibration: Calibration;
+  /** Whether the calibrated loss on the pruning pairs met the target at the chosen k. */
+  reached: boolean;
+  losses: {
+    full: number;
+    circuit: number;
+    circuit_calibrated: number;
+    ablated: number;
+    random: { mean: number; sd: number; draws: number };
+  };
+  /** Loss change when each kept node alone is ablated (same order as `kept`). */
+  deltas: number[];
+  /** Per-evaluation-item losses: the full model (raw) and the circuit (calibrated). */
+  fullLosses: Float32Array;
+  circuitLosses: Float32Array;
+  /** Last optimisation loss (task + k_coef·Σm) and nodes on, for the report. */
+  trainLoss: number;
+  trainOn: number;
+  timing: Record<string, number>;
+}
+
+/** Progress callback: phase name, units done, units in the phase, optional fields. */
+export type OnProgress = (
+  phase: string,
+  done: number,
+  total: number,
+  fields?: Record<string, string>,
+) => void;
+
+/** Scores item sets under node masks; owns the ablation vectors the model reads. */
+export class MaskedScorer {
+  readonly n: number;
+  readonly ablation: Ablation;
+  readonly #d: number;
+  readonly #losses: number;
+  readonly #capacity: number;
+
+  constructor(
+    readonly model: Model,
+    readonly scorer: PairScorer,
+    means: Float32Array | null,
+    readonly freezeNorm: boolean,
+  ) {
+    const arena = model.be.arena;
+    this.n = model.nodes.total;
+    this.#capacity = scorer.capacity;
+    const f = (n: number, what: string) => arena.tensor([n], what).ptr;
+    const mean = means ? f(this.n, "node means") : 0;
+    if (means) arena.f32(mean, this.n).set(means);
+    this.ablation = { mask: f(this.n, "node mask"), mean, dmask: f(this.n, "mask gradient") };
+    this.#d = f(this.#capacity, "logit differences");
+    this.#losses = f(this.#capacity, "calibrated losses");
+  }
+
+  /** The mask vector (a view: write 1 to keep a node, 0 to ablate it). */
+  get mask(): Float32Array {
+    return this.model.be.arena.f32(this.ablation.mask, this.n);
+  }
+
+  /** Keeps exactly the nodes in `kept`. */
+  keepOnly(kept: Iterable<number>): void {
+    const m = this.mask;
+    m.fill(0);
+    for (const i of kept) m[i] = 1;
+  }
+
+  /** Scores items under the current mask (ablation: false = the plain model). */
+  score(items: readonly PromptItem[], ablation = true): PromptScores {
+    // Forward only: no mask gradient, so the ablation keeps no copies for a backward.
+    this.model.setAblation(ablation ? { ...this.ablation, dmask: 0 } : null);
+    try {
+      return this.scorer.score(items, { freezeNorm: ablation && this.freezeNorm });
+    } finally {
+      this.model.setAblation(null);
+    }
+  }
+
+  /** Mean calibrated loss of scored items; per-item losses too when asked. */
+  calibrated(
+    s: PromptScores,
+    c: Calibration,
+    perItem = false,
+  ): { loss: number; items?: Float32Array } {
+    const be = this.model.be, n = s.diff.length;
+    be.arena.f32(this.#d, n).set(s.diff);
+    const r = ops.calibLossGrad(be, {
+      d: this.#d,
+      n,
+      scale: c.scale,
+      shift: c.shift,
+      losses: perItem ? this.#losses : undefined,
+    });
+    return { loss: r.loss, items: perItem ? be.arena.f32(this.#losses, n).slice() : undefined };
+  }
+
+  /** Fits a calibration to scored items (16 LBFGS steps). */
+  fit(s: PromptScores): Calibration {
+    const be = this.model.be, n = s.diff.length;
+    be.arena.f32(this.#d, n).set(s.diff);
+    return fitCalibration(be, this.#d, n);
+  }
+
+  /** Raw and calibrated (fitted here, or given) loss of items under the current mask. */
+  measure(
+    items: readonly PromptItem[],
+    c?: Calibration,
+  ): { raw: number; cal: number; c: Calibration; s: PromptScores } {
+    const s = this.score(items);
+    const cal = c ?? this.fit(s);
+    return { raw: s.meanLoss, cal: this.calibrated(s, cal).loss, c: cal, s };
+  }
+}
+
+/** Arena buffers of the learned-mask optimiser: τ, its gradient and Adam moments. */
+function trainMasks(
+  ms: MaskedScorer,
+  pool: readonly PromptItem[],
+  st: PruneSettings,
+  progress?: OnProgress,
+) {
+  const { model } = ms;
+  const be = model.be, arena = be.arena, n = ms.n, hp = st.hp;
+  const f = (what: string) => arena.tensor([n], what).ptr;
+  const tau = f("tau"), g = f("tau gradient"), am = f("tau Adam m"), av = f("tau Adam v");
+  // τ = init_bias + init_noise·N(0, 1), drawn in WASM from the seed.
+  ops.randnFill(be, { x: tau, n, seed: st.seed, stream: 0, std: hp.initNoise });
+  const bias = arena.tensor([n], "init bias");
+  arena.view(bias).fill(hp.initBias);
+  ops.addInPlace(be, { x: tau, y: bias.ptr, n });
+  ops.maskClampHeaviside(be, { m: ms.ablation.mask, tau, n });
+  const pairs = pool.length / 2;
+  const order = Array.from({ length: pairs }, (_, i) => i);
+  const rng = new Rng(st.seed).fork(0x4D41534B);
+  let cursor = pairs;
+  const batchPairs = Math.min(hp.batchPairs, pairs);
+  const { V } = model.d;
+  let loss = NaN, on = 0;
+  for (let step = 0; step < hp.steps; step++) {
+    const items: PromptItem[] = [];
+    for (let j = 0; j < batchPairs; j++) {
+      if (cursor >= pairs) {
+        rng.shuffle(order);
+        cursor = 0;
+      }
+      const p = order[cursor++];
+      items.push(pool[2 * p], pool[2 * p + 1]);
+    }
+    ops.fill(be, { x: ms.ablation.dmask, n, value: 0 });
+    model.setAblation(ms.ablation);
+    let taskLoss: number;
+    try {
+      taskLoss = ms.scorer.score(items, {
+        freezeNorm: ms.freezeNorm,
+        onBatch: (b) => {
+          const a = model.acts;
+          ops.fill(be, { x: a.dlogits, n: V * b.N, value: 0 });
+          ops.pairLossBackward(be, {
+            dlogits: a.dlogits,
+            logits: a.logits,
+            pos: b.pos,
+            a: b.a,
+            b: b.b,
+            count: b.B,
+            V,
+            N: b.N,
+            scale: 1 / items.length,
+          });
+          model.backward({ seed: "dlogits", weightGrads: false });
+        },
+      }).meanLoss;
+    } finally {
+      model.setAblation(null);
+    }
+    ops.maskSurrogateGrad(be, {
+      g,
+      tau,
+      dm: ms.ablation.dmask,
+      n,
+      temperature: hp.temperature,
+      kcoef: hp.kCoef,
+    });
+    const norm = Math.sqrt(ops.sumSquares(be, { x: g, n }));
+    if (norm > hp.clip) ops.scale(be, { x: g, n, factor: hp.clip / norm });
+    const lr = ops.lrSchedule(be, {
+      step,
+      total: hp.steps,
+      warmupFrac: hp.warmupFrac,
+      base: hp.lr,
+      pfracTarget: 1,
+      pfracNow: 1,
+    });
+    ops.decayWeights(be, { param: tau, n, factor: 1 - lr * hp.weightDecay });
+    ops.adamStep(be, {
+      param: tau,
+      grad: g,
+      m: am,
+      v: av,
+      n,
+      lr,
+      beta1: hp.beta1,
+      beta2: hp.beta2,
+      eps: 1e-8,
+      t: step + 1,
+    });
+    ops.maskClampHeaviside(be, { m: ms.ablation.mask, tau, n });
+    on = ops.countNonzero(be, { w: ms.ablation.mask, n });
+    loss = taskLoss + hp.kCoef * on;
+    progress?.("optimise", step + 1, hp.steps, { loss: taskLoss.toFixed(3), nodes: String(on) });
+  }
+  const t = arena.f32(tau, n).slice();
+  const ranking = Array.from({ length: n }, (_, i) => i).sort((a, b) => t[b] - t[a] || a - b);
+  return { ranking, loss, on };
+}
+
+/** Nodes ranked by |∂L/∂m| at m = 1 (attribution: gradient × (x − μ) summed over tokens). */
+function attributionRanking(
+  ms: MaskedScorer,
+  pool: readonly PromptItem[],
+  st: PruneSettings,
+  progress?: OnProgress,
+) {
+  const { model } = ms;
+  const be = model.be, n = ms.n, { V } = model.d;
+  ms.mask.fill(1);
+  ops.fill(be, { x: ms.ablation.dmask, n, value: 0 });
+  const chunk = 2 * st.hp.batchPairs;
+  const chunks = Math.ceil(pool.length / chunk);
+  model.setAblation(ms.ablation);
+  try {
+    for (let c = 0; c < chunks; c++) {
+      const items = pool.slice(c * chunk, (c + 1) * chunk);
+      ms.scorer.score(items, {
+        freezeNorm: ms.freezeNorm,
+        onBatch: (b) => {
+          const a = model.acts;
+          ops.fill(be, { x: a.dlogits, n: V * b.N, value: 0 });
+          ops.pairLossBackward(be, {
+            dlogits: a.dlogits,
+            logits: a.logits,
+            pos: b.pos,
+            a: b.a,
+            b: b.b,
+            count: b.B,
+            V,
+            N: b.N,
+            scale: 1 / pool.length,
+          });
+          model.backward({ seed: "dlogits", weightGrads: false });
+        },
+      });
+      progress?.("attribute", c + 1, chunks);
+    }
+  } finally {
+    model.setAblation(null);
+  }
+  const g = be.arena.f32(ms.ablation.dmask, n).slice();
+  const ranking = Array.from({ length: n }, (_, i) => i).sort((a, b) =>
+    Math.abs(g[b]) - Math.abs(g[a]) || a - b
+  );
+  return { ranking, loss: NaN, on: n };
+}
+
+/** Bisects the smallest k whose top-k nodes meet the target (calibrated, pruning pairs). */
+function bisect(
+  ms: MaskedScorer,
+  pool: readonly PromptItem[],
+  ranking: number[],
+  target: number,
+  hint: number,
+  progress?: OnProgress,
+) {
+  const curve = new Map<number, CurvePoint & { c: Calibration }>();
+  const at = (k: number) => {
+    const got = curve.get(k);
+    if (got) return got;
+    ms.keepOnly(ranking.slice(0, k));
+    const m = ms.measure(pool);
+    const p = { k, loss: m.raw, loss_calibrated: m.cal, c: m.c };
+    curve.set(k, p);
+    progress?.("bisect", curve.size, 0, { k: String(k), loss: m.cal.toFixed(3) });
+    return p;
+  };
+  const n = ranking.length;
+  const ok = (k: number) => at(k).loss_calibrated <= target;
+  let lo = 0, hi = n;
+  // lo fails (or is 0), hi passes; start from the optimiser's own circuit size.
+  const h = Math.min(Math.max(hint, 1), n);
+  if (ok(h)) hi = h;
+  else lo = h;
+  if (!ok(hi)) {
+    return { k: hi, reached: false, curve };
+  }
+  while (hi - lo > 1) {
+    const mid = (lo + hi) >> 1;
+    if (ok(mid)) hi = mid;
+    else lo = mid;
+  }
+  return { k: hi, reached: true, curve };
+}
+
+/** The curve's extra points: powers of two around the chosen k, for the viewer's slider. */
+function fillCurve(
+  ms: MaskedScorer,
+  pool: readonly PromptItem[],
+  ranking: number[],
+  k: number,
+  curve: Map<number, CurvePoint & { c: Calibration }>,
+  progress?: OnProgress,
+) {
+  const top = Math.min(ranking.length, Math.max(4 * k, 16));
+  for (let x = 1; x <= top; x *= 2) {
+    if (curve.has(x)) continue;
+    ms.keepOnly(ranking.slice(0, x));
+    const m = ms.measure(pool);
+    curve.set(x, { k: x, loss: m.raw, loss_calibrated: m.cal, c: m.c });
+    progress?.("curve", curve.size, 0, { k: String(x) });
+  }
+}
+
+/** Random node sets with the circuit's count per (layer, location); their calibrated losses. */
+function randomBaseline(
+  ms: MaskedScorer,
+  items: readonly PromptItem[],
+  kept: number[],
+  draws: number,
+  seed: number,
+  progress?: OnProgress,
+) {
+  const { model } = ms;
+  const groups = new Map<string, { base: number; width: number; count: number }>();
+  for (const i of kept) {
+    const nd = nodeAt(model.d, model.nodes, i);
+    const key = `${nd.layer}.${nd.location}`;
+    const g = groups.get(key);
+    if (g) g.count++;
+    else {
+      const width = LOCATIONS.find((l) => l.name === nd.location)!.width(model.d);
+      groups.set(key, { base: model.nodes.offsets[nd.layer][nd.location], width, count: 1 });
+    }
+  }
+  const rng = new Rng(seed).fork(0x52414E44);
+  const losses: number[] = [];
+  for (let t = 0; t < draws; t++) {
+    const pick: number[] = [];
+    for (const g of groups.values()) {
+      const idx = rng.shuffle(Array.from({ length: g.width }, (_, i) => i)).slice(0, g.count);
+      for (const j of idx) pick.push(g.base + j);
+    }
+    ms.keepOnly(pick);
+    losses.push(ms.measure(items).cal);
+    progress?.("random", t + 1, draws);
+  }
+  const mean = losses.reduce((a, b) => a + b, 0) / Math.max(1, losses.length);
+  const sd = Math.sqrt(
+    losses.reduce((a, b) => a + (b - mean) ** 2, 0) / Math.max(1, losses.length - 1),
+  );
+  return { mean, sd: losses.length > 1 ? sd : 0, draws };
+}
+
+/** Runs the whole search and measurement (see the file comment). */
+export function findCircuit(
+  ms: MaskedScorer,
+  data: PruneData,
+  st: PruneSettings,
+  progress?: OnProgress,
+): CircuitResult {
+  const timing: Record<string, number> = {};
+  let t0 = performance.now();
+  const lap = (name: string) => {
+    const now = performance.now();
+    timing[name] = (timing[name] ?? 0) + (now - t0) / 1000;
+    t0 = now;
+  };
+  const opt = st.method === "learned"
+    ? trainMasks(ms, data.pool, st, progress)
+    : attributionRanking(ms, data.pool, st, progress);
+  lap(st.method === "learned" ? "optimise" : "attribute");
+  const hint = st.method === "learned" ? opt.on : Math.max(1, Math.round(ms.n / 16));
+  const { k, reached, curve } = bisect(ms, data.pool, opt.ranking, st.target, hint, progress);
+  lap("bisect");
+  const kept = opt.ranking.slice(0, k).sort((a, b) => a - b);
+  const calibration = curve.get(k)!.c;
+  // Measurements on the held-out pairs.
+  const full = ms.score(data.evalItems, false);
+  ms.keepOnly(kept);
+  const circ = ms.score(data.evalItems);
+  const circCal = ms.calibrated(circ, calibration, true);
+  const mask = ms.mask;
+  for (let i = 0; i < ms.n; i++) mask[i] = 1;
+  for (const i of kept) mask[i] = 0;
+  const ablated = ms.score(data.evalItems).meanLoss;
+  lap("measure");
+  let random = { mean: NaN, sd: NaN, draws: 0 };
+  const deltas: number[] = [];
+  if (!st.skipBaselines) {
+    random = randomBaseline(ms, data.evalItems, kept, st.randomDraws, st.seed, progress);
+    lap("random");
+    const dItems = data.evalItems.slice(0, 2 * st.deltaPairs);
+    ms.keepOnly(kept);
+    const base = ms.calibrated(ms.score(dItems), calibration).loss;
+    const m = ms.mask;
+    kept.forEach((i, j) => {
+      m[i] = 0;
+      deltas.push(ms.calibrated(ms.score(dItems), calibration).loss - base);
+      m[i] = 1;
+      progress?.("deltas", j + 1, kept.length);
+    });
+    lap("deltas");
+  }
+  if (!st.skipBaselines) {
+    fillCurve(ms, data.pool, opt.ranking, k, curve, progress);
+    lap("curve");
+  }
+  const points = [...curve.values()].sort((a, b) => a.k - b.k).map((
+    { k, loss, loss_calibrated },
+  ) => ({
+    k,
+    loss,
+    loss_calibrated,
+  }));
+  return {
+    kept,
+    ranking: opt.ranking,
+    curve: points,
+    calibration: calibration ?? IDENTITY,
+    reached,
+    losses: {
+      full: full.meanLoss,
+      circuit: circ.meanLoss,
+      circuit_calibrated: circCal.loss,
+      ablated,
+      random,
+    },
+    deltas,
+    fullLosses: full.losses,
+    circuitLosses: circCal.items!,
+    trainLoss: opt.loss,
+    trainOn: opt.on,
+    timing,
+  };
+}
+
+/** Calibrated loss of a node set on items with a given calibration (the viewer's number). */
+export function circuitLoss(
+  ms: MaskedScorer,
+  items: readonly PromptItem[],
+  kept: Iterable<number>,
+  c: Calibration,
+): { raw: number; calibrated: number; scores: PromptScores } {
+  ms.keepOnly(kept);
+  const s = ms.score(items);
+  return { raw: s.meanLoss, calibrated: ms.calibrated(s, c).loss, scores: s };
+}
