@@ -57,6 +57,18 @@ export const DEFAULT_HP: MaskHyperparams = {
   clip: 1,
 };
 
+/** The data and measurement defaults of `prune` (docs/prune.md has the table that chose them). */
+export const PRUNE_DEFAULTS = {
+  target: 0.15,
+  /** Pairs the masks train on and k is bisected on (PRUNE_SEED). */
+  prunePairs: 256,
+  /** Held-out evaluation pairs (EVAL_SEED): every reported loss. */
+  evalPairs: 200,
+  randomDraws: 20,
+  /** Evaluation pairs each node's delta is measured on. */
+  deltaPairs: 64,
+};
+
 export type PruneMethod = "learned" | "attribution";
 export type AblationKind = "mean" | "zero";
 
