@@ -47,7 +47,8 @@ and the losses on held-out pairs: full model, circuit alone (sufficiency), circu
   --init-bias X       τ init mean (default ${DEFAULT_HP.initBias})
   --init-noise X      τ init spread (default ${DEFAULT_HP.initNoise})
   --weight-decay X    AdamW decay of τ (default ${DEFAULT_HP.weightDecay})
-  --prune-pairs N     pairs the masks train and k is bisected on (default ${PRUNE_DEFAULTS.prunePairs}, PRUNE_SEED)
+  --prune-pairs N     pairs the masks train on (default ${PRUNE_DEFAULTS.prunePairs}, PRUNE_SEED)
+  --bisect-pairs N    the first of them, where k is bisected and calibrated (default ${PRUNE_DEFAULTS.bisectPairs})
   --pairs N           held-out evaluation pairs (default ${PRUNE_DEFAULTS.evalPairs}, EVAL_SEED)
   --random-draws N    random circuits for the baseline (default ${PRUNE_DEFAULTS.randomDraws})
   --delta-pairs N     evaluation pairs each node's delta is measured on (default ${PRUNE_DEFAULTS.deltaPairs})
@@ -106,6 +107,7 @@ export async function pruneCommand(argv: string[]): Promise<number> {
       pairs: s,
       "random-draws": s,
       "delta-pairs": s,
+      "bisect-pairs": s,
       "means-tokens": s,
       threads: s,
       help: { type: "boolean", short: "h" },
@@ -156,6 +158,7 @@ export async function pruneCommand(argv: string[]): Promise<number> {
     hp,
     randomDraws: posInt("random-draws", v["random-draws"], PRUNE_DEFAULTS.randomDraws),
     deltaPairs: posInt("delta-pairs", v["delta-pairs"], PRUNE_DEFAULTS.deltaPairs),
+    bisectPairs: posInt("bisect-pairs", v["bisect-pairs"], PRUNE_DEFAULTS.bisectPairs),
   };
   const trials = posInt("trials", v.trials, 1);
   const prunePairs = posInt("prune-pairs", v["prune-pairs"], PRUNE_DEFAULTS.prunePairs);
