@@ -40,7 +40,7 @@
 // packed [dh, Tp] block (one scalar per channel, rs bytes apart); y/dst "rows" point at token 0.
 
 import { part_start } from "./common";
-import { flush_subnormal_f32, flush_subnormal_f32x4, zero_f32 } from "./vmath";
+import { flush_subnormal_f32, flush_subnormal_f32x4, musl_expf_f32x4, zero_f32 } from "./vmath";
 
 @inline function hsum(a: v128): f32 {
   return (f32x4.extract_lane(a, 0) + f32x4.extract_lane(a, 1)) +
@@ -338,17 +338,44 @@ const EXP_FLUSH: f32 = -87;
 }
 
 // In place: the scores row[j < len] become probabilities with sink logit s (−∞: no sink); the
-// columns len..T−1 are set to 0.
+// columns len..T−1 are set to 0. The exponentials go four at a time through musl_expf_f32x4, which
+// gives Mathf.exp's bits: with a finite maximum m every argument is in [−∞, 0], and those below
+// EXP_FLUSH (the only ones outside its range) are flushed. The denominator still adds the terms
+// one by one in key order. Rows with an infinite or NaN maximum take the scalar loop.
 @inline function softmax_row(row: usize, len: i32, T: i32, s: f32): void {
-  let m = s;
-  for (let j = 0; j < len; j++) m = max(m, load<f32>(row + (<usize>j << 2)));
+  const nv = len & ~3;
+  let mv = f32x4.splat(s);
+  for (let j = 0; j < nv; j += 4) mv = f32x4.max(mv, v128.load(row + (<usize>j << 2)));
+  let m = max(max(f32x4.extract_lane(mv, 0), f32x4.extract_lane(mv, 1)),
+    max(f32x4.extract_lane(mv, 2), f32x4.extract_lane(mv, 3)));
+  for (let j = nv; j < len; j++) m = max(m, load<f32>(row + (<usize>j << 2)));
   // exp(−∞) = 0, so the sink-less case needs no branch and a very negative sink matches it.
   let sum = exp_flushed(s - m);
-  for (let j = 0; j < len; j++) {
-    const r = row + (<usize>j << 2);
-    const e = exp_flushed(load<f32>(r) - m);
-    store<f32>(r, e);
-    sum += e;
+  if (isFinite<f32>(m)) {
+    const mb = f32x4.splat(m), lim = f32x4.splat(EXP_FLUSH);
+    for (let j = 0; j < nv; j += 4) {
+      const r = row + (<usize>j << 2);
+      const d = f32x4.sub(v128.load(r), mb);
+      const e = v128.andnot(musl_expf_f32x4(d), f32x4.lt(d, lim));
+      v128.store(r, e);
+      sum += f32x4.extract_lane(e, 0);
+      sum += f32x4.extract_lane(e, 1);
+      sum += f32x4.extract_lane(e, 2);
+      sum += f32x4.extract_lane(e, 3);
+    }
+    for (let j = nv; j < len; j++) {
+      const r = row + (<usize>j << 2);
+      const e = exp_flushed(load<f32>(r) - m);
+      store<f32>(r, e);
+      sum += e;
+    }
+  } else {
+    for (let j = 0; j < len; j++) {
+      const r = row + (<usize>j << 2);
+      const e = exp_flushed(load<f32>(r) - m);
+      store<f32>(r, e);
+      sum += e;
+    }
   }
   const inv: f32 = 1 / sum;
   const iv = f32x4.splat(inv);

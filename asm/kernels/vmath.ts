@@ -116,3 +116,49 @@ const FLT_MIN: f32 = 1.17549435e-38;
   for (; i + 4 <= n; i += 4) v128.store(p + (<usize>i << 2), i32x4.splat(0));
   for (; i < n; i++) store<f32>(p + (<usize>i << 2), 0);
 }
+
+// musl's exp2f_data table (AssemblyScript's std/assembly/util/math.ts, EXP2F_DATA_TAB): entry i
+// is the bits of 2^(i/32) minus i << 47, so adding k << 47 gives 2^(k/32) for any integer k.
+const EXP2F_TAB = memory.data<u64>([
+  0x3FF0000000000000, 0x3FEFD9B0D3158574, 0x3FEFB5586CF9890F, 0x3FEF9301D0125B51,
+  0x3FEF72B83C7D517B, 0x3FEF54873168B9AA, 0x3FEF387A6E756238, 0x3FEF1E9DF51FDEE1,
+  0x3FEF06FE0A31B715, 0x3FEEF1A7373AA9CB, 0x3FEEDEA64C123422, 0x3FEECE086061892D,
+  0x3FEEBFDAD5362A27, 0x3FEEB42B569D4F82, 0x3FEEAB07DD485429, 0x3FEEA47EB03A5585,
+  0x3FEEA09E667F3BCD, 0x3FEE9F75E8EC5F74, 0x3FEEA11473EB0187, 0x3FEEA589994CCE13,
+  0x3FEEACE5422AA0DB, 0x3FEEB737B0CDC5E5, 0x3FEEC49182A3F090, 0x3FEED503B23E255D,
+  0x3FEEE89F995AD3AD, 0x3FEEFF76F2FB5E47, 0x3FEF199BDD85529C, 0x3FEF3720DCEF9069,
+  0x3FEF5818DCFBA487, 0x3FEF7C97337B9B5F, 0x3FEFA4AFA2A490DA, 0x3FEFD0765B6E4540,
+]);
+
+/** Mathf.exp's main path (expf_lut) on two f64 lanes; see musl_expf_f32x4. */
+@inline function musl_expf_f64x2(x: v128): v128 {
+  const shift = reinterpret<f64>(0x4338000000000000);
+  const invLn2N = reinterpret<f64>(0x3FF71547652B82FE) * 32;
+  const c0 = reinterpret<f64>(0x3FAC6AF84B912394) / 32 / 32 / 32;
+  const c1 = reinterpret<f64>(0x3FCEBFCE50FAC4F3) / 32 / 32;
+  const c2 = reinterpret<f64>(0x3FE62E42FF0C52D6) / 32;
+  const z = f64x2.mul(f64x2.splat(invLn2N), x);
+  const kd = f64x2.add(z, f64x2.splat(shift));
+  const r = f64x2.sub(z, f64x2.sub(kd, f64x2.splat(shift)));
+  const i0 = <usize>(i64x2.extract_lane(kd, 0) & 31), i1 = <usize>(i64x2.extract_lane(kd, 1) & 31);
+  let t = i64x2.splat(load<u64>(EXP2F_TAB + (i0 << 3)));
+  t = i64x2.replace_lane(t, 1, load<u64>(EXP2F_TAB + (i1 << 3)));
+  const s = i64x2.add(t, i64x2.shl(kd, 47));
+  const zz = f64x2.add(f64x2.mul(f64x2.splat(c0), r), f64x2.splat(c1));
+  let y = f64x2.add(f64x2.mul(f64x2.splat(c2), r), f64x2.splat(1));
+  y = f64x2.add(y, f64x2.mul(zz, f64x2.mul(r, r)));
+  return f64x2.mul(y, s);
+}
+
+/**
+ * e^x per lane, bit for bit what Mathf.exp (AssemblyScript's port of musl expf: a 32-entry table
+ * and a cubic in f64) returns, for |x| < 88 (its special-case branches are not taken there).
+ * Lanes outside that range or NaN give unspecified values: callers mask or avoid them.
+ */
+@inline export function musl_expf_f32x4(x: v128): v128 {
+  const lo = f32x4.demote_f64x2_zero(musl_expf_f64x2(f64x2.promote_low_f32x4(x)));
+  const hi = f32x4.demote_f64x2_zero(
+    musl_expf_f64x2(f64x2.promote_low_f32x4(v128.shuffle<f32>(x, x, 2, 3, 2, 3))),
+  );
+  return v128.shuffle<f32>(lo, hi, 0, 1, 4, 5);
+}
