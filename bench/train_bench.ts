@@ -168,7 +168,9 @@ export async function main(argv: string[] = []): Promise<void> {
   });
   const steps = Number(values.steps ?? 4);
   const threads = Number(values.threads ?? (navigator.hardwareConcurrency || 1));
-  if (!Number.isInteger(steps) || steps < 1) throw new Error(`--steps must be ≥ 1: ${values.steps}`);
+  if (!Number.isInteger(steps) || steps < 1) {
+    throw new Error(`--steps must be ≥ 1: ${values.steps}`);
+  }
   if (typeof values.ef === "string") {
     const efs = values.ef.split(",").map(Number);
     if (efs.some((e) => !(e > 0))) throw new Error(`--ef wants a list like 1,2,4: ${values.ef}`);

@@ -84,11 +84,35 @@ function select_group(keys: usize, C: i32, k: i32, max: v128, res: usize): void 
 }
 
 /**
+ * k ≥ C (afrac = 1): out = inp and mask = 1 for tokens [s, e), row by row. The same bits as the
+ * keep pass would write, which for such k keeps every entry (out = x & all-ones).
+ */
+function keep_all(out: usize, mask: usize, inp: usize, C: i32, N: i32, s: i32, e: i32): void {
+  const ones = i8x16.splat(1);
+  for (let c = 0; c < C; c++) {
+    const ro = <usize>c * <usize>N;
+    const src = inp + (ro << 2), dst = out + (ro << 2), m = mask + ro;
+    let n = s;
+    if (dst != src) {
+      for (; n + 4 <= e; n += 4) v128.store(dst + (<usize>n << 2), v128.load(src + (<usize>n << 2)));
+      for (; n < e; n++) store<f32>(dst + (<usize>n << 2), load<f32>(src + (<usize>n << 2)));
+    }
+    n = s;
+    for (; n + 16 <= e; n += 16) v128.store(m + <usize>n, ones);
+    for (; n < e; n++) store<u8>(m + <usize>n, 1);
+  }
+}
+
+/**
  * out[C,N] = inp with all but the k largest-|x| entries of each token zeroed; mask[C,N] (u8) = 1
  * where kept. k ≥ C keeps everything, k ≤ 0 nothing. scratch: nth × scratch_bytes(C) bytes.
  */
 export function abstopk_forward(out: usize, mask: usize, inp: usize, C: i32, N: i32, k: i32, scratch: usize, tid: i32, nth: i32): void {
   const s = part_start_aligned(N, 4, tid, nth), e = part_start_aligned(N, 4, tid + 1, nth);
+  if (k >= C) {
+    keep_all(out, mask, inp, C, N, s, e);
+    return;
+  }
   const base = scratch + <usize>tid * scratch_bytes(C);
   const groupBytes = <usize>C << 4;
   const res = base + 4 * groupBytes;
@@ -154,20 +178,40 @@ export function abstopk_forward(out: usize, mask: usize, inp: usize, C: i32, N: 
   }
 }
 
-/** dinp[i] += dout[i] where mask[i] != 0, for the n = C·N entries (gradient through kept entries). */
-export function abstopk_backward(dinp: usize, dout: usize, mask: usize, n: i32, tid: i32, nth: i32): void {
+/** Lanes of the 4 mask bytes at p as i32 lanes: all ones where the byte is nonzero. */
+@inline function mask4(p: usize): v128 {
+  return i32x4.ne(i32x4.extend_low_i16x8_u(i16x8.extend_low_i8x16_u(v128.load32_zero(p))), i32x4.splat(0));
+}
+
+/**
+ * dinp[i] = base + (dout[i] where mask[i] != 0, else 0), base = dinp[i] (accumulate) or +0
+ * (write: the value a zero-filled dinp would get, −0 included, without reading dinp).
+ */
+@inline function abstopk_backward_impl(dinp: usize, dout: usize, mask: usize, n: i32, write: bool, tid: i32, nth: i32): void {
   const s = part_start_aligned(n, 4, tid, nth), e = part_start_aligned(n, 4, tid + 1, nth);
-  const zero = i32x4.splat(0);
+  const zero = f32x4.splat(0);
   let i = s;
   for (; i + 4 <= e; i += 4) {
     const o = <usize>i << 2;
-    const m8 = v128.load32_zero(mask + <usize>i);
-    const keep = i32x4.ne(i32x4.extend_low_i16x8_u(i16x8.extend_low_i8x16_u(m8)), zero);
-    v128.store(dinp + o, f32x4.add(v128.load(dinp + o), v128.and(v128.load(dout + o), keep)));
+    const base = write ? zero : v128.load(dinp + o);
+    v128.store(dinp + o, f32x4.add(base, v128.and(v128.load(dout + o), mask4(mask + <usize>i))));
   }
   for (; i < e; i++) {
     const o = <usize>i << 2;
-    if (load<u8>(mask + <usize>i) != 0) store<f32>(dinp + o, load<f32>(dinp + o) + load<f32>(dout + o));
-    else store<f32>(dinp + o, load<f32>(dinp + o) + 0);
+    const base: f32 = write ? 0 : load<f32>(dinp + o);
+    store<f32>(dinp + o, base + (load<u8>(mask + <usize>i) != 0 ? load<f32>(dout + o) : 0));
   }
+}
+
+/** dinp[i] += dout[i] where mask[i] != 0, for the n = C·N entries (gradient through kept entries). */
+export function abstopk_backward(dinp: usize, dout: usize, mask: usize, n: i32, tid: i32, nth: i32): void {
+  abstopk_backward_impl(dinp, dout, mask, n, false, tid, nth);
+}
+
+/**
+ * dinp[i] = 0 + (dout[i] where mask[i] != 0, else 0): abstopk_backward into a zero-filled dinp,
+ * bit for bit, without the fill or the read. dinp may alias dout.
+ */
+export function abstopk_backward_write(dinp: usize, dout: usize, mask: usize, n: i32, tid: i32, nth: i32): void {
+  abstopk_backward_impl(dinp, dout, mask, n, true, tid, nth);
 }

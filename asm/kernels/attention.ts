@@ -535,16 +535,10 @@ export function attention_forward(
   }
 }
 
-/**
- * Backward of attention_forward: accumulates dq, dk, dv [H·dh, N]. scratch: nth blocks of
- * 7·dh·Tp floats, one per thread. datt [H, B, T, T] is scratch too; with a sink, each (h, b)
- * block's first entry ends up holding that pair's sink gradient, which
- * attention_backward_sink_sum then adds to dsink (a separate call, after this one on all threads).
- */
-export function attention_backward(
+@inline function attention_backward_impl(
   dq: usize, dk: usize, dv: usize, datt: usize, dout: usize,
   q: usize, k: usize, v: usize, att: usize, sink: usize, scratch: usize,
-  B: i32, T: i32, H: i32, dh: i32, tid: i32, nth: i32,
+  B: i32, T: i32, H: i32, dh: i32, write: bool, tid: i32, nth: i32,
 ): void {
   const N = B * T;
   const rs = <usize>N << 2;
@@ -562,9 +556,14 @@ export function attention_backward(
     copy_rows(K, ps, k + base, rs, T, dh);
     copy_rows(V, ps, v + base, rs, T, dh);
     copy_rows(DO, ps, dout + base, rs, T, dh);
-    copy_rows(DQ, ps, dq + base, rs, T, dh);
-    copy_rows(DK, ps, dk + base, rs, T, dh);
-    copy_rows(DV, ps, dv + base, rs, T, dh);
+    if (write) {
+      // DQ, DK, DV are contiguous: one fill gives the +0 a zero-filled dq, dk, dv would copy in.
+      zero_f32(DQ, <i32>(3 * blk >> 2));
+    } else {
+      copy_rows(DQ, ps, dq + base, rs, T, dh);
+      copy_rows(DK, ps, dk + base, rs, T, dh);
+      copy_rows(DV, ps, dv + base, rs, T, dh);
+    }
     const s: f32 = hasSink ? load<f32>(sink + (<usize>h << 2)) : -Infinity;
     const ab = att + <usize>hb * tt, db = datt + <usize>hb * tt;
     let ds: f32 = 0;
@@ -594,6 +593,32 @@ export function attention_backward(
     copy_rows(dv + base, rs, DV, ps, T, dh, true);
     if (hasSink) store<f32>(db, ds);
   }
+}
+
+/**
+ * Backward of attention_forward: accumulates dq, dk, dv [H·dh, N]. scratch: nth blocks of
+ * 7·dh·Tp floats, one per thread. datt [H, B, T, T] is scratch too; with a sink, each (h, b)
+ * block's first entry ends up holding that pair's sink gradient, which
+ * attention_backward_sink_sum then adds to dsink (a separate call, after this one on all threads).
+ */
+export function attention_backward(
+  dq: usize, dk: usize, dv: usize, datt: usize, dout: usize,
+  q: usize, k: usize, v: usize, att: usize, sink: usize, scratch: usize,
+  B: i32, T: i32, H: i32, dh: i32, tid: i32, nth: i32,
+): void {
+  attention_backward_impl(dq, dk, dv, datt, dout, q, k, v, att, sink, scratch, B, T, H, dh, false, tid, nth);
+}
+
+/**
+ * attention_backward into zero-filled dq, dk, dv, bit for bit, without the fill or the reads:
+ * dq, dk, dv [H·dh, N] are written (every entry of every sequence). Same arguments and scratch.
+ */
+export function attention_backward_write(
+  dq: usize, dk: usize, dv: usize, datt: usize, dout: usize,
+  q: usize, k: usize, v: usize, att: usize, sink: usize, scratch: usize,
+  B: i32, T: i32, H: i32, dh: i32, tid: i32, nth: i32,
+): void {
+  attention_backward_impl(dq, dk, dv, datt, dout, q, k, v, att, sink, scratch, B, T, H, dh, true, tid, nth);
 }
 
 /**

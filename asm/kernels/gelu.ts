@@ -99,8 +99,27 @@ export function gelu_forward(out: usize, inp: usize, n: i32, tid: i32, nth: i32)
   }
 }
 
-/** dinp[i] += dout[i]·gelu'(inp[i]) for i < n (a subnormal result becomes 0). */
-export function gelu_backward(dinp: usize, dout: usize, inp: usize, n: i32, tid: i32, nth: i32): void {
+/** Lanes of the 4 mask bytes at p as i32 lanes: all ones where the byte is nonzero. */
+@inline function mask4(p: usize): v128 {
+  return i32x4.ne(i32x4.extend_low_i16x8_u(i16x8.extend_low_i8x16_u(v128.load32_zero(p))), i32x4.splat(0));
+}
+
+/** 1..4 mask bytes at p as lanes (missing lanes: 0). */
+@inline function mask_partial(p: usize, r: i32): v128 {
+  if (r >= 4) return mask4(p);
+  let v = i32x4.splat(0);
+  v = i32x4.replace_lane(v, 0, load<u8>(p) != 0 ? -1 : 0);
+  if (r > 1) v = i32x4.replace_lane(v, 1, load<u8>(p, 1) != 0 ? -1 : 0);
+  if (r > 2) v = i32x4.replace_lane(v, 2, load<u8>(p, 2) != 0 ? -1 : 0);
+  return v;
+}
+
+/**
+ * dinp[i] = flush(base + d·gelu'(inp[i])) with d = dout[i], or with a mask d = 0 + (dout[i] where
+ * mask[i] != 0, else 0) (what abstopk_backward leaves in a zero-filled buffer); base = dinp[i]
+ * (accumulate) or +0 (write).
+ */
+@inline function gelu_backward_impl(dinp: usize, dout: usize, mask: usize, inp: usize, n: i32, write: bool, masked: bool, tid: i32, nth: i32): void {
   const s = part_start_aligned(n, 4, tid, nth), e = part_start_aligned(n, 4, tid + 1, nth);
   for (let i = s; i < e; i += 4) {
     const r = min(4, e - i);
@@ -112,7 +131,25 @@ export function gelu_backward(dinp: usize, dout: usize, inp: usize, n: i32, tid:
       f32x4.ge(f32x4.abs(x), sp(AX_MAX)),
     );
     const grad = f32x4.add(f32x4.mul(sp(0.5), phi2_f32x4(x)), f32x4.mul(x, pdf));
-    const g = f32x4.add(load_f32x4_partial(dinp + o, r), f32x4.mul(load_f32x4_partial(dout + o, r), grad));
-    store_f32x4_partial(dinp + o, flush_subnormal_f32x4(g), r);
+    let d = load_f32x4_partial(dout + o, r);
+    if (masked) d = f32x4.add(sp(0), v128.and(d, mask_partial(mask + <usize>i, r)));
+    const base = write ? sp(0) : load_f32x4_partial(dinp + o, r);
+    store_f32x4_partial(dinp + o, flush_subnormal_f32x4(f32x4.add(base, f32x4.mul(d, grad))), r);
   }
+}
+
+/** dinp[i] += dout[i]·gelu'(inp[i]) for i < n (a subnormal result becomes 0). */
+export function gelu_backward(dinp: usize, dout: usize, inp: usize, n: i32, tid: i32, nth: i32): void {
+  gelu_backward_impl(dinp, dout, 0, inp, n, false, false, tid, nth);
+}
+
+/**
+ * gelu_backward into a zero-filled dinp, bit for bit, without the fill or the read: dinp[i] =
+ * flush(0 + d·gelu'(inp[i])). With mask ≠ 0 (u8 [n]), d is first masked as abstopk_backward into
+ * a zero-filled buffer would leave it (d = 0 + (dout[i] where mask[i] != 0, else 0)), so one call
+ * replaces fill, abstopk_backward, fill, gelu_backward. dinp may alias dout.
+ */
+export function gelu_backward_write(dinp: usize, dout: usize, mask: usize, inp: usize, n: i32, tid: i32, nth: i32): void {
+  if (mask != 0) gelu_backward_impl(dinp, dout, mask, inp, n, true, true, tid, nth);
+  else gelu_backward_impl(dinp, dout, 0, inp, n, true, false, tid, nth);
 }

@@ -129,12 +129,7 @@ export function attentionForward(be: Backend, a: AttentionForwardArgs): void {
   });
 }
 
-/**
- * Backward of attentionForward: accumulates dq, dk, dv [H·dh, N] and, when sink ≠ 0, dsink [H].
- * datt [H, B, T, T] is scratch.
- */
-export function attentionBackward(be: Backend, a: AttentionBackwardArgs): void {
-  const kernel = "attention_backward";
+function backward(be: Backend, kernel: string, a: AttentionBackwardArgs): void {
   const act = a.H * a.dh * a.B * a.T;
   const att = a.H * a.B * a.T * a.T;
   check(be, kernel, a, {
@@ -157,4 +152,20 @@ export function attentionBackward(be: Backend, a: AttentionBackwardArgs): void {
   if (a.sink !== 0) {
     be.run("attention_backward_sink_sum", [a.dsink, a.datt, a.B, a.T, a.H], a.H * a.B);
   }
+}
+
+/**
+ * Backward of attentionForward: accumulates dq, dk, dv [H·dh, N] and, when sink ≠ 0, dsink [H].
+ * datt [H, B, T, T] is scratch.
+ */
+export function attentionBackward(be: Backend, a: AttentionBackwardArgs): void {
+  backward(be, "attention_backward", a);
+}
+
+/**
+ * attentionBackward with dq, dk, dv written instead of added to: bit for bit what zero-filled
+ * dq, dk, dv get, without the fill or the reads. dsink is still accumulated.
+ */
+export function attentionBackwardWrite(be: Backend, a: AttentionBackwardArgs): void {
+  backward(be, "attention_backward_write", a);
 }

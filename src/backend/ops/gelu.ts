@@ -14,6 +14,28 @@ export function geluForward(be: Backend, a: { out: number; inp: number; n: numbe
   if (a.n > 0) be.run("gelu_forward", [a.out, a.inp, a.n], 30 * a.n);
 }
 
+/**
+ * dinp[i] = dout[i]·gelu'(inp[i]), i < n: bit for bit what a zero-filled dinp gets from
+ * geluBackward, without the fill. With `mask` (u8 [n], AbsTopK's mask of the GELU output), dout
+ * is first taken through AbsTopK's backward (0 where the mask is 0), as absTopKBackward into a
+ * zero-filled buffer would leave it: one pass instead of fill, absTopKBackward, fill,
+ * geluBackward. dinp may be dout.
+ */
+export function geluBackwardWrite(
+  be: Backend,
+  a: { dinp: number; dout: number; inp: number; n: number; mask?: number },
+): void {
+  const shapes = `n=${a.n}`;
+  checkDims("gelu_backward_write", shapes, { n: a.n }, 0);
+  checkBuffers(be, "gelu_backward_write", shapes, {
+    dinp: [a.dinp, 4 * a.n],
+    dout: [a.dout, 4 * a.n],
+    inp: [a.inp, 4 * a.n],
+    ...(a.mask !== undefined ? { mask: [a.mask, a.n, 1] as [number, number, number] } : {}),
+  });
+  if (a.n > 0) be.run("gelu_backward_write", [a.dinp, a.dout, a.mask ?? 0, a.inp, a.n], 40 * a.n);
+}
+
 /** dinp[i] += dout[i]·gelu'(inp[i]), i < n. */
 export function geluBackward(
   be: Backend,
