@@ -14,7 +14,7 @@
 // Vectorised: each f32x4 evaluates only the ranges its lanes fall in. Measured error: ≤ 2 ulp for
 // x > −1.19, ≤ 6 ulp below (relative to the small result there); erf(x/√2) itself within 1 ulp.
 import { part_start_aligned } from "./common";
-import { exp_hilo_f32x4, flush_subnormal_f32x4, load_f32x4_partial, store_f32x4_partial } from "./vmath";
+import { expand_f32x4, exp_hilo_f32x4, flush_subnormal_f32x4, left_pack_f32x4, load_f32x4_partial, store_f32x4_partial } from "./vmath";
 
 const INV_SQRT2: f32 = 0.70710678118654752;
 const INV_SQRT_2PI: f32 = 0.39894228040143268;
@@ -53,49 +53,107 @@ const AX_MAX: f32 = 9;
   return f32x4.mul(f32x4.mul(sp(0.5), f32x4.sub(z, ax)), f32x4.add(z, ax));
 }
 
-/** 1 + erf(x/√2) per lane. */
-@inline function phi2_f32x4(x: v128): v128 {
-  const ax = f32x4.abs(x);
-  const a = f32x4.mul(ax, sp(INV_SQRT2));
-  const neg = f32x4.lt(x, sp(0));
-  // By the bits of a (a ≥ 0, so its bits order like its value), as musl tests them.
-  const small = i32x4.lt_s(a, i32x4.splat(0x3f580000)); // a < 0.84375
-  const one = sp(1);
-  let res = sp(0);
-  if (v128.any_true(small)) {
-    const z = f32x4.mul(a, a);
-    const r = fma4(fma4(fma4(fma4(sp(PP4), z, PP3), z, PP2), z, PP1), z, PP0);
-    const s = fma4(fma4(fma4(fma4(fma4(sp(QQ5), z, QQ4), z, QQ3), z, QQ2), z, QQ1), z, 1);
-    const ay = f32x4.mul(a, f32x4.div(r, s));
-    const pos = f32x4.add(one, f32x4.add(a, ay));
-    const tiny = i32x4.lt_s(a, i32x4.splat(0x3e800000)); // a < 0.25
-    const nv = v128.bitselect(
-      f32x4.sub(one, f32x4.add(a, ay)),
-      f32x4.sub(sp(0.5), f32x4.add(f32x4.sub(a, sp(0.5)), ay)),
-      tiny,
-    );
-    res = v128.bitselect(nv, pos, neg);
-  }
-  if (!i32x4.all_true(small)) {
-    const axc = f32x4.pmin(ax, sp(AX_MAX));
-    const t = f32x4.div(one, f32x4.add(one, f32x4.mul(sp(0.5), f32x4.mul(axc, sp(INV_SQRT2)))));
-    let P = fma4(fma4(fma4(fma4(fma4(sp(T11), t, T10), t, T9), t, T8), t, T7), t, T6);
-    P = fma4(fma4(fma4(fma4(fma4(fma4(P, t, T5), t, T4), t, T3), t, T2), t, T1), t, T0);
-    const tail = f32x4.mul(t, exp_hilo_f32x4(half_square_hi(axc), f32x4.add(half_square_lo(axc), P)));
-    const erfc = v128.andnot(tail, f32x4.ge(ax, sp(AX_MAX)));
-    res = v128.bitselect(res, v128.bitselect(erfc, f32x4.sub(sp(2), erfc), neg), small);
-  }
-  return res;
+// 1 + erf(x/√2), the two ranges as separate lane-wise functions (each valid on its own lanes).
+
+/** Lanes with a = |x|/√2 ≥ 0.84375 (the erfc-tail range), by the bits of a as musl tests them. */
+@inline function tail_lanes(x: v128): v128 {
+  return i32x4.ge_s(f32x4.mul(f32x4.abs(x), sp(INV_SQRT2)), i32x4.splat(0x3f580000));
 }
 
-/** out[i] = gelu(inp[i]) for i < n (out may alias inp). */
-export function gelu_forward(out: usize, inp: usize, n: i32, tid: i32, nth: i32): void {
+/** 1 + erf(x/√2) for lanes with a < 0.84375 (musl's rational form). */
+@inline function phi2_small(x: v128): v128 {
+  const a = f32x4.mul(f32x4.abs(x), sp(INV_SQRT2));
+  const neg = f32x4.lt(x, sp(0));
+  const one = sp(1);
+  const z = f32x4.mul(a, a);
+  const r = fma4(fma4(fma4(fma4(sp(PP4), z, PP3), z, PP2), z, PP1), z, PP0);
+  const s = fma4(fma4(fma4(fma4(fma4(sp(QQ5), z, QQ4), z, QQ3), z, QQ2), z, QQ1), z, 1);
+  const ay = f32x4.mul(a, f32x4.div(r, s));
+  const pos = f32x4.add(one, f32x4.add(a, ay));
+  const tiny = i32x4.lt_s(a, i32x4.splat(0x3e800000)); // a < 0.25
+  const nv = v128.bitselect(
+    f32x4.sub(one, f32x4.add(a, ay)),
+    f32x4.sub(sp(0.5), f32x4.add(f32x4.sub(a, sp(0.5)), ay)),
+    tiny,
+  );
+  return v128.bitselect(nv, pos, neg);
+}
+
+/** 1 + erf(x/√2) for lanes with a ≥ 0.84375 (the fitted erfc tail). */
+@inline function phi2_tail(x: v128): v128 {
+  const ax = f32x4.abs(x);
+  const neg = f32x4.lt(x, sp(0));
+  const one = sp(1);
+  const axc = f32x4.pmin(ax, sp(AX_MAX));
+  const t = f32x4.div(one, f32x4.add(one, f32x4.mul(sp(0.5), f32x4.mul(axc, sp(INV_SQRT2)))));
+  let P = fma4(fma4(fma4(fma4(fma4(sp(T11), t, T10), t, T9), t, T8), t, T7), t, T6);
+  P = fma4(fma4(fma4(fma4(fma4(fma4(P, t, T5), t, T4), t, T3), t, T2), t, T1), t, T0);
+  const tail = f32x4.mul(t, exp_hilo_f32x4(half_square_hi(axc), f32x4.add(half_square_lo(axc), P)));
+  const erfc = v128.andnot(tail, f32x4.ge(ax, sp(AX_MAX)));
+  return v128.bitselect(erfc, f32x4.sub(sp(2), erfc), neg);
+}
+
+// Most vectors mix the two ranges (pre-activations of a trained model: ~70% of entries in the
+// small one), and evaluating both for every vector wasted most of the tail's cost. So each block
+// of BLOCK entries goes in three passes, every entry still getting its own range's formula:
+//  1. per vector, phi2_small into P (skipped for all-tail vectors), and its tail lanes packed, in
+//     order, into the list L (left_pack_f32x4);
+//  2. phi2_tail over L, dense, two vectors at a time (its long Horner chains interleave);
+//  3. per vector, the tail lanes unpacked from L (expand_f32x4) over P's, then the output.
+// Scratch per thread: 8·BLOCK + 32 bytes.
+const BLOCK: i32 = 1024;
+
+/** Bytes of scratch one thread needs for the GELU kernels (callers allocate nth×). */
+export function gelu_scratch_bytes(tid: i32, nth: i32): i32 {
+  return 8 * BLOCK + 32;
+}
+
+/** Passes 1 and 2 over entries [b, e) of inp: P [e − b] and L (see above). */
+@inline function phi2_block(inp: usize, b: i32, e: i32, P: usize, L: usize): void {
+  let cnt: usize = 0;
+  for (let i = b; i < e; i += 4) {
+    const x = load_f32x4_partial(inp + (<usize>i << 2), min(4, e - i));
+    const big = tail_lanes(x);
+    const code = i32x4.bitmask(big);
+    if (code != 15) v128.store(P + (<usize>(i - b) << 2), phi2_small(x));
+    v128.store(L + (cnt << 2), left_pack_f32x4(x, code));
+    cnt += <usize>popcnt(code);
+  }
+  let j: usize = 0;
+  for (; j + 8 <= cnt; j += 8) {
+    const p = L + (j << 2);
+    const y0 = phi2_tail(v128.load(p)), y1 = phi2_tail(v128.load(p, 16));
+    v128.store(p, y0);
+    v128.store(p, y1, 16);
+  }
+  if (j < cnt) v128.store(L + (j << 2), phi2_tail(v128.load(L + (j << 2))));
+  if (j + 4 < cnt) v128.store(L + (j << 2), phi2_tail(v128.load(L + (j << 2), 16)), 16);
+}
+
+/** Pass 3's merge for the vector x at entry i of the block: phi2(x) from P and L (at *pos). */
+@inline function phi2_merge(x: v128, P: usize, L: usize, i: i32, pos: usize): v128 {
+  const big = tail_lanes(x);
+  const code = i32x4.bitmask(big);
+  const small = v128.load(P + (<usize>i << 2));
+  return code == 0 ? small : v128.bitselect(expand_f32x4(v128.load(L + (pos << 2)), code), small, big);
+}
+
+/** out[i] = gelu(inp[i]) for i < n (out may alias inp). scratch: nth × gelu_scratch_bytes. */
+export function gelu_forward(out: usize, inp: usize, n: i32, scratch: usize, tid: i32, nth: i32): void {
   const s = part_start_aligned(n, 4, tid, nth), e = part_start_aligned(n, 4, tid + 1, nth);
-  for (let i = s; i < e; i += 4) {
-    const r = min(4, e - i);
-    const o = <usize>i << 2;
-    const x = load_f32x4_partial(inp + o, r);
-    store_f32x4_partial(out + o, f32x4.mul(f32x4.mul(sp(0.5), x), phi2_f32x4(x)), r);
+  const P = scratch + <usize>tid * <usize>gelu_scratch_bytes(tid, nth), L = P + (<usize>BLOCK << 2);
+  for (let b = s; b < e; b += BLOCK) {
+    const be = min(e, b + BLOCK);
+    phi2_block(inp, b, be, P, L);
+    let pos: usize = 0;
+    for (let i = b; i < be; i += 4) {
+      const r = min(4, be - i);
+      const o = <usize>i << 2;
+      const x = load_f32x4_partial(inp + o, r);
+      const phi = phi2_merge(x, P, L, i - b, pos);
+      pos += <usize>popcnt(i32x4.bitmask(tail_lanes(x)));
+      store_f32x4_partial(out + o, f32x4.mul(f32x4.mul(sp(0.5), x), phi), r);
+    }
   }
 }
 
@@ -119,28 +177,36 @@ export function gelu_forward(out: usize, inp: usize, n: i32, tid: i32, nth: i32)
  * mask[i] != 0, else 0) (what abstopk_backward leaves in a zero-filled buffer); base = dinp[i]
  * (accumulate) or +0 (write).
  */
-@inline function gelu_backward_impl(dinp: usize, dout: usize, mask: usize, inp: usize, n: i32, write: bool, masked: bool, tid: i32, nth: i32): void {
+@inline function gelu_backward_impl(dinp: usize, dout: usize, mask: usize, inp: usize, n: i32, scratch: usize, write: bool, masked: bool, tid: i32, nth: i32): void {
   const s = part_start_aligned(n, 4, tid, nth), e = part_start_aligned(n, 4, tid + 1, nth);
-  for (let i = s; i < e; i += 4) {
-    const r = min(4, e - i);
-    const o = <usize>i << 2;
-    const x = load_f32x4_partial(inp + o, r);
-    const axc = f32x4.pmin(f32x4.abs(x), sp(AX_MAX));
-    const pdf = v128.andnot(
-      f32x4.mul(exp_hilo_f32x4(half_square_hi(axc), half_square_lo(axc)), sp(INV_SQRT_2PI)),
-      f32x4.ge(f32x4.abs(x), sp(AX_MAX)),
-    );
-    const grad = f32x4.add(f32x4.mul(sp(0.5), phi2_f32x4(x)), f32x4.mul(x, pdf));
-    let d = load_f32x4_partial(dout + o, r);
-    if (masked) d = f32x4.add(sp(0), v128.and(d, mask_partial(mask + <usize>i, r)));
-    const base = write ? sp(0) : load_f32x4_partial(dinp + o, r);
-    store_f32x4_partial(dinp + o, flush_subnormal_f32x4(f32x4.add(base, f32x4.mul(d, grad))), r);
+  const P = scratch + <usize>tid * <usize>gelu_scratch_bytes(tid, nth), L = P + (<usize>BLOCK << 2);
+  for (let b = s; b < e; b += BLOCK) {
+    const be = min(e, b + BLOCK);
+    phi2_block(inp, b, be, P, L);
+    let pos: usize = 0;
+    for (let i = b; i < be; i += 4) {
+      const r = min(4, be - i);
+      const o = <usize>i << 2;
+      const x = load_f32x4_partial(inp + o, r);
+      const phi = phi2_merge(x, P, L, i - b, pos);
+      pos += <usize>popcnt(i32x4.bitmask(tail_lanes(x)));
+      const axc = f32x4.pmin(f32x4.abs(x), sp(AX_MAX));
+      const pdf = v128.andnot(
+        f32x4.mul(exp_hilo_f32x4(half_square_hi(axc), half_square_lo(axc)), sp(INV_SQRT_2PI)),
+        f32x4.ge(f32x4.abs(x), sp(AX_MAX)),
+      );
+      const grad = f32x4.add(f32x4.mul(sp(0.5), phi), f32x4.mul(x, pdf));
+      let d = load_f32x4_partial(dout + o, r);
+      if (masked) d = f32x4.add(sp(0), v128.and(d, mask_partial(mask + <usize>i, r)));
+      const base = write ? sp(0) : load_f32x4_partial(dinp + o, r);
+      store_f32x4_partial(dinp + o, flush_subnormal_f32x4(f32x4.add(base, f32x4.mul(d, grad))), r);
+    }
   }
 }
 
-/** dinp[i] += dout[i]·gelu'(inp[i]) for i < n (a subnormal result becomes 0). */
-export function gelu_backward(dinp: usize, dout: usize, inp: usize, n: i32, tid: i32, nth: i32): void {
-  gelu_backward_impl(dinp, dout, 0, inp, n, false, false, tid, nth);
+/** dinp[i] += dout[i]·gelu'(inp[i]) for i < n (a subnormal result becomes 0). scratch as forward. */
+export function gelu_backward(dinp: usize, dout: usize, inp: usize, n: i32, scratch: usize, tid: i32, nth: i32): void {
+  gelu_backward_impl(dinp, dout, 0, inp, n, scratch, false, false, tid, nth);
 }
 
 /**
@@ -149,7 +215,7 @@ export function gelu_backward(dinp: usize, dout: usize, inp: usize, n: i32, tid:
  * a zero-filled buffer would leave it (d = 0 + (dout[i] where mask[i] != 0, else 0)), so one call
  * replaces fill, abstopk_backward, fill, gelu_backward. dinp may alias dout.
  */
-export function gelu_backward_write(dinp: usize, dout: usize, mask: usize, inp: usize, n: i32, tid: i32, nth: i32): void {
-  if (mask != 0) gelu_backward_impl(dinp, dout, mask, inp, n, true, true, tid, nth);
-  else gelu_backward_impl(dinp, dout, 0, inp, n, true, false, tid, nth);
+export function gelu_backward_write(dinp: usize, dout: usize, mask: usize, inp: usize, n: i32, scratch: usize, tid: i32, nth: i32): void {
+  if (mask != 0) gelu_backward_impl(dinp, dout, mask, inp, n, scratch, true, true, tid, nth);
+  else gelu_backward_impl(dinp, dout, 0, inp, n, scratch, true, false, tid, nth);
 }

@@ -4,14 +4,20 @@
  * x = −1.19, ≤ 6 ulp in the negative tail).
  */
 import type { Backend } from "../backend.ts";
-import { checkBuffers, checkDims } from "./layer_args.ts";
+import { checkBuffers, checkDims, withScratch } from "./layer_args.ts";
+
+/** Runs a GELU kernel with its per-thread scratch (gelu_scratch_bytes each). */
+function run(be: Backend, kernel: string, args: number[], work: number): void {
+  const bytes = be.run("gelu_scratch_bytes", [], 0) * be.threads;
+  withScratch(be, bytes, (scratch) => be.run(kernel, [...args, scratch], work));
+}
 
 /** out[i] = gelu(inp[i]), i < n (out may be inp). */
 export function geluForward(be: Backend, a: { out: number; inp: number; n: number }): void {
   const shapes = `n=${a.n}`;
   checkDims("gelu_forward", shapes, { n: a.n }, 0);
   checkBuffers(be, "gelu_forward", shapes, { out: [a.out, 4 * a.n], inp: [a.inp, 4 * a.n] });
-  if (a.n > 0) be.run("gelu_forward", [a.out, a.inp, a.n], 30 * a.n);
+  if (a.n > 0) run(be, "gelu_forward", [a.out, a.inp, a.n], 30 * a.n);
 }
 
 /**
@@ -33,7 +39,7 @@ export function geluBackwardWrite(
     inp: [a.inp, 4 * a.n],
     ...(a.mask !== undefined ? { mask: [a.mask, a.n, 1] as [number, number, number] } : {}),
   });
-  if (a.n > 0) be.run("gelu_backward_write", [a.dinp, a.dout, a.mask ?? 0, a.inp, a.n], 40 * a.n);
+  if (a.n > 0) run(be, "gelu_backward_write", [a.dinp, a.dout, a.mask ?? 0, a.inp, a.n], 40 * a.n);
 }
 
 /** dinp[i] += dout[i]·gelu'(inp[i]), i < n. */
@@ -48,5 +54,5 @@ export function geluBackward(
     dout: [a.dout, 4 * a.n],
     inp: [a.inp, 4 * a.n],
   });
-  if (a.n > 0) be.run("gelu_backward", [a.dinp, a.dout, a.inp, a.n], 40 * a.n);
+  if (a.n > 0) run(be, "gelu_backward", [a.dinp, a.dout, a.inp, a.n], 40 * a.n);
 }
