@@ -14,7 +14,7 @@
 // Vectorised: each f32x4 evaluates only the ranges its lanes fall in. Measured error: ≤ 2 ulp for
 // x > −1.19, ≤ 6 ulp below (relative to the small result there); erf(x/√2) itself within 1 ulp.
 import { part_start_aligned } from "./common";
-import { expand_f32x4, exp_hilo_f32x4, flush_subnormal_f32x4, left_pack_f32x4, load_f32x4_partial, store_f32x4_partial } from "./vmath";
+import { expand_f32x4, exp_hilo_f32x4, flush_subnormal_f32x4, left_pack_f32x4, load_f32x4_partial, splat_at, store_f32x4_partial } from "./vmath";
 
 const INV_SQRT2: f32 = 0.70710678118654752;
 const INV_SQRT_2PI: f32 = 0.39894228040143268;
@@ -34,46 +34,86 @@ const T9: f32 = -4.774692059e-01, T10: f32 = 3.703292906e-01, T11: f32 = -8.0140
 // subnormal operands slow every x86 multiply ~100× (a trained model's step was 20% slower).
 const AX_MAX: f32 = 9;
 
-@inline function sp(v: f32): v128 {
-  return f32x4.splat(v);
+const ONE: f32 = 1, HALF: f32 = 0.5, TWO: f32 = 2, ZERO: f32 = 0, MINUS_HALF: f32 = -0.5;
+
+// Every f32 constant above, splatted, for splat_at (vmath.ts says why); K_x is x's row.
+const GK = memory.data<f32>([
+  PP0, PP0, PP0, PP0,
+  PP1, PP1, PP1, PP1,
+  PP2, PP2, PP2, PP2,
+  PP3, PP3, PP3, PP3,
+  PP4, PP4, PP4, PP4,
+  QQ1, QQ1, QQ1, QQ1,
+  QQ2, QQ2, QQ2, QQ2,
+  QQ3, QQ3, QQ3, QQ3,
+  QQ4, QQ4, QQ4, QQ4,
+  QQ5, QQ5, QQ5, QQ5,
+  T0, T0, T0, T0,
+  T1, T1, T1, T1,
+  T2, T2, T2, T2,
+  T3, T3, T3, T3,
+  T4, T4, T4, T4,
+  T5, T5, T5, T5,
+  T6, T6, T6, T6,
+  T7, T7, T7, T7,
+  T8, T8, T8, T8,
+  T9, T9, T9, T9,
+  T10, T10, T10, T10,
+  T11, T11, T11, T11,
+  INV_SQRT2, INV_SQRT2, INV_SQRT2, INV_SQRT2,
+  INV_SQRT_2PI, INV_SQRT_2PI, INV_SQRT_2PI, INV_SQRT_2PI,
+  AX_MAX, AX_MAX, AX_MAX, AX_MAX,
+  ONE, ONE, ONE, ONE,
+  HALF, HALF, HALF, HALF,
+  TWO, TWO, TWO, TWO,
+  ZERO, ZERO, ZERO, ZERO,
+  MINUS_HALF, MINUS_HALF, MINUS_HALF, MINUS_HALF,
+]);
+const K_PP0 = 0, K_QQ1 = 5, K_T0 = 10, K_INV_SQRT2 = 22, K_INV_SQRT_2PI = 23, K_AX_MAX = 24;
+const K_ONE = 25, K_HALF = 26,
+  K_TWO = 27, K_ZERO = 28, K_MINUS_HALF = 29;
+
+@inline function k(i: i32): v128 {
+  return splat_at(GK, i);
 }
 
-/** c + s·p, the Horner step. */
-@inline function fma4(p: v128, s: v128, c: f32): v128 {
-  return f32x4.add(sp(c), f32x4.mul(s, p));
+/** GK[c] + s·p, the Horner step. */
+@inline function fma4(p: v128, s: v128, c: i32): v128 {
+  return f32x4.add(k(c), f32x4.mul(s, p));
 }
 
 /** −x²/2 as hi + lo: hi exact (|x| cut to 11 bits, squared), lo the small remainder. */
 @inline function half_square_hi(ax: v128): v128 {
   const z = v128.and(ax, i32x4.splat(0xffffe000));
-  return f32x4.mul(f32x4.mul(sp(-0.5), z), z);
+  return f32x4.mul(f32x4.mul(k(K_MINUS_HALF), z), z);
 }
 @inline function half_square_lo(ax: v128): v128 {
   const z = v128.and(ax, i32x4.splat(0xffffe000));
-  return f32x4.mul(f32x4.mul(sp(0.5), f32x4.sub(z, ax)), f32x4.add(z, ax));
+  return f32x4.mul(f32x4.mul(k(K_HALF), f32x4.sub(z, ax)), f32x4.add(z, ax));
 }
 
 // 1 + erf(x/√2), the two ranges as separate lane-wise functions (each valid on its own lanes).
 
 /** Lanes with a = |x|/√2 ≥ 0.84375 (the erfc-tail range), by the bits of a as musl tests them. */
 @inline function tail_lanes(x: v128): v128 {
-  return i32x4.ge_s(f32x4.mul(f32x4.abs(x), sp(INV_SQRT2)), i32x4.splat(0x3f580000));
+  return i32x4.ge_s(f32x4.mul(f32x4.abs(x), k(K_INV_SQRT2)), i32x4.splat(0x3f580000));
 }
 
 /** 1 + erf(x/√2) for lanes with a < 0.84375 (musl's rational form). */
 @inline function phi2_small(x: v128): v128 {
-  const a = f32x4.mul(f32x4.abs(x), sp(INV_SQRT2));
-  const neg = f32x4.lt(x, sp(0));
-  const one = sp(1);
+  const a = f32x4.mul(f32x4.abs(x), k(K_INV_SQRT2));
+  const neg = f32x4.lt(x, k(K_ZERO));
+  const one = k(K_ONE);
   const z = f32x4.mul(a, a);
-  const r = fma4(fma4(fma4(fma4(sp(PP4), z, PP3), z, PP2), z, PP1), z, PP0);
-  const s = fma4(fma4(fma4(fma4(fma4(sp(QQ5), z, QQ4), z, QQ3), z, QQ2), z, QQ1), z, 1);
+  const r = fma4(fma4(fma4(fma4(k(K_PP0 + 4), z, K_PP0 + 3), z, K_PP0 + 2), z, K_PP0 + 1), z, K_PP0);
+  const q = K_QQ1;
+  const s = fma4(fma4(fma4(fma4(fma4(k(q + 4), z, q + 3), z, q + 2), z, q + 1), z, q), z, K_ONE);
   const ay = f32x4.mul(a, f32x4.div(r, s));
   const pos = f32x4.add(one, f32x4.add(a, ay));
   const tiny = i32x4.lt_s(a, i32x4.splat(0x3e800000)); // a < 0.25
   const nv = v128.bitselect(
     f32x4.sub(one, f32x4.add(a, ay)),
-    f32x4.sub(sp(0.5), f32x4.add(f32x4.sub(a, sp(0.5)), ay)),
+    f32x4.sub(k(K_HALF), f32x4.add(f32x4.sub(a, k(K_HALF)), ay)),
     tiny,
   );
   return v128.bitselect(nv, pos, neg);
@@ -82,15 +122,16 @@ const AX_MAX: f32 = 9;
 /** 1 + erf(x/√2) for lanes with a ≥ 0.84375 (the fitted erfc tail). */
 @inline function phi2_tail(x: v128): v128 {
   const ax = f32x4.abs(x);
-  const neg = f32x4.lt(x, sp(0));
-  const one = sp(1);
-  const axc = f32x4.pmin(ax, sp(AX_MAX));
-  const t = f32x4.div(one, f32x4.add(one, f32x4.mul(sp(0.5), f32x4.mul(axc, sp(INV_SQRT2)))));
-  let P = fma4(fma4(fma4(fma4(fma4(sp(T11), t, T10), t, T9), t, T8), t, T7), t, T6);
-  P = fma4(fma4(fma4(fma4(fma4(fma4(P, t, T5), t, T4), t, T3), t, T2), t, T1), t, T0);
+  const neg = f32x4.lt(x, k(K_ZERO));
+  const one = k(K_ONE);
+  const axc = f32x4.pmin(ax, k(K_AX_MAX));
+  const t = f32x4.div(one, f32x4.add(one, f32x4.mul(k(K_HALF), f32x4.mul(axc, k(K_INV_SQRT2)))));
+  const c = K_T0;
+  let P = fma4(fma4(fma4(fma4(fma4(k(c + 11), t, c + 10), t, c + 9), t, c + 8), t, c + 7), t, c + 6);
+  P = fma4(fma4(fma4(fma4(fma4(fma4(P, t, c + 5), t, c + 4), t, c + 3), t, c + 2), t, c + 1), t, c);
   const tail = f32x4.mul(t, exp_hilo_f32x4(half_square_hi(axc), f32x4.add(half_square_lo(axc), P)));
-  const erfc = v128.andnot(tail, f32x4.ge(ax, sp(AX_MAX)));
-  return v128.bitselect(erfc, f32x4.sub(sp(2), erfc), neg);
+  const erfc = v128.andnot(tail, f32x4.ge(ax, k(K_AX_MAX)));
+  return v128.bitselect(erfc, f32x4.sub(k(K_TWO), erfc), neg);
 }
 
 // Most vectors mix the two ranges (pre-activations of a trained model: ~70% of entries in the
@@ -152,7 +193,7 @@ export function gelu_forward(out: usize, inp: usize, n: i32, scratch: usize, tid
       const x = load_f32x4_partial(inp + o, r);
       const phi = phi2_merge(x, P, L, i - b, pos);
       pos += <usize>popcnt(i32x4.bitmask(tail_lanes(x)));
-      store_f32x4_partial(out + o, f32x4.mul(f32x4.mul(sp(0.5), x), phi), r);
+      store_f32x4_partial(out + o, f32x4.mul(f32x4.mul(k(K_HALF), x), phi), r);
     }
   }
 }
@@ -190,15 +231,15 @@ export function gelu_forward(out: usize, inp: usize, n: i32, scratch: usize, tid
       const x = load_f32x4_partial(inp + o, r);
       const phi = phi2_merge(x, P, L, i - b, pos);
       pos += <usize>popcnt(i32x4.bitmask(tail_lanes(x)));
-      const axc = f32x4.pmin(f32x4.abs(x), sp(AX_MAX));
+      const axc = f32x4.pmin(f32x4.abs(x), k(K_AX_MAX));
       const pdf = v128.andnot(
-        f32x4.mul(exp_hilo_f32x4(half_square_hi(axc), half_square_lo(axc)), sp(INV_SQRT_2PI)),
-        f32x4.ge(f32x4.abs(x), sp(AX_MAX)),
+        f32x4.mul(exp_hilo_f32x4(half_square_hi(axc), half_square_lo(axc)), k(K_INV_SQRT_2PI)),
+        f32x4.ge(f32x4.abs(x), k(K_AX_MAX)),
       );
-      const grad = f32x4.add(f32x4.mul(sp(0.5), phi), f32x4.mul(x, pdf));
+      const grad = f32x4.add(f32x4.mul(k(K_HALF), phi), f32x4.mul(x, pdf));
       let d = load_f32x4_partial(dout + o, r);
-      if (masked) d = f32x4.add(sp(0), v128.and(d, mask_partial(mask + <usize>i, r)));
-      const base = write ? sp(0) : load_f32x4_partial(dinp + o, r);
+      if (masked) d = f32x4.add(k(K_ZERO), v128.and(d, mask_partial(mask + <usize>i, r)));
+      const base = write ? k(K_ZERO) : load_f32x4_partial(dinp + o, r);
       store_f32x4_partial(dinp + o, flush_subnormal_f32x4(f32x4.add(base, f32x4.mul(d, grad))), r);
     }
   }
