@@ -64,11 +64,15 @@ import { flush_subnormal_f32, flush_subnormal_f32x4, musl_expf_f32x4, zero_f32 }
 // ---- scores: row[j] = (Σ_i x[i]·y[i, j])·scale ----
 
 // One query row, keys j0 ≤ j < len (x at the query's token). Keys go 16 at a time so that each
-// broadcast x[i] feeds four vectors.
+// broadcast x[i] feeds four vectors. With mx ≠ 0, the f32x4 at mx (lane-wise maxima of the row's
+// earlier scores) takes in these scores too; max is exact, so the row's maximum does not depend
+// on which lane or pass saw which score.
 @inline function score_keys(
-  row: usize, x: usize, y: usize, j0: i32, len: i32, dh: i32, rs: usize, scale: f32,
+  row: usize, x: usize, y: usize, j0: i32, len: i32, dh: i32, rs: usize, scale: f32, mx: usize = 0,
 ): void {
   const sc = f32x4.splat(scale);
+  let mv = mx != 0 ? v128.load(mx) : f32x4.splat(0);
+  let ms: f32 = -Infinity;
   let j = j0;
   for (; j + 16 <= len; j += 16) {
     let a0 = f32x4.splat(0), a1 = a0, a2 = a0, a3 = a0;
@@ -83,10 +87,12 @@ import { flush_subnormal_f32, flush_subnormal_f32x4, musl_expf_f32x4, zero_f32 }
       yp += rs;
     }
     const r = row + (<usize>j << 2);
-    v128.store(r, f32x4.mul(a0, sc));
-    v128.store(r, f32x4.mul(a1, sc), 16);
-    v128.store(r, f32x4.mul(a2, sc), 32);
-    v128.store(r, f32x4.mul(a3, sc), 48);
+    const z0 = f32x4.mul(a0, sc), z1 = f32x4.mul(a1, sc), z2 = f32x4.mul(a2, sc), z3 = f32x4.mul(a3, sc);
+    v128.store(r, z0);
+    v128.store(r, z1, 16);
+    v128.store(r, z2, 32);
+    v128.store(r, z3, 48);
+    if (mx != 0) mv = f32x4.max(mv, f32x4.max(f32x4.max(z0, z1), f32x4.max(z2, z3)));
   }
   for (; j + 4 <= len; j += 4) {
     let a = f32x4.splat(0);
@@ -96,7 +102,9 @@ import { flush_subnormal_f32, flush_subnormal_f32x4, musl_expf_f32x4, zero_f32 }
       xp += rs;
       yp += rs;
     }
-    v128.store(row + (<usize>j << 2), f32x4.mul(a, sc));
+    const z = f32x4.mul(a, sc);
+    v128.store(row + (<usize>j << 2), z);
+    if (mx != 0) mv = f32x4.max(mv, z);
   }
   for (; j < len; j++) {
     let a: f32 = 0;
@@ -107,15 +115,19 @@ import { flush_subnormal_f32, flush_subnormal_f32x4, musl_expf_f32x4, zero_f32 }
       yp += rs;
     }
     store<f32>(row + (<usize>j << 2), a * scale);
+    if (mx != 0) ms = max(ms, a * scale);
   }
+  if (mx != 0) v128.store(mx, f32x4.max(mv, f32x4.splat(ms)));
 }
 
 // Four query rows t0..t0+3 (x at token t0, t0 a multiple of 4; row r at row + r·rb) with
-// len0 + r keys: the keys all four have, 8 at a time, then each row's own rest.
+// len0 + r keys: the keys all four have, 8 at a time, then each row's own rest. With mx ≠ 0, row
+// r's lane-wise score maxima go to the f32x4 at mx + 16r (see score_keys).
 @inline function score_rows4(
-  row: usize, rb: usize, x: usize, y: usize, len0: i32, dh: i32, rs: usize, scale: f32,
+  row: usize, rb: usize, x: usize, y: usize, len0: i32, dh: i32, rs: usize, scale: f32, mx: usize = 0,
 ): void {
   const sc = f32x4.splat(scale);
+  let m0 = f32x4.splat(-Infinity), m1 = m0, m2 = m0, m3 = m0;
   const c = len0 & ~3;
   const r1 = row + rb, r2 = r1 + rb, r3 = r2 + rb;
   let j = 0;
@@ -142,14 +154,23 @@ import { flush_subnormal_f32, flush_subnormal_f32x4, musl_expf_f32x4, zero_f32 }
       yp += rs;
     }
     const o = <usize>j << 2;
-    v128.store(row + o, f32x4.mul(a00, sc));
-    v128.store(row + o, f32x4.mul(a01, sc), 16);
-    v128.store(r1 + o, f32x4.mul(a10, sc));
-    v128.store(r1 + o, f32x4.mul(a11, sc), 16);
-    v128.store(r2 + o, f32x4.mul(a20, sc));
-    v128.store(r2 + o, f32x4.mul(a21, sc), 16);
-    v128.store(r3 + o, f32x4.mul(a30, sc));
-    v128.store(r3 + o, f32x4.mul(a31, sc), 16);
+    const z00 = f32x4.mul(a00, sc), z01 = f32x4.mul(a01, sc), z10 = f32x4.mul(a10, sc);
+    const z11 = f32x4.mul(a11, sc), z20 = f32x4.mul(a20, sc), z21 = f32x4.mul(a21, sc);
+    const z30 = f32x4.mul(a30, sc), z31 = f32x4.mul(a31, sc);
+    v128.store(row + o, z00);
+    v128.store(row + o, z01, 16);
+    v128.store(r1 + o, z10);
+    v128.store(r1 + o, z11, 16);
+    v128.store(r2 + o, z20);
+    v128.store(r2 + o, z21, 16);
+    v128.store(r3 + o, z30);
+    v128.store(r3 + o, z31, 16);
+    if (mx != 0) {
+      m0 = f32x4.max(m0, f32x4.max(z00, z01));
+      m1 = f32x4.max(m1, f32x4.max(z10, z11));
+      m2 = f32x4.max(m2, f32x4.max(z20, z21));
+      m3 = f32x4.max(m3, f32x4.max(z30, z31));
+    }
   }
   if (j < c) {
     let a0 = f32x4.splat(0), a1 = a0, a2 = a0, a3 = a0;
@@ -165,15 +186,28 @@ import { flush_subnormal_f32, flush_subnormal_f32x4, musl_expf_f32x4, zero_f32 }
       yp += rs;
     }
     const o = <usize>j << 2;
-    v128.store(row + o, f32x4.mul(a0, sc));
-    v128.store(r1 + o, f32x4.mul(a1, sc));
-    v128.store(r2 + o, f32x4.mul(a2, sc));
-    v128.store(r3 + o, f32x4.mul(a3, sc));
+    const z0 = f32x4.mul(a0, sc), z1 = f32x4.mul(a1, sc), z2 = f32x4.mul(a2, sc), z3 = f32x4.mul(a3, sc);
+    v128.store(row + o, z0);
+    v128.store(r1 + o, z1);
+    v128.store(r2 + o, z2);
+    v128.store(r3 + o, z3);
+    if (mx != 0) {
+      m0 = f32x4.max(m0, z0);
+      m1 = f32x4.max(m1, z1);
+      m2 = f32x4.max(m2, z2);
+      m3 = f32x4.max(m3, z3);
+    }
   }
-  score_keys(row, x, y, c, len0, dh, rs, scale);
-  score_keys(r1, x + 4, y, c, len0 + 1, dh, rs, scale);
-  score_keys(r2, x + 8, y, c, len0 + 2, dh, rs, scale);
-  score_keys(r3, x + 12, y, c, len0 + 3, dh, rs, scale);
+  if (mx != 0) {
+    v128.store(mx, m0);
+    v128.store(mx, m1, 16);
+    v128.store(mx, m2, 32);
+    v128.store(mx, m3, 48);
+  }
+  score_keys(row, x, y, c, len0, dh, rs, scale, mx);
+  score_keys(r1, x + 4, y, c, len0 + 1, dh, rs, scale, mx == 0 ? 0 : mx + 16);
+  score_keys(r2, x + 8, y, c, len0 + 2, dh, rs, scale, mx == 0 ? 0 : mx + 32);
+  score_keys(r3, x + 12, y, c, len0 + 3, dh, rs, scale, mx == 0 ? 0 : mx + 48);
 }
 
 // ---- weighted sums along the keys: dst[i] (=, += when accumulate) Σ_{j<len} p[j]·y[i, j] ----
@@ -338,17 +372,15 @@ const EXP_FLUSH: f32 = -87;
 }
 
 // In place: the scores row[j < len] become probabilities with sink logit s (−∞: no sink); the
-// columns len..T−1 are set to 0. The exponentials go four at a time through musl_expf_f32x4, which
+// columns len..T−1 are set to 0. mx: the row's lane-wise score maxima from score_keys. The exponentials go four at a time through musl_expf_f32x4, which
 // gives Mathf.exp's bits: with a finite maximum m every argument is in [−∞, 0], and those below
 // EXP_FLUSH (the only ones outside its range) are flushed. The denominator still adds the terms
 // one by one in key order. Rows with an infinite or NaN maximum take the scalar loop.
-@inline function softmax_row(row: usize, len: i32, T: i32, s: f32): void {
+@inline function softmax_row(row: usize, len: i32, T: i32, s: f32, mx: usize): void {
   const nv = len & ~3;
-  let mv = f32x4.splat(s);
-  for (let j = 0; j < nv; j += 4) mv = f32x4.max(mv, v128.load(row + (<usize>j << 2)));
-  let m = max(max(f32x4.extract_lane(mv, 0), f32x4.extract_lane(mv, 1)),
+  const mv = f32x4.max(v128.load(mx), f32x4.splat(s));
+  const m = max(max(f32x4.extract_lane(mv, 0), f32x4.extract_lane(mv, 1)),
     max(f32x4.extract_lane(mv, 2), f32x4.extract_lane(mv, 3)));
-  for (let j = nv; j < len; j++) m = max(m, load<f32>(row + (<usize>j << 2)));
   // exp(−∞) = 0, so the sink-less case needs no branch and a very negative sink matches it.
   let sum = exp_flushed(s - m);
   if (isFinite<f32>(m)) {
@@ -497,7 +529,7 @@ const EXP_FLUSH: f32 = -87;
  * out[H·dh, N] = causal softmax(q·k/sqrt(dh) [+ sink]) · v, per head and sequence; saves the
  * probabilities in att [H, B, T, T] (row t: columns ≤ t; columns > t are set to 0). sink: [H]
  * logits, or 0 for none. q, k, v, out: feature-major [H·dh, N], N = B·T. scratch: nth blocks of
- * 4·dh·Tp floats (Tp = T rounded up to a multiple of 4), one per thread.
+ * 4·dh·Tp + 16 floats (Tp = T rounded up to a multiple of 4), one per thread.
  */
 export function attention_forward(
   out: usize, att: usize, q: usize, k: usize, v: usize, sink: usize, scratch: usize,
@@ -506,7 +538,8 @@ export function attention_forward(
   const N = B * T;
   const rs = <usize>N << 2;
   const ps = <usize>((T + 3) & ~3) << 2, blk = <usize>dh * ps;
-  const Q = scratch + <usize>tid * 4 * blk, K = Q + blk, V = K + blk, O = V + blk;
+  const Q = scratch + <usize>tid * (4 * blk + 64), K = Q + blk, V = K + blk, O = V + blk;
+  const MX = O + blk;
   const scale: f32 = 1 / Mathf.sqrt(<f32>dh);
   const rb = <usize>T << 2, tt = <usize>T * rb;
   const s0 = part_start(H * B, tid, nth), s1 = part_start(H * B, tid + 1, nth);
@@ -521,14 +554,15 @@ export function attention_forward(
     let t = 0;
     for (; t + 4 <= T; t += 4) {
       const row = ab + <usize>t * rb, tok = <usize>t << 2;
-      score_rows4(row, rb, Q + tok, K, t + 1, dh, ps, scale);
-      for (let r = 0; r < 4; r++) softmax_row(row + <usize>r * rb, t + r + 1, T, s);
+      score_rows4(row, rb, Q + tok, K, t + 1, dh, ps, scale, MX);
+      for (let r = 0; r < 4; r++) softmax_row(row + <usize>r * rb, t + r + 1, T, s, MX + (<usize>r << 4));
       weighted_sum_rows4(O + tok, row, rb, V, t + 1, dh, ps, false);
     }
     for (; t < T; t++) {
       const row = ab + <usize>t * rb, tok = <usize>t << 2;
-      score_keys(row, Q + tok, K, 0, t + 1, dh, ps, scale);
-      softmax_row(row, t + 1, T, s);
+      v128.store(MX, f32x4.splat(-Infinity));
+      score_keys(row, Q + tok, K, 0, t + 1, dh, ps, scale, MX);
+      softmax_row(row, t + 1, T, s, MX);
       weighted_sum_rows(O + tok, row, V, t + 1, dh, ps, false);
     }
     copy_rows(out + base, rs, O, ps, T, dh);

@@ -89,12 +89,21 @@ function check(
   }
 }
 
-/** Runs fn with per-thread kernel scratch of `blocks` [dh, T rounded up to 4] f32 blocks. */
-function withScratch(be: Backend, s: AttentionShape, blocks: number, fn: (ptr: number) => void) {
+/**
+ * Runs fn with per-thread kernel scratch of `blocks` [dh, T rounded up to 4] f32 blocks and
+ * `extra` floats.
+ */
+function withScratch(
+  be: Backend,
+  s: AttentionShape,
+  blocks: number,
+  extra: number,
+  fn: (ptr: number) => void,
+) {
   const mark = be.arena.mark();
   try {
     const tp = (s.T + 3) & ~3;
-    fn(be.arena.allocBytes(be.threads * blocks * s.dh * tp * 4, "attention scratch"));
+    fn(be.arena.allocBytes(be.threads * (blocks * s.dh * tp + extra) * 4, "attention scratch"));
   } finally {
     be.arena.reset(mark);
   }
@@ -123,7 +132,7 @@ export function attentionForward(be: Backend, a: AttentionForwardArgs): void {
     v: [a.v, act],
     ...(a.sink !== 0 ? { sink: [a.sink, a.H] } : {}),
   });
-  withScratch(be, a, 4, (scratch) => {
+  withScratch(be, a, 4, 16, (scratch) => {
     const args = [a.out, a.att, a.q, a.k, a.v, a.sink, scratch, a.B, a.T, a.H, a.dh];
     be.run(kernel, args, attentionFlops(a));
   });
@@ -144,7 +153,7 @@ function backward(be: Backend, kernel: string, a: AttentionBackwardArgs): void {
     att: [a.att, att],
     ...(a.sink !== 0 ? { sink: [a.sink, a.H], dsink: [a.dsink, a.H] } : {}),
   });
-  withScratch(be, a, 7, (scratch) => {
+  withScratch(be, a, 7, 0, (scratch) => {
     const { dq, dk, dv, datt, dout, q, k, v, att, sink } = a;
     const args = [dq, dk, dv, datt, dout, q, k, v, att, sink, scratch, a.B, a.T, a.H, a.dh];
     be.run(kernel, args, 2 * attentionFlops(a));
