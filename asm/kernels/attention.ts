@@ -423,25 +423,10 @@ const EXP_FLUSH: f32 = -87;
   zero_f32(row + (<usize>len << 2), T - len);
 }
 
-// Σ_{j<len} a[j]·b[j].
-@inline function dot_row(a: usize, b: usize, len: i32): f32 {
-  return finish_sum(f32x4.splat(0), a, b, 0, len);
-}
-
-// Index of a largest p[j], j < len (lanes keep their own maximum and its index; ties and NaN
-// resolve to some fixed index, which is all sink_prob needs).
-@inline function argmax_row(p: usize, len: i32): i32 {
-  const nv = len & ~3;
-  let mv = f32x4.splat(-Infinity);
-  let iv = i32x4.splat(0), jv = i32x4(0, 1, 2, 3);
-  const four = i32x4.splat(4);
-  for (let j = 0; j < nv; j += 4) {
-    const pv = v128.load(p + (<usize>j << 2));
-    const gt = f32x4.gt(pv, mv);
-    mv = v128.bitselect(pv, mv, gt);
-    iv = v128.bitselect(jv, iv, gt);
-    jv = i32x4.add(jv, four);
-  }
+// Index of a largest p[j], j < len, from the lane maxima mv and their indices iv over the whole
+// vectors below nv = len & ~3: lanes in order, then the leftover keys (ties and NaN resolve to
+// some fixed index, which is all sink_prob needs).
+@inline function argmax_finish(mv: v128, iv: v128, p: usize, nv: i32, len: i32): i32 {
   let pm: f32 = f32x4.extract_lane(mv, 0);
   let jm = i32x4.extract_lane(iv, 0);
   if (f32x4.extract_lane(mv, 1) > pm) {
@@ -466,14 +451,14 @@ const EXP_FLUSH: f32 = -87;
   return jm;
 }
 
-// The sink's probability in a query row, from its saved probabilities p[j < len]: p_sink / p_j =
-// exp(s − z[t,j]) for every j, so take the largest p_j (at least 1/(len + 1) when the sink does
-// not dominate) and recompute its score exactly as the forward did (x at the query's token).
-// When s exceeds every score by 64 or more, p_sink is 1 to f32 precision.
+// The sink's probability in a query row, from its saved probabilities p[j < len] and jm, the
+// index of a largest one: p_sink / p_j = exp(s − z[t,j]) for every j, so take the largest p_j (at
+// least 1/(len + 1) when the sink does not dominate) and recompute its score exactly as the
+// forward did (x at the query's token). When s exceeds every score by 64 or more, p_sink is 1 to
+// f32 precision.
 @inline function sink_prob(
-  p: usize, len: i32, s: f32, x: usize, y: usize, dh: i32, rs: usize, scale: f32,
+  p: usize, jm: i32, s: f32, x: usize, y: usize, dh: i32, rs: usize, scale: f32,
 ): f32 {
-  const jm = argmax_row(p, len);
   const pm = load<f32>(p + (<usize>jm << 2));
   let a: f32 = 0;
   let xp = x, yp = y + (<usize>jm << 2);
@@ -488,12 +473,27 @@ const EXP_FLUSH: f32 = -87;
 
 // In place: drow's dp[j < len] becomes dz = p·(dp − dot)·scale (p in prow; subnormals → 0). Returns
 // p_sink·dot, the negated sink gradient of the row (0 without a sink; x at the query's token of
-// q, y at token 0 of k).
+// q, y at token 0 of k). One pass over the row gives dot (as dot_row sums it) and, with a sink,
+// the argmax of p for sink_prob.
 @inline function softmax_backward_row(
   prow: usize, drow: usize, len: i32, s: f32, hasSink: bool, x: usize, y: usize, dh: i32,
   rs: usize, scale: f32,
 ): f32 {
-  const dot = dot_row(prow, drow, len);
+  const nv = len & ~3;
+  let acc = f32x4.splat(0), mv = f32x4.splat(-Infinity);
+  let iv = i32x4.splat(0), jv = i32x4(0, 1, 2, 3);
+  for (let j = 0; j < nv; j += 4) {
+    const o = <usize>j << 2;
+    const pv = v128.load(prow + o);
+    acc = f32x4.add(acc, f32x4.mul(pv, v128.load(drow + o)));
+    if (hasSink) {
+      const gt = f32x4.gt(pv, mv);
+      mv = v128.bitselect(pv, mv, gt);
+      iv = v128.bitselect(jv, iv, gt);
+      jv = i32x4.add(jv, i32x4.splat(4));
+    }
+  }
+  const dot = finish_sum(acc, prow, drow, nv, len);
   const dotv = f32x4.splat(dot), sc = f32x4.splat(scale);
   let j = 0;
   for (; j + 4 <= len; j += 4) {
@@ -505,7 +505,8 @@ const EXP_FLUSH: f32 = -87;
     const o = <usize>j << 2;
     store<f32>(drow + o, flush_subnormal_f32(load<f32>(prow + o) * (load<f32>(drow + o) - dot) * scale));
   }
-  return hasSink ? sink_prob(prow, len, s, x, y, dh, rs, scale) * dot : 0;
+  if (!hasSink) return 0;
+  return sink_prob(prow, argmax_finish(mv, iv, prow, nv, len), s, x, y, dh, rs, scale) * dot;
 }
 
 // dst[i, 0..T) = src[i, 0..T) for i < dh; rows sb and db bytes apart. With flush, subnormal
@@ -572,7 +573,7 @@ export function attention_forward(
 @inline function attention_backward_impl(
   dq: usize, dk: usize, dv: usize, datt: usize, dout: usize,
   q: usize, k: usize, v: usize, att: usize, sink: usize, scratch: usize,
-  B: i32, T: i32, H: i32, dh: i32, write: bool, tid: i32, nth: i32,
+  B: i32, T: i32, H: i32, dh: i32, write: bool, hasSink: bool, tid: i32, nth: i32,
 ): void {
   const N = B * T;
   const rs = <usize>N << 2;
@@ -581,7 +582,6 @@ export function attention_forward(
   const DQ = DO + blk, DK = DQ + blk, DV = DK + blk;
   const scale: f32 = 1 / Mathf.sqrt(<f32>dh);
   const rb = <usize>T << 2, tt = <usize>T * rb;
-  const hasSink = sink != 0;
   const s0 = part_start(H * B, tid, nth), s1 = part_start(H * B, tid + 1, nth);
   for (let hb = s0; hb < s1; hb++) {
     const h = hb / B, b = hb % B;
@@ -640,7 +640,9 @@ export function attention_backward(
   q: usize, k: usize, v: usize, att: usize, sink: usize, scratch: usize,
   B: i32, T: i32, H: i32, dh: i32, tid: i32, nth: i32,
 ): void {
-  attention_backward_impl(dq, dk, dv, datt, dout, q, k, v, att, sink, scratch, B, T, H, dh, false, tid, nth);
+  // With the sink known at compile time, the row loops carry no sink tests.
+  if (sink != 0) attention_backward_impl(dq, dk, dv, datt, dout, q, k, v, att, sink, scratch, B, T, H, dh, false, true, tid, nth);
+  else attention_backward_impl(dq, dk, dv, datt, dout, q, k, v, att, sink, scratch, B, T, H, dh, false, false, tid, nth);
 }
 
 /**
@@ -652,7 +654,8 @@ export function attention_backward_write(
   q: usize, k: usize, v: usize, att: usize, sink: usize, scratch: usize,
   B: i32, T: i32, H: i32, dh: i32, tid: i32, nth: i32,
 ): void {
-  attention_backward_impl(dq, dk, dv, datt, dout, q, k, v, att, sink, scratch, B, T, H, dh, true, tid, nth);
+  if (sink != 0) attention_backward_impl(dq, dk, dv, datt, dout, q, k, v, att, sink, scratch, B, T, H, dh, true, true, tid, nth);
+  else attention_backward_impl(dq, dk, dv, datt, dout, q, k, v, att, sink, scratch, B, T, H, dh, true, false, tid, nth);
 }
 
 /**
