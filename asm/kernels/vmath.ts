@@ -26,6 +26,13 @@ const MAGIC_BITS_MINUS_BIAS: i32 = 0x4b400000 - 127;
   return v128.load(table + (<usize>i << 4));
 }
 
+const ABS_MASK = memory.data<i32>([0x7fffffff, 0x7fffffff, 0x7fffffff, 0x7fffffff]);
+
+/** 0x7fffffff in every lane: v & abs_mask() clears the sign bits (|x| as bits). */
+@inline export function abs_mask(): v128 {
+  return v128.load(ABS_MASK);
+}
+
 // Subnormal floats make every x86 multiply that touches them ~100× slower, and WebAssembly cannot
 // set flush-to-zero: kernels whose outputs feed later products write such values as 0.
 const FLT_MIN: f32 = 1.17549435e-38;
