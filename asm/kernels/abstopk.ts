@@ -144,7 +144,21 @@ export function abstopk_forward(out: usize, mask: usize, inp: usize, C: i32, N: 
     let rem1 = rem0, rem2 = rem0, rem3 = rem0;
     if (k > 0 && k < C) {
       let m0 = i32x4.splat(0), m1 = m0, m2 = m0, m3 = m0;
-      for (let c = 0; c < C; c++) {
+      // A full tile (the common case) needs no partial loads.
+      for (let c = 0; rt == 16 && c < C; c++) {
+        const row = inp + <usize>c * rowBytes + o, kp = base + (<usize>c << 4);
+        const k0 = v128.and(v128.load(row), absMask), k1 = v128.and(v128.load(row, 16), absMask);
+        const k2 = v128.and(v128.load(row, 32), absMask), k3 = v128.and(v128.load(row, 48), absMask);
+        v128.store(kp, k0);
+        v128.store(kp + groupBytes, k1);
+        v128.store(kp + 2 * groupBytes, k2);
+        v128.store(kp + 3 * groupBytes, k3);
+        m0 = i32x4.max_u(m0, k0);
+        m1 = i32x4.max_u(m1, k1);
+        m2 = i32x4.max_u(m2, k2);
+        m3 = i32x4.max_u(m3, k3);
+      }
+      for (let c = 0; rt < 16 && c < C; c++) {
         const row = inp + <usize>c * rowBytes + o, kp = base + (<usize>c << 4);
         const k0 = v128.and(load_f32x4_partial(row, r0), absMask);
         v128.store(kp, k0);
@@ -183,6 +197,23 @@ export function abstopk_forward(out: usize, mask: usize, inp: usize, C: i32, N: 
         tv3 = v128.load(res);
         rem3 = v128.load(res, 16);
       }
+    }
+    if (rt == 16 && !v128.any_true(v128.or(v128.or(rem0, rem1), v128.or(rem2, rem3)))) {
+      // No ties to ration (the usual case: every threshold was an exact hit): keep key > T.
+      for (let c = 0; c < C; c++) {
+        const ro = <usize>c * rowBytes + o;
+        const x0 = v128.load(inp + ro), x1 = v128.load(inp + ro, 16);
+        const x2 = v128.load(inp + ro, 32), x3 = v128.load(inp + ro, 48);
+        const k0 = i32x4.gt_s(v128.and(x0, absMask), tv0), k1 = i32x4.gt_s(v128.and(x1, absMask), tv1);
+        const k2 = i32x4.gt_s(v128.and(x2, absMask), tv2), k3 = i32x4.gt_s(v128.and(x3, absMask), tv3);
+        v128.store(out + ro, v128.and(x0, k0));
+        v128.store(out + ro, v128.and(x1, k1), 16);
+        v128.store(out + ro, v128.and(x2, k2), 32);
+        v128.store(out + ro, v128.and(x3, k3), 48);
+        const bytes = i8x16.narrow_i16x8_s(i16x8.narrow_i32x4_s(k0, k1), i16x8.narrow_i32x4_s(k2, k3));
+        v128.store(mask + <usize>c * <usize>N + <usize>n0, i8x16.abs(bytes));
+      }
+      continue;
     }
     for (let c = 0; c < C; c++) {
       const ro = <usize>c * rowBytes + o, mp = mask + <usize>c * <usize>N + <usize>n0;
