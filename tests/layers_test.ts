@@ -414,10 +414,31 @@ Deno.test("gelu", async (t) => {
       }
     });
 
+    await t.step("elementwise across blocks: permuted input, permuted bits; 1 = 2 threads", () => {
+      // Blocks of 1024 entries take different passes (all small, mixed, all tail): an entry's
+      // bits must not depend on its neighbours, its block or the thread split.
+      const n = 5 * 1024 + 37;
+      const r = rng(77);
+      const x = new Float32Array(n).map((_, i) =>
+        i < 2048 ? (r() - 0.5) * 1.5 : i < 3072 ? 2 + r() * 6 : (r() - 0.5) * 8
+      );
+      const perm = Array.from({ length: n }, (_, i) => i).sort(() => r() - 0.5);
+      const xp = Float32Array.from(perm, (j) => x[j]);
+      const dout = randArray(n, 78), dp = Float32Array.from(perm, (j) => dout[j]);
+      const zeros = new Float32Array(n);
+      const a = geluRun(one, x, dout, zeros), b = geluRun(two, xp, dp, zeros);
+      assertBits(b.out, Float32Array.from(perm, (j) => a.out[j]), "out, permuted, 2 threads");
+      assertBits(b.dinp, Float32Array.from(perm, (j) => a.dinp[j]), "dinp, permuted, 2 threads");
+      assertBits(geluRun(two, x, dout, zeros).out, a.out, "out 2 threads");
+      const out = new Float32Array(n);
+      refGelu.geluForward({ out, inp: x, n });
+      assertClose(a.out, out, 1e-6, "out vs reference", 1e-3);
+    });
+
     await t.step(
       "backwardWrite (masked or not) = the zero-filled chain, bit for bit; in place",
       () => {
-        for (const n of [1, 3, 17, 1001]) {
+        for (const n of [1, 3, 17, 1001, 3001]) {
           const x = randArray(n, n + 7, 6), dout = withZeros(n, n + 8), mask = someMask(n, n);
           for (const be of [one, two]) {
             scoped(be, () => {

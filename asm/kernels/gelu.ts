@@ -136,12 +136,15 @@ const K_ONE = 25, K_HALF = 26,
 
 // Most vectors mix the two ranges (pre-activations of a trained model: ~70% of entries in the
 // small one), and evaluating both for every vector wasted most of the tail's cost. So each block
-// of BLOCK entries goes in three passes, every entry still getting its own range's formula:
+// of BLOCK entries is first scanned for tail entries; a block without any is done in one pass of
+// phi2_small. Otherwise it goes in three passes, every entry still getting its own range's formula:
 //  1. per vector, phi2_small into P (skipped for all-tail vectors), and its tail lanes packed, in
 //     order, into the list L (left_pack_f32x4);
 //  2. phi2_tail over L, dense, two vectors at a time (its long Horner chains interleave);
 //  3. per vector, the tail lanes unpacked from L (expand_f32x4) over P's, then the output.
-// Scratch per thread: 8·BLOCK + 32 bytes.
+// Nothing is written before pass 3 reads its inputs, so out may alias inp. The passes have no
+// branches on the data within a block (a mixed block's lanes are random). Scratch per thread:
+// P (4·BLOCK bytes) and L (4·BLOCK + 16).
 const BLOCK: i32 = 1024;
 
 /** Bytes of scratch one thread needs for the GELU kernels (callers allocate nth×). */
@@ -149,13 +152,19 @@ export function gelu_scratch_bytes(tid: i32, nth: i32): i32 {
   return 8 * BLOCK + 32;
 }
 
+/** True when some entry of inp[b, e) is in the tail range. */
+@inline function has_tail(inp: usize, b: i32, e: i32): bool {
+  let any = i32x4.splat(0);
+  for (let i = b; i < e; i += 4) any = v128.or(any, tail_lanes(load_f32x4_partial(inp + (<usize>i << 2), min(4, e - i))));
+  return v128.any_true(any);
+}
+
 /** Passes 1 and 2 over entries [b, e) of inp: P [e − b] and L (see above). */
 @inline function phi2_block(inp: usize, b: i32, e: i32, P: usize, L: usize): void {
   let cnt: usize = 0;
   for (let i = b; i < e; i += 4) {
     const x = load_f32x4_partial(inp + (<usize>i << 2), min(4, e - i));
-    const big = tail_lanes(x);
-    const code = i32x4.bitmask(big);
+    const code = i32x4.bitmask(tail_lanes(x));
     if (code != 15) v128.store(P + (<usize>(i - b) << 2), phi2_small(x));
     v128.store(L + (cnt << 2), left_pack_f32x4(x, code));
     cnt += <usize>popcnt(code);
@@ -171,12 +180,15 @@ export function gelu_scratch_bytes(tid: i32, nth: i32): i32 {
   if (j + 4 < cnt) v128.store(L + (j << 2), phi2_tail(v128.load(L + (j << 2), 16)), 16);
 }
 
-/** Pass 3's merge for the vector x at entry i of the block: phi2(x) from P and L (at *pos). */
-@inline function phi2_merge(x: v128, P: usize, L: usize, i: i32, pos: usize): v128 {
-  const big = tail_lanes(x);
-  const code = i32x4.bitmask(big);
+/** Pass 3's merge for the vector x at entry i of the block, its tail lanes at L[pos]. */
+@inline function phi2_merge(x: v128, code: i32, P: usize, L: usize, i: i32, pos: usize): v128 {
   const small = v128.load(P + (<usize>i << 2));
-  return code == 0 ? small : v128.bitselect(expand_f32x4(v128.load(L + (pos << 2)), code), small, big);
+  return v128.bitselect(expand_f32x4(v128.load(L + (pos << 2)), code), small, tail_lanes(x));
+}
+
+/** gelu = (0.5·x)·phi2(x), r lanes stored at out + o. */
+@inline function put_gelu(out: usize, o: usize, x: v128, phi: v128, r: i32): void {
+  store_f32x4_partial(out + o, f32x4.mul(f32x4.mul(k(K_HALF), x), phi), r);
 }
 
 /** out[i] = gelu(inp[i]) for i < n (out may alias inp). scratch: nth × gelu_scratch_bytes. */
@@ -185,15 +197,22 @@ export function gelu_forward(out: usize, inp: usize, n: i32, scratch: usize, tid
   const P = scratch + <usize>tid * <usize>gelu_scratch_bytes(tid, nth), L = P + (<usize>BLOCK << 2);
   for (let b = s; b < e; b += BLOCK) {
     const be = min(e, b + BLOCK);
+    if (!has_tail(inp, b, be)) {
+      for (let i = b; i < be; i += 4) {
+        const r = min(4, be - i), o = <usize>i << 2;
+        const x = load_f32x4_partial(inp + o, r);
+        put_gelu(out, o, x, phi2_small(x), r);
+      }
+      continue;
+    }
     phi2_block(inp, b, be, P, L);
     let pos: usize = 0;
     for (let i = b; i < be; i += 4) {
-      const r = min(4, be - i);
-      const o = <usize>i << 2;
+      const r = min(4, be - i), o = <usize>i << 2;
       const x = load_f32x4_partial(inp + o, r);
-      const phi = phi2_merge(x, P, L, i - b, pos);
-      pos += <usize>popcnt(i32x4.bitmask(tail_lanes(x)));
-      store_f32x4_partial(out + o, f32x4.mul(f32x4.mul(k(K_HALF), x), phi), r);
+      const code = i32x4.bitmask(tail_lanes(x));
+      put_gelu(out, o, x, phi2_merge(x, code, P, L, i - b, pos), r);
+      pos += <usize>popcnt(code);
     }
   }
 }
@@ -216,31 +235,44 @@ export function gelu_forward(out: usize, inp: usize, n: i32, scratch: usize, tid
 /**
  * dinp[i] = flush(base + d·gelu'(inp[i])) with d = dout[i], or with a mask d = 0 + (dout[i] where
  * mask[i] != 0, else 0) (what abstopk_backward leaves in a zero-filled buffer); base = dinp[i]
- * (accumulate) or +0 (write).
+ * (accumulate) or +0 (write). r lanes of the vector x = inp[i..i+4), phi = phi2(x).
  */
+@inline function put_grad(dinp: usize, dout: usize, mask: usize, i: i32, x: v128, phi: v128, r: i32, write: bool, masked: bool): void {
+  const o = <usize>i << 2;
+  const axc = f32x4.pmin(f32x4.abs(x), k(K_AX_MAX));
+  const pdf = v128.andnot(
+    f32x4.mul(exp_hilo_f32x4(half_square_hi(axc), half_square_lo(axc)), k(K_INV_SQRT_2PI)),
+    f32x4.ge(f32x4.abs(x), k(K_AX_MAX)),
+  );
+  const grad = f32x4.add(f32x4.mul(k(K_HALF), phi), f32x4.mul(x, pdf));
+  let d = load_f32x4_partial(dout + o, r);
+  if (masked) d = f32x4.add(k(K_ZERO), v128.and(d, mask_partial(mask + <usize>i, r)));
+  const base = write ? k(K_ZERO) : load_f32x4_partial(dinp + o, r);
+  store_f32x4_partial(dinp + o, flush_subnormal_f32x4(f32x4.add(base, f32x4.mul(d, grad))), r);
+}
+
+/** The backward kernels' body: put_grad for every entry, in gelu_forward's passes. */
 @inline function gelu_backward_impl(dinp: usize, dout: usize, mask: usize, inp: usize, n: i32, scratch: usize, write: bool, masked: bool, tid: i32, nth: i32): void {
   const s = part_start_aligned(n, 4, tid, nth), e = part_start_aligned(n, 4, tid + 1, nth);
   const P = scratch + <usize>tid * <usize>gelu_scratch_bytes(tid, nth), L = P + (<usize>BLOCK << 2);
   for (let b = s; b < e; b += BLOCK) {
     const be = min(e, b + BLOCK);
+    if (!has_tail(inp, b, be)) {
+      for (let i = b; i < be; i += 4) {
+        const r = min(4, be - i);
+        const x = load_f32x4_partial(inp + (<usize>i << 2), r);
+        put_grad(dinp, dout, mask, i, x, phi2_small(x), r, write, masked);
+      }
+      continue;
+    }
     phi2_block(inp, b, be, P, L);
     let pos: usize = 0;
     for (let i = b; i < be; i += 4) {
       const r = min(4, be - i);
-      const o = <usize>i << 2;
-      const x = load_f32x4_partial(inp + o, r);
-      const phi = phi2_merge(x, P, L, i - b, pos);
-      pos += <usize>popcnt(i32x4.bitmask(tail_lanes(x)));
-      const axc = f32x4.pmin(f32x4.abs(x), k(K_AX_MAX));
-      const pdf = v128.andnot(
-        f32x4.mul(exp_hilo_f32x4(half_square_hi(axc), half_square_lo(axc)), k(K_INV_SQRT_2PI)),
-        f32x4.ge(f32x4.abs(x), k(K_AX_MAX)),
-      );
-      const grad = f32x4.add(f32x4.mul(k(K_HALF), phi), f32x4.mul(x, pdf));
-      let d = load_f32x4_partial(dout + o, r);
-      if (masked) d = f32x4.add(k(K_ZERO), v128.and(d, mask_partial(mask + <usize>i, r)));
-      const base = write ? k(K_ZERO) : load_f32x4_partial(dinp + o, r);
-      store_f32x4_partial(dinp + o, flush_subnormal_f32x4(f32x4.add(base, f32x4.mul(d, grad))), r);
+      const x = load_f32x4_partial(inp + (<usize>i << 2), r);
+      const code = i32x4.bitmask(tail_lanes(x));
+      put_grad(dinp, dout, mask, i, x, phi2_merge(x, code, P, L, i - b, pos), r, write, masked);
+      pos += <usize>popcnt(code);
     }
   }
 }
