@@ -328,16 +328,40 @@ import { flush_subnormal_f32, flush_subnormal_f32x4, musl_expf_f32x4, zero_f32 }
 }
 
 // Four query rows t0..t0+3 (x at token t0; row r of p at p + r·rb, len0 + r keys): each dst
-// element still adds the rows in order, with a quarter of the dst loads and stores.
+// element still adds the rows in order, with a quarter of the dst loads and stores; channels go
+// two at a time, sharing each load of p.
 @inline function add_outer_rows4(
   dst: usize, x: usize, p: usize, rb: usize, len0: i32, dh: i32, rs: usize,
 ): void {
   const p1 = p + rb, p2 = p1 + rb, p3 = p2 + rb;
   const c = len0 & ~3;
-  for (let i = 0; i < dh; i++) {
+  let i = 0;
+  for (; i + 2 <= dh; i += 2) {
+    const xv = v128.load(x + <usize>i * rs), xw = v128.load(x + <usize>(i + 1) * rs);
+    const s0 = lane0(xv), s1 = lane1(xv), s2 = lane2(xv), s3 = lane3(xv);
+    const u0 = lane0(xw), u1 = lane1(xw), u2 = lane2(xw), u3 = lane3(xw);
+    const d = dst + <usize>i * rs, e = d + rs;
+    for (let j = 0; j < c; j += 4) {
+      const o = <usize>j << 2;
+      const q0 = v128.load(p + o), q1 = v128.load(p1 + o), q2 = v128.load(p2 + o), q3 = v128.load(p3 + o);
+      let a = v128.load(d + o);
+      a = f32x4.add(a, f32x4.mul(s0, q0));
+      a = f32x4.add(a, f32x4.mul(s1, q1));
+      a = f32x4.add(a, f32x4.mul(s2, q2));
+      a = f32x4.add(a, f32x4.mul(s3, q3));
+      v128.store(d + o, a);
+      let b = v128.load(e + o);
+      b = f32x4.add(b, f32x4.mul(u0, q0));
+      b = f32x4.add(b, f32x4.mul(u1, q1));
+      b = f32x4.add(b, f32x4.mul(u2, q2));
+      b = f32x4.add(b, f32x4.mul(u3, q3));
+      v128.store(e + o, b);
+    }
+    outer_tail4(d, xv, p, p1, p2, p3, c, len0);
+    outer_tail4(e, xw, p, p1, p2, p3, c, len0);
+  }
+  for (; i < dh; i++) {
     const xv = v128.load(x + <usize>i * rs);
-    const x0 = f32x4.extract_lane(xv, 0), x1 = f32x4.extract_lane(xv, 1);
-    const x2 = f32x4.extract_lane(xv, 2), x3 = f32x4.extract_lane(xv, 3);
     const s0 = lane0(xv), s1 = lane1(xv), s2 = lane2(xv), s3 = lane3(xv);
     const d = dst + <usize>i * rs;
     for (let j = 0; j < c; j += 4) {
@@ -349,16 +373,25 @@ import { flush_subnormal_f32, flush_subnormal_f32x4, musl_expf_f32x4, zero_f32 }
       a = f32x4.add(a, f32x4.mul(s3, v128.load(p3 + o)));
       v128.store(d + o, a);
     }
-    // The last keys are not in every row: key j takes the rows r with len0 + r > j.
-    for (let j = c; j < len0 + 3; j++) {
-      const o = <usize>j << 2;
-      let a = load<f32>(d + o);
-      if (j < len0) a += x0 * load<f32>(p + o);
-      if (j < len0 + 1) a += x1 * load<f32>(p1 + o);
-      if (j < len0 + 2) a += x2 * load<f32>(p2 + o);
-      a += x3 * load<f32>(p3 + o);
-      store<f32>(d + o, a);
-    }
+    outer_tail4(d, xv, p, p1, p2, p3, c, len0);
+  }
+}
+
+// The last keys of a four-row tile, which are not in every row: key j takes the rows r with
+// len0 + r > j (one channel d; xv its four query values).
+@inline function outer_tail4(
+  d: usize, xv: v128, p: usize, p1: usize, p2: usize, p3: usize, c: i32, len0: i32,
+): void {
+  const x0 = f32x4.extract_lane(xv, 0), x1 = f32x4.extract_lane(xv, 1);
+  const x2 = f32x4.extract_lane(xv, 2), x3 = f32x4.extract_lane(xv, 3);
+  for (let j = c; j < len0 + 3; j++) {
+    const o = <usize>j << 2;
+    let a = load<f32>(d + o);
+    if (j < len0) a += x0 * load<f32>(p + o);
+    if (j < len0 + 1) a += x1 * load<f32>(p1 + o);
+    if (j < len0 + 2) a += x2 * load<f32>(p2 + o);
+    a += x3 * load<f32>(p3 + o);
+    store<f32>(d + o, a);
   }
 }
 
