@@ -65,13 +65,14 @@ export function rmsnorm_forward(out: usize, rstd: usize, inp: usize, weight: usi
 
 // With a mask (u8 [C,N], 0 = none), the backward reads dout as abstopk_backward would leave it in
 // a zero-filled buffer, 0 + (dout where mask != 0, else 0): the same bits, with no such buffer.
-@inline function dout4(dout: usize, mask: usize, c: usize, n: i32, N: i32, masked: bool): v128 {
-  const d = v128.load(dout + ((c * <usize>N + <usize>n) << 2));
-  return masked ? f32x4.add(f32x4.splat(0), v128.and(d, mask4(mask + c * <usize>N + <usize>n))) : d;
+// drow/mrow: the channel's rows of dout and mask; n: the token.
+@inline function dout4(drow: usize, mrow: usize, n: i32, masked: bool): v128 {
+  const d = v128.load(drow + (<usize>n << 2));
+  return masked ? f32x4.add(f32x4.splat(0), v128.and(d, mask4(mrow + <usize>n))) : d;
 }
-@inline function dout1(dout: usize, mask: usize, c: usize, n: i32, N: i32, masked: bool): f32 {
-  const d = load<f32>(dout + ((c * <usize>N + <usize>n) << 2));
-  return masked ? <f32>0 + (load<u8>(mask + c * <usize>N + <usize>n) != 0 ? d : 0) : d;
+@inline function dout1(drow: usize, mrow: usize, n: i32, masked: bool): f32 {
+  const d = load<f32>(drow + (<usize>n << 2));
+  return masked ? <f32>0 + (load<u8>(mrow + <usize>n) != 0 ? d : 0) : d;
 }
 
 @inline function backward_token_impl(g: usize, dout: usize, mask: usize, inp: usize, weight: usize, rstd: usize, C: i32, N: i32, masked: bool, tid: i32, nth: i32): void {
@@ -81,18 +82,18 @@ export function rmsnorm_forward(out: usize, rstd: usize, inp: usize, weight: usi
   const rowBytes = <usize>N << 2;
   zero_f32(g + (<usize>s << 2), e - s);
   for (let c = 0; c < C; c++) {
-    const off = <usize>c * rowBytes;
+    const off = <usize>c * rowBytes, drow = dout + off, mrow = mask + <usize>c * <usize>N;
     const w = load<f32>(weight + (<usize>c << 2));
     const wv = f32x4.splat(w);
     let n = s;
     for (; n < e4; n += 4) {
       const o = <usize>n << 2;
-      const t = f32x4.mul(f32x4.mul(dout4(dout, mask, c, n, N, masked), wv), v128.load(inp + off + o));
+      const t = f32x4.mul(f32x4.mul(dout4(drow, mrow, n, masked), wv), v128.load(inp + off + o));
       v128.store(g + o, f32x4.add(v128.load(g + o), t));
     }
     for (; n < e; n++) {
       const o = <usize>n << 2;
-      store<f32>(g + o, load<f32>(g + o) + (dout1(dout, mask, c, n, N, masked) * w) * load<f32>(inp + off + o));
+      store<f32>(g + o, load<f32>(g + o) + (dout1(drow, mrow, n, masked) * w) * load<f32>(inp + off + o));
     }
   }
   const cf = <f32>C;
@@ -120,14 +121,14 @@ export function rmsnorm_backward_token_ex(g: usize, dout: usize, mask: usize, in
   const N4 = N & ~3;
   const zero = f32x4.splat(0);
   for (let c = cs; c < ce; c++) {
-    const off = <usize>c * rowBytes;
+    const off = <usize>c * rowBytes, drow = dout + off, mrow = mask + <usize>c * <usize>N;
     const w = load<f32>(weight + (<usize>c << 2));
     const wv = f32x4.splat(w);
     let acc = f32x4.splat(0);
     let n = 0;
     for (; n < N4; n += 4) {
       const o = <usize>n << 2;
-      const d = dout4(dout, mask, c, n, N, masked), x = v128.load(inp + off + o), r = v128.load(rstd + o);
+      const d = dout4(drow, mrow, n, masked), x = v128.load(inp + off + o), r = v128.load(rstd + o);
       const dx = f32x4.sub(f32x4.mul(r, f32x4.mul(d, wv)), f32x4.mul(x, v128.load(g + o)));
       v128.store(dinp + off + o, f32x4.add(write ? zero : v128.load(dinp + off + o), dx));
       acc = f32x4.add(acc, f32x4.mul(f32x4.mul(d, x), r));
@@ -136,7 +137,7 @@ export function rmsnorm_backward_token_ex(g: usize, dout: usize, mask: usize, in
       (f32x4.extract_lane(acc, 2) + f32x4.extract_lane(acc, 3));
     for (; n < N; n++) {
       const o = <usize>n << 2;
-      const d = dout1(dout, mask, c, n, N, masked), x = load<f32>(inp + off + o), r = load<f32>(rstd + o);
+      const d = dout1(drow, mrow, n, masked), x = load<f32>(inp + off + o), r = load<f32>(rstd + o);
       const base: f32 = write ? 0 : load<f32>(dinp + off + o);
       store<f32>(dinp + off + o, base + (r * (d * w) - x * load<f32>(g + o)));
       dw += (d * x) * r;

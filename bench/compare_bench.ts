@@ -1,0 +1,254 @@
+/**
+ * This checkout's kernels against another checkout's, in one run: every activation-side kernel
+ * (RMSNorm, AbsTopK, GELU, attention, residual add, fill, embedding, bigram, cross-entropy) at the
+ * small preset's shapes times --ef, called through the same wrapper API on both trees' builds,
+ * the two timed alternately so that a load change on the (shared) machine hits both alike. With
+ * --step, also the whole training step (StepRunner of each tree at the end of the anneal).
+ *
+ * With one thread the times are process CPU time (what other processes on the machine take is
+ * not counted); with more, wall time. Each figure is the best of --reps calls.
+ *
+ *   git worktree add /tmp/base <commit> && (cd /tmp/base && deno task build)
+ *   deno run -A bench/compare_bench.ts --base /tmp/base [--ef 4] [--threads 1] [--reps 9] [--step]
+ */
+import process from "node:process";
+import { parseArgs } from "node:util";
+import { Backend } from "../src/backend/backend.ts";
+import * as ops from "../src/backend/ops/index.ts";
+import { PRESETS, type RunConfig } from "../src/train/config.ts";
+import { StepRunner } from "../src/train/step.ts";
+import { benchData, fmt, table } from "./util.ts";
+
+type Ops = typeof ops;
+interface Tree {
+  name: string;
+  Backend: typeof Backend;
+  ops: Ops;
+  StepRunner: typeof StepRunner;
+}
+
+interface Shapes {
+  C: number;
+  M: number;
+  N: number;
+  B: number;
+  T: number;
+  H: number;
+  V: number;
+}
+
+/** Allocates a case's buffers on `be` and returns the call to time (through tree `o`'s wrappers). */
+type Setup = (be: Backend, o: Ops, s: Shapes) => () => void;
+
+function data(be: Backend, n: number, seed: number, scale = 1): number {
+  const t = be.arena.tensor([n]);
+  be.arena.view(t).set(benchData(n, seed, scale));
+  return t.ptr;
+}
+
+function ids(be: Backend, n: number, v: number): number {
+  const t = be.arena.tensor([n]);
+  be.arena.viewI32(t).set(Int32Array.from({ length: n }, (_, i) => (i * 7919) % v));
+  return t.ptr;
+}
+
+function ones(be: Backend, n: number): number {
+  const m = be.arena.allocBytes(n, "mask");
+  be.arena.u8(m, n).fill(1);
+  return m;
+}
+
+/** Attention inputs with a saved forward (att), for the backward. */
+function attention(be: Backend, o: Ops, s: Shapes) {
+  const { C, N, B, T, H } = s;
+  const q = data(be, C * N, 1, 1.5), k = data(be, C * N, 2, 1.5), v = data(be, C * N, 3);
+  const out = data(be, C * N, 0), att = data(be, H * B * T * T, 0), sink = data(be, H, 5);
+  const shape = { B, T, H, dh: C / H };
+  o.attentionForward(be, { out, att, q, k, v, sink, ...shape });
+  return { q, k, v, out, att, sink, shape };
+}
+
+const CASES: [string, Setup][] = [
+  ["rmsnormForward [C]", (be, o, { C, N }) => {
+    const x = data(be, C * N, 1), w = data(be, C, 2), out = data(be, C * N, 0);
+    const rstd = data(be, N, 0);
+    return () => o.rmsnormForward(be, { out, rstd, inp: x, weight: w, C, N });
+  }],
+  ["rmsnormBackward [C]", (be, o, { C, N }) => {
+    const x = data(be, C * N, 1), w = data(be, C, 2), d = data(be, C * N, 3);
+    const dinp = data(be, C * N, 0), dw = data(be, C, 0), rstd = data(be, N, 4, 0.5);
+    return () =>
+      o.rmsnormBackward(be, { dinp, dweight: dw, dout: d, inp: x, weight: w, rstd, C, N });
+  }],
+  ["absTopKForward [C] k=C/4", (be, o, { C, N }) => {
+    const x = data(be, C * N, 1), out = data(be, C * N, 0), m = ones(be, C * N);
+    return () => o.absTopKForward(be, { out, mask: m, inp: x, C, N, k: C / 4 });
+  }],
+  ["absTopKForward [M] k=M/4", (be, o, { M, N }) => {
+    const x = data(be, M * N, 1), out = data(be, M * N, 0), m = ones(be, M * N);
+    return () => o.absTopKForward(be, { out, mask: m, inp: x, C: M, N, k: M / 4 });
+  }],
+  ["absTopKForward [M] k=M", (be, o, { M, N }) => {
+    const x = data(be, M * N, 1), out = data(be, M * N, 0), m = ones(be, M * N);
+    return () => o.absTopKForward(be, { out, mask: m, inp: x, C: M, N, k: M });
+  }],
+  ["absTopKBackward [M]", (be, o, { M, N }) => {
+    const d = data(be, M * N, 1), dinp = data(be, M * N, 0), m = ones(be, M * N);
+    return () => o.absTopKBackward(be, { dinp, dout: d, mask: m, C: M, N });
+  }],
+  ["geluForward [M]", (be, o, { M, N }) => {
+    const x = data(be, M * N, 1, 2), out = data(be, M * N, 0);
+    return () => o.geluForward(be, { out, inp: x, n: M * N });
+  }],
+  ["geluBackward [M]", (be, o, { M, N }) => {
+    const x = data(be, M * N, 1, 2), d = data(be, M * N, 2), dinp = data(be, M * N, 0);
+    return () => o.geluBackward(be, { dinp, dout: d, inp: x, n: M * N });
+  }],
+  ["attentionForward", (be, o, s) => {
+    const a = attention(be, o, s);
+    return () => o.attentionForward(be, { ...a, ...a.shape });
+  }],
+  ["attentionBackward", (be, o, s) => {
+    const a = attention(be, o, s);
+    const n = s.C * s.N, dq = data(be, n, 0), dk = data(be, n, 0), dv = data(be, n, 0);
+    const dsink = data(be, s.H, 0), datt = data(be, s.H * s.B * s.T * s.T, 0);
+    const dout = data(be, n, 7);
+    return () => o.attentionBackward(be, { ...a, ...a.shape, dq, dk, dv, dsink, datt, dout });
+  }],
+  ["add [C]", (be, o, { C, N }) => {
+    const a = data(be, C * N, 1), b = data(be, C * N, 2), out = data(be, C * N, 0);
+    return () => o.add(be, { out, a, b, n: C * N });
+  }],
+  ["fill [M]", (be, o, { M, N }) => {
+    const x = data(be, M * N, 0);
+    return () => o.fill(be, { x, n: M * N, value: 0 });
+  }],
+  ["embeddingForward", (be, o, { C, N, V }) => {
+    const w = data(be, V * C, 1), out = data(be, C * N, 0), t = ids(be, N, V);
+    return () => o.embeddingForward(be, { out, tokens: t, wte: w, C, N, V });
+  }],
+  ["embeddingBackward", (be, o, { C, N, V }) => {
+    const dw = data(be, V * C, 0), d = data(be, C * N, 1), t = ids(be, N, V);
+    return () => o.embeddingBackward(be, { dwte: dw, dout: d, tokens: t, C, N, V });
+  }],
+  ["bigramForward", (be, o, { N, V }) => {
+    const tab = data(be, V * V, 1), l = data(be, V * N, 0), t = ids(be, N, V);
+    return () => o.bigramForward(be, { logits: l, tokens: t, table: tab, V, N });
+  }],
+  ["crossEntropyForward", (be, o, { N, V }) => {
+    const l = data(be, V * N, 1, 4), loss = data(be, N, 0), t = ids(be, N, V);
+    return () => o.crossEntropyForward(be, { losses: loss, logits: l, targets: t, V, N });
+  }],
+  ["crossEntropyBackward", (be, o, { N, V }) => {
+    const l = data(be, V * N, 1, 4), dl = data(be, V * N, 0), t = ids(be, N, V);
+    return () =>
+      o.crossEntropyBackward(be, { dlogits: dl, logits: l, targets: t, V, N, scale: 1 / N });
+  }],
+];
+
+/** Milliseconds: process CPU time with one thread, wall time otherwise. */
+function clock(threads: number): () => number {
+  if (threads > 1) return () => performance.now();
+  return () => {
+    const u = process.cpuUsage();
+    return (u.user + u.system) / 1000;
+  };
+}
+
+/** Best time of each of fns over reps rounds, the fns called alternately within a round. */
+function bestOf(fns: (() => void)[], reps: number, now: () => number): number[] {
+  const best = fns.map(() => Infinity);
+  for (const f of fns) f();
+  for (let r = 0; r < reps; r++) {
+    fns.forEach((f, i) => {
+      const t0 = now();
+      f();
+      best[i] = Math.min(best[i], now() - t0);
+    });
+  }
+  return best;
+}
+
+async function loadTree(dir: string): Promise<Tree> {
+  const root = new URL(`file://${dir.replace(/\/$/, "")}/`);
+  const imp = (p: string) => import(new URL(p, root).href);
+  return {
+    name: dir,
+    Backend: (await imp("src/backend/backend.ts")).Backend,
+    ops: await imp("src/backend/ops/index.ts"),
+    StepRunner: (await imp("src/train/step.ts")).StepRunner,
+  };
+}
+
+function stepConfig(ef: number): RunConfig {
+  const rc = structuredClone(PRESETS.small);
+  rc.model.ef = ef;
+  return rc;
+}
+
+export async function main(argv: string[] = []): Promise<void> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      base: { type: "string" },
+      ef: { type: "string" },
+      threads: { type: "string" },
+      reps: { type: "string" },
+      step: { type: "boolean" },
+      steps: { type: "string" },
+    },
+    strict: true,
+  });
+  if (!values.base) throw new Error("--base DIR (a built checkout to compare against) is required");
+  const ef = Number(values.ef ?? 1), threads = Number(values.threads ?? 1);
+  const reps = Number(values.reps ?? 9);
+  const here: Tree = { name: "this tree", Backend, ops, StepRunner };
+  const base = await loadTree(values.base);
+  const now = clock(threads);
+  const C = 128 * ef, M = 512 * ef;
+  const s: Shapes = { C, M, N: 2048, B: 16, T: 128, H: C / 16, V: 2048 };
+  console.log(
+    `\n## Kernels: ${values.base} (base) vs this tree, C=${C} M=${M} N=${s.N} H=${s.H}, ` +
+      `${threads} thread(s), best of ${reps} (${threads > 1 ? "wall" : "CPU"} time), ` +
+      `load average ${Deno.loadavg().map((x) => x.toFixed(1)).join(" ")}\n`,
+  );
+  const bes = [
+    await base.Backend.create({ threads }) as unknown as Backend,
+    await here.Backend.create({ threads }),
+  ];
+  const rows: string[][] = [];
+  for (const [name, setup] of CASES) {
+    const marks = bes.map((be) => be.arena.mark());
+    const fns = [setup(bes[0], base.ops, s), setup(bes[1], here.ops, s)];
+    const [b, h] = bestOf(fns, reps, now);
+    rows.push([name, fmt(b, 2), fmt(h, 2), fmt(b / h, 2) + "×"]);
+    bes.forEach((be, i) => be.arena.reset(marks[i]));
+  }
+  bes.forEach((be) => be.close());
+  console.log(table(["kernel", "base ms", "this ms", "base / this"], rows));
+  if (!values.step) return;
+
+  const rc = stepConfig(ef);
+  const N = rc.train.batchSize * rc.model.nCtx;
+  const inputs = new Int32Array(N).map((_, i) => (i * 7919) % rc.model.vocabSize);
+  const targets = new Int32Array(N).map((_, i) => (i * 104729) % rc.model.vocabSize);
+  const at = rc.train.steps - 10;
+  const runners = await Promise.all([base, here].map(async (t) => {
+    const be = await t.Backend.create({ threads });
+    const r = new t.StepRunner(be as unknown as Backend, rc);
+    r.model.init(rc.train.seed);
+    return { be, r };
+  }));
+  const fns = runners.map(({ r }) => {
+    let step = at;
+    return () => void r.step(inputs, targets, step++);
+  });
+  const [b, h] = bestOf(fns, Number(values.steps ?? 2), now);
+  runners.forEach(({ be }) => be.close());
+  console.log(
+    `\ntraining step (small preset, ef ${ef}, end of the anneal): base ${fmt(b, 0)} ms, ` +
+      `this ${fmt(h, 0)} ms, base / this ${fmt(b / h, 2)}×`,
+  );
+}
+
+if (import.meta.main) await main(Deno.args);
