@@ -11,13 +11,12 @@
  *   git worktree add /tmp/base <commit> && (cd /tmp/base && deno task build)
  *   deno run -A bench/compare_bench.ts --base /tmp/base [--ef 4] [--threads 1] [--reps 9] [--step]
  */
-import process from "node:process";
 import { parseArgs } from "node:util";
 import { Backend } from "../src/backend/backend.ts";
 import * as ops from "../src/backend/ops/index.ts";
 import { PRESETS, type RunConfig } from "../src/train/config.ts";
 import { StepRunner } from "../src/train/step.ts";
-import { benchData, fmt, table } from "./util.ts";
+import { benchClock, benchData, bestOfAlternating, fmt, table } from "./util.ts";
 
 type Ops = typeof ops;
 interface Tree {
@@ -146,29 +145,6 @@ const CASES: [string, Setup][] = [
   }],
 ];
 
-/** Milliseconds: process CPU time with one thread, wall time otherwise. */
-function clock(threads: number): () => number {
-  if (threads > 1) return () => performance.now();
-  return () => {
-    const u = process.cpuUsage();
-    return (u.user + u.system) / 1000;
-  };
-}
-
-/** Best time of each of fns over reps rounds, the fns called alternately within a round. */
-function bestOf(fns: (() => void)[], reps: number, now: () => number): number[] {
-  const best = fns.map(() => Infinity);
-  for (const f of fns) f();
-  for (let r = 0; r < reps; r++) {
-    fns.forEach((f, i) => {
-      const t0 = now();
-      f();
-      best[i] = Math.min(best[i], now() - t0);
-    });
-  }
-  return best;
-}
-
 async function loadTree(dir: string): Promise<Tree> {
   const root = new URL(`file://${dir.replace(/\/$/, "")}/`);
   const imp = (p: string) => import(new URL(p, root).href);
@@ -204,7 +180,7 @@ export async function main(argv: string[] = []): Promise<void> {
   const reps = Number(values.reps ?? 9);
   const here: Tree = { name: "this tree", Backend, ops, StepRunner };
   const base = await loadTree(values.base);
-  const now = clock(threads);
+  const now = benchClock(threads);
   const C = 128 * ef, M = 512 * ef;
   const s: Shapes = { C, M, N: 2048, B: 16, T: 128, H: C / 16, V: 2048 };
   console.log(
@@ -220,7 +196,7 @@ export async function main(argv: string[] = []): Promise<void> {
   for (const [name, setup] of CASES) {
     const marks = bes.map((be) => be.arena.mark());
     const fns = [setup(bes[0], base.ops, s), setup(bes[1], here.ops, s)];
-    const [b, h] = bestOf(fns, reps, now);
+    const [b, h] = bestOfAlternating(fns, reps, now);
     rows.push([name, fmt(b, 2), fmt(h, 2), fmt(b / h, 2) + "×"]);
     bes.forEach((be, i) => be.arena.reset(marks[i]));
   }
@@ -243,7 +219,7 @@ export async function main(argv: string[] = []): Promise<void> {
     let step = at;
     return () => void r.step(inputs, targets, step++);
   });
-  const [b, h] = bestOf(fns, Number(values.steps ?? 2), now);
+  const [b, h] = bestOfAlternating(fns, Number(values.steps ?? 2), now);
   runners.forEach(({ be }) => be.close());
   console.log(
     `\ntraining step (small preset, ef ${ef}, end of the anneal): base ${fmt(b, 0)} ms, ` +
