@@ -9,17 +9,18 @@
 //     App. B: a threshold instead of a sort): count(key ≥ t) ≥ k holds for t ≤ T and fails
 //     above, so halving [0, max + 1] takes at most 32 counting passes over the group's 16·C bytes
 //     (L1-resident), one compare and one subtract per channel, the first probe 6 octaves below
-//     the maximum; a token stops early once some t has a count of exactly k;
+//     the maximum; a token stops early once some t has a count of exactly k. Full tiles bisect
+//     the top 16 bits of the keys first, 8 tokens per vector (select_pair);
 //  3. one pass over the rows keeps key > T, and key == T while that token's ties last (k minus
 //     the count above T), so the lowest channels win ties. out and mask are written for the tile's
 //     tokens only.
 // Each token's result depends on its own column alone: thread count does not matter.
-// out may alias inp. Scratch per thread: 64·C + 128 bytes.
+// out may alias inp. Scratch per thread: 96·C + 128 bytes.
 import { part_start_aligned } from "./common";
 import { abs_mask, load_f32x4_partial, store_f32x4_partial } from "./vmath";
 
 @inline function scratch_bytes(C: i32): usize {
-  return (<usize>C * 64 + 128 + 63) & ~(<usize>63);
+  return (<usize>C * 96 + 128 + 63) & ~(<usize>63);
 }
 
 /** Bytes of scratch one thread needs for abstopk_forward over C channels (callers allocate nth×). */
@@ -54,23 +55,21 @@ export function abstopk_scratch_bytes(C: i32, tid: i32, nth: i32): i32 {
 const FIRST_PROBE_OCTAVES = 6;
 
 /**
- * Bisects the k-th largest key (1 ≤ k < C) of each lane of a group whose lane maxima are `max`;
- * stores at res the keep rule for the write pass: keep key > res[0..3], and key == res[0..3]
- * while res[4..7] (the ties to keep) lasts.
+ * Bisects the k-th largest key (1 ≤ k < C) of each lane of a group, from the state (lo, hi,
+ * cntHi, exact) (see the invariants below; a full search starts at lo = 0, hi = max + 1 and
+ * probes first at `probe` where it is > lo); stores at res the keep rule for the write pass:
+ * keep key > res[0..3], and key == res[0..3] while res[4..7] (the ties to keep) lasts.
  */
-function select_group(keys: usize, C: i32, k: i32, max: v128, res: usize): void {
+@inline function bisect_group(
+  keys: usize, C: i32, k: i32, lo: v128, hi: v128, cntHi: v128, exact: v128, probe: v128, res: usize,
+): void {
   const ones = i32x4.splat(1), kv = i32x4.splat(k);
   // Invariants: count(≥ lo) ≥ k > count(≥ hi) = cntHi, until hi = lo + 1 or an exact hit.
-  let lo = i32x4.splat(0), hi = i32x4.add(max, ones);
-  let cntHi = i32x4.splat(0), exact = i32x4.splat(0);
   for (let first = true; ; first = false) {
     const active = v128.andnot(i32x4.gt_u(i32x4.sub(hi, lo), ones), exact);
     if (!v128.any_true(active)) break;
     let mid = i32x4.add(lo, i32x4.shr_u(i32x4.sub(hi, lo), 1));
-    if (first) {
-      const probe = i32x4.sub(max, i32x4.splat(FIRST_PROBE_OCTAVES << 23));
-      mid = v128.bitselect(probe, mid, i32x4.gt_s(probe, i32x4.splat(0)));
-    }
+    if (first) mid = v128.bitselect(probe, mid, i32x4.gt_s(probe, lo));
     const cnt = count_ge(keys, C, mid);
     const ok = v128.and(i32x4.ge_s(cnt, kv), active);
     const fail = v128.andnot(active, ok);
@@ -82,6 +81,67 @@ function select_group(keys: usize, C: i32, k: i32, max: v128, res: usize): void 
   // Exact hit: keep key ≥ lo. Otherwise lo is the k-th key: keep key > lo, and k − cntHi ties.
   v128.store(res, v128.bitselect(i32x4.sub(lo, ones), lo, exact));
   v128.store(res, v128.andnot(i32x4.sub(kv, cntHi), exact), 16);
+}
+
+/** bisect_group over the whole key range of a group whose lane maxima are `max`. */
+function select_group(keys: usize, C: i32, k: i32, max: v128, res: usize): void {
+  const zero = i32x4.splat(0);
+  const probe = i32x4.sub(max, i32x4.splat(FIRST_PROBE_OCTAVES << 23));
+  bisect_group(keys, C, k, zero, i32x4.add(max, i32x4.splat(1)), zero, zero, probe, res);
+}
+
+/** Per lane (8 tokens), how many of the C 16-bit keys at keys + 16c are ≥ t (1 ≤ t ≤ 2^15 − 1). */
+@inline function count_ge16(keys: usize, C: i32, t: v128): v128 {
+  const tm1 = i16x8.sub(t, i16x8.splat(1));
+  let a = i16x8.splat(0), b = i16x8.splat(0);
+  let c = 0;
+  for (; c + 4 <= C; c += 4) {
+    const p = keys + (<usize>c << 4);
+    a = i16x8.sub(a, i16x8.gt_s(v128.load(p), tm1));
+    b = i16x8.sub(b, i16x8.gt_s(v128.load(p, 16), tm1));
+    a = i16x8.sub(a, i16x8.gt_s(v128.load(p, 32), tm1));
+    b = i16x8.sub(b, i16x8.gt_s(v128.load(p, 48), tm1));
+  }
+  for (; c < C; c++) a = i16x8.sub(a, i16x8.gt_s(v128.load(keys + (<usize>c << 4)), tm1));
+  return i16x8.add(a, b);
+}
+
+/**
+ * Two groups (8 tokens) at once, C ≤ 2^15 − 1: first the bisection on the top 16 bits of the
+ * keys (keys16, 8 lanes per vector, so each pass costs half), which finds each token's prefix P
+ * of its k-th largest key, or an exact hit; then, per group, the 32-bit bisection from there
+ * (lo = P·2^16, hi = (P + 1)·2^16, cntHi = count of prefixes above P), over a range that holds
+ * the few keys with prefix P, so it takes a pass or two. Stores both groups' keep rules at res
+ * and res + 32 (as select_group).
+ */
+function select_pair(keys16: usize, keys0: usize, keys1: usize, C: i32, k: i32, m0: v128, m1: v128, res: usize): void {
+  const ones = i16x8.splat(1), kv = i16x8.splat(<i16>k);
+  const max16 = i16x8.narrow_i32x4_u(i32x4.shr_u(m0, 16), i32x4.shr_u(m1, 16));
+  let lo = i16x8.splat(0), hi = i16x8.add(max16, ones);
+  let cntHi = i16x8.splat(0), exact = i16x8.splat(0);
+  // Keys are below 2^31, so the 16-bit ones are below 2^15 and hi fits too; counts ≤ C ≤ 2^15 − 1.
+  const probe = i16x8.sub(max16, i16x8.splat(<i16>(FIRST_PROBE_OCTAVES << 7)));
+  for (let first = true; ; first = false) {
+    const active = v128.andnot(i16x8.gt_s(i16x8.sub(hi, lo), ones), exact);
+    if (!v128.any_true(active)) break;
+    let mid = i16x8.add(lo, i16x8.shr_u(i16x8.sub(hi, lo), 1));
+    if (first) mid = v128.bitselect(probe, mid, i16x8.gt_s(probe, lo));
+    const cnt = count_ge16(keys16, C, mid);
+    const ok = v128.and(i16x8.ge_s(cnt, kv), active);
+    const fail = v128.andnot(active, ok);
+    lo = v128.bitselect(mid, lo, ok);
+    hi = v128.bitselect(mid, hi, fail);
+    cntHi = v128.bitselect(cnt, cntHi, fail);
+    exact = v128.or(exact, v128.and(ok, i16x8.eq(cnt, kv)));
+  }
+  // An exact hit on a prefix is one on the full key (count(≥ lo·2^16) = k); lo is a full key's
+  // lower bound either way, and (lo + 1)·2^16 an upper one unless exact.
+  const step = i32x4.splat(1 << 16);
+  const lo0 = i32x4.shl(i32x4.extend_low_i16x8_u(lo), 16), lo1 = i32x4.shl(i32x4.extend_high_i16x8_u(lo), 16);
+  bisect_group(keys0, C, k, lo0, i32x4.add(lo0, step), i32x4.extend_low_i16x8_u(cntHi),
+    i32x4.extend_low_i16x8_s(exact), lo0, res);
+  bisect_group(keys1, C, k, lo1, i32x4.add(lo1, step), i32x4.extend_high_i16x8_u(cntHi),
+    i32x4.extend_high_i16x8_s(exact), lo1, res + 32);
 }
 
 /** Applies the keep rule (tv, rem) to r ≤ 4 tokens of one row; returns rem after it. */
@@ -131,9 +191,12 @@ export function abstopk_forward(out: usize, mask: usize, inp: usize, C: i32, N: 
   }
   const base = scratch + <usize>tid * scratch_bytes(C);
   const groupBytes = <usize>C << 4;
-  const res = base + 4 * groupBytes;
+  const res = base + 6 * groupBytes;
+  const keys16 = base + 4 * groupBytes;
   const rowBytes = <usize>N << 2;
   const absMask = abs_mask();
+  // Full tiles select on 16-bit keys first (select_pair) where the counts fit in 16 bits.
+  const wide = C <= 32767;
   for (let n0 = s; n0 < e; n0 += 16) {
     const rt = min(16, e - n0);
     const r0 = min(4, rt), r1 = max(0, min(4, rt - 4)), r2 = max(0, min(4, rt - 8)), r3 = max(0, min(4, rt - 12));
@@ -153,6 +216,11 @@ export function abstopk_forward(out: usize, mask: usize, inp: usize, C: i32, N: 
         v128.store(kp + groupBytes, k1);
         v128.store(kp + 2 * groupBytes, k2);
         v128.store(kp + 3 * groupBytes, k3);
+        if (wide) {
+          const k16 = keys16 + (<usize>c << 4);
+          v128.store(k16, i16x8.narrow_i32x4_u(i32x4.shr_u(k0, 16), i32x4.shr_u(k1, 16)));
+          v128.store(k16 + groupBytes, i16x8.narrow_i32x4_u(i32x4.shr_u(k2, 16), i32x4.shr_u(k3, 16)));
+        }
         m0 = i32x4.max_u(m0, k0);
         m1 = i32x4.max_u(m1, k1);
         m2 = i32x4.max_u(m2, k2);
@@ -179,6 +247,18 @@ export function abstopk_forward(out: usize, mask: usize, inp: usize, C: i32, N: 
           m3 = i32x4.max_u(m3, k3);
         }
       }
+      if (wide && rt == 16) {
+        select_pair(keys16, base, base + groupBytes, C, k, m0, m1, res);
+        tv0 = v128.load(res);
+        rem0 = v128.load(res, 16);
+        tv1 = v128.load(res, 32);
+        rem1 = v128.load(res, 48);
+        select_pair(keys16 + groupBytes, base + 2 * groupBytes, base + 3 * groupBytes, C, k, m2, m3, res);
+        tv2 = v128.load(res);
+        rem2 = v128.load(res, 16);
+        tv3 = v128.load(res, 32);
+        rem3 = v128.load(res, 48);
+      } else {
       select_group(base, C, k, m0, res);
       tv0 = v128.load(res);
       rem0 = v128.load(res, 16);
@@ -196,6 +276,7 @@ export function abstopk_forward(out: usize, mask: usize, inp: usize, C: i32, N: 
         select_group(base + 3 * groupBytes, C, k, m3, res);
         tv3 = v128.load(res);
         rem3 = v128.load(res, 16);
+      }
       }
     }
     if (rt == 16 && !v128.any_true(v128.or(v128.or(rem0, rem1), v128.or(rem2, rem3)))) {
