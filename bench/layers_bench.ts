@@ -7,8 +7,9 @@
  *
  * A second table times the backward's fill-then-accumulate chains against the single calls that
  * replace them (absTopKBackwardWrite, geluBackwardWrite with AbsTopK's mask, rmsnormBackward with
- * doutMask, rmsnormBackwardWrite, attentionBackwardWrite), alternately on one thread (CPU time),
- * with how often the model's backward makes each per step.
+ * doutMask, rmsnormBackwardWrite, attentionBackwardWrite, crossEntropyBackward from the forward's
+ * stats), alternately on one thread (CPU time), with how often the model's backward makes each
+ * per step.
  *
  * Run: deno task bench (all benches) or
  *      deno run -A bench/layers_bench.ts [--quick] [--ef E] [name…].
@@ -161,6 +162,17 @@ const PAIRS: Pair[] = [
         () => (zero(be, di, C * N), rmsnormBackward(be, a)),
         () => rmsnormBackwardWrite(be, a),
       ];
+    },
+  },
+  {
+    name: "crossEntropyBackward → crossEntropyBackward(forward's stats)",
+    perStep: 1,
+    setup: (be) => {
+      const l = filled(be, V * N, 1, 4), dl = filled(be, V * N, 0), t = tokens(be, N, V);
+      const loss = filled(be, N, 0), stats = filled(be, 2 * N, 0);
+      crossEntropyForward(be, { losses: loss, logits: l, targets: t, V, N, stats });
+      const a = { dlogits: dl, logits: l, targets: t, V, N, scale: 1 / N };
+      return [() => crossEntropyBackward(be, a), () => crossEntropyBackward(be, { ...a, stats })];
     },
   },
   {
