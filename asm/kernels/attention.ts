@@ -18,8 +18,9 @@
 //   ds_h    += −p_sink[t]·dot                          the sink's value is zero, so its dp is 0
 //
 // Summation orders, which make results independent of threads and tiling: a score is summed
-// over i in order, then scaled. The softmax takes exp from AssemblyScript's Mathf (compiled in)
-// and sums its denominator from the sink term, then the keys in order. Sums along the keys j
+// over i in order, then scaled. The softmax takes exp with the bits of AssemblyScript's Mathf.exp
+// (musl's expf, four lanes at a time in musl_expf_f32x4; the row maximum is exact whichever order
+// it is taken in) and sums its denominator from the sink term, then the keys in order. Sums along the keys j
 // (out, dq, dot) use four lanes (j mod 4) over the row's whole vectors, then
 // ((l0 + l1) + (l2 + l3)), then its remaining keys in order. dk and dv accumulate in memory,
 // query rows t ascending. Query rows go four at a time where
@@ -405,10 +406,11 @@ const EXP_FLUSH: f32 = -87;
 }
 
 // In place: the scores row[j < len] become probabilities with sink logit s (−∞: no sink); the
-// columns len..T−1 are set to 0. mx: the row's lane-wise score maxima from score_keys. The exponentials go four at a time through musl_expf_f32x4, which
-// gives Mathf.exp's bits: with a finite maximum m every argument is in [−∞, 0], and those below
-// EXP_FLUSH (the only ones outside its range) are flushed. The denominator still adds the terms
-// one by one in key order. Rows with an infinite or NaN maximum take the scalar loop.
+// columns len..T−1 are set to 0. mx: the row's lane-wise score maxima from score_keys. The
+// exponentials go four at a time through musl_expf_f32x4, which gives Mathf.exp's bits: with a
+// finite maximum m every argument is in [−∞, 0], and those below EXP_FLUSH (the only ones outside
+// its range) are flushed. The denominator still adds the terms one by one in key order. Rows
+// with an infinite or NaN maximum take the scalar loop.
 @inline function softmax_row(row: usize, len: i32, T: i32, s: f32, mx: usize): void {
   const nv = len & ~3;
   const mv = f32x4.max(v128.load(mx), f32x4.splat(s));

@@ -11,8 +11,9 @@
 //    erfcc), with P of degree 11 fitted here by reweighted least squares to ln(erfc(a)/t) + a² on
 //    a ∈ [0, 10.5] (max |error| 2.7e-9, far below f32). −a² = −x²/2 is carried exactly as
 //    −z²/2 + (z − |x|)(z + |x|)/2 with z = |x| cut to 11 bits, into one exp_hilo_f32x4.
-// Vectorised: each f32x4 evaluates only the ranges its lanes fall in. Measured error: ≤ 2 ulp for
-// x > −1.19, ≤ 6 ulp below (relative to the small result there); erf(x/√2) itself within 1 ulp.
+// Vectorised: every entry gets only its own range's formula, the tail entries of a block packed
+// into dense vectors first (see BLOCK below). Measured error: ≤ 2 ulp for x > −1.19, ≤ 6 ulp
+// below (relative to the small result there); erf(x/√2) itself within 1 ulp.
 import { part_start_aligned } from "./common";
 import { expand_f32x4, exp_hilo_f32x4, flush_subnormal_f32x4, left_pack_f32x4, load_f32x4_partial, splat_at, store_f32x4_partial } from "./vmath";
 
