@@ -137,6 +137,28 @@ const PAIRS: Pair[] = [
     },
   },
   {
+    name: "geluBackwardWrite(mask) → geluBackwardWrite(mask, forward's phi)",
+    perStep: L,
+    setup: (be) => {
+      const x = filled(be, M * N, 1, 2), d = filled(be, M * N, 2), di = filled(be, M * N, 0);
+      const m = quarterMask(be, M * N), phi = filled(be, M * N, 0), o = filled(be, M * N, 0);
+      geluForward(be, { out: o, inp: x, n: M * N, phi });
+      const a = { dinp: di, dout: d, mask: m, inp: x, n: M * N };
+      return [() => geluBackwardWrite(be, a), () => geluBackwardWrite(be, { ...a, phi })];
+    },
+  },
+  {
+    name: "geluForward → geluForward(phi) (the forward's cost of keeping phi)",
+    perStep: L,
+    setup: (be) => {
+      const x = filled(be, M * N, 1, 2), o = filled(be, M * N, 0), phi = filled(be, M * N, 0);
+      return [
+        () => geluForward(be, { out: o, inp: x, n: M * N }),
+        () => geluForward(be, { out: o, inp: x, n: M * N, phi }),
+      ];
+    },
+  },
+  {
     name: "fill + absTopKBackward + rmsnormBackward [C] → rmsnormBackward(doutMask)",
     perStep: 2 * L,
     setup: (be) => {

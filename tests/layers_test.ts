@@ -488,6 +488,50 @@ Deno.test("gelu", async (t) => {
       },
     );
 
+    await t.step("phi from the forward: the backward's bits without evaluating erf again", () => {
+      for (const n of [1, 3, 17, 3001]) {
+        const x = randArray(n, n + 17, 6), dout = withZeros(n, n + 18), mask = someMask(n, n);
+        for (const be of [one, two]) {
+          scoped(be, () => {
+            const tx = upload(be, x), o = upload(be, dout), m = allocU8(be, n);
+            be.arena.u8(m, n).set(mask);
+            const out = be.arena.tensor([n]), out2 = be.arena.tensor([n]);
+            const phi = be.arena.tensor([n]);
+            geluForward(be, { out: out.ptr, inp: tx.ptr, n });
+            geluForward(be, { out: out2.ptr, inp: tx.ptr, n, phi: phi.ptr });
+            const what = `n=${n} threads=${be.threads}`;
+            assertBits(be.arena.view(out2), be.arena.view(out), `out with phi ${what}`);
+            const want = Float32Array.from(x, (v) => refGelu.phi2(v));
+            assertClose(be.arena.view(phi), want, 2e-6, `phi vs reference ${what}`, 1e-3);
+            for (const opt of [{}, { mask: m }]) {
+              const a = be.arena.tensor([n]), b = be.arena.tensor([n]);
+              geluBackwardWrite(be, { dinp: a.ptr, dout: o.ptr, inp: tx.ptr, n, ...opt });
+              geluBackwardWrite(be, {
+                dinp: b.ptr,
+                dout: o.ptr,
+                inp: tx.ptr,
+                n,
+                phi: phi.ptr,
+                ...opt,
+              });
+              assertBits(
+                be.arena.view(b),
+                be.arena.view(a),
+                `dinp with phi ${what} ${"mask" in opt}`,
+              );
+            }
+          });
+        }
+      }
+      scoped(one, () => {
+        const t = one.arena.tensor([8]);
+        assert.throws(
+          () => geluForward(one, { out: t.ptr, inp: t.ptr, n: 8, phi: t.ptr + 16 }),
+          (e) => e instanceof KernelError && /gelu_forward_phi: phi overlaps out/.test(e.message),
+        );
+      });
+    });
+
     await t.step("gradient matches finite differences", () => {
       const x = randArray(64, 21, 5), wt = randArray(64, 22);
       const g = geluRun(one, x, wt, new Float32Array(64)).dinp;

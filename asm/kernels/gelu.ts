@@ -187,13 +187,13 @@ export function gelu_scratch_bytes(tid: i32, nth: i32): i32 {
   return v128.bitselect(expand_f32x4(v128.load(L + (pos << 2)), code), small, tail_lanes(x));
 }
 
-/** gelu = (0.5·x)·phi2(x), r lanes stored at out + o. */
-@inline function put_gelu(out: usize, o: usize, x: v128, phi: v128, r: i32): void {
-  store_f32x4_partial(out + o, f32x4.mul(f32x4.mul(k(K_HALF), x), phi), r);
+/** gelu = (0.5·x)·phi2(x), r lanes stored at out + o; with save, phi2(x) too, at phi + o. */
+@inline function put_gelu(out: usize, phi: usize, o: usize, x: v128, ph: v128, r: i32, save: bool): void {
+  store_f32x4_partial(out + o, f32x4.mul(f32x4.mul(k(K_HALF), x), ph), r);
+  if (save) store_f32x4_partial(phi + o, ph, r);
 }
 
-/** out[i] = gelu(inp[i]) for i < n (out may alias inp). scratch: nth × gelu_scratch_bytes. */
-export function gelu_forward(out: usize, inp: usize, n: i32, scratch: usize, tid: i32, nth: i32): void {
+@inline function gelu_forward_impl(out: usize, phi: usize, inp: usize, n: i32, scratch: usize, save: bool, tid: i32, nth: i32): void {
   const s = part_start_aligned(n, 4, tid, nth), e = part_start_aligned(n, 4, tid + 1, nth);
   const P = scratch + <usize>tid * <usize>gelu_scratch_bytes(tid, nth), L = P + (<usize>BLOCK << 2);
   for (let b = s; b < e; b += BLOCK) {
@@ -202,7 +202,7 @@ export function gelu_forward(out: usize, inp: usize, n: i32, scratch: usize, tid
       for (let i = b; i < be; i += 4) {
         const r = min(4, be - i), o = <usize>i << 2;
         const x = load_f32x4_partial(inp + o, r);
-        put_gelu(out, o, x, phi2_small(x), r);
+        put_gelu(out, phi, o, x, phi2_small(x), r, save);
       }
       continue;
     }
@@ -212,10 +212,23 @@ export function gelu_forward(out: usize, inp: usize, n: i32, scratch: usize, tid
       const r = min(4, be - i), o = <usize>i << 2;
       const x = load_f32x4_partial(inp + o, r);
       const code = i32x4.bitmask(tail_lanes(x));
-      put_gelu(out, o, x, phi2_merge(x, code, P, L, i - b, pos), r);
+      put_gelu(out, phi, o, x, phi2_merge(x, code, P, L, i - b, pos), r, save);
       pos += <usize>popcnt(code);
     }
   }
+}
+
+/** out[i] = gelu(inp[i]) for i < n (out may alias inp). scratch: nth × gelu_scratch_bytes. */
+export function gelu_forward(out: usize, inp: usize, n: i32, scratch: usize, tid: i32, nth: i32): void {
+  gelu_forward_impl(out, 0, inp, n, scratch, false, tid, nth);
+}
+
+/**
+ * gelu_forward that also keeps phi[i] = 1 + erf(inp[i]/√2), the half of gelu' the backward would
+ * otherwise evaluate again (gelu_backward_write_phi). phi must not overlap out or inp.
+ */
+export function gelu_forward_phi(out: usize, phi: usize, inp: usize, n: i32, scratch: usize, tid: i32, nth: i32): void {
+  gelu_forward_impl(out, phi, inp, n, scratch, true, tid, nth);
 }
 
 /** Lanes of the 4 mask bytes at p as i32 lanes: all ones where the byte is nonzero. */
@@ -274,6 +287,25 @@ export function gelu_forward(out: usize, inp: usize, n: i32, scratch: usize, tid
       const code = i32x4.bitmask(tail_lanes(x));
       put_grad(dinp, dout, mask, i, x, phi2_merge(x, code, P, L, i - b, pos), r, write, masked);
       pos += <usize>popcnt(code);
+    }
+  }
+}
+
+/**
+ * gelu_backward_write with 1 + erf(x/√2) read from phi (gelu_forward_phi's) instead of evaluated:
+ * the same bits, one exp per entry and no range split. No scratch.
+ */
+export function gelu_backward_write_phi(dinp: usize, dout: usize, mask: usize, inp: usize, phi: usize, n: i32, tid: i32, nth: i32): void {
+  const s = part_start_aligned(n, 4, tid, nth), e = part_start_aligned(n, 4, tid + 1, nth);
+  if (mask != 0) {
+    for (let i = s; i < e; i += 4) {
+      const r = min(4, e - i), o = <usize>i << 2;
+      put_grad(dinp, dout, mask, i, load_f32x4_partial(inp + o, r), load_f32x4_partial(phi + o, r), r, true, true);
+    }
+  } else {
+    for (let i = s; i < e; i += 4) {
+      const r = min(4, e - i), o = <usize>i << 2;
+      put_grad(dinp, dout, 0, i, load_f32x4_partial(inp + o, r), load_f32x4_partial(phi + o, r), r, true, false);
     }
   }
 }
