@@ -19,13 +19,13 @@
 import { part_start_aligned } from "./common";
 import { abs_mask, load_f32x4_partial, store_f32x4_partial } from "./vmath";
 
-@inline function scratch_bytes(C: i32): usize {
-  return (<usize>C * 96 + 128 + 63) & ~(<usize>63);
+@inline function scratch_bytes(C: i32, N: i32): usize {
+  return (<usize>C * 96 + 64 + (<usize>N << 3) + 64 + 63) & ~(<usize>63);
 }
 
-/** Bytes of scratch one thread needs for abstopk_forward over C channels (callers allocate nth×). */
-export function abstopk_scratch_bytes(C: i32, tid: i32, nth: i32): i32 {
-  return <i32>scratch_bytes(C);
+/** Bytes of scratch one thread needs for abstopk_forward over [C, N] (callers allocate nth×). */
+export function abstopk_scratch_bytes(C: i32, N: i32, tid: i32, nth: i32): i32 {
+  return <i32>scratch_bytes(C, N);
 }
 
 /**
@@ -189,10 +189,12 @@ export function abstopk_forward(out: usize, mask: usize, inp: usize, C: i32, N: 
     keep_all(out, mask, inp, C, N, s, e);
     return;
   }
-  const base = scratch + <usize>tid * scratch_bytes(C);
+  const base = scratch + <usize>tid * scratch_bytes(C, N);
   const groupBytes = <usize>C << 4;
   const res = base + 6 * groupBytes;
   const keys16 = base + 4 * groupBytes;
+  const TV = res + 64;
+  let ties = i32x4.splat(0);
   const rowBytes = <usize>N << 2;
   const absMask = abs_mask();
   // Full tiles select on 16-bit keys first (select_pair) where the counts fit in 16 bits.
@@ -279,29 +281,62 @@ export function abstopk_forward(out: usize, mask: usize, inp: usize, C: i32, N: 
       }
       }
     }
-    if (rt == 16 && !v128.any_true(v128.or(v128.or(rem0, rem1), v128.or(rem2, rem3)))) {
-      // No ties to ration (the usual case: every threshold was an exact hit): keep key > T.
-      for (let c = 0; c < C; c++) {
-        const ro = <usize>c * rowBytes + o;
-        const x0 = v128.load(inp + ro), x1 = v128.load(inp + ro, 16);
-        const x2 = v128.load(inp + ro, 32), x3 = v128.load(inp + ro, 48);
-        const k0 = i32x4.gt_s(v128.and(x0, absMask), tv0), k1 = i32x4.gt_s(v128.and(x1, absMask), tv1);
-        const k2 = i32x4.gt_s(v128.and(x2, absMask), tv2), k3 = i32x4.gt_s(v128.and(x3, absMask), tv3);
-        v128.store(out + ro, v128.and(x0, k0));
-        v128.store(out + ro, v128.and(x1, k1), 16);
-        v128.store(out + ro, v128.and(x2, k2), 32);
-        v128.store(out + ro, v128.and(x3, k3), 48);
-        const bytes = i8x16.narrow_i16x8_s(i16x8.narrow_i32x4_s(k0, k1), i16x8.narrow_i32x4_s(k2, k3));
-        v128.store(mask + <usize>c * <usize>N + <usize>n0, i8x16.abs(bytes));
-      }
-      continue;
+    // The tile's keep rules, for the row-major write pass.
+    const t = TV + (<usize>(n0 - s) << 3);
+    v128.store(t, tv0);
+    v128.store(t, rem0, 16);
+    if (r1 > 0) {
+      v128.store(t, tv1, 32);
+      v128.store(t, rem1, 48);
     }
-    for (let c = 0; c < C; c++) {
-      const ro = <usize>c * rowBytes + o, mp = mask + <usize>c * <usize>N + <usize>n0;
-      rem0 = keep_row(inp + ro, out + ro, mp, tv0, rem0, r0);
-      if (r1 > 0) rem1 = keep_row(inp + ro + 16, out + ro + 16, mp + 4, tv1, rem1, r1);
-      if (r2 > 0) rem2 = keep_row(inp + ro + 32, out + ro + 32, mp + 8, tv2, rem2, r2);
-      if (r3 > 0) rem3 = keep_row(inp + ro + 48, out + ro + 48, mp + 12, tv3, rem3, r3);
+    if (r2 > 0) {
+      v128.store(t, tv2, 64);
+      v128.store(t, rem2, 80);
+    }
+    if (r3 > 0) {
+      v128.store(t, tv3, 96);
+      v128.store(t, rem3, 112);
+    }
+    ties = v128.or(ties, v128.or(v128.or(rem0, rem1), v128.or(rem2, rem3)));
+  }
+  keep_rows(out, mask, inp, N, C, s, e, TV, v128.any_true(ties));
+}
+
+/**
+ * The write pass, row by row over the thread's tokens [s, e) (whole rows stream in and out; the
+ * tile order left each row's out and mask lines partly written, a 16-byte slice of a mask line
+ * per tile): keep rule (tv, rem) of the group at token n at TV + 8·(n − s). With ties to ration,
+ * rem counts down per token as the rows go by in channel order, so the lowest channels win.
+ */
+function keep_rows(out: usize, mask: usize, inp: usize, N: i32, C: i32, s: i32, e: i32, TV: usize, ties: bool): void {
+  const absMask = abs_mask();
+  const e16 = s + ((e - s) & ~15);
+  for (let c = 0; c < C; c++) {
+    const ro = <usize>c * <usize>N;
+    const src = inp + (ro << 2), dst = out + (ro << 2), mrow = mask + ro;
+    let n = s;
+    if (!ties) {
+      // No ties anywhere (the usual case: every threshold was an exact hit): keep key > tv.
+      for (; n < e16; n += 16) {
+        const o = <usize>n << 2, t = TV + (<usize>(n - s) << 3);
+        const x0 = v128.load(src + o), x1 = v128.load(src + o, 16);
+        const x2 = v128.load(src + o, 32), x3 = v128.load(src + o, 48);
+        const k0 = i32x4.gt_s(v128.and(x0, absMask), v128.load(t));
+        const k1 = i32x4.gt_s(v128.and(x1, absMask), v128.load(t, 32));
+        const k2 = i32x4.gt_s(v128.and(x2, absMask), v128.load(t, 64));
+        const k3 = i32x4.gt_s(v128.and(x3, absMask), v128.load(t, 96));
+        v128.store(dst + o, v128.and(x0, k0));
+        v128.store(dst + o, v128.and(x1, k1), 16);
+        v128.store(dst + o, v128.and(x2, k2), 32);
+        v128.store(dst + o, v128.and(x3, k3), 48);
+        // keep lanes are −1 or 0; narrowed to bytes, abs makes them 1 or 0.
+        const bytes = i8x16.narrow_i16x8_s(i16x8.narrow_i32x4_s(k0, k1), i16x8.narrow_i32x4_s(k2, k3));
+        v128.store(mrow + <usize>n, i8x16.abs(bytes));
+      }
+    }
+    for (; n < e; n += 4) {
+      const o = <usize>n << 2, t = TV + (<usize>(n - s) << 3);
+      v128.store(t, keep_row(src + o, dst + o, mrow + <usize>n, v128.load(t), v128.load(t, 16), min(4, e - n)), 16);
     }
   }
 }

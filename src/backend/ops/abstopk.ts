@@ -20,7 +20,7 @@ export function absTopKForward(
     mask: [a.mask, C * N, 1],
     inp: [a.inp, 4 * C * N],
   });
-  const perThread = be.run("abstopk_scratch_bytes", [C], 0);
+  const perThread = be.run("abstopk_scratch_bytes", [C, N], 0);
   withScratch(be, perThread * be.threads, (scratch) => {
     be.run("abstopk_forward", [a.out, a.mask, a.inp, C, N, k, scratch], 8 * C * N);
   });
