@@ -9,7 +9,8 @@
  * not counted); with more, wall time. Each figure is the best of --reps calls.
  *
  *   git worktree add /tmp/base <commit> && (cd /tmp/base && deno task build)
- *   deno run -A bench/compare_bench.ts --base /tmp/base [--ef 4] [--threads 1] [--reps 9] [--step]
+ *   deno run -A bench/compare_bench.ts --base /tmp/base [--ef 4] [--threads 1] [--reps 9]
+ *     [--step [--steps 3]]
  */
 import { parseArgs } from "node:util";
 import { Backend } from "../src/backend/backend.ts";
@@ -215,16 +216,44 @@ export async function main(argv: string[] = []): Promise<void> {
     r.model.init(rc.train.seed);
     return { be, r };
   }));
-  const fns = runners.map(({ r }) => {
+  // Per kernel, the least time over the steps of its calls in one step (Backend.profile).
+  const mins = runners.map(() => new Map<string, number>());
+  const fns = runners.map(({ be, r }, i) => {
     let step = at;
-    return () => void r.step(inputs, targets, step++);
+    return () => {
+      be.profile = new Map();
+      r.step(inputs, targets, step++);
+      for (const [k, e] of be.profile) mins[i].set(k, Math.min(mins[i].get(k) ?? Infinity, e.ms));
+      be.profile = null;
+    };
   });
-  const [b, h] = bestOfAlternating(fns, Number(values.steps ?? 2), now);
+  const [b, h] = bestOfAlternating(fns, Number(values.steps ?? 3), now);
   runners.forEach(({ be }) => be.close());
   console.log(
-    `\ntraining step (small preset, ef ${ef}, end of the anneal): base ${fmt(b, 0)} ms, ` +
-      `this ${fmt(h, 0)} ms, base / this ${fmt(b / h, 2)}×`,
+    `
+## Training step (small preset, ef ${ef}, end of the anneal, ${threads} thread(s)): ` +
+      `base ${fmt(b, 0)} ms, this ${fmt(h, 0)} ms, base / this ${fmt(b / h, 2)}×\n`,
   );
+  const kernels = [...new Set([...mins[0].keys(), ...mins[1].keys()])];
+  const ms = (i: number, k: string) => mins[i].get(k) ?? 0;
+  const side = (i: number) => kernels.filter(isActivationSide).reduce((a, k) => a + ms(i, k), 0);
+  kernels.sort((x, y) => Math.max(ms(0, y), ms(1, y)) - Math.max(ms(0, x), ms(1, x)));
+  const krows = kernels.filter(isActivationSide).filter((k) => Math.max(ms(0, k), ms(1, k)) >= 1)
+    .map((k) => [k, fmt(ms(0, k), 1), fmt(ms(1, k), 1)]);
+  krows.push([
+    "activation side",
+    fmt(side(0), 0),
+    fmt(side(1), 0),
+    fmt(side(0) / side(1), 2) + "×",
+  ]);
+  console.log(`per kernel, least wall ms per step over the steps:`);
+  console.log(table(["kernel", "base", "this", "base / this"], krows));
+}
+
+/** The kernels that grow with width whatever the weight density (see bench/train_bench.ts). */
+function isActivationSide(kernel: string): boolean {
+  return /^(rmsnorm|abstopk|gelu|attention|add_f32|fill_f32|copy_f32|embedding|bigram|crossentropy|mean_loss)/
+    .test(kernel);
 }
 
 if (import.meta.main) await main(Deno.args);
