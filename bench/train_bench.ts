@@ -1,17 +1,24 @@
 /**
- * Training throughput at the small preset: tokens/s of a sparse step at the target L0 and of the
- * dense baseline, model FLOPs utilisation (6 · matmul params · tokens/s over the measured WASM SIMD
- * peak of all threads), and each kernel's share of step time. Ratios come from one run.
+ * Training throughput: tokens/s of a sparse step at the target L0 and of the dense baseline, model
+ * FLOPs utilisation (6 · matmul params · tokens/s over the measured WASM SIMD peak of all threads),
+ * and each kernel's share of step time. Ratios come from one run.
+ *
+ * With --ef, the widths table of docs/sparsity.md instead: the small preset's shape (4 layers, base
+ * width 128/512) at each expansion factor, pfrac fixed, so block density falls as pfrac/ef²;
+ * per row tokens/s, its ratio to the first row, and the step split into kernel classes.
  *
  *   deno task bench            (all benchmarks)
  *   deno run -A bench/train_bench.ts [--steps N] [--threads N] [--grad-rounds N]
+ *   deno run -A bench/train_bench.ts --ef 1,2,4 [--pfrac 0.25] [--steps N] [--threads N]
  *
- * Then the sparse-gradient mode against the method at ef 1, 2, 4 (sparseGradTable).
+ * The default run ends with the sparse-gradient mode against the method at ef 1, 2, 4
+ * (sparseGradTable).
  */
 import { parseArgs } from "node:util";
 import { Backend } from "../src/backend/backend.ts";
 import { paramLayout } from "../src/model/params.ts";
-import { denseVariant, PRESETS, type RunConfig } from "../src/train/config.ts";
+import { denseVariant, PRESETS, type RunConfig, validateRunConfig } from "../src/train/config.ts";
+import { blockDensity } from "../src/train/sparsify.ts";
 import { StepRunner } from "../src/train/step.ts";
 import { Rng } from "../src/util/rng.ts";
 
@@ -32,7 +39,8 @@ export function peakGflops(be: Backend): number {
 interface StepStats {
   tokensPerS: number;
   msPerStep: number;
-  profile: [string, number][];
+  /** Per kernel: milliseconds per step (wall time of its calls) and share of all kernel time. */
+  profile: { kernel: string; ms: number; share: number }[];
 }
 
 function measure(be: Backend, rc: RunConfig, steps: number): StepStats {
@@ -52,8 +60,9 @@ function measure(be: Backend, rc: RunConfig, steps: number): StepStats {
   const prof = be.profile;
   be.profile = null;
   const total = [...prof.values()].reduce((a, e) => a + e.ms, 0);
-  const profile = [...prof.entries()].map(([k, e]) => [k, e.ms / total] as [string, number])
-    .sort((a, b) => b[1] - a[1]);
+  const profile = [...prof.entries()]
+    .map(([kernel, e]) => ({ kernel, ms: e.ms / steps, share: e.ms / total }))
+    .sort((a, b) => b.ms - a.ms);
   return { tokensPerS: N / (ms / 1000), msPerStep: ms, profile };
 }
 
@@ -64,18 +73,117 @@ function matmulParams(rc: RunConfig): number {
     layout.lmHead.size;
 }
 
+/**
+ * Kernel classes of the step split. The products are what weight sparsity shrinks; the
+ * activation side (norms, AbsTopK, GELU, attention, residual adds, embedding, loss) grows with
+ * width whatever the density.
+ */
+const CLASSES: [name: string, test: (kernel: string) => boolean][] = [
+  ["dense GEMM (dW, lm_head)", (k) => k.startsWith("gemm_") || k === "bias_backward_f32"],
+  ["sparse products", (k) => k.startsWith("spmm_") || k.startsWith("sparse_")],
+  ["weight top-k", (k) => k.startsWith("topk_") || k === "count_nonzero_f32"],
+  [
+    "optimizer (Adam, grad RMS, decay)",
+    (k) =>
+      ["adam_step", "lr_schedule", "sum_f64", "rms_from_partials", "scale_f32"].includes(k) ||
+      k.startsWith("sumsq_") || k.startsWith("scale_by_inv_rms"),
+  ],
+  ["activation side", () => true],
+];
+
+function classOf(kernel: string): string {
+  return CLASSES.find(([, test]) => test(kernel))![0];
+}
+
+/** Milliseconds per step of each class, in CLASSES order. */
+function classMs(s: StepStats): number[] {
+  return CLASSES.map(([name]) =>
+    s.profile.filter((p) => classOf(p.kernel) === name).reduce((a, p) => a + p.ms, 0)
+  );
+}
+
+/** The small preset at expansion factor ef and target pfrac (4 layers, base width 128/512). */
+function widthConfig(ef: number, pfrac: number): RunConfig {
+  const rc = structuredClone(PRESETS.small);
+  rc.model.ef = ef;
+  rc.train.pfrac = pfrac;
+  validateRunConfig(rc);
+  return rc;
+}
+
+async function widthTable(efs: number[], pfrac: number, steps: number, threads: number) {
+  console.log(
+    `\n## Training step by width: small preset shape, pfrac ${pfrac} (${threads} threads, ` +
+      `${steps} timed steps; load average before: ${Deno.loadavg().map((x) => x.toFixed(2))})\n`,
+  );
+  const rows: [RunConfig, StepStats][] = [];
+  for (const ef of efs) {
+    const rc = widthConfig(ef, pfrac);
+    const be = await Backend.create({ threads });
+    rows.push([rc, measure(be, rc, steps)]);
+    be.close();
+  }
+  const first = rows[0][1];
+  console.log(
+    "| ef | d_model / d_mlp | block density | ms/step | tokens/s | tokens/s vs first | " +
+      CLASSES.map(([n]) => n).join(" | ") + " | outside kernels |",
+  );
+  console.log("|---|---|---|---|---|---|" + CLASSES.map(() => "---|").join("") + "---|");
+  for (const [rc, s] of rows) {
+    const ms = classMs(s);
+    const outside = s.msPerStep - ms.reduce((a, b) => a + b, 0);
+    const pct = (x: number) => `${x.toFixed(0)} ms (${(100 * x / s.msPerStep).toFixed(0)}%)`;
+    const C = rc.model.baseDModel * rc.model.ef, M = rc.model.baseDMlp * rc.model.ef;
+    const dens = blockDensity(rc.train.steps, rc).target;
+    console.log(
+      `| ${rc.model.ef} | ${C} / ${M} | 1/${Math.round(1 / dens)} | ${s.msPerStep.toFixed(0)} | ` +
+        `${Math.round(s.tokensPerS)} | ${(s.tokensPerS / first.tokensPerS).toFixed(2)} | ` +
+        ms.map(pct).join(" | ") + ` | ${pct(outside)} |`,
+    );
+  }
+  console.log("\nactivation-side kernels, ms per step:");
+  const act = [...new Set(rows.flatMap(([, s]) => s.profile.map((p) => p.kernel)))]
+    .filter((k) => classOf(k) === "activation side");
+  const at = (s: StepStats, k: string) => s.profile.find((p) => p.kernel === k)?.ms ?? 0;
+  act.sort((a, b) => at(rows[rows.length - 1][1], b) - at(rows[rows.length - 1][1], a));
+  console.log(`| kernel | ${rows.map(([rc]) => `ef ${rc.model.ef}`).join(" | ")} |`);
+  console.log(`|---|${rows.map(() => "---|").join("")}`);
+  for (const k of act) {
+    console.log(`| ${k} | ${rows.map(([, s]) => at(s, k).toFixed(1)).join(" | ")} |`);
+  }
+  console.log("\nrepeat one row:");
+  for (const [rc] of rows) {
+    console.log(
+      `  deno run -A bench/train_bench.ts --ef ${rc.model.ef} --pfrac ${pfrac} --steps ${steps} ` +
+        `--threads ${threads}`,
+    );
+  }
+}
+
 export async function main(argv: string[] = []): Promise<void> {
   const { values } = parseArgs({
     args: argv,
     options: {
       steps: { type: "string" },
       threads: { type: "string" },
+      ef: { type: "string" },
+      pfrac: { type: "string" },
       "grad-rounds": { type: "string" },
     },
     strict: false,
   });
   const steps = Number(values.steps ?? 4);
   const threads = Number(values.threads ?? (navigator.hardwareConcurrency || 1));
+  if (!Number.isInteger(steps) || steps < 1) {
+    throw new Error(`--steps must be ≥ 1: ${values.steps}`);
+  }
+  if (typeof values.ef === "string") {
+    const efs = values.ef.split(",").map(Number);
+    if (efs.some((e) => !(e > 0))) throw new Error(`--ef wants a list like 1,2,4: ${values.ef}`);
+    const pfrac = Number(values.pfrac ?? PRESETS.small.train.pfrac);
+    await widthTable(efs, pfrac, steps, threads);
+    return;
+  }
   const sparse = structuredClone(PRESETS.small);
   const dense = denseVariant(PRESETS.small);
   console.log(`\n## Training step, small preset (${threads} threads, ${steps} timed steps)\n`);
@@ -106,8 +214,8 @@ export async function main(argv: string[] = []): Promise<void> {
   );
   for (const [name, s] of rows) {
     console.log(`\nshare of step time, ${name}:`);
-    for (const [k, f] of s.profile.slice(0, 12)) {
-      console.log(`  ${k.padEnd(28)} ${(100 * f).toFixed(1).padStart(5)}%`);
+    for (const p of s.profile.slice(0, 12)) {
+      console.log(`  ${p.kernel.padEnd(28)} ${(100 * p.share).toFixed(1).padStart(5)}%`);
     }
   }
   await sparseGradTable(threads, Number(values["grad-rounds"] ?? 3));
