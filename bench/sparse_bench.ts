@@ -5,13 +5,14 @@
  * come from one run on one machine; shortest of repeated runs, 2 threads.
  *
  * Shapes: W [out=4096, in=1024], N = 64 tokens; forward Y[4096,64] = W·X + b, input gradient
- * dX[1024,64] += Wᵀ·dY. Top-k over the same 4,194,304 entries.
+ * dX[1024,64] += Wᵀ·dY, weight gradient dW = dY·Xᵀ (dense gemm) against dW at the stored entries
+ * only (sddmm, the sparse-gradient mode). Top-k over the same 4,194,304 entries.
  *
  * Usage: deno run -A bench/sparse_bench.ts [--quick]
  */
 import { Backend } from "../src/backend/backend.ts";
 import { gemm } from "../src/backend/ops/gemm.ts";
-import { SparseMatrix, spmmBackwardInput, spmmForward } from "../src/backend/ops/sparse.ts";
+import { sddmm, SparseMatrix, spmmBackwardInput, spmmForward } from "../src/backend/ops/sparse.ts";
 import { magnitudeTopK, type NeuronAxis } from "../src/backend/ops/topk.ts";
 import { fmt, QUICK, table } from "./util.ts";
 import { Rng } from "../src/util/rng.ts";
@@ -71,23 +72,28 @@ export async function main(): Promise<void> {
     const x = tensor(IN * N, 1), dy = tensor(OUT * N, 2);
     const y = tensor(OUT * N, 3), dx = tensor(IN * N, 4), bias = tensor(OUT, 5);
     const w = tensor(OUT * IN, 6);
+    const dw = tensor(OUT * IN, 7), kept = tensor(OUT * IN, 8);
     const m = new SparseMatrix(be, OUT, IN);
 
     const denseFwd = () => gemm(be, { M: OUT, N, K: IN, a: w, b: x, c: y, bias });
     const denseBwd = () =>
       gemm(be, { M: IN, N, K: OUT, a: w, transA: true, b: dy, c: dx, accumulate: true });
+    const denseDw = () => gemm(be, { M: OUT, N: IN, K: N, a: dy, b: x, transB: true, c: dw });
     const rows: string[][] = [];
     for (const d of DENSITIES) {
       const r = rng(Math.round(1 / d));
       a.f32(w, OUT * IN).forEach((_, i, v) => v[i] = r() < d ? r() * 2 - 1 : 0);
       const batch = d < 0.05 ? 20 : 1;
-      const [df, fwd, db, bwd, update] = race([
+      m.update(w);
+      const [df, fwd, db, bwd, dd, kdw, update] = race([
         denseFwd,
         () => spmmForward(be, { w: m, x, y, N, bias }),
         denseBwd,
         () => spmmBackwardInput(be, { w: m, dy, dx, N, accumulate: true }),
+        denseDw,
+        () => sddmm(be, { w: m, dy, x, N, out: kept }),
         () => m.update(w),
-      ], [1, batch, 1, batch, 1]);
+      ], [1, batch, 1, batch, 1, batch, 1]);
       rows.push([
         label(d),
         String(m.nnz),
@@ -97,6 +103,9 @@ export async function main(): Promise<void> {
         ms(db),
         ms(bwd),
         gain(db, bwd),
+        ms(dd),
+        ms(kdw),
+        gain(dd, kdw),
         ms(update),
       ]);
     }
@@ -110,6 +119,9 @@ export async function main(): Promise<void> {
         "gain",
         "dense dX",
         "sparse dX",
+        "gain",
+        "dense dW",
+        "kept dW",
         "gain",
         "update",
       ],

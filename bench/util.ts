@@ -3,6 +3,7 @@
  * default model's shapes, best-of-N timing, GFLOP/s, plain-text tables.
  */
 
+import process from "node:process";
 import type { Backend } from "../src/backend/backend.ts";
 import { dims, type ModelDims } from "../src/model/config.ts";
 import { paramLayout } from "../src/model/params.ts";
@@ -61,6 +62,36 @@ export async function bestMsAsync(fn: () => Promise<void>, o: TimingOptions = {}
     const ms = performance.now() - t0;
     best = Math.min(best, ms);
     spent += ms;
+  }
+  return best;
+}
+
+/**
+ * A millisecond clock: this process's CPU time (user + system) for one thread, so that what other
+ * processes on a shared machine take is not counted; wall time for more threads.
+ */
+export function benchClock(threads: number): () => number {
+  if (threads > 1) return () => performance.now();
+  return () => {
+    const u = process.cpuUsage();
+    return (u.user + u.system) / 1000;
+  };
+}
+
+/**
+ * Best time of each of fns over `reps` rounds (after one untimed call each), calling them
+ * alternately within a round: a load change on the machine hits all of them alike, so their
+ * ratios hold even when the absolute times drift.
+ */
+export function bestOfAlternating(fns: (() => void)[], reps: number, now: () => number): number[] {
+  const best = fns.map(() => Infinity);
+  for (const f of fns) f();
+  for (let r = 0; r < reps; r++) {
+    fns.forEach((f, i) => {
+      const t0 = now();
+      f();
+      best[i] = Math.min(best[i], now() - t0);
+    });
   }
   return best;
 }

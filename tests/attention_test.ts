@@ -4,7 +4,11 @@
  */
 import assert from "node:assert/strict";
 import type { Backend } from "../src/backend/backend.ts";
-import { attentionBackward, attentionForward } from "../src/backend/ops/attention.ts";
+import {
+  attentionBackward,
+  attentionBackwardWrite,
+  attentionForward,
+} from "../src/backend/ops/attention.ts";
 import * as ref from "../src/reference/attention.ts";
 import { KernelError } from "../src/errors.ts";
 import { maxRelDiff, randArray, sameBits, upload, withBackends } from "./util.ts";
@@ -36,7 +40,7 @@ function inputs(s: Shape, seed: number, withSink: boolean) {
 type Inputs = ReturnType<typeof inputs>;
 
 /** Forward then backward on the backend; returns every output as host arrays. */
-function runKernels(be: Backend, s: Shape, x: Inputs) {
+function runKernels(be: Backend, s: Shape, x: Inputs, write = false) {
   const mark = be.arena.mark();
   const act = s.H * s.dh * s.B * s.T;
   const attN = s.H * s.B * s.T * s.T;
@@ -47,7 +51,7 @@ function runKernels(be: Backend, s: Shape, x: Inputs) {
   const att = be.arena.tensor([attN]);
   const datt = be.arena.tensor([attN]);
   attentionForward(be, { out: out.ptr, att: att.ptr, q: q.ptr, k: k.ptr, v: v.ptr, sink, ...s });
-  attentionBackward(be, {
+  (write ? attentionBackwardWrite : attentionBackward)(be, {
     dq: dq.ptr,
     dk: dk.ptr,
     dv: dv.ptr,
@@ -156,6 +160,31 @@ Deno.test("attention", async (t) => {
         }
       }
     });
+
+    await t.step(
+      "backwardWrite = the backward into zero-filled dq, dk, dv, bit for bit",
+      async () => {
+        await withBackends([1, 2], (b) => {
+          for (const s of [{ B: 2, T: 37, H: 3, dh: 16 }, { B: 1, T: 6, H: 2, dh: 5 }]) {
+            for (const withSink of [false, true]) {
+              const x = inputs(s, 31, withSink);
+              const zero = (d: Float32Array) => new Float32Array(d.length);
+              const want = runKernels(b, s, {
+                ...x,
+                dq: zero(x.dq),
+                dk: zero(x.dk),
+                dv: zero(x.dv),
+              });
+              const got = runKernels(b, s, x, true);
+              for (const key of ["out", "att", "dq", "dk", "dv", "dsink"] as const) {
+                const what = `${name(s, withSink)} threads=${b.threads}: ${key}`;
+                assert.ok(sameBits(got[key], want[key]), `${what} differs`);
+              }
+            }
+          }
+        });
+      },
+    );
 
     await t.step("a very negative sink is no sink, bit for bit", () => {
       const s = { B: 2, T: 19, H: 3, dh: 8 };

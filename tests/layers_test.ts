@@ -1,16 +1,24 @@
 import assert from "node:assert/strict";
 import type { Backend } from "../src/backend/backend.ts";
 import type { Tensor } from "../src/backend/arena.ts";
-import { absTopKBackward, absTopKForward } from "../src/backend/ops/abstopk.ts";
+import {
+  absTopKBackward,
+  absTopKBackwardWrite,
+  absTopKForward,
+} from "../src/backend/ops/abstopk.ts";
 import {
   bigramBackward,
   bigramForward,
   embeddingBackward,
   embeddingForward,
 } from "../src/backend/ops/embedding.ts";
-import { geluBackward, geluForward } from "../src/backend/ops/gelu.ts";
-import { add, addInPlace, copy, fill, scale } from "../src/backend/ops/residual.ts";
-import { rmsnormBackward, rmsnormForward } from "../src/backend/ops/rmsnorm.ts";
+import { geluBackward, geluBackwardWrite, geluForward } from "../src/backend/ops/gelu.ts";
+import { add, addInPlace, copy, exp, fill, scale } from "../src/backend/ops/residual.ts";
+import {
+  rmsnormBackward,
+  rmsnormBackwardWrite,
+  rmsnormForward,
+} from "../src/backend/ops/rmsnorm.ts";
 import * as refNorm from "../src/reference/rmsnorm.ts";
 import * as refTopk from "../src/reference/abstopk.ts";
 import * as refGelu from "../src/reference/gelu.ts";
@@ -32,6 +40,18 @@ import {
 } from "./layers_util.ts";
 
 // ---------------------------------------------------------------- RMSNorm
+
+/** randArray with every 7th entry −0 and every 11th +0 (write variants must match signed zeros). */
+function withZeros(n: number, seed: number, scale = 1): Float32Array {
+  const x = randArray(n, seed, scale);
+  for (let i = 0; i < n; i += 7) x[i] = -0;
+  for (let i = 3; i < n; i += 11) x[i] = 0;
+  return x;
+}
+
+/** A mask keeping about a third of n entries. */
+const someMask = (n: number, seed: number) =>
+  new Uint8Array(n).map((_, i) => ((i + seed) * 7919) % 3 === 0 ? 1 : 0);
 
 function rmsnormRun(
   be: Backend,
@@ -86,6 +106,66 @@ Deno.test("rmsnorm", async (t) => {
           for (const k of ["out", "rstd", "dinp", "dw"] as const) {
             assertBits(got2[k], got[k], `${k} 2 threads ${what}`);
           }
+        }
+      }
+    });
+
+    await t.step("doutMask and write = the zero-filled absTopKBackward chain, bit for bit", () => {
+      let seed = 500;
+      for (const [C, N] of [[1, 1], [5, 3], [33, 17], [256, 64]]) {
+        const x = randArray(C * N, seed++, 2), w = randArray(C, seed++, 1.5);
+        const dout = withZeros(C * N, seed++), dinp0 = randArray(C * N, seed++);
+        const dw0 = randArray(C, seed++), mask = someMask(C * N, seed++);
+        for (const be of [one, two]) {
+          scoped(be, () => {
+            const tx = upload(be, x), tw = upload(be, w), tdo = upload(be, dout);
+            const out = be.arena.tensor([C * N]), rstd = be.arena.tensor([N]);
+            rmsnormForward(be, { out: out.ptr, rstd: rstd.ptr, inp: tx.ptr, weight: tw.ptr, C, N });
+            const m = allocU8(be, C * N);
+            be.arena.u8(m, C * N).set(mask);
+            const base = { dout: tdo.ptr, inp: tx.ptr, weight: tw.ptr, rstd: rstd.ptr, C, N };
+            const what = `C=${C} N=${N} threads=${be.threads}`;
+            for (const [masked, write] of [[true, false], [false, true], [true, true]]) {
+              // The chain the variants replace: AbsTopK's backward into zeros, then the norm's.
+              const chainD = upload(be, dinp0), chainW = upload(be, dw0);
+              const masks = be.arena.tensor([C * N]);
+              fill(be, { x: masks.ptr, n: C * N, value: 0 });
+              absTopKBackward(be, { dinp: masks.ptr, dout: tdo.ptr, mask: m, C, N });
+              if (write) fill(be, { x: chainD.ptr, n: C * N, value: 0 });
+              rmsnormBackward(be, {
+                ...base,
+                dout: masked ? masks.ptr : tdo.ptr,
+                dinp: chainD.ptr,
+                dweight: chainW.ptr,
+              });
+              const d = upload(be, dinp0), dw = upload(be, dw0);
+              const args = {
+                ...base,
+                dinp: d.ptr,
+                dweight: dw.ptr,
+                ...(masked ? { doutMask: m } : {}),
+              };
+              (write ? rmsnormBackwardWrite : rmsnormBackward)(be, args);
+              const how = `masked=${masked} write=${write} ${what}`;
+              assertBits(be.arena.view(d), be.arena.view(chainD), `dinp ${how}`);
+              assertBits(be.arena.view(dw), be.arena.view(chainW), `dweight ${how}`);
+              const want = { dinp: dinp0.slice(), dw: dw0.slice() };
+              refNorm.rmsnormBackward({
+                dinp: want.dinp,
+                dweight: want.dw,
+                dout,
+                inp: x,
+                weight: w,
+                rstd: be.arena.view(rstd).slice(),
+                C,
+                N,
+                doutMask: masked ? mask : undefined,
+                write,
+              });
+              assertBits(be.arena.view(d), want.dinp, `dinp vs reference ${how}`);
+              assertBits(be.arena.view(dw), want.dw, `dweight vs reference ${how}`);
+            }
+          });
         }
       }
     });
@@ -208,6 +288,30 @@ Deno.test("abstopk", async (t) => {
       }
     });
 
+    await t.step("backwardWrite = backward into zeros, bit for bit (−0 too); in place", () => {
+      for (const [C, N] of [[1, 1], [5, 3], [33, 17], [256, 64]]) {
+        const mask = someMask(C * N, C), dout = withZeros(C * N, C + N);
+        const want = new Float32Array(C * N).fill(1);
+        refTopk.absTopKBackwardWrite({ dinp: want, dout, mask, C, N });
+        for (const be of [one, two]) {
+          scoped(be, () => {
+            const o = upload(be, dout), m = allocU8(be, C * N);
+            be.arena.u8(m, C * N).set(mask);
+            const chain = be.arena.tensor([C * N]);
+            fill(be, { x: chain.ptr, n: C * N, value: 0 });
+            absTopKBackward(be, { dinp: chain.ptr, dout: o.ptr, mask: m, C, N });
+            const d = upload(be, randArray(C * N, 9));
+            absTopKBackwardWrite(be, { dinp: d.ptr, dout: o.ptr, mask: m, C, N });
+            const what = `C=${C} N=${N} threads=${be.threads}`;
+            assertBits(be.arena.view(d), be.arena.view(chain), `dinp ${what}`);
+            assertBits(be.arena.view(d), want, `dinp vs reference ${what}`);
+            absTopKBackwardWrite(be, { dinp: o.ptr, dout: o.ptr, mask: m, C, N });
+            assertBits(be.arena.view(o), want, `in place ${what}`);
+          });
+        }
+      }
+    });
+
     await t.step("gradient matches finite differences", () => {
       const C = 16, N = 3, k = 5;
       // Distinct magnitudes at least 0.05 apart, so ±h never changes the selection.
@@ -310,6 +414,124 @@ Deno.test("gelu", async (t) => {
       }
     });
 
+    await t.step("elementwise across blocks: permuted input, permuted bits; 1 = 2 threads", () => {
+      // Blocks of 1024 entries take different passes (all small, mixed, all tail): an entry's
+      // bits must not depend on its neighbours, its block or the thread split.
+      const n = 5 * 1024 + 37;
+      const r = rng(77);
+      const x = new Float32Array(n).map((_, i) =>
+        i < 2048 ? (r() - 0.5) * 1.5 : i < 3072 ? 2 + r() * 6 : (r() - 0.5) * 8
+      );
+      const perm = Array.from({ length: n }, (_, i) => i).sort(() => r() - 0.5);
+      const xp = Float32Array.from(perm, (j) => x[j]);
+      const dout = randArray(n, 78), dp = Float32Array.from(perm, (j) => dout[j]);
+      const zeros = new Float32Array(n);
+      const a = geluRun(one, x, dout, zeros), b = geluRun(two, xp, dp, zeros);
+      assertBits(b.out, Float32Array.from(perm, (j) => a.out[j]), "out, permuted, 2 threads");
+      assertBits(b.dinp, Float32Array.from(perm, (j) => a.dinp[j]), "dinp, permuted, 2 threads");
+      assertBits(geluRun(two, x, dout, zeros).out, a.out, "out 2 threads");
+      const out = new Float32Array(n);
+      refGelu.geluForward({ out, inp: x, n });
+      assertClose(a.out, out, 1e-6, "out vs reference", 1e-3);
+    });
+
+    await t.step(
+      "backwardWrite (masked or not) = the zero-filled chain, bit for bit; in place",
+      () => {
+        for (const n of [1, 3, 17, 1001, 3001]) {
+          const x = randArray(n, n + 7, 6), dout = withZeros(n, n + 8), mask = someMask(n, n);
+          for (const be of [one, two]) {
+            scoped(be, () => {
+              const tx = upload(be, x), o = upload(be, dout), m = allocU8(be, n);
+              be.arena.u8(m, n).set(mask);
+              for (const masked of [false, true]) {
+                // fill, absTopKBackward, fill, geluBackward: what one geluBackwardWrite replaces.
+                const mid = be.arena.tensor([n]), chain = be.arena.tensor([n]);
+                fill(be, { x: mid.ptr, n, value: 0 });
+                if (masked) {
+                  absTopKBackward(be, { dinp: mid.ptr, dout: o.ptr, mask: m, C: 1, N: n });
+                }
+                fill(be, { x: chain.ptr, n, value: 0 });
+                geluBackward(be, {
+                  dinp: chain.ptr,
+                  dout: masked ? mid.ptr : o.ptr,
+                  inp: tx.ptr,
+                  n,
+                });
+                const d = upload(be, randArray(n, 5));
+                const opt = masked ? { mask: m } : {};
+                geluBackwardWrite(be, { dinp: d.ptr, dout: o.ptr, inp: tx.ptr, n, ...opt });
+                const what = `n=${n} masked=${masked} threads=${be.threads}`;
+                assertBits(be.arena.view(d), be.arena.view(chain), `dinp ${what}`);
+                const inPlace = upload(be, dout);
+                geluBackwardWrite(be, {
+                  dinp: inPlace.ptr,
+                  dout: inPlace.ptr,
+                  inp: tx.ptr,
+                  n,
+                  ...opt,
+                });
+                assertBits(be.arena.view(inPlace), be.arena.view(chain), `in place ${what}`);
+                const want = new Float32Array(n);
+                refGelu.geluBackwardWrite({
+                  dinp: want,
+                  dout,
+                  inp: x,
+                  n,
+                  mask: masked ? mask : undefined,
+                });
+                assertClose(be.arena.view(d), want, 2e-6, `dinp vs reference ${what}`);
+              }
+            });
+          }
+        }
+      },
+    );
+
+    await t.step("phi from the forward: the backward's bits without evaluating erf again", () => {
+      for (const n of [1, 3, 17, 3001]) {
+        const x = randArray(n, n + 17, 6), dout = withZeros(n, n + 18), mask = someMask(n, n);
+        for (const be of [one, two]) {
+          scoped(be, () => {
+            const tx = upload(be, x), o = upload(be, dout), m = allocU8(be, n);
+            be.arena.u8(m, n).set(mask);
+            const out = be.arena.tensor([n]), out2 = be.arena.tensor([n]);
+            const phi = be.arena.tensor([n]);
+            geluForward(be, { out: out.ptr, inp: tx.ptr, n });
+            geluForward(be, { out: out2.ptr, inp: tx.ptr, n, phi: phi.ptr });
+            const what = `n=${n} threads=${be.threads}`;
+            assertBits(be.arena.view(out2), be.arena.view(out), `out with phi ${what}`);
+            const want = Float32Array.from(x, (v) => refGelu.phi2(v));
+            assertClose(be.arena.view(phi), want, 2e-6, `phi vs reference ${what}`, 1e-3);
+            for (const opt of [{}, { mask: m }]) {
+              const a = be.arena.tensor([n]), b = be.arena.tensor([n]);
+              geluBackwardWrite(be, { dinp: a.ptr, dout: o.ptr, inp: tx.ptr, n, ...opt });
+              geluBackwardWrite(be, {
+                dinp: b.ptr,
+                dout: o.ptr,
+                inp: tx.ptr,
+                n,
+                phi: phi.ptr,
+                ...opt,
+              });
+              assertBits(
+                be.arena.view(b),
+                be.arena.view(a),
+                `dinp with phi ${what} ${"mask" in opt}`,
+              );
+            }
+          });
+        }
+      }
+      scoped(one, () => {
+        const t = one.arena.tensor([8]);
+        assert.throws(
+          () => geluForward(one, { out: t.ptr, inp: t.ptr, n: 8, phi: t.ptr + 16 }),
+          (e) => e instanceof KernelError && /gelu_forward_phi: phi overlaps out/.test(e.message),
+        );
+      });
+    });
+
     await t.step("gradient matches finite differences", () => {
       const x = randArray(64, 21, 5), wt = randArray(64, 22);
       const g = geluRun(one, x, wt, new Float32Array(64)).dinp;
@@ -366,6 +588,29 @@ Deno.test("residual elementwise ops", async (t) => {
             }
           });
         }
+      }
+    });
+
+    await t.step("exp: musl expf's bits (the reference) everywhere; within 1 ulp of e^x", () => {
+      const xs: number[] = [];
+      for (let i = 0; i <= 200000; i++) xs.push(-105 + i * 9.7e-4);
+      for (let i = 0; i < 20000; i++) xs.push(-(2 ** (-30 + i * 1.5e-3)), 2 ** (-30 + i * 1.5e-3));
+      xs.push(0, -0, Infinity, -Infinity, NaN, 88, 88.72, 88.73, -87.99, -103.97, -104, 1e-40);
+      const x = new Float32Array(xs);
+      const want = new Float32Array(x.length);
+      refRes.exp({ out: want, inp: x, n: x.length });
+      for (const be of [one, two]) {
+        scoped(be, () => {
+          const t = upload(be, x), out = be.arena.tensor([x.length]);
+          exp(be, { out: out.ptr, inp: t.ptr, n: x.length });
+          assertBits(be.arena.view(out), want, `exp threads=${be.threads}`);
+        });
+      }
+      for (let i = 0; i < x.length; i++) {
+        const e = Math.exp(x[i]);
+        if (!Number.isFinite(Math.fround(e)) || e < 2 ** -126) continue;
+        const u = Math.abs(want[i] - e) / 2 ** (Math.floor(Math.log2(e)) - 23);
+        assert.ok(u <= 1, `expf(${x[i]}) = ${want[i]}, e^x = ${e} (${u} ulp)`);
       }
     });
 

@@ -38,10 +38,12 @@ function xentRun(
   targets: Int32Array,
   scale: number,
   inPlace = false,
+  withStats = false,
 ) {
   return scoped(be, () => {
     const tl = upload(be, logits), tt = upload(be, targets), loss = be.arena.tensor([N]);
-    crossEntropyForward(be, { losses: loss.ptr, logits: tl.ptr, targets: tt.ptr, V, N });
+    const stats = withStats ? { stats: be.arena.tensor([2 * N]).ptr } : {};
+    crossEntropyForward(be, { losses: loss.ptr, logits: tl.ptr, targets: tt.ptr, V, N, ...stats });
     const mean = meanLoss(be, { losses: loss.ptr, targets: tt.ptr, N });
     const dl = inPlace ? tl : be.arena.tensor([V * N]);
     crossEntropyBackward(be, {
@@ -51,6 +53,7 @@ function xentRun(
       V,
       N,
       scale,
+      ...stats,
     });
     return { losses: be.arena.view(loss).slice(), mean, dlogits: be.arena.view(dl).slice() };
   });
@@ -82,6 +85,25 @@ Deno.test("cross-entropy", async (t) => {
         }
       }
     });
+
+    await t.step(
+      "backward from the forward's stats: the same bits; in place; 1 = 2 threads",
+      () => {
+        let seed = 900;
+        for (const [V, N] of [[1, 1], [5, 3], [33, 17], [256, 64]]) {
+          const { logits, targets } = xentData(V, N, seed++);
+          const want = xentRun(one, V, N, logits, targets, 0.5);
+          for (const be of [one, two]) {
+            for (const inPlace of [false, true]) {
+              const got = xentRun(be, V, N, logits, targets, 0.5, inPlace, true);
+              const what = `V=${V} N=${N} threads=${be.threads} in place=${inPlace}`;
+              assertBits(got.losses, want.losses, `losses ${what}`);
+              assertBits(got.dlogits, want.dlogits, `dlogits ${what}`);
+            }
+          }
+        }
+      },
+    );
 
     await t.step("gradient matches finite differences", () => {
       const V = 7, N = 5, scale = 0.7;

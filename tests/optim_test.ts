@@ -1,8 +1,9 @@
 import assert from "node:assert/strict";
 import type { Backend } from "../src/backend/backend.ts";
-import { adamStep, decayWeights, lrSchedule } from "../src/backend/ops/adamw.ts";
+import { adamStep, adamStepCsr, decayWeights, lrSchedule } from "../src/backend/ops/adamw.ts";
+import { SparseMatrix } from "../src/backend/ops/sparse.ts";
 import { randnFill } from "../src/backend/ops/random.ts";
-import { gradRmsNormalize, sumSquares } from "../src/backend/ops/reduce.ts";
+import { gradRmsNormalize, gradRmsNormalizeSpans, sumSquares } from "../src/backend/ops/reduce.ts";
 import * as refAdam from "../src/reference/adamw.ts";
 import * as refReduce from "../src/reference/reduce.ts";
 import * as refRandom from "../src/reference/random.ts";
@@ -98,6 +99,76 @@ Deno.test("adam, weight decay and the lr schedule", async (t) => {
       assert.throws(() => lrSchedule(one, { ...base, step: 0, pfracNow: 0 }), KernelError);
     });
 
+    await t.step("adamStepCsr: kept entries as adamStep, the rest untouched; 1 = 2 threads", () => {
+      const [rows, cols] = [13, 29];
+      const n = rows * cols;
+      const p0 = randArray(n, 51, 0.1).map((x, i) => (i % 3 === 0 || i % 7 === 1 ? 0 : x));
+      const m0 = randArray(n, 52, 0.01), v0 = randArray(n, 53, 0.01).map(Math.abs);
+      const nnz = p0.reduce((a, x) => a + (x !== 0 ? 1 : 0), 0);
+      const grads = [1, 2, 3].map((s) => randArray(nnz, 60 + s));
+      const hyper = { lr: 0.05, beta1: 0.9, beta2: 0.95, eps: 0.1 };
+      const factors = [0.996, 1, 0.5];
+      const want = { param: p0.slice(), m: m0.slice(), v: v0.slice() };
+      grads.forEach((grad, s) =>
+        refAdam.adamStepCsr({ ...want, grad, ...hyper, t: s + 1, factor: factors[s] })
+      );
+      for (let i = 0; i < n; i++) {
+        if (p0[i] !== 0) continue;
+        assert.ok(want.param[i] === 0 && want.m[i] === m0[i] && want.v[i] === v0[i], `${i}`);
+      }
+      // Kept entries: the dense adamStep on the gathered entries, then × factor.
+      const kept = [...p0.keys()].filter((i) => p0[i] !== 0);
+      const dense = {
+        param: Float32Array.from(kept, (i) => p0[i]),
+        m: Float32Array.from(kept, (i) => m0[i]),
+        v: Float32Array.from(kept, (i) => v0[i]),
+      };
+      grads.forEach((grad, s) => {
+        refAdam.adamStep({ ...dense, grad, n: nnz, ...hyper, t: s + 1 });
+        refAdam.decayWeights({ param: dense.param, n: nnz, factor: factors[s] });
+      });
+      assertBits(Float32Array.from(kept, (i) => want.param[i]), dense.param, "kept = dense");
+      for (const be of [one, two]) {
+        scoped(be, () => {
+          const p = upload(be, p0), m = upload(be, m0), v = upload(be, v0);
+          const g = be.arena.tensor([nnz]);
+          const w = new SparseMatrix(be, rows, cols);
+          w.update(p.ptr);
+          grads.forEach((grad, s) => {
+            be.arena.view(g).set(grad);
+            adamStepCsr(be, {
+              w,
+              param: p.ptr,
+              grad: g.ptr,
+              m: m.ptr,
+              v: v.ptr,
+              ...hyper,
+              t: s + 1,
+              factor: factors[s],
+            });
+          });
+          const what = `threads=${be.threads}`;
+          assertBits(be.arena.view(p), want.param, `param ${what}`);
+          assertBits(be.arena.view(m), want.m, `m ${what}`);
+          assertBits(be.arena.view(v), want.v, `v ${what}`);
+          assert.throws(
+            () =>
+              adamStepCsr(be, {
+                w,
+                param: p.ptr,
+                grad: g.ptr,
+                m: m.ptr,
+                v: v.ptr,
+                ...hyper,
+                t: 0,
+                factor: 1,
+              }),
+            /adam_step_csr: t must be a positive integer/,
+          );
+        });
+      }
+    });
+
     await t.step("bad optimizer arguments are KernelErrors", () => {
       scoped(one, () => {
         const b = one.arena.tensor([8]);
@@ -151,6 +222,33 @@ Deno.test("deterministic reductions", async (t) => {
         assert.equal(got2.rms, got.rms);
         assertBits(got2.g, got.g, `normalised 2 threads n=${n}`);
       }
+    });
+
+    await t.step("gradRmsNormalizeSpans: the spans as one buffer, bit-exact; 1 = 2 threads", () => {
+      const lens = [17, 0, 8195, 3, 20000];
+      const xs = lens.map((n, i) => randArray(n, 70 + i, 2));
+      const want = xs.map((x) => x.slice());
+      const rms = refReduce.gradRmsNormalizeSpans(want);
+      for (const be of [one, two]) {
+        scoped(be, () => {
+          const ts = xs.map((x) => upload(be, x.length ? x : new Float32Array(1)));
+          const got = gradRmsNormalizeSpans(be, ts.map((t, i) => [t.ptr, lens[i]]));
+          assert.equal(got, rms, `rms threads=${be.threads}`);
+          ts.forEach((t, i) =>
+            assertBits(
+              be.arena.view(t).slice(0, lens[i]),
+              want[i],
+              `span ${i} threads=${be.threads}`,
+            )
+          );
+        });
+      }
+      const one1 = xs[4].slice();
+      assert.equal(
+        refReduce.gradRmsNormalizeSpans([one1]),
+        refReduce.gradRmsNormalize({ grad: xs[4].slice(), n: lens[4] }),
+      );
+      assert.throws(() => gradRmsNormalizeSpans(one, [[64, 0]]), KernelError);
     });
 
     await t.step("normalised gradient has RMS ≈ 1", () => {

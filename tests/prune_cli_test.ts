@@ -56,6 +56,8 @@ const QUICK = [
   "2",
   "--delta-pairs",
   "2",
+  "--bisect-pairs",
+  "4",
   "--means-tokens",
   "1024",
   "--threads",

@@ -172,6 +172,7 @@ Deno.test("pruning a hand-built model returns exactly its 3-node / 2-edge path",
       hp: { ...DEFAULT_HP, steps: 150, batchPairs: 8, lr: 0.01, kCoef: 1e-3 },
       randomDraws: 4,
       deltaPairs: 8,
+      bisectPairs: 16,
     };
     const res = findCircuit(ms, { pool, evalItems }, st);
     const d = model.d, nl = model.nodes;

@@ -1,6 +1,12 @@
 import assert from "node:assert/strict";
 import type { Backend } from "../src/backend/backend.ts";
-import { SparseMatrix, spmmBackwardInput, spmmForward } from "../src/backend/ops/sparse.ts";
+import {
+  csrGather,
+  sddmm,
+  SparseMatrix,
+  spmmBackwardInput,
+  spmmForward,
+} from "../src/backend/ops/sparse.ts";
 import { gemm } from "../src/backend/ops/gemm.ts";
 import * as ref from "../src/reference/sparse.ts";
 import { KernelError } from "../src/errors.ts";
@@ -93,6 +99,7 @@ const SHAPES: Shape[] = [
   { rows: 300, cols: 500, N: 9, density: 0.001 },
   { rows: 40, cols: 40, N: 32, density: 0 },
   { rows: 2100, cols: 5, N: 70, density: 0.05 }, // dX reads dy in 32-column tiles
+  { rows: 20, cols: 30, N: 1030, density: 0.3 }, // sddmm sums over three token tiles
 ];
 
 Deno.test("sparse matmul", async (t) => {
@@ -214,6 +221,132 @@ Deno.test("sparse matmul", async (t) => {
         () => spmmBackwardInput(be, { w: m, dy: y.ptr, dx: 6, N: 8 }),
         /spmm_backward_input_f32: pointer dx/,
       );
+    });
+  });
+});
+
+/** The kept-entry weight gradient on the backend: sddmm and (from a dense gemm dW) csrGather. */
+function runKept(be: Backend, s: Shape, w: Float32Array, seed: number) {
+  const { rows, cols, N } = s;
+  const mark = be.arena.mark();
+  try {
+    const m = new SparseMatrix(be, rows, cols);
+    const nnz = m.update(upload(be, w).ptr);
+    const dy = upload(be, randArray(rows * N, seed + 4));
+    const x = upload(be, randArray(cols * N, seed + 2));
+    // Garbage first: both kernels overwrite.
+    const out = upload(be, randArray(Math.max(1, nnz), seed + 7, 9));
+    sddmm(be, { w: m, dy: dy.ptr, x: x.ptr, N, out: out.ptr });
+    const kept = be.arena.view(out).slice(0, nnz);
+    const dw = upload(be, randArray(rows * cols, seed + 8, 9));
+    gemm(be, { M: rows, N: cols, K: N, a: dy.ptr, b: x.ptr, transB: true, c: dw.ptr });
+    const gathered = upload(be, randArray(Math.max(1, nnz), seed + 9, 9));
+    csrGather(be, { w: m, dense: dw.ptr, out: gathered.ptr });
+    return { kept, gathered: be.arena.view(gathered).slice(0, nnz) };
+  } finally {
+    be.arena.reset(mark);
+  }
+}
+
+Deno.test("kept-entry weight gradient (sddmm)", async (t) => {
+  await t.step("bit-exact vs reference and the dense gemm, 1 and 2 threads identical", async () => {
+    const byThreads: Float32Array[][] = [];
+    await withBackends([1, 2], (be) => {
+      const outs: Float32Array[] = [];
+      SHAPES.forEach((s, i) => {
+        const seed = 3000 + 10 * i;
+        const w = sparseWeight(s.rows, s.cols, s.density, seed);
+        const got = runKept(be, s, w, seed);
+        const want = ref.sddmm({
+          w,
+          rows: s.rows,
+          cols: s.cols,
+          dy: randArray(s.rows * s.N, seed + 4),
+          x: randArray(s.cols * s.N, seed + 2),
+          N: s.N,
+        });
+        const what = `${JSON.stringify(s)} threads=${be.threads}`;
+        assert.equal(got.kept.length, nonzeros(w), what);
+        assert.ok(sameBits(got.kept, want), `sddmm ${what}`);
+        // The dense gemm's dW at the kept positions: the same bits (not just up to rounding).
+        assert.ok(sameBits(got.gathered, want), `gemm dW gathered ${what}`);
+        outs.push(got.kept);
+      });
+      byThreads.push(outs);
+    });
+    const bits = (v: Float32Array) => new Uint32Array(v.buffer, v.byteOffset, v.length);
+    SHAPES.forEach((s, i) =>
+      assert.deepEqual(bits(byThreads[0][i]), bits(byThreads[1][i]), JSON.stringify(s))
+    );
+  });
+
+  await t.step("is the gradient of Σ g·(W·x) at the kept entries (central differences)", () => {
+    const [rows, cols, N] = [5, 6, 3];
+    const w = sparseWeight(rows, cols, 0.5, 81);
+    const x = randArray(cols * N, 82), g = randArray(rows * N, 83);
+    const dw = ref.sddmm({ w, rows, cols, dy: g, x, N });
+    const loss = (ws: Float32Array) => {
+      const y = new Float32Array(rows * N);
+      ref.spmmForward({ w: ws, rows, cols, x, y, N });
+      return y.reduce((a, v, i) => a + v * g[i], 0);
+    };
+    const eps = 1e-2;
+    let e = 0;
+    for (let i = 0; i < w.length; i++) {
+      if (w[i] === 0) continue;
+      const [wp, wm] = [w.slice(), w.slice()];
+      wp[i] += eps;
+      wm[i] -= eps;
+      const fd = (loss(wp) - loss(wm)) / (2 * eps);
+      assert.ok(
+        Math.abs(fd - dw[e]) < 1e-3 * Math.max(1, Math.abs(fd)),
+        `dW[${i}] ${dw[e]} vs ${fd}`,
+      );
+      e++;
+    }
+  });
+
+  await t.step("refreshValues re-reads values and counts positions that became zero", async () => {
+    await withBackends([1, 2], (be) => {
+      const [rows, cols, N] = [19, 23, 9];
+      const w = sparseWeight(rows, cols, 0.3, 91);
+      const m = new SparseMatrix(be, rows, cols);
+      const tw = upload(be, w);
+      m.update(tw.ptr);
+      const w2 = w.map((v) => v === 0 ? 0 : v * 1.5);
+      let zeroed = 0;
+      for (let i = 0; i < w2.length && zeroed < 3; i++) {
+        if (w2[i] !== 0 && i % 7 === 0) [w2[i], zeroed] = [0, zeroed + 1];
+      }
+      be.arena.view(tw).set(w2);
+      assert.equal(m.refreshValues(tw.ptr), zeroed);
+      assert.equal(m.nnz, nonzeros(w), "the pattern stays");
+      const x = upload(be, randArray(cols * N, 92)), y = upload(be, new Float32Array(rows * N));
+      const dy = upload(be, randArray(rows * N, 93)), dx = upload(be, new Float32Array(cols * N));
+      spmmForward(be, { w: m, x: x.ptr, y: y.ptr, N });
+      spmmBackwardInput(be, { w: m, dy: dy.ptr, dx: dx.ptr, N });
+      const [wantY, wantDx] = [new Float32Array(rows * N), new Float32Array(cols * N)];
+      ref.spmmForward({ w: w2, rows, cols, x: be.arena.view(x), y: wantY, N });
+      ref.spmmBackwardInput({ w: w2, rows, cols, dy: be.arena.view(dy), dx: wantDx, N });
+      assert.ok(sameBits(be.arena.view(y), wantY), "forward with the new values");
+      assert.ok(sameBits(be.arena.view(dx), wantDx), "dx with the new values");
+    });
+  });
+
+  await t.step("bad arguments throw KernelError naming the kernel and shapes", async () => {
+    await withBackends([1], (be) => {
+      const m = new SparseMatrix(be, 4, 3);
+      const x = be.arena.tensor([3 * 8]), dy = be.arena.tensor([4 * 8]);
+      assert.throws(
+        () => sddmm(be, { w: m, dy: dy.ptr, x: x.ptr, N: 0, out: x.ptr }),
+        /sddmm_f32: N must be a positive integer, got 0 \(W \[4, 3\]/,
+      );
+      assert.throws(
+        () => sddmm(be, { w: m, dy: dy.ptr, x: 6, N: 8, out: x.ptr }),
+        /sddmm_f32: pointer x/,
+      );
+      assert.throws(() => csrGather(be, { w: m, dense: 0, out: x.ptr }), /csr_gather_f32/);
+      assert.throws(() => m.refreshValues(2), /sparse_refresh_values_f32: pointer w/);
     });
   });
 });

@@ -21,6 +21,8 @@ function microConfig(steps = 16): RunConfig {
 
 /** SHA-256 of model.safetensors for microConfig(16), seed 1. Update only for an intended change. */
 const GOLDEN_SHA256 = "e6325eab8bc20f84ba8d97adc0df2290d18a80d62a4937c09eb8309561025309";
+/** The same with --dense-grad-every 3 (the sparse-gradient mode). */
+const GOLDEN_SHA256_R3 = "f89495b8636c7d48ac4d8a97e9b31336142ed8806109394d9c79b1a57c990d0a";
 
 const tmp = () => Deno.makeTempDir({ prefix: "thinwire-train-" });
 const cli = new URL("../cli.ts", import.meta.url).pathname;
@@ -68,7 +70,33 @@ Deno.test("training is bit-reproducible: golden hash, 1 thread = 2 threads", asy
   for (const d of dirs) await Deno.remove(d, { recursive: true });
 });
 
-Deno.test("a run killed with SIGKILL resumes to bit-identical weights", async () => {
+Deno.test("sparse-gradient mode is bit-reproducible: its golden hash, 1 thread = 2 threads", async () => {
+  const dirs = [await tmp(), await tmp()];
+  const rc = microConfig();
+  rc.train.denseGradEvery = 3;
+  const [a, b] = [
+    await train({ out: `${dirs[0]}/r`, rc, threads: 1, resume: false, quiet: true }),
+    await train({ out: `${dirs[1]}/r`, rc, threads: 2, resume: false, quiet: true }),
+  ];
+  assert.equal(a.modelSha256, b.modelSha256, "1 and 2 threads differ");
+  assert.ok(Number.isFinite(a.valLoss) && a.valLoss < Math.log(2048), `val loss ${a.valLoss}`);
+  assert.notEqual(a.modelSha256, GOLDEN_SHA256, "R = 3 trained as R = 1");
+  assert.equal(
+    a.modelSha256,
+    GOLDEN_SHA256_R3,
+    "weights changed: update GOLDEN_SHA256_R3 if intended",
+  );
+  const cfg = JSON.parse(await Deno.readTextFile(`${dirs[0]}/r/config.json`));
+  assert.equal(cfg.train.denseGradEvery, 3);
+  for (const d of dirs) await Deno.remove(d, { recursive: true });
+});
+
+/**
+ * Trains the tiny preset for 40 steps (checkpoints every 4) twice with `extra` flags: once
+ * through, once killed with SIGKILL after a checkpoint and resumed on 2 threads; asserts the same
+ * model.safetensors bytes.
+ */
+async function killAndResume(extra: string[]): Promise<void> {
   const dir = await tmp();
   const flags = [
     "train",
@@ -89,6 +117,7 @@ Deno.test("a run killed with SIGKILL resumes to bit-identical weights", async ()
     "--quiet",
     "--threads",
     "1",
+    ...extra,
   ];
   const full = await runCli([...flags, "--out", `${dir}/full`]);
   assert.equal(full.code, 0, full.stderr);
@@ -121,7 +150,7 @@ Deno.test("a run killed with SIGKILL resumes to bit-identical weights", async ()
   // Every row but its throughput is a function of the weights: the same as the full run's.
   assert.deepEqual(await metricsRows(`${dir}/killed`), await metricsRows(`${dir}/full`));
   await Deno.remove(dir, { recursive: true });
-});
+}
 
 /** metrics.jsonl without tokens_per_s (timing); fails on a damaged line. */
 async function metricsRows(run: string): Promise<Record<string, number>[]> {
@@ -203,6 +232,15 @@ Deno.test("--resume refuses flags that change the run; --steps N extends it", as
   await Deno.remove(dir, { recursive: true });
 });
 
+Deno.test("a run killed with SIGKILL resumes to bit-identical weights", async () => {
+  await killAndResume([]);
+});
+
+Deno.test("a sparse-gradient run killed with SIGKILL resumes to bit-identical weights", async () => {
+  // R = 3 against checkpoints every 4 steps: most resumes start between two dense steps.
+  await killAndResume(["--dense-grad-every", "3"]);
+});
+
 Deno.test("bad input: one line on stderr, exit 2, nothing written", async (t) => {
   const dir = await tmp();
   const cases: [string, string[], RegExp][] = [
@@ -222,6 +260,23 @@ Deno.test("bad input: one line on stderr, exit 2, nothing written", async (t) =>
     ["missing data folder", ["--data", `${dir}/nope`], /nope/],
     ["unknown preset", ["--preset", "huge"], /preset/],
     ["pfrac too small for the j=4 protection", ["--pfrac", "0.001"], /protect-j/],
+    [
+      "pfrac too small for the j=4 protection, sparse gradients",
+      ["--pfrac", "0.001", "--dense-grad-every", "4"],
+      /protect-j/,
+    ],
+    [
+      "dense-grad-every below 1",
+      ["--dense-grad-every", "0"],
+      /dense-grad-every must be an integer ≥ 1/,
+    ],
+    ["dense-grad-every not an integer", ["--dense-grad-every", "2.5"], /dense-grad-every must be/],
+    ["dense-grad-every not a number", ["--dense-grad-every", "often"], /--dense-grad-every needs/],
+    [
+      "dense baseline with sparse gradients",
+      ["--dense", "--dense-grad-every", "4"],
+      /dense-grad-every 4 needs weight sparsity.*--dense/,
+    ],
   ];
   for (const [name, args, re] of cases) {
     await t.step(name, async () => {

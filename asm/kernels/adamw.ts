@@ -5,6 +5,7 @@
 //   m = β1·m + (1−β1)·g        v = β2·v + (1−β2)·g²
 //   p −= lr · (m/(1−β1^t)) / (sqrt(v/(1−β2^t)) + eps)
 import { part_start_aligned } from "./common";
+import { row_split } from "./sparse";
 
 /** One Adam step over n parameters (t ≥ 1 is the 1-based step number). */
 export function adam_step(param: usize, grad: usize, m: usize, v: usize, n: i32, lr: f64, beta1: f64, beta2: f64, eps: f64, t: i32, tid: i32, nth: i32): void {
@@ -49,4 +50,37 @@ export function lr_schedule(step: f64, total: f64, warmupFrac: f64, base: f64, p
   if (step < w) f = min(1.0, (step + 1) / w);
   else f = total > w ? max(0.0, (total - step) / (total - w)) : 0;
   return base * f * Math.sqrt(pfracTarget / pfracNow);
+}
+
+/**
+ * The Adam step of adam_step, for the kept entries of one weight W [R, K] only (the
+ * sparse-gradient mode): the CSR pattern's entry e = (r, idx[e]) reads grad[e] (compact, in CSR
+ * order) and updates param, m and v at r·K + idx[e]; every other position is left as it is. The
+ * updated weight is then multiplied by `factor` (the decoupled weight decay 1 − lr·wd when no
+ * top-k runs between the two, else 1), the same f32 product as scale_f32. Threads split rows by
+ * their entry counts; the arithmetic is adam_step's, entry by entry.
+ */
+export function adam_step_csr_f32(
+  rowPtr: usize, idx: usize, R: i32, K: i32, grad: usize, param: usize, m: usize, v: usize,
+  lr: f64, beta1: f64, beta2: f64, eps: f64, t: i32, factor: f32, tid: i32, nth: i32,
+): void {
+  const r0 = row_split(rowPtr, R, tid, nth), r1 = row_split(rowPtr, R, tid + 1, nth);
+  const b1 = <f32>beta1, b2 = <f32>beta2, omb1 = <f32>(1 - beta1), omb2 = <f32>(1 - beta2);
+  const ibc1 = <f32>(1 / (1 - Math.pow(beta1, <f64>t))), ibc2 = <f32>(1 / (1 - Math.pow(beta2, <f64>t)));
+  const lr32 = <f32>lr, eps32 = <f32>eps;
+  for (let r = r0; r < r1; r++) {
+    const pr = rowPtr + (<usize>r << 2);
+    const e0 = load<i32>(pr), e1 = load<i32>(pr, 4);
+    const row = <usize>r * <usize>K;
+    for (let e = e0; e < e1; e++) {
+      const o = (row + <usize>load<i32>(idx + (<usize>e << 2))) << 2;
+      const g = load<f32>(grad + (<usize>e << 2));
+      const mi = b1 * load<f32>(m + o) + omb1 * g;
+      const vi = b2 * load<f32>(v + o) + omb2 * (g * g);
+      store<f32>(m + o, mi);
+      store<f32>(v + o, vi);
+      const den = Mathf.sqrt(vi * ibc2) + eps32;
+      store<f32>(param + o, (load<f32>(param + o) - lr32 * ((mi * ibc1) / den)) * factor);
+    }
+  }
 }

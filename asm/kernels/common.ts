@@ -30,8 +30,18 @@ export function count_nonfinite(p: usize, n: i32, tid: i32, nth: i32): i32 {
   return bad;
 }
 
-/** y[i] = value for i in this thread's share of n. */
+/** y[i] = value for i in this thread's share of n (shares cut at multiples of 4 floats). */
 export function fill_f32(p: usize, n: i32, value: f32, tid: i32, nth: i32): void {
-  const s = part_start(n, tid, nth), e = part_start(n, tid + 1, nth);
-  for (let i = s; i < e; i++) store<f32>(p + (<usize>i << 2), value);
+  const s = part_start_aligned(n, 4, tid, nth), e = part_start_aligned(n, 4, tid + 1, nth);
+  const v = f32x4.splat(value);
+  let i = s;
+  for (; i + 16 <= e; i += 16) {
+    const q = p + (<usize>i << 2);
+    v128.store(q, v);
+    v128.store(q, v, 16);
+    v128.store(q, v, 32);
+    v128.store(q, v, 48);
+  }
+  for (; i + 4 <= e; i += 4) v128.store(p + (<usize>i << 2), v);
+  for (; i < e; i++) store<f32>(p + (<usize>i << 2), value);
 }

@@ -15,6 +15,7 @@
 // to the sign of zero, whatever the thread count or tile.
 
 import { part_start } from "./common";
+import { load_f32x4_partial, store_f32x4_partial } from "./vmath";
 
 /**
  * Rebuild pass 1 over w [R, K]: nonzero count of each row to rowCnt[r]; with the rows split in
@@ -129,7 +130,7 @@ export function sparse_fill_f32(
 }
 
 /** First row of thread tid when rows are split by cost (entries + 1 per row, for the store). */
-@inline function row_split(prefix: usize, R: i32, tid: i32, nth: i32): i32 {
+@inline export function row_split(prefix: usize, R: i32, tid: i32, nth: i32): i32 {
   if (tid <= 0) return 0;
   if (tid >= nth) return R;
   const total = <i64>load<i32>(prefix + (<usize>R << 2)) + <i64>R;
@@ -259,3 +260,125 @@ export function spmm_backward_input_f32(
 ): void {
   spmm_rows(colPtr, idx, val, dy, R, T, packed, dx, 0, accumulate != 0 ? 2 : 0, K, N, tid, nth);
 }
+
+// Weight gradients at the kept positions only (the sparse-gradient mode, src/train/kept_grads.ts):
+// a sampled dense-dense product (SDDMM) over the CSR pattern of W. Entry e = (r, c) of the
+// pattern gets dW[r, c] = Σ_n dy[r, n]·x[c, n], summed in the dense GEMM's order (n = 0 .. N-1,
+// f32 multiply then f32 add, one accumulator from 0), so the result equals the dense weight
+// gradient at that position bit for bit, whatever the thread count, tile or packing. Four entries
+// of a row go together, one per lane: a 4×4 transpose turns four x rows into four columns of
+// tokens, so each lane still adds its own products one token at a time.
+
+/**
+ * out[e] = Σ_n dy[r, n]·x[idx[e], n] for every entry e of the CSR pattern (row r's entries at
+ * [rowPtr[r], rowPtr[r+1])), in CSR order; out has nnz floats and is overwritten. dy [R, N] and
+ * x [K, N] plain; tokens go in tiles of T (the sums pass through out between tiles). Threads
+ * split rows by their entry counts.
+ */
+export function sddmm_f32(
+  rowPtr: usize, idx: usize, R: i32, dy: usize, x: usize, T: i32, N: i32, out: usize, tid: i32,
+  nth: i32,
+): void {
+  const r0 = row_split(rowPtr, R, tid, nth), r1 = row_split(rowPtr, R, tid + 1, nth);
+  const rowBytes = <usize>N << 2;
+  for (let t0 = 0; t0 < N; t0 += T) {
+    const tw = min(T, N - t0), tw4 = tw & ~3;
+    const tile = x + (<usize>t0 << 2);
+    const xRow: usize = rowBytes;
+    for (let r = r0; r < r1; r++) {
+      const pr = rowPtr + (<usize>r << 2);
+      const e0 = load<i32>(pr), e1 = load<i32>(pr, 4);
+      const d = dy + <usize>r * rowBytes + (<usize>t0 << 2);
+      for (let e = e0; e < e1; e += 4) {
+        const lanes = min(4, e1 - e);
+        const pi = idx + (<usize>e << 2);
+        const c0 = load<i32>(pi);
+        // Missing lanes repeat the first entry: their sums are computed and never stored.
+        const c1 = lanes > 1 ? load<i32>(pi, 4) : c0;
+        const c2 = lanes > 2 ? load<i32>(pi, 8) : c0;
+        const c3 = lanes > 3 ? load<i32>(pi, 12) : c0;
+        const x0 = tile + <usize>c0 * xRow, x1 = tile + <usize>c1 * xRow;
+        const x2 = tile + <usize>c2 * xRow, x3 = tile + <usize>c3 * xRow;
+        const o = out + (<usize>e << 2);
+        let acc = f32x4.splat(0);
+        if (t0 > 0) acc = load_f32x4_partial(o, lanes);
+        let n = 0;
+        for (; n < tw4; n += 4) {
+          const nb = <usize>n << 2;
+          const a0 = v128.load(x0 + nb), a1 = v128.load(x1 + nb);
+          const a2 = v128.load(x2 + nb), a3 = v128.load(x3 + nb);
+          const t01 = v128.shuffle<f32>(a0, a1, 0, 4, 1, 5), t23 = v128.shuffle<f32>(a2, a3, 0, 4, 1, 5);
+          const u01 = v128.shuffle<f32>(a0, a1, 2, 6, 3, 7), u23 = v128.shuffle<f32>(a2, a3, 2, 6, 3, 7);
+          const g = v128.load(d + nb);
+          acc = f32x4.add(acc, f32x4.mul(v128.shuffle<f32>(g, g, 0, 0, 0, 0), v128.shuffle<f32>(t01, t23, 0, 1, 4, 5)));
+          acc = f32x4.add(acc, f32x4.mul(v128.shuffle<f32>(g, g, 1, 1, 1, 1), v128.shuffle<f32>(t01, t23, 2, 3, 6, 7)));
+          acc = f32x4.add(acc, f32x4.mul(v128.shuffle<f32>(g, g, 2, 2, 2, 2), v128.shuffle<f32>(u01, u23, 0, 1, 4, 5)));
+          acc = f32x4.add(acc, f32x4.mul(v128.shuffle<f32>(g, g, 3, 3, 3, 3), v128.shuffle<f32>(u01, u23, 2, 3, 6, 7)));
+        }
+        for (; n < tw; n++) {
+          const nb = <usize>n << 2;
+          let col = f32x4.splat(load<f32>(x0 + nb));
+          col = f32x4.replace_lane(col, 1, load<f32>(x1 + nb));
+          col = f32x4.replace_lane(col, 2, load<f32>(x2 + nb));
+          col = f32x4.replace_lane(col, 3, load<f32>(x3 + nb));
+          acc = f32x4.add(acc, f32x4.mul(f32x4.splat(load<f32>(d + nb)), col));
+        }
+        store_f32x4_partial(o, acc, lanes);
+      }
+    }
+  }
+}
+
+/** out[e] = dense[r·K + idx[e]] for every entry e of the CSR pattern (rows split by entries). */
+export function csr_gather_f32(
+  rowPtr: usize, idx: usize, R: i32, K: i32, dense: usize, out: usize, tid: i32, nth: i32,
+): void {
+  const r0 = row_split(rowPtr, R, tid, nth), r1 = row_split(rowPtr, R, tid + 1, nth);
+  for (let r = r0; r < r1; r++) {
+    const pr = rowPtr + (<usize>r << 2);
+    const e0 = load<i32>(pr), e1 = load<i32>(pr, 4);
+    const row = dense + ((<usize>r * <usize>K) << 2);
+    for (let e = e0; e < e1; e++) {
+      const c = load<i32>(idx + (<usize>e << 2));
+      store<f32>(out + (<usize>e << 2), load<f32>(row + (<usize>c << 2)));
+    }
+  }
+}
+
+/**
+ * Re-reads the values of both compressed forms from the dense w [R, K] at the stored positions
+ * (after an optimizer step that kept the pattern). Rows (CSR) and columns (CSC) are split by
+ * entries. This thread's count of positions whose value is now ±0 goes to zeros[tid] (CSR pass);
+ * returns nth, the number of counts written.
+ */
+export function sparse_refresh_values_f32(
+  w: usize, R: i32, K: i32, rowPtr: usize, rowIdx: usize, rowVal: usize, colPtr: usize,
+  colIdx: usize, colVal: usize, zeros: usize, tid: i32, nth: i32,
+): i32 {
+  const r0 = row_split(rowPtr, R, tid, nth), r1 = row_split(rowPtr, R, tid + 1, nth);
+  let z = 0;
+  for (let r = r0; r < r1; r++) {
+    const pr = rowPtr + (<usize>r << 2);
+    const e0 = load<i32>(pr), e1 = load<i32>(pr, 4);
+    const row = w + ((<usize>r * <usize>K) << 2);
+    for (let e = e0; e < e1; e++) {
+      const v = load<f32>(row + (<usize>load<i32>(rowIdx + (<usize>e << 2)) << 2));
+      store<f32>(rowVal + (<usize>e << 2), v);
+      if (v == 0) z++;
+    }
+  }
+  store<i32>(zeros + (<usize>tid << 2), z);
+  const k0 = row_split(colPtr, K, tid, nth), k1 = row_split(colPtr, K, tid + 1, nth);
+  const rowBytes = <usize>K << 2;
+  for (let c = k0; c < k1; c++) {
+    const pc = colPtr + (<usize>c << 2);
+    const e0 = load<i32>(pc), e1 = load<i32>(pc, 4);
+    const col = w + (<usize>c << 2);
+    for (let e = e0; e < e1; e++) {
+      const v = load<f32>(col + <usize>load<i32>(colIdx + (<usize>e << 2)) * rowBytes);
+      store<f32>(colVal + (<usize>e << 2), v);
+    }
+  }
+  return nth;
+}
+

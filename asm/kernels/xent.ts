@@ -91,6 +91,35 @@ export function crossentropy_backward(dlogits: usize, logits: usize, targets: us
 }
 
 /**
+ * crossentropy_backward from the statistics crossentropy_forward left in its scratch for these
+ * same logits (stats [2N]: max, then Σexp): one pass, e^(l − max) recomputed as the forward did,
+ * instead of three; the same bits. inv [N] f32 is scratch. dlogits may alias logits.
+ */
+export function crossentropy_backward_stats(dlogits: usize, logits: usize, targets: usize, V: i32, N: i32, scale: f32, stats: usize, inv: usize, tid: i32, nth: i32): void {
+  const s = part_start_aligned(N, 4, tid, nth), e = part_start_aligned(N, 4, tid + 1, nth);
+  const mx = stats, sum = stats + (<usize>N << 2);
+  const rowBytes = <usize>N << 2;
+  for (let n = s; n < e; n += 4) {
+    const o = <usize>n << 2, r = min(4, e - n);
+    const valid = i32x4.ge_s(load_i32x4_partial(targets + o, r, -1), i32x4.splat(0));
+    const iv = f32x4.mul(f32x4.div(f32x4.splat(1), load_f32x4_partial(sum + o, r)), f32x4.splat(scale));
+    store_f32x4_partial(inv + o, v128.and(iv, valid), r);
+  }
+  const sc = f32x4.splat(scale);
+  for (let v = 0; v < V; v++) {
+    const lrow = logits + <usize>v * rowBytes, drow = dlogits + <usize>v * rowBytes;
+    const vv = i32x4.splat(v);
+    for (let n = s; n < e; n += 4) {
+      const o = <usize>n << 2, r = min(4, e - n);
+      const ex = exp_f32x4(f32x4.sub(load_f32x4_partial(lrow + o, r), load_f32x4_partial(mx + o, r)));
+      const hot = v128.and(i32x4.eq(load_i32x4_partial(targets + o, r, -1), vv), sc);
+      const g = f32x4.sub(f32x4.mul(ex, load_f32x4_partial(inv + o, r)), hot);
+      store_f32x4_partial(drow + o, flush_subnormal_f32x4(g), r);
+    }
+  }
+}
+
+/**
  * Mean of losses[n] over the tokens with targets[n] ≥ 0 (all N when targets is 0), summed in
  * f64 in token order; 0 when no token counts. Thread 0 computes it; other threads return 0.
  */

@@ -53,6 +53,8 @@ export interface LayerActs {
   minMask: number;
   fcPre: number;
   gel: number;
+  /** 1 + erf(fcPre/√2) from the GELU forward, read by its backward. */
+  phi: number;
   u: number;
   uMask: number;
   moPre: number;
@@ -130,8 +132,6 @@ export interface BlockLinears {
   mlpProj: Linear;
 }
 
-const zero = (be: Backend, ptr: number, n: number) => ops.fill(be, { x: ptr, n, value: 0 });
-
 export class Block {
   readonly #kIn: number;
   readonly #kQkv: number;
@@ -201,7 +201,7 @@ export class Block {
     ops.absTopKForward(be, { out: s.min, mask: s.minMask, inp: s.ln2, C: C + P, N, k: this.#kIn });
     this.#ablate(r, s.min, s.minRaw, "mlp.act_in", C);
     lin.fc.forward(s.min, s.fcPre, N);
-    ops.geluForward(be, { out: s.gel, inp: s.fcPre, n: M * N });
+    ops.geluForward(be, { out: s.gel, inp: s.fcPre, n: M * N, phi: s.phi });
     ops.absTopKForward(be, { out: s.u, mask: s.uMask, inp: s.gel, C: M, N, k: this.#kM });
     this.#ablate(r, s.u, s.uRaw, "mlp.post_act", M);
     lin.mlpProj.forward(s.u, s.moPre, N);
@@ -217,32 +217,34 @@ export class Block {
    */
   backward(s: LayerActs, g: BlockGrads, r: BlockPass): void {
     const be = this.be, p = this.p, lin = this.lin;
-    const { C, M, HD, H, D, P } = this.d;
-    const N = r.N, CP = C + P;
+    const { C, M, HD, H, D } = this.d;
+    const N = r.N;
     const wg = r.weightGrads;
     // MLP branch: out = mid + m, so ∂/∂mid = ∂/∂out + (the branch's gradient).
     const dMo = this.#ablateBack(r, g.dabl, g.dres, s.moRaw, "mlp.resid_delta", C);
-    zero(be, g.dC1, C * N);
-    ops.absTopKBackward(be, { dinp: g.dC1, dout: dMo, mask: s.moMask, C, N });
+    ops.absTopKBackwardWrite(be, { dinp: g.dC1, dout: dMo, mask: s.moMask, C, N });
     lin.mlpProj.backward(g.dC1, s.u, g.dM1, N, false, wg);
     this.#ablateBack(r, g.dM1, g.dM1, s.uRaw, "mlp.post_act", M);
-    zero(be, g.dM2, M * N);
-    ops.absTopKBackward(be, { dinp: g.dM2, dout: g.dM1, mask: s.uMask, C: M, N });
-    zero(be, g.dM1, M * N);
-    ops.geluBackward(be, { dinp: g.dM1, dout: g.dM2, inp: s.fcPre, n: M * N });
+    // Through AbsTopK's mask and GELU in one pass (in place).
+    ops.geluBackwardWrite(be, {
+      dinp: g.dM1,
+      dout: g.dM1,
+      mask: s.uMask,
+      inp: s.fcPre,
+      phi: s.phi,
+      n: M * N,
+    });
     lin.fc.backward(g.dM1, s.min, g.dC2, N, false, wg);
     this.#ablateBack(r, g.dC2, g.dC2, s.minRaw, "mlp.act_in", C);
-    zero(be, g.dC1, CP * N);
-    ops.absTopKBackward(be, { dinp: g.dC1, dout: g.dC2, mask: s.minMask, C: CP, N });
-    this.#positionsBack(r, g, g.dC1, s.rstdPos2, p.lnPos2);
-    this.#normBack(r, g, g.dres, g.dC1, s.mid, p.ln2, s.rstd2, s.rstd2Frozen);
+    // The norms read the block input's gradient through its AbsTopK mask (rows 0..C residual,
+    // C..C+P positions).
+    this.#positionsBack(r, g, g.dC2, s.minMask, s.rstdPos2, p.lnPos2);
+    this.#normBack(r, g, g.dres, g.dC2, s.minMask, s.mid, p.ln2, s.rstd2, s.rstd2Frozen);
     // Attention branch: mid = res + a.
     const dAo = this.#ablateBack(r, g.dabl, g.dres, s.aoRaw, "attn.resid_delta", C);
-    zero(be, g.dC1, C * N);
-    ops.absTopKBackward(be, { dinp: g.dC1, dout: dAo, mask: s.aoMask, C, N });
+    ops.absTopKBackwardWrite(be, { dinp: g.dC1, dout: dAo, mask: s.aoMask, C, N });
     lin.attnProj.backward(g.dC1, s.y, g.dy, N, false, wg);
-    zero(be, g.dqkv, 3 * HD * N);
-    ops.attentionBackward(be, {
+    ops.attentionBackwardWrite(be, {
       dq: g.dqkv,
       dk: g.dqkv + 4 * HD * N,
       dv: g.dqkv + 8 * HD * N,
@@ -260,15 +262,18 @@ export class Block {
       dh: D,
     });
     this.#ablateBack(r, g.dqkv, g.dqkv, s.qkvRaw, "attn.q", 3 * HD);
-    zero(be, g.dqkvPre, 3 * HD * N);
-    ops.absTopKBackward(be, { dinp: g.dqkvPre, dout: g.dqkv, mask: s.qkvMask, C: 3 * HD, N });
+    ops.absTopKBackwardWrite(be, {
+      dinp: g.dqkvPre,
+      dout: g.dqkv,
+      mask: s.qkvMask,
+      C: 3 * HD,
+      N,
+    });
     lin.cAttn.backward(g.dqkvPre, s.ain, g.dC2, N, false, wg);
     this.#ablateBack(r, g.dC2, g.dC2, s.ainRaw, "attn.act_in", C);
     if (!r.inputGrad) return;
-    zero(be, g.dC1, CP * N);
-    ops.absTopKBackward(be, { dinp: g.dC1, dout: g.dC2, mask: s.ainMask, C: CP, N });
-    this.#positionsBack(r, g, g.dC1, s.rstdPos1, p.lnPos1);
-    this.#normBack(r, g, g.dres, g.dC1, s.res, p.ln1, s.rstd1, s.rstd1Frozen);
+    this.#positionsBack(r, g, g.dC2, s.ainMask, s.rstdPos1, p.lnPos1);
+    this.#normBack(r, g, g.dres, g.dC2, s.ainMask, s.res, p.ln1, s.rstd1, s.rstd1Frozen);
   }
 
   /** out rows 0..C = RMSNorm(inp) with the pass's norm mode. */
@@ -276,11 +281,13 @@ export class Block {
     normForward(this.be, r.norm, { out, rstd, frozen, inp, weight: this.ptr(w), C: this.d.C }, r.N);
   }
 
+  /** RMSNorm backward of rows 0..C, reading dout through AbsTopK's mask. */
   #normBack(
     r: BlockPass,
     g: BlockGrads,
     dinp: number,
     dout: number,
+    mask: number,
     inp: number,
     w: ParamSpec,
     rstd: number,
@@ -290,6 +297,7 @@ export class Block {
       dinp,
       dweight: r.weightGrads ? this.gptr(w) : g.discard,
       dout,
+      doutMask: mask,
       inp,
       weight: this.ptr(w),
       rstd: r.norm === "frozen" ? frozen : rstd,
@@ -313,14 +321,25 @@ export class Block {
     });
   }
 
-  /** Gradient of rows C..C+P of a block input's gradient into dpos (only for weight gradients). */
-  #positionsBack(r: BlockPass, g: BlockGrads, dinp: number, rstd: number, norm: ParamSpec | null) {
+  /**
+   * Rows C..C+P of a block input's gradient (read through AbsTopK's mask) into dpos (only for
+   * weight gradients: nothing else needs the positions' gradient).
+   */
+  #positionsBack(
+    r: BlockPass,
+    g: BlockGrads,
+    dinp: number,
+    mask: number,
+    rstd: number,
+    norm: ParamSpec | null,
+  ) {
     if (!norm || !r.weightGrads) return;
     const { C, P } = this.d;
     ops.rmsnormBackward(this.be, {
       dinp: g.dpos,
       dweight: this.gptr(norm),
       dout: dinp + 4 * C * r.N,
+      doutMask: mask + C * r.N,
       inp: r.pos,
       weight: this.ptr(norm),
       rstd,

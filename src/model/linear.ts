@@ -3,10 +3,21 @@
  * The forward and input-gradient products use the sparse kernels once the weight is sparse enough
  * (PAPER §2: "forward and dX sparse; dW is dense by the method"); the weight gradient is a dense
  * GEMM. Both paths sum in the same order, so switching changes no bits (up to the sign of zero).
+ *
+ * The sparse-gradient mode (src/train/kept_grads.ts) can ask for the weight gradient at W's
+ * nonzero positions only (weightGrad = "kept"): an SDDMM over the compressed form, or on the
+ * dense path the GEMM's dW picked at those positions; the two give the same bits, which are the
+ * dense dW's there.
  */
 import type { Backend } from "../backend/backend.ts";
 import { biasBackward, gemm } from "../backend/ops/gemm.ts";
-import { SparseMatrix, spmmBackwardInput, spmmForward } from "../backend/ops/sparse.ts";
+import {
+  csrGather,
+  sddmm,
+  SparseMatrix,
+  spmmBackwardInput,
+  spmmForward,
+} from "../backend/ops/sparse.ts";
 import { countNonzero } from "../backend/ops/topk.ts";
 
 /** Below this density the sparse kernels beat the dense GEMM (bench/sparse_bench.ts). */
@@ -18,6 +29,10 @@ export class Linear {
   readonly cols: number;
   #sparse: SparseMatrix | null = null;
   #useSparse = false;
+  /** Compact weight gradient [nnz] in CSR order, once enableKeptGrads ran (else 0). */
+  #keptGrad = 0;
+  /** What backward computes for W: dense dW += dy·xᵀ, or that product at W's nonzeros only. */
+  weightGrad: "dense" | "kept" = "dense";
 
   constructor(
     readonly be: Backend,
@@ -38,10 +53,44 @@ export class Linear {
     const n = this.rows * this.cols;
     const nnz = allowSparse ? countNonzero(this.be, { w: this.w, n }) : n;
     this.#useSparse = allowSparse && nnz < SPARSE_DENSITY * n;
-    if (this.#useSparse) {
+    // Kept gradients need the pattern of nonzeros whichever path the products take.
+    if (this.#useSparse || (allowSparse && this.#keptGrad)) {
       this.#sparse ??= new SparseMatrix(this.be, this.rows, this.cols);
       this.#sparse.update(this.w);
     }
+  }
+
+  /**
+   * Allows weightGrad = "kept": allocates the compact gradient (rows·cols floats, the dense
+   * worst case) and keeps the compressed form from the next refresh on.
+   */
+  enableKeptGrads(): void {
+    if (!this.#keptGrad) {
+      this.#keptGrad = this.be.arena.tensor([this.rows * this.cols], "kept weight gradient").ptr;
+    }
+  }
+
+  /** Byte offset of the compact weight gradient [pattern.nnz] that weightGrad "kept" writes. */
+  get keptGrad(): number {
+    if (!this.#keptGrad) throw new Error("Linear: enableKeptGrads was not called");
+    return this.#keptGrad;
+  }
+
+  /** W's nonzero positions (and values) as of the last refresh, once enableKeptGrads ran. */
+  get pattern(): SparseMatrix {
+    if (!this.#keptGrad || !this.#sparse) {
+      throw new Error("Linear: no pattern (enableKeptGrads, refresh)");
+    }
+    return this.#sparse;
+  }
+
+  /**
+   * Re-reads W after a step that changed it only at the pattern's positions: the values, keeping
+   * the pattern, or a full refresh when one of them became zero (the pattern is always exactly
+   * W's nonzeros, so a run resumed from the weights alone continues bit for bit).
+   */
+  refreshKept(): void {
+    if (this.pattern.refreshValues(this.w) > 0) this.refresh(true);
   }
 
   get sparse(): boolean {
@@ -66,7 +115,8 @@ export class Linear {
   }
 
   /**
-   * dW += dy·xᵀ and db += Σ_n dy (unless weightGrads is false: pruning trains no weights), and
+   * dW += dy·xᵀ and db += Σ_n dy (unless weightGrads is false: pruning trains no weights; with
+   * weightGrad "kept", keptGrad = (dy·xᵀ) at the pattern, overwritten, and dW is scratch), and
    * dx (+)= Wᵀ·dy (skipped when dx = 0).
    */
   backward(
@@ -79,16 +129,22 @@ export class Linear {
   ): void {
     const be = this.be;
     if (weightGrads) {
-      gemm(be, {
-        M: this.rows,
-        N: this.cols,
-        K: N,
-        a: dy,
-        b: x,
-        transB: true,
-        c: this.dw,
-        accumulate: true,
-      });
+      const kept = this.weightGrad === "kept";
+      if (kept && this.#useSparse) {
+        sddmm(be, { w: this.pattern, dy, x, N, out: this.keptGrad });
+      } else {
+        gemm(be, {
+          M: this.rows,
+          N: this.cols,
+          K: N,
+          a: dy,
+          b: x,
+          transB: true,
+          c: this.dw,
+          accumulate: !kept,
+        });
+        if (kept) csrGather(be, { w: this.pattern, dense: this.dw, out: this.keptGrad });
+      }
       if (this.db) biasBackward(be, { dbias: this.db, dout: dy, C: this.rows, N });
     }
     if (dx === 0) return;

@@ -48,6 +48,8 @@ export interface Acts {
   /** [V, N], or [V, R] when the last forward asked for the logits of R columns only. */
   logits: number;
   losses: number;
+  /** Per-token max and Σexp of the logits [2N], from the loss forward for its backward. */
+  xentStats: number;
   /** ∂L/∂logits, laid out as `logits`: written by backward from the cross-entropy, or the caller. */
   dlogits: number;
   dlnF: number;
@@ -238,6 +240,7 @@ export class Model {
         minMask: u8(CP * N, "mask"),
         fcPre: f(M * N, "c_fc"),
         gel: f(M * N, "gelu"),
+        phi: f(M * N, "gelu phi"),
         u: f(M * N, "mlp.post_act"),
         uMask: u8(M * N, "mask"),
         moPre: f(C * N, "mlp.out"),
@@ -268,6 +271,7 @@ export class Model {
       rstdFFrozen: f(N, "frozen rstd_f"),
       logits: f(V * N, "logits"),
       losses: f(N, "losses"),
+      xentStats: f(2 * N, "xent stats"),
       dlogits: f(V * N, "grad"),
       dlnF: f(C * N, "grad"),
       logitRows: 0,
@@ -410,7 +414,14 @@ export class Model {
     let count = 0;
     for (let i = 0; i < N; i++) if (tg[i] >= 0) count++;
     this.#count = count;
-    ops.crossEntropyForward(be, { losses: a.losses, logits: a.logits, targets: a.targets, V, N });
+    ops.crossEntropyForward(be, {
+      losses: a.losses,
+      logits: a.logits,
+      targets: a.targets,
+      V,
+      N,
+      stats: a.xentStats,
+    });
     return ops.meanLoss(be, { losses: a.losses, targets: a.targets, N });
   }
 
@@ -438,6 +449,7 @@ export class Model {
         V,
         N,
         scale: this.#count > 0 ? 1 / this.#count : 0,
+        stats: a.xentStats,
       });
     }
     if (lay.bigram && wg) {
@@ -456,9 +468,8 @@ export class Model {
     } else {
       this.lmHead.backward(a.dlogits, a.lnF, a.dlnF, N, false, wg);
     }
-    zero(g.dres, C * N);
     const frozen = this.normMode === "frozen";
-    ops.rmsnormBackward(be, {
+    ops.rmsnormBackwardWrite(be, {
       dinp: g.dres,
       dweight: wg ? this.gptr(lay.lnF) : g.discard,
       dout: a.dlnF,

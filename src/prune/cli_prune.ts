@@ -9,7 +9,7 @@ import { loadRun, writeAtomic, writeCircuit, writeSummary } from "../run/run_dir
 import { formatDuration, Progress } from "../util/progress.ts";
 import { getTask, type Task, TASKS } from "../../tasks/index.ts";
 import { neuronpediaGraph } from "./neuronpedia.ts";
-import { DEFAULT_HP, type MaskHyperparams, type PruneSettings } from "./prune.ts";
+import { DEFAULT_HP, type MaskHyperparams, PRUNE_DEFAULTS, type PruneSettings } from "./prune.ts";
 import { MEANS_TOKENS } from "./means.ts";
 import {
   geomeanEdges,
@@ -32,7 +32,7 @@ and the losses on held-out pairs: full model, circuit alone (sufficiency), circu
   --model DIR         run folder                                                  required
   --task NAME         one task (repeat or comma list for several)
   --all               every task the full model solves; writes circuits/summary.json
-  --target X          task-loss target (default 0.15)
+  --target X          task-loss target (default ${PRUNE_DEFAULTS.target})
   --method M          learned (masks, default) | attribution (gradient × (x − μ))
   --ablation A        mean (pretraining means, default) | zero
   --freeze-norm       every RMSNorm keeps the unpruned model's scale, per token
@@ -47,10 +47,11 @@ and the losses on held-out pairs: full model, circuit alone (sufficiency), circu
   --init-bias X       τ init mean (default ${DEFAULT_HP.initBias})
   --init-noise X      τ init spread (default ${DEFAULT_HP.initNoise})
   --weight-decay X    AdamW decay of τ (default ${DEFAULT_HP.weightDecay})
-  --prune-pairs N     pairs the masks train and k is bisected on (default 256, PRUNE_SEED)
-  --pairs N           held-out evaluation pairs (default 200, EVAL_SEED)
-  --random-draws N    random circuits for the baseline (default 20)
-  --delta-pairs N     evaluation pairs each node's delta is measured on (default 64)
+  --prune-pairs N     pairs the masks train on (default ${PRUNE_DEFAULTS.prunePairs}, PRUNE_SEED)
+  --bisect-pairs N    the first of them, where k is bisected and calibrated (default ${PRUNE_DEFAULTS.bisectPairs})
+  --pairs N           held-out evaluation pairs (default ${PRUNE_DEFAULTS.evalPairs}, EVAL_SEED)
+  --random-draws N    random circuits for the baseline (default ${PRUNE_DEFAULTS.randomDraws})
+  --delta-pairs N     evaluation pairs each node's delta is measured on (default ${PRUNE_DEFAULTS.deltaPairs})
   --means-tokens N    pretraining tokens for the node means (default ${MEANS_TOKENS})
   --threads N         compute threads (default: all cores)
   --help              this text`;
@@ -106,6 +107,7 @@ export async function pruneCommand(argv: string[]): Promise<number> {
       pairs: s,
       "random-draws": s,
       "delta-pairs": s,
+      "bisect-pairs": s,
       "means-tokens": s,
       threads: s,
       help: { type: "boolean", short: "h" },
@@ -148,18 +150,19 @@ export async function pruneCommand(argv: string[]): Promise<number> {
     weightDecay: nonNeg("weight-decay", v["weight-decay"], DEFAULT_HP.weightDecay),
   };
   const settings: PruneSettings = {
-    target: posNum("target", v.target, 0.15),
+    target: posNum("target", v.target, PRUNE_DEFAULTS.target),
     method,
     ablation,
     freezeNorm: v["freeze-norm"] ?? false,
     seed: num("seed", v.seed, 0, (x) => Number.isSafeInteger(x) && x >= 0, "an integer ≥ 0"),
     hp,
-    randomDraws: posInt("random-draws", v["random-draws"], 20),
-    deltaPairs: posInt("delta-pairs", v["delta-pairs"], 64),
+    randomDraws: posInt("random-draws", v["random-draws"], PRUNE_DEFAULTS.randomDraws),
+    deltaPairs: posInt("delta-pairs", v["delta-pairs"], PRUNE_DEFAULTS.deltaPairs),
+    bisectPairs: posInt("bisect-pairs", v["bisect-pairs"], PRUNE_DEFAULTS.bisectPairs),
   };
   const trials = posInt("trials", v.trials, 1);
-  const prunePairs = posInt("prune-pairs", v["prune-pairs"], 256);
-  const evalPairs = posInt("pairs", v.pairs, 200);
+  const prunePairs = posInt("prune-pairs", v["prune-pairs"], PRUNE_DEFAULTS.prunePairs);
+  const evalPairs = posInt("pairs", v.pairs, PRUNE_DEFAULTS.evalPairs);
   const meansTokens = posInt("means-tokens", v["means-tokens"], MEANS_TOKENS);
   const threads = threadsFlag(v.threads);
   let tasks: readonly Task[] = TASKS;

@@ -62,6 +62,20 @@ export const DEFAULT_HP: MaskHyperparams = {
   clip: 1,
 };
 
+/** The data and measurement defaults of `prune` (docs/prune.md has the table that chose them). */
+export const PRUNE_DEFAULTS = {
+  target: 0.15,
+  /** Pairs the masks train on (PRUNE_SEED). */
+  prunePairs: 256,
+  /** The first of them, on which k is bisected, the calibration fitted and the curve measured. */
+  bisectPairs: 128,
+  /** Held-out evaluation pairs (EVAL_SEED): every reported loss. */
+  evalPairs: 200,
+  randomDraws: 20,
+  /** Evaluation pairs each node's delta is measured on. */
+  deltaPairs: 32,
+};
+
 export type PruneMethod = "learned" | "attribution";
 export type AblationKind = "mean" | "zero";
 
@@ -76,6 +90,8 @@ export interface PruneSettings {
   randomDraws: number;
   /** Evaluation pairs the per-node deltas are measured on (the first ones; all if larger). */
   deltaPairs: number;
+  /** Pruning pairs k is bisected on, the calibration fitted on and the curve measured on. */
+  bisectPairs: number;
   /** Skip the random baseline and the deltas (hyperparameter search trials). */
   skipBaselines?: boolean;
 }
@@ -402,7 +418,7 @@ function bisect(
   return { k: hi, reached: true, curve };
 }
 
-/** The curve's extra points: powers of two around the chosen k, for the viewer's slider. */
+/** The curve's extra points: powers of two up to 2k, for the viewer's slider. */
 function fillCurve(
   ms: MaskedScorer,
   pool: readonly PromptItem[],
@@ -411,7 +427,7 @@ function fillCurve(
   curve: Map<number, CurvePoint & { c: Calibration }>,
   progress?: OnProgress,
 ) {
-  const top = Math.min(ranking.length, Math.max(4 * k, 16));
+  const top = Math.min(ranking.length, Math.max(2 * k, 16));
   for (let x = 1; x <= top; x *= 2) {
     if (curve.has(x)) continue;
     ms.keepOnly(ranking.slice(0, x));
@@ -480,13 +496,14 @@ export function findCircuit(
     : attributionRanking(ms, data.pool, st, progress);
   lap(st.method === "learned" ? "optimise" : "attribute");
   const hint = st.method === "learned" ? opt.on : Math.max(1, Math.round(ms.n / 16));
-  const { k, reached, curve } = bisect(ms, data.pool, opt.ranking, st.target, hint, progress);
+  const bisectItems = data.pool.slice(0, 2 * st.bisectPairs);
+  const { k, reached, curve } = bisect(ms, bisectItems, opt.ranking, st.target, hint, progress);
   lap("bisect");
   const kept = opt.ranking.slice(0, k).sort((a, b) => a - b);
   const calibration = curve.get(k)!.c;
   const m = measureCircuit(ms, data.evalItems, kept, calibration, st, { progress, lap });
   if (!st.skipBaselines) {
-    fillCurve(ms, data.pool, opt.ranking, k, curve, progress);
+    fillCurve(ms, bisectItems, opt.ranking, k, curve, progress);
     lap("curve");
   }
   const points = [...curve.values()].sort((a, b) => a.k - b.k).map((

@@ -113,6 +113,7 @@ export function circuitJson(
     means_tokens: opts.meansTokens,
     random_draws: st.randomDraws,
     delta_pairs: Math.min(st.deltaPairs, opts.evalPairs),
+    bisect_pairs: Math.min(st.bisectPairs, opts.prunePairs),
   };
   const p = (x: number) => Math.exp(-x);
   return {

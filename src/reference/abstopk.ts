@@ -36,3 +36,15 @@ export function absTopKBackward(a: {
   const { dinp, dout, mask, C, N } = a;
   for (let i = 0; i < C * N; i++) dinp[i] = Math.fround(dinp[i] + (mask[i] ? dout[i] : 0));
 }
+
+/** dinp = 0 + (dout where mask is set, else 0): absTopKBackward into a zero-filled dinp. */
+export function absTopKBackwardWrite(a: {
+  dinp: Float32Array;
+  dout: Float32Array;
+  mask: Uint8Array;
+  C: number;
+  N: number;
+}): void {
+  a.dinp.fill(0, 0, a.C * a.N);
+  absTopKBackward(a);
+}

@@ -49,3 +49,36 @@ export function lrSchedule(a: LrScheduleArgs): number {
     : 0;
   return a.base * fac * Math.sqrt(a.pfracTarget / a.pfracNow);
 }
+
+/**
+ * adamStep at the nonzero entries of param [rows·cols] only, in row-major order, the e-th
+ * reading grad[e] (compact); then each updated entry × f32(factor). Other entries (and their
+ * moments) are left as they are.
+ */
+export function adamStepCsr(a: {
+  param: Float32Array;
+  grad: Float32Array;
+  m: Float32Array;
+  v: Float32Array;
+  lr: number;
+  beta1: number;
+  beta2: number;
+  eps: number;
+  t: number;
+  factor: number;
+}): void {
+  const b1 = f(a.beta1), b2 = f(a.beta2), omb1 = f(1 - a.beta1), omb2 = f(1 - a.beta2);
+  const ibc1 = f(1 / (1 - Math.pow(a.beta1, a.t))), ibc2 = f(1 / (1 - Math.pow(a.beta2, a.t)));
+  const lr = f(a.lr), eps = f(a.eps), factor = f(a.factor);
+  let e = 0;
+  for (let i = 0; i < a.param.length; i++) {
+    if (a.param[i] === 0) continue;
+    const g = a.grad[e++];
+    const m = f(f(b1 * a.m[i]) + f(omb1 * g));
+    const v = f(f(b2 * a.v[i]) + f(omb2 * f(g * g)));
+    a.m[i] = m;
+    a.v[i] = v;
+    const den = f(f(Math.sqrt(f(v * ibc2))) + eps);
+    a.param[i] = f(f(a.param[i] - f(lr * f(f(m * ibc1) / den))) * factor);
+  }
+}

@@ -125,3 +125,10 @@ export function attentionBackward(a: {
     }
   }
 }
+
+/** attentionBackward into zero-filled dq, dk, dv (dsink still accumulates). */
+export function attentionBackwardWrite(a: Parameters<typeof attentionBackward>[0]): void {
+  const n = a.H * a.dh * a.B * a.T;
+  for (const g of [a.dq, a.dk, a.dv]) g.fill(0, 0, n);
+  attentionBackward(a);
+}

@@ -57,3 +57,16 @@ export function geluBackward(
 ): void {
   for (let i = 0; i < a.n; i++) a.dinp[i] = a.dinp[i] + a.dout[i] * geluGrad(a.inp[i]);
 }
+
+/**
+ * dinp[i] = d·gelu'(inp[i]) with d = dout[i], or with a mask d = dout[i] where mask[i] ≠ 0 and 0
+ * elsewhere: geluBackward into a zero-filled dinp, after AbsTopK's backward when masked.
+ */
+export function geluBackwardWrite(
+  a: { dinp: Float32Array; dout: Float32Array; inp: Float32Array; n: number; mask?: Uint8Array },
+): void {
+  const d = a.dout.slice(0, a.n);
+  if (a.mask) { for (let i = 0; i < a.n; i++) d[i] = a.mask[i] ? Math.fround(0 + d[i]) : 0; }
+  a.dinp.fill(0, 0, a.n);
+  geluBackward({ dinp: a.dinp, dout: d, inp: a.inp, n: a.n });
+}

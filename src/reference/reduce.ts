@@ -27,3 +27,21 @@ export function gradRmsNormalize(a: { grad: Float32Array; n: number }): number {
   for (let i = 0; i < a.n; i++) a.grad[i] = Math.fround(a.grad[i] * s);
   return rms;
 }
+
+/** gradRmsNormalize over several buffers as one: block sums of each in order, one total. */
+export function gradRmsNormalizeSpans(spans: Float32Array[]): number {
+  let total = 0, n = 0;
+  for (const x of spans) {
+    for (let s = 0; s < x.length; s += BLOCK) {
+      total += sumSquares({
+        x: x.subarray(s, Math.min(x.length, s + BLOCK)),
+        n: Math.min(BLOCK, x.length - s),
+      });
+    }
+    n += x.length;
+  }
+  const rms = Math.sqrt(total / n);
+  const s = Math.fround(1 / (rms + 1e-5));
+  for (const x of spans) for (let i = 0; i < x.length; i++) x[i] = Math.fround(x[i] * s);
+  return rms;
+}

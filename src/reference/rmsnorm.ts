@@ -39,10 +39,20 @@ export function rmsnormBackward(a: {
   rstd: Float32Array;
   C: number;
   N: number;
+  /** AbsTopK's mask: dout is read as 0 + (dout where the mask is set, else 0). */
+  doutMask?: Uint8Array;
+  /** Write dinp (as a zero-filled dinp would end up) instead of adding to it. */
+  write?: boolean;
   /** rstd was given (rmsnormScale): g = 0. */
   frozen?: boolean;
 }): void {
-  const { dinp, dweight, dout, inp, weight, rstd, C, N } = a;
+  const { dinp, dweight, weight, inp, rstd, C, N } = a;
+  let dout = a.dout;
+  if (a.doutMask) {
+    const m = a.doutMask;
+    dout = dout.map((d, i) => m[i] ? f(0 + d) : 0);
+  }
+  if (a.write) dinp.fill(0, 0, C * N);
   const g = new Float32Array(N);
   for (let n = 0; n < N && !a.frozen; n++) {
     let dot = 0;

@@ -51,3 +51,39 @@ export function spmmBackwardInput(p: {
     }
   }
 }
+
+/**
+ * The weight gradient at W's nonzero positions: out[e] = Σ_n dy[r, n]·x[c, n] for the e-th
+ * nonzero (r, c) of W in row-major order, summed over n in order from 0 with f32 rounding (the
+ * dense gemm's order). Returns out [nnz].
+ */
+export function sddmm(p: {
+  w: Float32Array;
+  rows: number;
+  cols: number;
+  dy: Float32Array;
+  x: Float32Array;
+  N: number;
+}): Float32Array {
+  const { w, rows, cols, dy, x, N } = p;
+  const f = Math.fround;
+  const out: number[] = [];
+  for (let r = 0; r < rows; r++) {
+    for (let c = 0; c < cols; c++) {
+      if (w[r * cols + c] === 0) continue;
+      let acc = 0;
+      for (let n = 0; n < N; n++) acc = f(acc + f(dy[r * N + n] * x[c * N + n]));
+      out.push(acc);
+    }
+  }
+  return new Float32Array(out);
+}
+
+/** dense[r, c] at W's nonzero positions (r, c), in row-major order. */
+export function csrGather(
+  p: { w: Float32Array; rows: number; cols: number; dense: Float32Array },
+): Float32Array {
+  const out: number[] = [];
+  for (let i = 0; i < p.rows * p.cols; i++) if (p.w[i] !== 0) out.push(p.dense[i]);
+  return new Float32Array(out);
+}

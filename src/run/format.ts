@@ -76,6 +76,7 @@ const TRAIN_FIELDS: Record<keyof TrainConfig, "number" | "boolean" | "string"> =
   annealStart: "number",
   annealEnd: "number",
   dense: "boolean",
+  denseGradEvery: "number",
   seed: "number",
   evalEvery: "number",
   valBatches: "number",
@@ -101,6 +102,8 @@ export function parseRunConfig(j: unknown, where: string): RunConfig {
   const train = cfg.train as Record<string, unknown> | undefined;
   if (typeof model !== "object" || model === null) bad("missing the model section");
   if (typeof train !== "object" || train === null) bad("missing the train section");
+  // Run folders written before the sparse-gradient mode trained with the method's dense gradients.
+  if (train!.denseGradEvery === undefined) train!.denseGradEvery = 1;
   for (
     const [section, obj, fields] of [
       ["model", model!, MODEL_FIELDS],

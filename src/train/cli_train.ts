@@ -29,6 +29,10 @@ const NUMERIC: Record<string, [string, (rc: RunConfig, v: number) => void]> = {
   "anneal-start": ["L0 anneal start (fraction of steps)", (rc, v) => rc.train.annealStart = v],
   "anneal-end": ["L0 anneal end (fraction of steps)", (rc, v) => rc.train.annealEnd = v],
   "protect-j": ["entries protected per neuron by top-k", (rc, v) => rc.train.protectJ = v],
+  "dense-grad-every": [
+    "R: dense weight gradients every R steps, kept entries only between (1 = the paper's method)",
+    (rc, v) => rc.train.denseGradEvery = v,
+  ],
   wd: ["decoupled weight decay", (rc, v) => rc.train.weightDecay = v],
   eps: ["Adam epsilon", (rc, v) => rc.train.eps = v],
   beta1: ["Adam beta1", (rc, v) => rc.train.beta1 = v],
@@ -63,6 +67,7 @@ function help(): string {
     "anneal-start": p.train.annealStart,
     "anneal-end": p.train.annealEnd,
     "protect-j": p.train.protectJ,
+    "dense-grad-every": p.train.denseGradEvery,
     wd: p.train.weightDecay,
     eps: p.train.eps,
     beta1: p.train.beta1,

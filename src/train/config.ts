@@ -26,6 +26,12 @@ export interface TrainConfig {
   annealEnd: number;
   /** Dense baseline: no weight sparsity (and, with afrac = 1, no activation sparsity). */
   dense: boolean;
+  /**
+   * R: weight gradients are dense on steps with (step + 1) % R = 0 (0-based step) and at the
+   * kept entries only on the others (src/train/kept_grads.ts). 1 = dense on every step, the
+   * paper's method.
+   */
+  denseGradEvery: number;
   seed: number;
   /** Validation every this many steps, on valBatches fixed batches of held-out data. */
   evalEvery: number;
@@ -55,6 +61,7 @@ const METHOD = {
   annealStart: 0.01,
   annealEnd: 0.5,
   dense: false,
+  denseGradEvery: 1,
   seed: 1,
   data: "corpus",
 };
@@ -133,6 +140,13 @@ export function validateRunConfig(rc: RunConfig): void {
   int("save-every", t.saveEvery, 1);
   int("log-every", t.logEvery, 1);
   int("protect-j", t.protectJ, 0);
+  int("dense-grad-every", t.denseGradEvery, 1);
+  if (t.dense && t.denseGradEvery > 1) {
+    throw new UserError(
+      `dense-grad-every ${t.denseGradEvery} needs weight sparsity: the --dense baseline has no ` +
+        `kept entries to restrict gradients to`,
+    );
+  }
   const ef2 = rc.model.ef * rc.model.ef;
   if (!(t.pfrac > 0 && t.pfrac <= ef2)) {
     throw new UserError(`pfrac must be in (0, ef²] = (0, ${ef2}], got ${t.pfrac}`);

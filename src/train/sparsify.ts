@@ -38,9 +38,24 @@ export function isSparsified(spec: ParamSpec, rc: RunConfig): boolean {
   return !rc.train.dense && spec.cls !== "dense";
 }
 
+/** Keeps the k largest-|w| entries of one tensor (block matrices: j protected per neuron). */
+export function topKTensor(be: Backend, model: Model, spec: ParamSpec, k: number, rc: RunConfig) {
+  const [rows, cols] = spec.shape.length === 2 ? spec.shape : [1, spec.size];
+  const block = spec.cls === "block";
+  magnitudeTopK(be, {
+    w: model.ptr(spec),
+    rows,
+    cols,
+    k,
+    j: block ? rc.train.protectJ : 0,
+    axis: block ? spec.axis : "none",
+  });
+}
+
 /**
  * After an optimizer step: top-k every sparsified tensor to its annealed count (block matrices
- * first protect the j largest entries of every neuron), then decay every ≥2-D tensor.
+ * first protect the j largest entries of every neuron), then decay every ≥2-D tensor. `include`
+ * limits both to some tensors (the sparse-gradient mode treats its kept tensors itself).
  */
 export function sparsifyAndDecay(
   be: Backend,
@@ -48,25 +63,18 @@ export function sparsifyAndDecay(
   step: number,
   rc: RunConfig,
   lr: number,
+  include: (spec: ParamSpec) => boolean = () => true,
 ): void {
   for (const spec of model.layout.specs) {
-    if (!isSparsified(spec, rc)) continue;
+    if (!isSparsified(spec, rc) || !include(spec)) continue;
     const k = keptCount(spec, step, rc);
-    if (k >= spec.size) continue;
-    const [rows, cols] = spec.shape.length === 2 ? spec.shape : [1, spec.size];
-    const block = spec.cls === "block";
-    magnitudeTopK(be, {
-      w: model.ptr(spec),
-      rows,
-      cols,
-      k,
-      j: block ? rc.train.protectJ : 0,
-      axis: block ? spec.axis : "none",
-    });
+    if (k < spec.size) topKTensor(be, model, spec, k, rc);
   }
   const factor = 1 - lr * rc.train.weightDecay;
   for (const spec of model.layout.specs) {
-    if (spec.decay) decayWeights(be, { param: model.ptr(spec), n: spec.size, factor });
+    if (spec.decay && include(spec)) {
+      decayWeights(be, { param: model.ptr(spec), n: spec.size, factor });
+    }
   }
 }
 

@@ -141,9 +141,9 @@ export async function train(args: TrainArgs): Promise<TrainResult> {
     const progress = args.quiet ? null : new Progress("train", t.steps);
     if (!args.quiet) {
       console.error(
-        `thinwire: ${
-          t.dense ? "dense" : "sparse"
-        } model, ${model.d.L} layers, d_model ${model.d.C}, ` +
+        `thinwire: ${t.dense ? "dense" : "sparse"} model${
+          t.denseGradEvery > 1 ? ` (dense gradients every ${t.denseGradEvery} steps)` : ""
+        }, ${model.d.L} layers, d_model ${model.d.C}, ` +
           `${(total / 1e6).toFixed(2)}M parameters, ${B}×${T} tokens/step, ${t.steps} steps, ` +
           `${be.threads} thread(s) → ${args.out}` + (args.resume ? ` (from step ${start})` : ""),
       );

@@ -20,24 +20,44 @@ export function absTopKForward(
     mask: [a.mask, C * N, 1],
     inp: [a.inp, 4 * C * N],
   });
-  const perThread = be.run("abstopk_scratch_bytes", [C], 0);
+  const perThread = be.run("abstopk_scratch_bytes", [C, N], 0);
   withScratch(be, perThread * be.threads, (scratch) => {
     be.run("abstopk_forward", [a.out, a.mask, a.inp, C, N, k, scratch], 8 * C * N);
   });
 }
 
-/** dinp [C,N] += dout where mask is set (the gradient flows through kept entries only). */
-export function absTopKBackward(
-  be: Backend,
-  a: { dinp: number; dout: number; mask: number; C: number; N: number },
-): void {
+export interface AbsTopKBackwardArgs {
+  /** dinp [C,N]: added to (absTopKBackward) or written (absTopKBackwardWrite). */
+  dinp: number;
+  /** dout [C,N]: the gradient of the forward's out. */
+  dout: number;
+  /** The forward's mask [C,N] (u8). */
+  mask: number;
+  C: number;
+  N: number;
+}
+
+function backward(be: Backend, kernel: string, a: AbsTopKBackwardArgs): void {
   const { C, N } = a;
   const shapes = `dout [C=${C}, N=${N}]`;
-  checkDims("abstopk_backward", shapes, { C, N });
-  checkBuffers(be, "abstopk_backward", shapes, {
+  checkDims(kernel, shapes, { C, N });
+  checkBuffers(be, kernel, shapes, {
     dinp: [a.dinp, 4 * C * N],
     dout: [a.dout, 4 * C * N],
     mask: [a.mask, C * N, 1],
   });
-  be.run("abstopk_backward", [a.dinp, a.dout, a.mask, C * N], C * N);
+  be.run(kernel, [a.dinp, a.dout, a.mask, C * N], C * N);
+}
+
+/** dinp [C,N] += dout where mask is set (the gradient flows through kept entries only). */
+export function absTopKBackward(be: Backend, a: AbsTopKBackwardArgs): void {
+  backward(be, "abstopk_backward", a);
+}
+
+/**
+ * dinp [C,N] = dout where mask is set, 0 elsewhere: bit for bit what a zero-filled dinp gets from
+ * absTopKBackward (−0 gradients become +0), without the fill. dinp may be dout.
+ */
+export function absTopKBackwardWrite(be: Backend, a: AbsTopKBackwardArgs): void {
+  backward(be, "abstopk_backward_write", a);
 }

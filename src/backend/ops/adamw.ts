@@ -7,6 +7,7 @@ import type { Backend } from "../backend.ts";
 import { KernelError } from "../../errors.ts";
 import { checkBuffers, checkDims, checkFinite } from "./layer_args.ts";
 import { scale } from "./residual.ts";
+import type { SparseMatrix } from "./sparse.ts";
 
 export interface AdamStepArgs {
   /** param, grad, m, v: [n] each; param, m and v are updated in place. */
@@ -45,6 +46,56 @@ export function adamStep(be: Backend, a: AdamStepArgs): void {
   if (n > 0) {
     be.run("adam_step", [a.param, a.grad, a.m, a.v, n, a.lr, a.beta1, a.beta2, a.eps, a.t], 12 * n);
   }
+}
+
+/**
+ * adamStep for the stored entries of one weight only (the sparse-gradient mode): `w` is the
+ * weight's compressed form; grad is compact [w.nnz] in its CSR order; param, m and v are the dense
+ * [rows, cols] buffers, updated at the stored positions and left as they are elsewhere. The
+ * updated weights are then multiplied by `factor` (the decay 1 − lr·wd, or 1 for none).
+ */
+export function adamStepCsr(
+  be: Backend,
+  a: Omit<AdamStepArgs, "n"> & { w: SparseMatrix; factor: number },
+): void {
+  const { w } = a;
+  const n = w.rows * w.cols;
+  const shapes = `W [${w.rows}, ${w.cols}] nnz=${w.nnz} lr=${a.lr} beta1=${a.beta1} ` +
+    `beta2=${a.beta2} eps=${a.eps} t=${a.t} factor=${a.factor}`;
+  checkDims("adam_step_csr", shapes, { t: a.t });
+  checkFinite("adam_step_csr", shapes, { lr: a.lr, eps: a.eps, factor: a.factor });
+  for (const [name, b] of [["beta1", a.beta1], ["beta2", a.beta2]] as const) {
+    if (!(b >= 0 && b < 1)) {
+      throw new KernelError("adam_step_csr", `${name} must be in [0, 1) (${shapes})`);
+    }
+  }
+  if (!(a.eps > 0)) throw new KernelError("adam_step_csr", `eps must be > 0 (${shapes})`);
+  if (w.be !== be) {
+    throw new KernelError("adam_step_csr", `W belongs to another backend (${shapes})`);
+  }
+  checkBuffers(be, "adam_step_csr", shapes, {
+    param: [a.param, 4 * n],
+    grad: [a.grad, 4 * Math.max(1, w.nnz)],
+    m: [a.m, 4 * n],
+    v: [a.v, 4 * n],
+  });
+  if (w.nnz === 0) return;
+  be.run("adam_step_csr_f32", [
+    w.rowPtr,
+    w.rowIdx,
+    w.rows,
+    w.cols,
+    a.grad,
+    a.param,
+    a.m,
+    a.v,
+    a.lr,
+    a.beta1,
+    a.beta2,
+    a.eps,
+    a.t,
+    a.factor,
+  ], 12 * w.nnz);
 }
 
 /** param[i] *= factor, i < n (the caller passes factor = 1 − lr·wd): the scale kernel. */

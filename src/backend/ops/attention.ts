@@ -89,12 +89,21 @@ function check(
   }
 }
 
-/** Runs fn with per-thread kernel scratch of `blocks` [dh, T rounded up to 4] f32 blocks. */
-function withScratch(be: Backend, s: AttentionShape, blocks: number, fn: (ptr: number) => void) {
+/**
+ * Runs fn with per-thread kernel scratch of `blocks` [dh, T rounded up to 4] f32 blocks and
+ * `extra` floats.
+ */
+function withScratch(
+  be: Backend,
+  s: AttentionShape,
+  blocks: number,
+  extra: number,
+  fn: (ptr: number) => void,
+) {
   const mark = be.arena.mark();
   try {
     const tp = (s.T + 3) & ~3;
-    fn(be.arena.allocBytes(be.threads * blocks * s.dh * tp * 4, "attention scratch"));
+    fn(be.arena.allocBytes(be.threads * (blocks * s.dh * tp + extra) * 4, "attention scratch"));
   } finally {
     be.arena.reset(mark);
   }
@@ -123,18 +132,13 @@ export function attentionForward(be: Backend, a: AttentionForwardArgs): void {
     v: [a.v, act],
     ...(a.sink !== 0 ? { sink: [a.sink, a.H] } : {}),
   });
-  withScratch(be, a, 4, (scratch) => {
+  withScratch(be, a, 4, 16, (scratch) => {
     const args = [a.out, a.att, a.q, a.k, a.v, a.sink, scratch, a.B, a.T, a.H, a.dh];
     be.run(kernel, args, attentionFlops(a));
   });
 }
 
-/**
- * Backward of attentionForward: accumulates dq, dk, dv [H·dh, N] and, when sink ≠ 0, dsink [H].
- * datt [H, B, T, T] is scratch.
- */
-export function attentionBackward(be: Backend, a: AttentionBackwardArgs): void {
-  const kernel = "attention_backward";
+function backward(be: Backend, kernel: string, a: AttentionBackwardArgs): void {
   const act = a.H * a.dh * a.B * a.T;
   const att = a.H * a.B * a.T * a.T;
   check(be, kernel, a, {
@@ -149,7 +153,7 @@ export function attentionBackward(be: Backend, a: AttentionBackwardArgs): void {
     att: [a.att, att],
     ...(a.sink !== 0 ? { sink: [a.sink, a.H], dsink: [a.dsink, a.H] } : {}),
   });
-  withScratch(be, a, 7, (scratch) => {
+  withScratch(be, a, 7, 0, (scratch) => {
     const { dq, dk, dv, datt, dout, q, k, v, att, sink } = a;
     const args = [dq, dk, dv, datt, dout, q, k, v, att, sink, scratch, a.B, a.T, a.H, a.dh];
     be.run(kernel, args, 2 * attentionFlops(a));
@@ -157,4 +161,20 @@ export function attentionBackward(be: Backend, a: AttentionBackwardArgs): void {
   if (a.sink !== 0) {
     be.run("attention_backward_sink_sum", [a.dsink, a.datt, a.B, a.T, a.H], a.H * a.B);
   }
+}
+
+/**
+ * Backward of attentionForward: accumulates dq, dk, dv [H·dh, N] and, when sink ≠ 0, dsink [H].
+ * datt [H, B, T, T] is scratch.
+ */
+export function attentionBackward(be: Backend, a: AttentionBackwardArgs): void {
+  backward(be, "attention_backward", a);
+}
+
+/**
+ * attentionBackward with dq, dk, dv written instead of added to: bit for bit what zero-filled
+ * dq, dk, dv get, without the fill or the reads. dsink is still accumulated.
+ */
+export function attentionBackwardWrite(be: Backend, a: AttentionBackwardArgs): void {
+  backward(be, "attention_backward_write", a);
 }

@@ -36,3 +36,31 @@ export function gradRmsNormalize(be: Backend, a: { grad: number; n: number }): n
     return rms;
   });
 }
+
+/**
+ * gradRmsNormalize over the union of several buffers ([ptr, floats] each) as if they were one:
+ * rms = sqrt(Σ x² / Σ n), the block partials of each span in span order, then every span scaled.
+ * Returns rms. (The sparse-gradient mode's gradient lives in several buffers.)
+ */
+export function gradRmsNormalizeSpans(be: Backend, spans: [ptr: number, n: number][]): number {
+  const kernel = "grad_rms_normalize_spans";
+  let total = 0, blocks = 0;
+  const first: number[] = [];
+  for (const [ptr, n] of spans) {
+    const shapes = `span at ${ptr}, n=${n}`;
+    checkDims(kernel, shapes, { n }, 0);
+    checkBuffers(be, kernel, shapes, { x: [ptr, 4 * n] });
+    first.push(blocks);
+    blocks += be.run("sumsq_block_count", [n], 0);
+    total += n;
+  }
+  checkDims(kernel, `${spans.length} spans`, { n: total });
+  return withScratch(be, 8 * blocks, (partials) => {
+    spans.forEach(([ptr, n], i) => {
+      if (n > 0) be.run("sumsq_blocks_f64", [ptr, n, partials + 8 * first[i]], 2 * n);
+    });
+    const rms = be.run("rms_from_partials", [partials, blocks, total], 0);
+    for (const [ptr, n] of spans) if (n > 0) be.run("scale_by_inv_rms_f32", [ptr, n, rms], n);
+    return rms;
+  });
+}

@@ -57,3 +57,11 @@ export function fill(be: Backend, p: { x: number; n: number; value: number }): v
   checkBuffers(be, "fill_f32", shapes, { x: [p.x, 4 * p.n] });
   if (p.n > 0) be.run("fill_f32", [p.x, p.n, p.value], p.n);
 }
+
+/** out[i] = e^inp[i], i < n, with the kernels' exp (Mathf.exp's bits); out may be inp. */
+export function exp(be: Backend, p: { out: number; inp: number; n: number }): void {
+  const shapes = `n=${p.n}`;
+  checkDims("exp_f32", shapes, { n: p.n }, 0);
+  checkBuffers(be, "exp_f32", shapes, { out: [p.out, 4 * p.n], inp: [p.inp, 4 * p.n] });
+  if (p.n > 0) be.run("exp_f32", [p.out, p.inp, p.n], 20 * p.n);
+}

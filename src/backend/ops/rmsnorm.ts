@@ -45,32 +45,71 @@ export interface RmsnormBackwardArgs {
   rstd: number;
   C: number;
   N: number;
+  /**
+   * AbsTopK's mask [C,N] (u8) when the norm's output went through AbsTopK: dout is then the
+   * gradient of AbsTopK's output and is masked first, exactly as absTopKBackward into a
+   * zero-filled buffer would (one pass fewer, and no such buffer).
+   */
+  doutMask?: number;
   /** rstd was given, not computed (rmsnormScale): no gradient flows through it. */
   frozen?: boolean;
 }
 
-/** Accumulates the RMSNorm gradients into dinp [C,N] and dweight [C]. */
-export function rmsnormBackward(be: Backend, a: RmsnormBackwardArgs): void {
+function backward(be: Backend, kernel: string, a: RmsnormBackwardArgs, write: boolean): void {
   const { C, N } = a;
   const shapes = `inp [C=${C}, N=${N}] weight [${C}] rstd [${N}]`;
-  checkDims("rmsnorm_backward", shapes, { C, N });
-  checkBuffers(be, "rmsnorm_backward", shapes, {
+  checkDims(kernel, shapes, { C, N });
+  checkBuffers(be, kernel, shapes, {
     dinp: [a.dinp, 4 * C * N],
     dweight: [a.dweight, 4 * C],
     dout: [a.dout, 4 * C * N],
     inp: [a.inp, 4 * C * N],
     weight: [a.weight, 4 * C],
     rstd: [a.rstd, 4 * N],
+    ...(a.doutMask !== undefined
+      ? { doutMask: [a.doutMask, C * N, 1] as [number, number, number] }
+      : {}),
   });
   withScratch(be, 4 * N, (g) => {
     if (a.frozen) be.run("fill_f32", [g, N, 0], N);
-    else be.run("rmsnorm_backward_token", [g, a.dout, a.inp, a.weight, a.rstd, C, N], 3 * C * N);
+    if (a.doutMask === undefined && !write) {
+      if (!a.frozen) {
+        be.run("rmsnorm_backward_token", [g, a.dout, a.inp, a.weight, a.rstd, C, N], 3 * C * N);
+      }
+      be.run(
+        "rmsnorm_backward",
+        [a.dinp, a.dweight, a.dout, a.inp, a.weight, a.rstd, g, C, N],
+        8 * C * N,
+      );
+      return;
+    }
+    const mask = a.doutMask ?? 0;
+    if (!a.frozen) {
+      be.run(
+        "rmsnorm_backward_token_ex",
+        [g, a.dout, mask, a.inp, a.weight, a.rstd, C, N],
+        3 * C * N,
+      );
+    }
     be.run(
-      "rmsnorm_backward",
-      [a.dinp, a.dweight, a.dout, a.inp, a.weight, a.rstd, g, C, N],
+      "rmsnorm_backward_ex",
+      [a.dinp, a.dweight, a.dout, mask, a.inp, a.weight, a.rstd, g, C, N, write ? 1 : 0],
       8 * C * N,
     );
   });
+}
+
+/** Accumulates the RMSNorm gradients into dinp [C,N] and dweight [C]. */
+export function rmsnormBackward(be: Backend, a: RmsnormBackwardArgs): void {
+  backward(be, "rmsnorm_backward", a, false);
+}
+
+/**
+ * Writes dinp [C,N] (bit for bit what a zero-filled dinp gets from rmsnormBackward, without the
+ * fill) and accumulates dweight [C].
+ */
+export function rmsnormBackwardWrite(be: Backend, a: RmsnormBackwardArgs): void {
+  backward(be, "rmsnorm_backward_write", a, true);
 }
 
 /**

@@ -6,7 +6,11 @@
  * forward product and by columns for the input gradient. With feature-major activations:
  *   forward          Y[out,N]  = W · X + b     spmmForward({ w, x: X, y: Y, N, bias })
  *   input gradient   dX[in,N] (+)= Wᵀ · dY     spmmBackwardInput({ w, dy: dY, dx: dX, N, accumulate })
- * The weight gradient dW = dY·Xᵀ stays dense (Adam's moments are dense, PAPER.md §2): use gemm.
+ * The method's weight gradient dW = dY·Xᵀ is dense (PAPER.md §2): use gemm. The sparse-gradient
+ * mode (src/train/kept_grads.ts) wants it at the stored positions only:
+ *   kept weight gradient  g[nnz] = (dY·Xᵀ)[pattern]  sddmm({ w, dy: dY, x: X, N, out: g })
+ * in CSR order, equal to the dense gemm's dW at those positions bit for bit; csrGather picks the
+ * same values out of a dense dW.
  *
  * Results equal the dense gemm's bit for bit up to the sign of zero (same summation order with
  * zero weights skipped), whatever the thread count.
@@ -114,6 +118,35 @@ export class SparseMatrix {
     this.#nnz = nnz;
     return nnz;
   }
+
+  /**
+   * Re-reads both forms' values from the dense weight at wPtr, keeping the stored positions (after
+   * an optimizer step that touched only those). Returns how many stored positions now hold ±0:
+   * when that is not 0 the pattern no longer matches the weight's nonzeros, and `update` must run.
+   */
+  refreshValues(wPtr: number): number {
+    const { be, rows, cols } = this;
+    checkPtr("sparse_refresh_values_f32", "w", wPtr, `W [${rows}, ${cols}]`);
+    const mark = be.arena.mark();
+    try {
+      const zeros = be.arena.allocBytes(be.threads * 4, "sparse zero counts");
+      const parts = be.run("sparse_refresh_values_f32", [
+        wPtr,
+        rows,
+        cols,
+        this.rowPtr,
+        this.rowIdx,
+        this.rowVal,
+        this.colPtr,
+        this.colIdx,
+        this.colVal,
+        zeros,
+      ], 2 * this.#nnz);
+      return be.arena.i32(zeros, parts).reduce((a, b) => a + b, 0);
+    } finally {
+      be.arena.reset(mark);
+    }
+  }
 }
 
 /** Counts c[0..n-1] → exclusive prefix sums in place, total at c[n]; returns the total. */
@@ -217,4 +250,53 @@ export function spmmBackwardInput(
       w.cols,
       N,
     ], 2 * (w.nnz + w.cols) * N));
+}
+
+/**
+ * Tokens per tile of sddmm. Every stored entry reads a run of this many floats of two rows, so
+ * long runs keep the prefetchers busy (bench at the small preset's shapes, ef 1 and 4: 512 and
+ * whole rows of 2048 tokens ran 1.5-3× faster than packed 64-token tiles), while a tile of x
+ * (rows × 2 KiB) still fits a laptop's last-level cache.
+ */
+const SDDMM_TILE = 512;
+
+/**
+ * The weight gradient at W's stored positions only (a sampled dense-dense product):
+ * out[e] = Σ_n dy[r, n]·x[c, n] for the e-th entry (r, c) of the CSR form, in CSR order; out
+ * [w.nnz] is overwritten. dy [rows, N], x [cols, N]. Sums in the dense gemm's order, so out equals
+ * gemm's dW = dy·xᵀ at those positions bit for bit.
+ */
+export function sddmm(
+  be: Backend,
+  p: { w: SparseMatrix; dy: number; x: number; N: number; out: number },
+): void {
+  const name = "sddmm_f32";
+  const { w, N } = p;
+  const shapes = `W [${w.rows}, ${w.cols}] dy [${w.rows}, ${N}] x [${w.cols}, ${N}] out [${w.nnz}]`;
+  checkCount(name, "N", N, shapes);
+  checkPtr(name, "dy", p.dy, shapes);
+  checkPtr(name, "x", p.x, shapes);
+  checkPtr(name, "out", p.out, shapes);
+  if (w.be !== be) throw new KernelError(name, `W belongs to another backend (${shapes})`);
+  if (w.nnz === 0) return;
+  be.run(
+    name,
+    [w.rowPtr, w.rowIdx, w.rows, p.dy, p.x, Math.min(SDDMM_TILE, N), N, p.out],
+    2 * w.nnz * N,
+  );
+}
+
+/** out[e] = dense[r, c] for the e-th entry (r, c) of W's CSR form; dense is [rows, cols]. */
+export function csrGather(
+  be: Backend,
+  p: { w: SparseMatrix; dense: number; out: number },
+): void {
+  const name = "csr_gather_f32";
+  const { w } = p;
+  const shapes = `W [${w.rows}, ${w.cols}] dense [${w.rows}, ${w.cols}] out [${w.nnz}]`;
+  checkPtr(name, "dense", p.dense, shapes);
+  checkPtr(name, "out", p.out, shapes);
+  if (w.be !== be) throw new KernelError(name, `W belongs to another backend (${shapes})`);
+  if (w.nnz === 0) return;
+  be.run(name, [w.rowPtr, w.rowIdx, w.rows, w.cols, p.dense, p.out], w.nnz);
 }

@@ -11,10 +11,13 @@ import {
   withScratch,
 } from "./layer_args.ts";
 
-/** losses[n] = −log softmax(logits[:,n])[targets[n]]; 0 for ignored tokens. */
+/**
+ * losses[n] = −log softmax(logits[:,n])[targets[n]]; 0 for ignored tokens. With `stats` (f32
+ * [2N]), the per-token max and Σexp stay there for crossEntropyBackward of the same logits.
+ */
 export function crossEntropyForward(
   be: Backend,
-  a: { losses: number; logits: number; targets: number; V: number; N: number },
+  a: { losses: number; logits: number; targets: number; V: number; N: number; stats?: number },
 ): void {
   const { V, N } = a;
   const shapes = `logits [V=${V}, N=${N}] targets [${N}]`;
@@ -23,20 +26,31 @@ export function crossEntropyForward(
     losses: [a.losses, 4 * N],
     logits: [a.logits, 4 * V * N],
     targets: [a.targets, 4 * N],
+    ...(a.stats !== undefined ? { stats: [a.stats, 8 * N] as [number, number] } : {}),
   });
   checkIdsInRange(be, "crossentropy_forward", shapes, "targets", a.targets, N, -1, V);
-  withScratch(be, 8 * N, (scratch) => {
+  const run = (scratch: number) =>
     be.run("crossentropy_forward", [a.losses, a.logits, a.targets, V, N, scratch], 20 * V * N);
-  });
+  if (a.stats !== undefined) run(a.stats);
+  else withScratch(be, 8 * N, run);
 }
 
 /**
  * dlogits[v,n] = (softmax(logits[:,n])[v] − [v = targets[n]])·scale, 0 for ignored tokens.
- * Overwrites dlogits (which may be logits itself).
+ * Overwrites dlogits (which may be logits itself). With `stats`, what crossEntropyForward left
+ * there for these same logits: one pass over them instead of three, the same bits.
  */
 export function crossEntropyBackward(
   be: Backend,
-  a: { dlogits: number; logits: number; targets: number; V: number; N: number; scale: number },
+  a: {
+    dlogits: number;
+    logits: number;
+    targets: number;
+    V: number;
+    N: number;
+    scale: number;
+    stats?: number;
+  },
 ): void {
   const { V, N } = a;
   const shapes = `logits [V=${V}, N=${N}] targets [${N}] scale=${a.scale}`;
@@ -46,8 +60,20 @@ export function crossEntropyBackward(
     dlogits: [a.dlogits, 4 * V * N],
     logits: [a.logits, 4 * V * N],
     targets: [a.targets, 4 * N],
+    ...(a.stats !== undefined ? { stats: [a.stats, 8 * N] as [number, number] } : {}),
   });
   checkIdsInRange(be, "crossentropy_backward", shapes, "targets", a.targets, N, -1, V);
+  if (a.stats !== undefined) {
+    const stats = a.stats;
+    withScratch(be, 4 * N, (inv) => {
+      be.run(
+        "crossentropy_backward_stats",
+        [a.dlogits, a.logits, a.targets, V, N, a.scale, stats, inv],
+        20 * V * N,
+      );
+    });
+    return;
+  }
   withScratch(be, 8 * N, (scratch) => {
     be.run(
       "crossentropy_backward",
