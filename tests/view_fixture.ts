@@ -27,6 +27,8 @@ export const FIXTURE_PRUNE = [
   "4",
   "--prune-pairs",
   "16",
+  "--bisect-pairs",
+  "8",
   "--pairs",
   "16",
   "--random-draws",

@@ -41,7 +41,8 @@ function run() {
 /**
  * What the CLI's modules compute for the circuit's task with only `kept` nodes: circuitLoss on
  * the evaluation pairs (taskData), the file's ablation, means, --freeze-norm and calibration
- * (or `calibration`); with `fit`, also the calibration fitted on the pruning pairs.
+ * (or `calibration`); also the full model's loss, and the calibration fitted on the bisection's
+ * pruning pairs for these nodes.
  */
 async function cli(
   dir: string,
@@ -62,7 +63,9 @@ async function cli(
     const idx = kept.map((id) => nodeIndex(r.model.d, r.model.nodes, parseNodeId(id)!));
     const got = circuitLoss(ms, data.evalItems, idx, calibration);
     ms.keepOnly(idx);
-    const fit = ms.measure(data.pool).c;
+    const bisect = c.hyperparameters.bisect_pairs;
+    assert.equal(typeof bisect, "number");
+    const fit = ms.measure(data.pool.slice(0, 2 * (bisect as number))).c;
     const full = ms.score(data.evalItems, false).meanLoss;
     return { calibrated: got.calibrated, raw: got.raw, full, fit };
   } finally {

@@ -496,7 +496,8 @@ export class Engine {
 
   /**
    * A circuit file for the node set `ids`, measured as `deno task prune` measures the circuit
-   * it finds (measureCircuit, circuitJson): calibration fitted on the pruning pairs for this set,
+   * it finds (measureCircuit, circuitJson): calibration fitted on the (bisection's) pruning pairs
+   * for this set,
    * then on the evaluation pairs the full model, the set alone, the set ablated, random sets with
    * its counts (the file's draws and seed) and each node's delta (the file's delta pairs). The
    * file's settings (ablation, freeze_norm, target, seeds, hyperparameters) carry over; the
@@ -516,8 +517,11 @@ export class Engine {
       t1 = now;
     };
     const ms = s.ms;
+    // As prune calibrates: on the first bisect_pairs pruning pairs (all of them in files written
+    // before that setting existed).
+    const bisectPairs = num(c.hyperparameters.bisect_pairs, c.pairs.prune_pairs);
     ms.keepOnly(kept);
-    const fit = ms.measure(s.data.pool);
+    const fit = ms.measure(s.data.pool.slice(0, 2 * bisectPairs));
     const calibration: Calibration = fit.c;
     progress?.("calibrate", 1, 1);
     lap("calibrate");
@@ -534,6 +538,7 @@ export class Engine {
       hp,
       randomDraws: num(c.hyperparameters.random_draws, 20),
       deltaPairs: num(c.hyperparameters.delta_pairs, 64),
+      bisectPairs,
     };
     const deltaCache = new LayerCache(this.model, () => ms.mask, c.freeze_norm);
     const m = measureCircuit(ms, s.data.evalItems, kept, calibration, st, {
