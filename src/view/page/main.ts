@@ -392,6 +392,21 @@ function kText(k: number): string {
   return `${k} of ${c.ranking.length} ranked${k === c.nodes.length ? " (the circuit)" : ""}${file}`;
 }
 
+/** Edges among the drawn nodes: the file's, and from the weights for nodes it lacks. */
+async function drawnEdges(drawn: string[]): Promise<GraphEdge[]> {
+  const c = tv!.circuit;
+  const inFile = new Set(c.nodes.map((n) => n.id));
+  if (!drawn.some((id) => !inFile.has(id))) return c.edges;
+  const key = [...drawn].sort().join(",");
+  let extra = tv!.extraEdges.get(key);
+  if (!extra) {
+    const all = await L.client.call("edgesAmong", drawn);
+    extra = all.filter((e) => !inFile.has(e.source) || !inFile.has(e.target));
+    tv!.extraEdges.set(key, extra);
+  }
+  return [...c.edges, ...extra];
+}
+
 /** The drawn graph and its node set (a toggle within it only restyles). */
 let drawnGraph: { svg: SVGSVGElement; key: string } | null = null;
 
@@ -413,18 +428,7 @@ async function renderGraph(): Promise<void> {
     restyleGraph(drawnGraph.svg, nodes, st.selected);
     return;
   }
-  const outside = drawn.filter((id) => !inFile.has(id));
-  let edges: GraphEdge[] = c.edges;
-  if (outside.length) {
-    const key = [...drawn].sort().join(",");
-    let extra = tv!.extraEdges.get(key);
-    if (!extra) {
-      const all = await L.client.call("edgesAmong", drawn);
-      extra = all.filter((e) => !inFile.has(e.source) || !inFile.has(e.target));
-      tv!.extraEdges.set(key, extra);
-    }
-    edges = [...c.edges, ...extra];
-  }
+  const edges = await drawnEdges(drawn);
   const view = await drawGraph({
     nodes,
     edges,
@@ -889,11 +893,12 @@ async function renderNode(id: string): Promise<void> {
   if (!tv) return;
   const seq = ++nodeSeq;
   const panel = $("panel-node");
-  const c = tv.circuit;
   const ref = parseNodeId(id);
   if (!ref) return;
-  const inE = c.edges.filter((e) => e.target === id);
-  const outE = c.edges.filter((e) => e.source === id);
+  const edges = await drawnEdges(nodeSets().drawn);
+  if (seq !== nodeSeq) return;
+  const inE = edges.filter((e) => e.target === id);
+  const outE = edges.filter((e) => e.source === id);
   const edgeList = (es: typeof inE, other: "source" | "target") =>
     es.length
       ? h(
@@ -908,7 +913,7 @@ async function renderNode(id: string): Promise<void> {
           )
         ),
       )
-      : h("p", { class: "hint" }, "none in the circuit");
+      : h("p", { class: "hint" }, "none among the drawn nodes");
   const numbers = h("input", { type: "checkbox", id: "show-numbers" });
   panel.replaceChildren(
     h("div", { id: "node-head" }),
