@@ -62,6 +62,41 @@ export const DEFAULT_HP: MaskHyperparams = {
   clip: 1,
 };
 
+/** The circuit file's names of the mask optimiser's settings (docs/circuit-format.md). */
+const HP_NAMES: Record<keyof MaskHyperparams, string> = {
+  steps: "steps",
+  batchPairs: "batch_pairs",
+  lr: "lr",
+  kCoef: "k_coef",
+  initNoise: "init_noise",
+  initBias: "init_bias",
+  weightDecay: "weight_decay",
+  beta1: "beta1",
+  beta2: "beta2",
+  warmupFrac: "warmup_frac",
+  temperature: "temperature",
+  clip: "clip",
+};
+
+/** The settings under the circuit file's names. */
+export function hyperparamsJson(hp: MaskHyperparams): Record<string, number> {
+  return Object.fromEntries(
+    (Object.keys(HP_NAMES) as (keyof MaskHyperparams)[]).map((k) => [HP_NAMES[k], hp[k]]),
+  );
+}
+
+/** Settings read back from a circuit file's `hyperparameters` (defaults for absent ones). */
+export function hyperparamsFromJson(
+  j: Record<string, number | string | boolean>,
+): MaskHyperparams {
+  const hp = { ...DEFAULT_HP };
+  for (const k of Object.keys(HP_NAMES) as (keyof MaskHyperparams)[]) {
+    const v = j[HP_NAMES[k]];
+    if (typeof v === "number" && Number.isFinite(v)) hp[k] = v;
+  }
+  return hp;
+}
+
 /** The data and measurement defaults of `prune` (docs/prune.md has the table that chose them). */
 export const PRUNE_DEFAULTS = {
   target: 0.15,

@@ -17,6 +17,7 @@ import { computeMeans, MEANS_TOKENS } from "./means.ts";
 import {
   type CircuitResult,
   findCircuit,
+  hyperparamsJson,
   MaskedScorer,
   type MaskHyperparams,
   type OnProgress,
@@ -109,7 +110,7 @@ export function circuitJson(
   });
   const maxK = res.curve.reduce((m, p) => Math.max(m, p.k), res.kept.length);
   const hp: Record<string, number | string | boolean> = {
-    ...(st.hp as unknown as Record<string, number>),
+    ...hyperparamsJson(st.hp),
     means_tokens: opts.meansTokens,
     random_draws: st.randomDraws,
     delta_pairs: Math.min(st.deltaPairs, opts.evalPairs),

@@ -19,11 +19,11 @@ import type { Calibration } from "../prune/calibrate.ts";
 import { circuitEdges } from "../prune/edges.ts";
 import {
   circuitLoss,
-  DEFAULT_HP,
+  hyperparamsFromJson,
   MaskedScorer,
-  type MaskHyperparams,
   measureCircuit,
   type OnProgress,
+  PRUNE_DEFAULTS,
   type PruneSettings,
 } from "../prune/prune.ts";
 import { circuitJson, type TaskData, taskData } from "../prune/task_prune.ts";
@@ -525,10 +525,7 @@ export class Engine {
     const calibration: Calibration = fit.c;
     progress?.("calibrate", 1, 1);
     lap("calibrate");
-    const hp = { ...DEFAULT_HP } as MaskHyperparams;
-    for (const k of Object.keys(DEFAULT_HP) as (keyof MaskHyperparams)[]) {
-      hp[k] = num(c.hyperparameters[k], DEFAULT_HP[k]);
-    }
+    const hp = hyperparamsFromJson(c.hyperparameters);
     const st: PruneSettings = {
       target: c.target,
       method: c.method,
@@ -536,8 +533,8 @@ export class Engine {
       freezeNorm: c.freeze_norm,
       seed: c.seed,
       hp,
-      randomDraws: num(c.hyperparameters.random_draws, 20),
-      deltaPairs: num(c.hyperparameters.delta_pairs, 64),
+      randomDraws: num(c.hyperparameters.random_draws, PRUNE_DEFAULTS.randomDraws),
+      deltaPairs: num(c.hyperparameters.delta_pairs, PRUNE_DEFAULTS.deltaPairs),
       bisectPairs,
     };
     const deltaCache = new LayerCache(this.model, () => ms.mask, c.freeze_norm);
