@@ -9,7 +9,6 @@
  */
 import { parseArgs } from "node:util";
 import { Backend } from "../src/backend/backend.ts";
-import * as ops from "../src/backend/ops/index.ts";
 import { loadDefaultTokenizer } from "../src/data/tokenizer.ts";
 import { PairScorer, taskItems } from "../src/eval/task_eval.ts";
 import { MaskedScorer } from "../src/prune/prune.ts";
@@ -49,32 +48,7 @@ export async function main(argv: string[] = []): Promise<void> {
     // A tenth of the nodes kept: a mask step in the middle of optimisation.
     const m = ms.mask;
     for (let i = 0; i < m.length; i++) m[i] = rng.float() < 0.1 ? 1 : 0;
-    const { V } = model.d;
-    const step = () => {
-      model.setAblation(ms.ablation);
-      try {
-        scorer.score(items, {
-          onBatch: (b) => {
-            const a = model.acts;
-            ops.fill(be, { x: a.dlogits, n: V * b.N, value: 0 });
-            ops.pairLossBackward(be, {
-              dlogits: a.dlogits,
-              logits: a.logits,
-              pos: b.pos,
-              a: b.a,
-              b: b.b,
-              count: b.B,
-              V,
-              N: b.N,
-              scale: 1 / items.length,
-            });
-            model.backward({ seed: "dlogits", weightGrads: false });
-          },
-        });
-      } finally {
-        model.setAblation(null);
-      }
-    };
+    const step = () => void ms.maskGradient(items);
     const o = { reps: QUICK ? 2 : 5, budgetMs: QUICK ? 1000 : 4000 };
     const plain = bestMs(() => void ms.score(items, false), o);
     const masked = bestMs(() => void ms.score(items), o);

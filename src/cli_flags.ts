@@ -32,3 +32,29 @@ export function threadsFlag(v: string | undefined): number {
   }
   return n;
 }
+
+/** An integer flag ≥ min (`fallback` when absent); anything else is a one-line UserError. */
+export function intFlag(flag: string, v: string | undefined, fallback: number, min = 1): number {
+  if (v === undefined) return fallback;
+  const n = Number(v);
+  if (!/^\d+$/.test(v.trim()) || !Number.isSafeInteger(n) || n < min) {
+    throw new UserError(`--${flag} must be an integer ≥ ${min}, got '${v}'`);
+  }
+  return n;
+}
+
+/** A number flag for which `ok` holds (`want` says what that is, for the one-line error). */
+export function numberFlag(
+  flag: string,
+  v: string | undefined,
+  fallback: number,
+  ok: (x: number) => boolean,
+  want: string,
+): number {
+  if (v === undefined) return fallback;
+  const x = Number(v);
+  if (v.trim() === "" || !Number.isFinite(x) || !ok(x)) {
+    throw new UserError(`--${flag} must be ${want}, got '${v}'`);
+  }
+  return x;
+}

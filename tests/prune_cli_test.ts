@@ -197,7 +197,7 @@ Deno.test("prune: bad input is one line, exit code 2, nothing written", async ()
   for (const t of ["0", "-1", "1.5", "abc", ""]) {
     await rejects(
       ["--model", dir, "--task", TASK, `--trials=${t}`],
-      /--trials must be a positive integer/,
+      /--trials must be an integer ≥ 1/,
     );
   }
   await rejects(
@@ -271,5 +271,5 @@ Deno.test("prune: the CLI prints one line and exits 2 for a bad flag", async () 
   }).output();
   const err = new TextDecoder().decode(p.stderr).trim();
   assert.equal(p.code, 2);
-  assert.equal(err, "thinwire: --trials must be a positive integer, got '0'");
+  assert.equal(err, "thinwire: --trials must be an integer ≥ 1, got '0'");
 });

@@ -15,6 +15,25 @@ import { zero_f32 } from "./vmath";
 
 const EPS: f32 = 1.1920928955078125e-7;
 
+/** out[c, n] = (inp[c, n]·rstd[n])·weight[c] for tokens s..e of every row: the forward's last pass. */
+@inline function scale_rows(out: usize, rstd: usize, inp: usize, weight: usize, C: i32, rowBytes: usize, s: i32, e: i32): void {
+  const e4 = s + ((e - s) & ~3);
+  for (let c = 0; c < C; c++) {
+    const row = inp + <usize>c * rowBytes, orow = out + <usize>c * rowBytes;
+    const w = load<f32>(weight + (<usize>c << 2));
+    const wv = f32x4.splat(w);
+    let n = s;
+    for (; n < e4; n += 4) {
+      const o = <usize>n << 2;
+      v128.store(orow + o, f32x4.mul(f32x4.mul(v128.load(row + o), v128.load(rstd + o)), wv));
+    }
+    for (; n < e; n++) {
+      const o = <usize>n << 2;
+      store<f32>(orow + o, (load<f32>(row + o) * load<f32>(rstd + o)) * w);
+    }
+  }
+}
+
 /** out[C,N] = RMSNorm(inp[C,N])·weight[C]; writes rstd[N] (kept for the backward). */
 export function rmsnorm_forward(out: usize, rstd: usize, inp: usize, weight: usize, C: i32, N: i32, tid: i32, nth: i32): void {
   const s = part_start_aligned(N, 4, tid, nth), e = part_start_aligned(N, 4, tid + 1, nth);
@@ -42,20 +61,7 @@ export function rmsnorm_forward(out: usize, rstd: usize, inp: usize, weight: usi
     const o = <usize>n << 2;
     store<f32>(rstd + o, <f32>1 / Mathf.sqrt(load<f32>(rstd + o) / cf + EPS));
   }
-  for (let c = 0; c < C; c++) {
-    const row = inp + <usize>c * rowBytes, orow = out + <usize>c * rowBytes;
-    const w = load<f32>(weight + (<usize>c << 2));
-    const wv = f32x4.splat(w);
-    let n = s;
-    for (; n < e4; n += 4) {
-      const o = <usize>n << 2;
-      v128.store(orow + o, f32x4.mul(f32x4.mul(v128.load(row + o), v128.load(rstd + o)), wv));
-    }
-    for (; n < e; n++) {
-      const o = <usize>n << 2;
-      store<f32>(orow + o, (load<f32>(row + o) * load<f32>(rstd + o)) * w);
-    }
-  }
+  scale_rows(out, rstd, inp, weight, C, rowBytes, s, e);
 }
 
 /** Lanes of the 4 mask bytes at p as i32 lanes: all ones where the byte is nonzero. */
@@ -178,21 +184,5 @@ export function rmsnorm_backward_ex(dinp: usize, dweight: usize, dout: usize, ma
  */
 export function rmsnorm_scale(out: usize, rstd: usize, inp: usize, weight: usize, C: i32, N: i32, tid: i32, nth: i32): void {
   const s = part_start_aligned(N, 4, tid, nth), e = part_start_aligned(N, 4, tid + 1, nth);
-  if (s >= e) return;
-  const e4 = s + ((e - s) & ~3);
-  const rowBytes = <usize>N << 2;
-  for (let c = 0; c < C; c++) {
-    const row = inp + <usize>c * rowBytes, orow = out + <usize>c * rowBytes;
-    const w = load<f32>(weight + (<usize>c << 2));
-    const wv = f32x4.splat(w);
-    let n = s;
-    for (; n < e4; n += 4) {
-      const o = <usize>n << 2;
-      v128.store(orow + o, f32x4.mul(f32x4.mul(v128.load(row + o), v128.load(rstd + o)), wv));
-    }
-    for (; n < e; n++) {
-      const o = <usize>n << 2;
-      store<f32>(orow + o, (load<f32>(row + o) * load<f32>(rstd + o)) * w);
-    }
-  }
+  if (s < e) scale_rows(out, rstd, inp, weight, C, <usize>N << 2, s, e);
 }

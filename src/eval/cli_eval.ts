@@ -2,7 +2,7 @@
  * `thinwire eval`: loads a trained run and reports its task suite results and validation loss.
  * Flags are parsed here; cli.ts dispatches to `evalCommand` and prints any UserError.
  */
-import { parseFlags, threadsFlag } from "../cli_flags.ts";
+import { intFlag, parseFlags, threadsFlag } from "../cli_flags.ts";
 import { UserError } from "../errors.ts";
 import { writeAtomic } from "../util/write_atomic.ts";
 import { formatDuration, Progress } from "../util/progress.ts";
@@ -23,15 +23,6 @@ Evaluates a trained run on the twenty-task suite (PAPER.md §3) and its validati
                  and the table (and --show examples) to stderr
   --threads N    compute threads (default: all cores)
   --help         this text`;
-
-function positiveInt(flag: string, v: string | undefined, fallback: number, min: number): number {
-  if (v === undefined) return fallback;
-  const n = Number(v);
-  if (!/^\d+$/.test(v.trim()) || !Number.isSafeInteger(n) || n < min) {
-    throw new UserError(`--${flag} must be an integer ≥ ${min}, got '${v}'`);
-  }
-  return n;
-}
 
 /** Runs `eval` with its own arguments; returns the exit code (problems are thrown as UserError). */
 export async function evalCommand(argv: string[]): Promise<number> {
@@ -54,8 +45,8 @@ export async function evalCommand(argv: string[]): Promise<number> {
     return 0;
   }
   if (!v.model) throw new UserError("eval: --model DIR is required (see --help)");
-  const pairs = positiveInt("pairs", v.pairs, 200, 1);
-  const show = positiveInt("show", v.show, 0, 0);
+  const pairs = intFlag("pairs", v.pairs, 200, 1);
+  const show = intFlag("show", v.show, 0, 0);
   const threads = threadsFlag(v.threads);
   let tasks: readonly Task[] = TASKS;
   if (v.task) {

@@ -4,7 +4,7 @@
  * named activation (src/export/activations.ts, the reference's hook names) to a safetensors file,
  * as TransformerLens's `run_with_cache` would hand them over, without Python.
  */
-import { parseFlags, threadsFlag } from "../cli_flags.ts";
+import { intFlag, parseFlags, threadsFlag } from "../cli_flags.ts";
 import { EOT_TOKEN, type Tokenizer } from "../data/tokenizer.ts";
 import { UserError } from "../errors.ts";
 import { loadRun } from "../run/run_dir.ts";
@@ -93,13 +93,7 @@ export async function logitsCommand(argv: string[]): Promise<number> {
     throw new UserError("logits: give exactly one of --prompt TEXT and --tokens IDS");
   }
   if (v.prompt === "") throw new UserError("logits: --prompt is empty");
-  let top = 10;
-  if (v.top !== undefined) {
-    top = Number(v.top);
-    if (!/^\d+$/.test(v.top.trim()) || top < 1) {
-      throw new UserError(`logits: --top must be an integer ≥ 1, got '${v.top}'`);
-    }
-  }
+  const top = intFlag("top", v.top, 10);
   const threads = v.threads === undefined ? 1 : threadsFlag(v.threads);
 
   const run = await loadRun(v.model, { threads });

@@ -2,7 +2,7 @@
  * `thinwire prune`: finds the circuit behind one task (or every task the model solves), writes
  * `runs/<name>/circuits/<task>.json` (docs/circuit-format.md) and prints what it measured.
  */
-import { parseFlags, threadsFlag } from "../cli_flags.ts";
+import { intFlag, numberFlag, parseFlags, threadsFlag } from "../cli_flags.ts";
 import { UserError } from "../errors.ts";
 import type { Circuit } from "../run/circuit.ts";
 import { loadRun, writeAtomic, writeCircuit, writeSummary } from "../run/run_dir.ts";
@@ -56,26 +56,12 @@ and the losses on held-out pairs: full model, circuit alone (sufficiency), circu
   --threads N         compute threads (default: all cores)
   --help              this text`;
 
-function num(
-  flag: string,
-  v: string | undefined,
-  fallback: number,
-  check: (x: number) => boolean,
-  want: string,
-): number {
-  if (v === undefined) return fallback;
-  const x = Number(v);
-  if (v.trim() === "" || !Number.isFinite(x) || !check(x)) {
-    throw new UserError(`--${flag} must be ${want}, got '${v}'`);
-  }
-  return x;
-}
 const posInt = (flag: string, v: string | undefined, fallback: number) =>
-  num(flag, v, fallback, (x) => Number.isSafeInteger(x) && x >= 1, "a positive integer");
+  intFlag(flag, v, fallback, 1);
 const posNum = (flag: string, v: string | undefined, fallback: number) =>
-  num(flag, v, fallback, (x) => x > 0, "a positive number");
+  numberFlag(flag, v, fallback, (x) => x > 0, "a positive number");
 const nonNeg = (flag: string, v: string | undefined, fallback: number) =>
-  num(flag, v, fallback, (x) => x >= 0, "a number ≥ 0");
+  numberFlag(flag, v, fallback, (x) => x >= 0, "a number ≥ 0");
 
 /** Runs `prune` with its own arguments; returns the exit code. */
 export async function pruneCommand(argv: string[]): Promise<number> {
@@ -139,7 +125,7 @@ export async function pruneCommand(argv: string[]): Promise<number> {
     lr: posNum("lr", v.lr, DEFAULT_HP.lr),
     kCoef: nonNeg("k-coef", v["k-coef"], DEFAULT_HP.kCoef),
     temperature: posNum("temperature", v.temperature, DEFAULT_HP.temperature),
-    initBias: num(
+    initBias: numberFlag(
       "init-bias",
       v["init-bias"],
       DEFAULT_HP.initBias,
@@ -154,7 +140,7 @@ export async function pruneCommand(argv: string[]): Promise<number> {
     method,
     ablation,
     freezeNorm: v["freeze-norm"] ?? false,
-    seed: num("seed", v.seed, 0, (x) => Number.isSafeInteger(x) && x >= 0, "an integer ≥ 0"),
+    seed: intFlag("seed", v.seed, 0, 0),
     hp,
     randomDraws: posInt("random-draws", v["random-draws"], PRUNE_DEFAULTS.randomDraws),
     deltaPairs: posInt("delta-pairs", v["delta-pairs"], PRUNE_DEFAULTS.deltaPairs),

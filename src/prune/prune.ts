@@ -230,6 +230,44 @@ export class MaskedScorer {
     }
   }
 
+  /**
+   * The task loss of items under the current mask, with its gradient in the mask: dmask +=
+   * scale·∂(Σ_items loss)/∂m (scale 1/items.length, the mean's gradient, by default; zero dmask
+   * first unless accumulating). Backward runs from the two-candidate loss without weight gradients.
+   */
+  maskGradient(
+    items: readonly PromptItem[],
+    opts: { scale?: number; accumulate?: boolean } = {},
+  ): number {
+    const { model } = this, be = model.be, { V } = model.d;
+    const scale = opts.scale ?? 1 / items.length;
+    if (!opts.accumulate) ops.fill(be, { x: this.ablation.dmask, n: this.n, value: 0 });
+    model.setAblation(this.ablation);
+    try {
+      return this.scorer.score(items, {
+        freezeNorm: this.freezeNorm,
+        onBatch: (b) => {
+          const a = model.acts;
+          ops.fill(be, { x: a.dlogits, n: V * b.N, value: 0 });
+          ops.pairLossBackward(be, {
+            dlogits: a.dlogits,
+            logits: a.logits,
+            pos: b.pos,
+            a: b.a,
+            b: b.b,
+            count: b.B,
+            V,
+            N: b.N,
+            scale,
+          });
+          model.backward({ seed: "dlogits", weightGrads: false });
+        },
+      }).meanLoss;
+    } finally {
+      model.setAblation(null);
+    }
+  }
+
   /** Mean calibrated loss of scored items; per-item losses too when asked. */
   calibrated(
     s: PromptScores,
@@ -288,7 +326,6 @@ function trainMasks(
   const rng = new Rng(st.seed).fork(0x4D41534B);
   let cursor = pairs;
   const batchPairs = Math.min(hp.batchPairs, pairs);
-  const { V } = model.d;
   let loss = NaN, on = 0;
   for (let step = 0; step < hp.steps; step++) {
     const items: PromptItem[] = [];
@@ -300,32 +337,7 @@ function trainMasks(
       const p = order[cursor++];
       items.push(pool[2 * p], pool[2 * p + 1]);
     }
-    ops.fill(be, { x: ms.ablation.dmask, n, value: 0 });
-    model.setAblation(ms.ablation);
-    let taskLoss: number;
-    try {
-      taskLoss = ms.scorer.score(items, {
-        freezeNorm: ms.freezeNorm,
-        onBatch: (b) => {
-          const a = model.acts;
-          ops.fill(be, { x: a.dlogits, n: V * b.N, value: 0 });
-          ops.pairLossBackward(be, {
-            dlogits: a.dlogits,
-            logits: a.logits,
-            pos: b.pos,
-            a: b.a,
-            b: b.b,
-            count: b.B,
-            V,
-            N: b.N,
-            scale: 1 / items.length,
-          });
-          model.backward({ seed: "dlogits", weightGrads: false });
-        },
-      }).meanLoss;
-    } finally {
-      model.setAblation(null);
-    }
+    const taskLoss = ms.maskGradient(items);
     ops.maskSurrogateGrad(be, {
       g,
       tau,
@@ -374,41 +386,19 @@ function attributionRanking(
   st: PruneSettings,
   progress?: OnProgress,
 ) {
-  const { model } = ms;
-  const be = model.be, n = ms.n, { V } = model.d;
+  const n = ms.n;
   ms.mask.fill(1);
-  ops.fill(be, { x: ms.ablation.dmask, n, value: 0 });
+  // ∂(mean loss over the pool)/∂m, chunk by chunk.
   const chunk = 2 * st.hp.batchPairs;
   const chunks = Math.ceil(pool.length / chunk);
-  model.setAblation(ms.ablation);
-  try {
-    for (let c = 0; c < chunks; c++) {
-      const items = pool.slice(c * chunk, (c + 1) * chunk);
-      ms.scorer.score(items, {
-        freezeNorm: ms.freezeNorm,
-        onBatch: (b) => {
-          const a = model.acts;
-          ops.fill(be, { x: a.dlogits, n: V * b.N, value: 0 });
-          ops.pairLossBackward(be, {
-            dlogits: a.dlogits,
-            logits: a.logits,
-            pos: b.pos,
-            a: b.a,
-            b: b.b,
-            count: b.B,
-            V,
-            N: b.N,
-            scale: 1 / pool.length,
-          });
-          model.backward({ seed: "dlogits", weightGrads: false });
-        },
-      });
-      progress?.("attribute", c + 1, chunks);
-    }
-  } finally {
-    model.setAblation(null);
+  for (let c = 0; c < chunks; c++) {
+    ms.maskGradient(pool.slice(c * chunk, (c + 1) * chunk), {
+      scale: 1 / pool.length,
+      accumulate: c > 0,
+    });
+    progress?.("attribute", c + 1, chunks);
   }
-  const g = be.arena.f32(ms.ablation.dmask, n).slice();
+  const g = ms.model.be.arena.f32(ms.ablation.dmask, n).slice();
   const ranking = Array.from({ length: n }, (_, i) => i).sort((a, b) =>
     Math.abs(g[b]) - Math.abs(g[a]) || a - b
   );

@@ -19,10 +19,9 @@ export function rmsnormForward(a: {
   for (let n = 0; n < N; n++) {
     let ss = 0;
     for (let c = 0; c < C; c++) ss = f(ss + f(inp[c * N + n] * inp[c * N + n]));
-    const r = f(1 / f(Math.sqrt(f(f(ss / C) + EPS))));
-    rstd[n] = r;
-    for (let c = 0; c < C; c++) out[c * N + n] = f(f(inp[c * N + n] * r) * weight[c]);
+    rstd[n] = f(1 / f(Math.sqrt(f(f(ss / C) + EPS))));
   }
+  rmsnormScale(a);
 }
 
 /**
