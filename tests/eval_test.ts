@@ -4,18 +4,13 @@
  * run folders.
  */
 import assert from "node:assert/strict";
-import { Backend } from "../src/backend/backend.ts";
-import { loadDefaultTokenizer } from "../src/data/tokenizer.ts";
-import { UserError } from "../src/errors.ts";
+import { assertUserError, makeRandomRun } from "./run_fixture.ts";
 import { evalCommand } from "../src/eval/cli_eval.ts";
 import { loadRun } from "../src/run/run_dir.ts";
 import { formatExamples, formatTable } from "../src/eval/report.ts";
 import { evalTask, evaluateRun, PairScorer, type PromptItem } from "../src/eval/task_eval.ts";
-import { Model } from "../src/model/model.ts";
 import { decodeSafetensors, encodeSafetensors } from "../src/model/safetensors.ts";
 import { PRESETS, type RunConfig } from "../src/train/config.ts";
-import { FORMAT_VERSION, RunDir } from "../src/run/run_dir.ts";
-import { saveModel } from "../src/train/trainer.ts";
 import { getTask, type Task } from "../tasks/index.ts";
 
 const RC: RunConfig = {
@@ -31,25 +26,8 @@ const RC: RunConfig = {
 const LN2 = Math.log(2);
 
 /** Writes a random-init run folder the way the trainer lays it out; returns its path. */
-async function makeRun(rc = RC): Promise<string> {
-  const dir = await Deno.makeTempDir({ prefix: "thinwire-eval-" });
-  const run = new RunDir(dir);
-  const tok = loadDefaultTokenizer();
-  await Deno.writeTextFile(
-    run.config,
-    JSON.stringify({ format_version: FORMAT_VERSION, tokenizer: tok.name, ...rc }),
-  );
-  await Deno.writeTextFile(run.tokenizer, JSON.stringify(tok.toJSON()));
-  const be = await Backend.create();
-  try {
-    const model = new Model(be, rc.model);
-    model.init(7);
-    await saveModel(run, model, rc);
-  } finally {
-    be.close();
-  }
-  await Deno.writeTextFile(run.metrics, JSON.stringify({ step: 60, "val/xent": 5.5 }) + "\n");
-  return dir;
+function makeRun(rc = RC): Promise<string> {
+  return makeRandomRun(rc, "thinwire-eval-");
 }
 
 /** Copies a run folder so a test can damage the copy. */
@@ -59,16 +37,6 @@ async function copyRun(dir: string): Promise<string> {
     await Deno.copyFile(`${dir}/${f}`, `${out}/${f}`);
   }
   return out;
-}
-
-async function assertUserError(p: Promise<unknown>, pattern: RegExp): Promise<void> {
-  await assert.rejects(p, (e: unknown) => {
-    assert.ok(e instanceof UserError, `expected UserError, got ${(e as Error).stack}`);
-    assert.equal(e.exitCode, 2);
-    assert.ok(!e.message.includes("\n"), `not one line: ${e.message}`);
-    assert.match(e.message, pattern);
-    return true;
-  });
 }
 
 const dirs: string[] = [];

@@ -7,19 +7,16 @@
  * tests/reference_export_test.ts (needs Python with torch).
  */
 import assert from "node:assert/strict";
-import { Backend } from "../src/backend/backend.ts";
+import { assertUserError, makeRandomRun } from "./run_fixture.ts";
 import { loadDefaultTokenizer } from "../src/data/tokenizer.ts";
-import { UserError } from "../src/errors.ts";
 import { activationTensors } from "../src/export/activations.ts";
 import { exportCommand } from "../src/export/cli_export.ts";
 import { showToken } from "../src/export/cli_logits.ts";
 import { encodeTorchStateDict } from "../src/export/torch_pickle.ts";
 import { keepCount } from "../src/model/config.ts";
-import { Model } from "../src/model/model.ts";
 import { decodeSafetensors } from "../src/model/safetensors.ts";
-import { FORMAT_VERSION, loadRun, RunDir } from "../src/run/run_dir.ts";
+import { loadRun } from "../src/run/run_dir.ts";
 import { PRESETS, type RunConfig } from "../src/train/config.ts";
-import { saveModel } from "../src/train/trainer.ts";
 import { readTorchStateDict } from "./torch_zip.ts";
 
 const RC: RunConfig = {
@@ -40,38 +37,17 @@ async function tempDir(): Promise<string> {
 
 /** A random-init run folder as the trainer lays it out. */
 async function makeRun(model: Partial<RunConfig["model"]> = {}): Promise<string> {
-  const rc = { model: { ...RC.model, ...model }, train: RC.train };
-  const dir = await tempDir();
-  const run = new RunDir(dir);
-  const tok = loadDefaultTokenizer();
-  await Deno.writeTextFile(
-    run.config,
-    JSON.stringify({ format_version: FORMAT_VERSION, tokenizer: tok.name, ...rc }),
+  const d = await makeRandomRun(
+    { model: { ...RC.model, ...model }, train: RC.train },
+    "thinwire-export-",
+    11,
   );
-  await Deno.writeTextFile(run.tokenizer, JSON.stringify(tok.toJSON()));
-  const be = await Backend.create();
-  try {
-    const m = new Model(be, rc.model);
-    m.init(11);
-    await saveModel(run, m, rc);
-  } finally {
-    be.close();
-  }
-  return dir;
+  dirs.push(d);
+  return d;
 }
 
 const plain = makeRun();
 const withPositions = makeRun({ dPosEmb: 8 });
-
-async function assertUserError(p: Promise<unknown>, pattern: RegExp): Promise<void> {
-  await assert.rejects(p, (e: unknown) => {
-    assert.ok(e instanceof UserError, `expected UserError, got ${(e as Error).stack}`);
-    assert.equal(e.exitCode, 2);
-    assert.ok(!e.message.includes("\n"), `not one line: ${e.message}`);
-    assert.match(e.message, pattern);
-    return true;
-  });
-}
 
 Deno.test("torch zip: torch.save's records, 64-byte aligned data, CRCs and a safe pickle", () => {
   const a = Float32Array.from({ length: 12 }, (_, i) => i - 5.5);

@@ -5,41 +5,22 @@
  * bad input is one line with exit code 2 and nothing half-written.
  */
 import assert from "node:assert/strict";
-import { Backend } from "../src/backend/backend.ts";
-import { loadDefaultTokenizer } from "../src/data/tokenizer.ts";
+import { makeRandomRun } from "./run_fixture.ts";
 import { UserError } from "../src/errors.ts";
-import { Model } from "../src/model/model.ts";
 import { pruneCommand } from "../src/prune/cli_prune.ts";
 import { parseCircuit, parseSummary } from "../src/run/circuit.ts";
-import { FORMAT_VERSION, loadRun, readCircuit, RunDir } from "../src/run/run_dir.ts";
+import { loadRun, readCircuit, RunDir } from "../src/run/run_dir.ts";
 import { evalTask, PairScorer } from "../src/eval/task_eval.ts";
 import { getTask } from "../tasks/index.ts";
 import { PRESETS, type RunConfig } from "../src/train/config.ts";
-import { saveModel } from "../src/train/trainer.ts";
 
 const RC: RunConfig = {
   model: { ...PRESETS.tiny.model, nLayer: 1, baseDModel: 32, baseDMlp: 64, nCtx: 128 },
   train: { ...PRESETS.tiny.train, batchSize: 4, valBatches: 1 },
 };
 
-async function makeRun(): Promise<string> {
-  const dir = await Deno.makeTempDir({ prefix: "thinwire-prune-" });
-  const run = new RunDir(dir);
-  const tok = loadDefaultTokenizer();
-  await Deno.writeTextFile(
-    run.config,
-    JSON.stringify({ format_version: FORMAT_VERSION, tokenizer: tok.name, ...RC }),
-  );
-  await Deno.writeTextFile(run.tokenizer, JSON.stringify(tok.toJSON()));
-  const be = await Backend.create();
-  try {
-    const model = new Model(be, RC.model);
-    model.init(7);
-    await saveModel(run, model, RC);
-  } finally {
-    be.close();
-  }
-  return dir;
+function makeRun(): Promise<string> {
+  return makeRandomRun(RC, "thinwire-prune-");
 }
 
 /** Small settings: every phase runs, in seconds. */

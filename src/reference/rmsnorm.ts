@@ -15,7 +15,7 @@ export function rmsnormForward(a: {
   C: number;
   N: number;
 }): void {
-  const { out, rstd, inp, weight, C, N } = a;
+  const { rstd, inp, C, N } = a;
   for (let n = 0; n < N; n++) {
     let ss = 0;
     for (let c = 0; c < C; c++) ss = f(ss + f(inp[c * N + n] * inp[c * N + n]));
