@@ -26,8 +26,13 @@ const RC: RunConfig = {
 const LN2 = Math.log(2);
 
 /** Writes a random-init run folder the way the trainer lays it out; returns its path. */
-function makeRun(rc = RC): Promise<string> {
-  return makeRandomRun(rc, "thinwire-eval-");
+async function makeRun(rc = RC): Promise<string> {
+  const dir = await makeRandomRun(rc, "thinwire-eval-");
+  await Deno.writeTextFile(
+    `${dir}/metrics.jsonl`,
+    JSON.stringify({ step: 60, "val/xent": 5.5 }) + "\n",
+  );
+  return dir;
 }
 
 /** Copies a run folder so a test can damage the copy. */
