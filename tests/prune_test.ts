@@ -171,6 +171,7 @@ Deno.test("pruning a hand-built model returns exactly its 3-node / 2-edge path",
       seed: 0,
       hp: { ...DEFAULT_HP, steps: 150, batchPairs: 8, lr: 0.01, kCoef: 1e-3 },
       randomDraws: 4,
+      randomPairs: 16,
       deltaPairs: 8,
       bisectPairs: 16,
     };

@@ -16,7 +16,7 @@ import {
 import { Model } from "../src/model/model.ts";
 import { MaskedScorer } from "../src/prune/prune.ts";
 import { PRESETS } from "../src/train/config.ts";
-import { LayerCache } from "../src/view/resume.ts";
+import { LayerCache } from "../src/prune/layer_cache.ts";
 import { EVAL_SEED, getTask } from "../tasks/index.ts";
 
 const tok = loadDefaultTokenizer();

@@ -51,6 +51,7 @@ and the losses on held-out pairs: full model, circuit alone (sufficiency), circu
   --bisect-pairs N    the first of them, where k is bisected and calibrated (default ${PRUNE_DEFAULTS.bisectPairs})
   --pairs N           held-out evaluation pairs (default ${PRUNE_DEFAULTS.evalPairs}, EVAL_SEED)
   --random-draws N    random circuits for the baseline (default ${PRUNE_DEFAULTS.randomDraws})
+  --random-pairs N    evaluation pairs each is measured on (default ${PRUNE_DEFAULTS.randomPairs})
   --delta-pairs N     evaluation pairs each node's delta is measured on (default ${PRUNE_DEFAULTS.deltaPairs})
   --means-tokens N    pretraining tokens for the node means (default ${MEANS_TOKENS})
   --threads N         compute threads (default: all cores)
@@ -92,6 +93,7 @@ export async function pruneCommand(argv: string[]): Promise<number> {
       "prune-pairs": s,
       pairs: s,
       "random-draws": s,
+      "random-pairs": s,
       "delta-pairs": s,
       "bisect-pairs": s,
       "means-tokens": s,
@@ -143,6 +145,7 @@ export async function pruneCommand(argv: string[]): Promise<number> {
     seed: intFlag("seed", v.seed, 0, 0),
     hp,
     randomDraws: posInt("random-draws", v["random-draws"], PRUNE_DEFAULTS.randomDraws),
+    randomPairs: posInt("random-pairs", v["random-pairs"], PRUNE_DEFAULTS.randomPairs),
     deltaPairs: posInt("delta-pairs", v["delta-pairs"], PRUNE_DEFAULTS.deltaPairs),
     bisectPairs: posInt("bisect-pairs", v["bisect-pairs"], PRUNE_DEFAULTS.bisectPairs),
   };

@@ -29,6 +29,7 @@ import type { Model } from "../model/model.ts";
 import { LOCATIONS, nodeAt } from "../model/nodes.ts";
 import { Rng } from "../util/rng.ts";
 import { type Calibration, fitCalibration, IDENTITY } from "./calibrate.ts";
+import { LayerCache } from "./layer_cache.ts";
 
 /** The mask optimiser's settings (PAPER §4's starting values, except steps: see docs/prune.md). */
 export interface MaskHyperparams {
@@ -107,6 +108,8 @@ export const PRUNE_DEFAULTS = {
   /** Held-out evaluation pairs (EVAL_SEED): every reported loss. */
   evalPairs: 200,
   randomDraws: 20,
+  /** Evaluation pairs each random draw is measured on (the first ones). */
+  randomPairs: 64,
   /** Evaluation pairs each node's delta is measured on. */
   deltaPairs: 32,
 };
@@ -123,6 +126,8 @@ export interface PruneSettings {
   hp: MaskHyperparams;
   /** Random node sets drawn for the baseline. */
   randomDraws: number;
+  /** Evaluation pairs each random draw is measured on (the first ones; all if larger). */
+  randomPairs: number;
   /** Evaluation pairs the per-node deltas are measured on (the first ones; all if larger). */
   deltaPairs: number;
   /** Pruning pairs k is bisected on, the calibration fitted on and the curve measured on. */
@@ -526,7 +531,13 @@ export function findCircuit(
   lap("bisect");
   const kept = opt.ranking.slice(0, k).sort((a, b) => a - b);
   const calibration = curve.get(k)!.c;
-  const m = measureCircuit(ms, data.evalItems, kept, calibration, st, { progress, lap });
+  // Each delta pass differs from the circuit's in one node: resume at that node's layer.
+  const deltaResume = new LayerCache(ms.model, () => ms.mask, ms.freezeNorm);
+  const m = measureCircuit(ms, data.evalItems, kept, calibration, st, {
+    progress,
+    lap,
+    deltaResume,
+  });
   if (!st.skipBaselines) {
     fillCurve(ms, bisectItems, opt.ranking, k, curve, progress);
     lap("curve");
@@ -568,7 +579,7 @@ export function measureCircuit(
   evalItems: readonly PromptItem[],
   kept: number[],
   calibration: Calibration,
-  st: Pick<PruneSettings, "randomDraws" | "deltaPairs" | "seed" | "skipBaselines">,
+  st: Pick<PruneSettings, "randomDraws" | "randomPairs" | "deltaPairs" | "seed" | "skipBaselines">,
   opts: { progress?: OnProgress; lap?: (phase: string) => void; deltaResume?: BatchResume } = {},
 ): CircuitMeasures {
   const { progress } = opts;
@@ -585,7 +596,8 @@ export function measureCircuit(
   let random = { mean: NaN, sd: NaN, draws: 0 };
   const deltas: number[] = [];
   if (!st.skipBaselines) {
-    random = randomBaseline(ms, evalItems, kept, st.randomDraws, st.seed, progress);
+    const rItems = evalItems.slice(0, 2 * st.randomPairs);
+    random = randomBaseline(ms, rItems, kept, st.randomDraws, st.seed, progress);
     lap("random");
     const dItems = evalItems.slice(0, 2 * st.deltaPairs);
     ms.keepOnly(kept);

@@ -113,6 +113,7 @@ export function circuitJson(
     ...hyperparamsJson(st.hp),
     means_tokens: opts.meansTokens,
     random_draws: st.randomDraws,
+    random_pairs: Math.min(st.randomPairs, opts.evalPairs),
     delta_pairs: Math.min(st.deltaPairs, opts.evalPairs),
     bisect_pairs: Math.min(st.bisectPairs, opts.prunePairs),
   };

@@ -40,7 +40,7 @@ import {
 import { buildModel, type LoadedRun, RunDir } from "../run/run_dir.ts";
 import type { RunConfig } from "../train/config.ts";
 import { EVAL_SEED, PRUNE_SEED, TASKS } from "../../tasks/index.ts";
-import { LayerCache } from "./resume.ts";
+import { LayerCache } from "../prune/layer_cache.ts";
 
 /** The run's files as the page has them (JSON already parsed, binaries as bytes). */
 export interface RunFiles {
@@ -534,6 +534,8 @@ export class Engine {
       seed: c.seed,
       hp,
       randomDraws: num(c.hyperparameters.random_draws, PRUNE_DEFAULTS.randomDraws),
+      // Files written before random_pairs existed measured the draws on every evaluation pair.
+      randomPairs: num(c.hyperparameters.random_pairs, c.pairs.eval_pairs),
       deltaPairs: num(c.hyperparameters.delta_pairs, PRUNE_DEFAULTS.deltaPairs),
       bisectPairs,
     };

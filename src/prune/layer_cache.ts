@@ -1,11 +1,12 @@
 /**
- * The viewer's fast path to the CLI's numbers after a toggle: a toggle changes the mask of one
- * node, so every block before that node's layer computes what it computed last time. For one
- * item list scored again and again (the circuit's evaluation pairs), this keeps each batch's
- * input to every block from the last pass, with the mask that pass ran under, and tells the
- * scorer (src/eval/task_eval.ts BatchResume) to start each batch at the first block whose nodes
- * changed. Under --freeze-norm it also keeps the unablated pass's norm scales, which no mask
- * changes. The result is the same bits as a full pass (tests/view_engine_test.ts).
+ * A fast path to the same numbers when a mask changes a little: one node ablated from a circuit
+ * for its delta, or a toggle in the viewer, changes the mask of one node, so every block before
+ * that node's layer computes what it computed last time. For one item list scored again and again
+ * (the circuit's evaluation pairs), this keeps each batch's input to every block from the last
+ * pass, with the mask that pass ran under, and tells the scorer (src/eval/task_eval.ts
+ * BatchResume) to start each batch at the first block whose nodes changed. Under --freeze-norm it
+ * also keeps the unablated pass's norm scales, which no mask changes. The result is the same bits
+ * as a full pass (tests/view_engine_test.ts).
  *
  * Browser-safe (no Deno APIs).
  */
