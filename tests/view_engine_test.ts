@@ -1,5 +1,5 @@
 /**
- * The viewer's fast path to the CLI's numbers (src/view/resume.ts): scoring the same items again
+ * The viewer's fast path to the CLI's numbers (src/prune/layer_cache.ts): scoring the same items again
  * under masks that differ in a few nodes, with each batch resumed at the first block whose nodes
  * changed, gives the same bits as a full pass (MaskedScorer.score), with and without frozen
  * norms and position embeddings; and frozen-norm scoring does not depend on what ran before.

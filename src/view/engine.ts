@@ -445,7 +445,7 @@ export class Engine {
    * file says): circuitLoss on the evaluation pairs with the file's calibration, the number
    * `deno task prune` reports as losses.circuit_calibrated for the file's nodes. With `estimate`,
    * the same on the first ESTIMATE_PAIRS pairs only (exact: false). Blocks before the first
-   * layer whose nodes changed since the last call are not rerun (same bits; src/view/resume.ts).
+   * layer whose nodes changed since the last call are not rerun (same bits; src/prune/layer_cache.ts).
    * With a generation (setCancelFlag), it may throw Cancelled.
    */
   evaluate(
