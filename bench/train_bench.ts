@@ -8,11 +8,14 @@
  * per row tokens/s, its ratio to the first row, and the step split into kernel classes.
  *
  *   deno task bench            (all benchmarks)
- *   deno run -A bench/train_bench.ts [--steps N] [--threads N] [--grad-rounds N]
+ *   deno run -A bench/train_bench.ts [--steps N] [--threads N] [--grad-rounds N] [--no-torch]
+ *   deno run -A bench/train_bench.ts --grad-table-only [--threads N] [--grad-rounds N]
  *   deno run -A bench/train_bench.ts --ef 1,2,4 [--pfrac 0.25] [--steps N] [--threads N]
  *
  * The default run ends with the sparse-gradient mode against the method at ef 1, 2, 4
- * (sparseGradTable).
+ * (sparseGradTable), and, where a Python with torch is found (src/util/torch_python.ts), the same
+ * shapes trained by PyTorch on the same number of threads (bench/torch_peer.py), timed in the same
+ * rounds; --no-torch leaves the peer out. --grad-table-only runs only that last part.
  */
 import { parseArgs } from "node:util";
 import { Backend } from "../src/backend/backend.ts";
@@ -21,6 +24,7 @@ import { denseVariant, PRESETS, type RunConfig, validateRunConfig } from "../src
 import { blockDensity } from "../src/train/sparsify.ts";
 import { StepRunner } from "../src/train/step.ts";
 import { Rng } from "../src/util/rng.ts";
+import { TorchPeer } from "./torch_peer.ts";
 
 /** GFLOP/s of the f32x4 mul+add peak kernel on every thread of `be` together. */
 export function peakGflops(be: Backend): number {
@@ -169,6 +173,8 @@ export async function main(argv: string[] = []): Promise<void> {
       ef: { type: "string" },
       pfrac: { type: "string" },
       "grad-rounds": { type: "string" },
+      "no-torch": { type: "boolean" },
+      "grad-table-only": { type: "boolean" },
     },
     strict: false,
   });
@@ -182,6 +188,15 @@ export async function main(argv: string[] = []): Promise<void> {
     if (efs.some((e) => !(e > 0))) throw new Error(`--ef wants a list like 1,2,4: ${values.ef}`);
     const pfrac = Number(values.pfrac ?? PRESETS.small.train.pfrac);
     await widthTable(efs, pfrac, steps, threads);
+    return;
+  }
+  const gradRounds = Number(values["grad-rounds"] ?? 3);
+  if (!Number.isInteger(gradRounds) || gradRounds < 1) {
+    throw new Error(`--grad-rounds must be ≥ 1: ${values["grad-rounds"]}`);
+  }
+  const torch = !values["no-torch"];
+  if (values["grad-table-only"]) {
+    await sparseGradTable(threads, gradRounds, torch);
     return;
   }
   const sparse = structuredClone(PRESETS.small);
@@ -218,7 +233,7 @@ export async function main(argv: string[] = []): Promise<void> {
       console.log(`  ${p.kernel.padEnd(28)} ${(100 * p.share).toFixed(1).padStart(5)}%`);
     }
   }
-  await sparseGradTable(threads, Number(values["grad-rounds"] ?? 3));
+  await sparseGradTable(threads, gradRounds, torch);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -262,8 +277,17 @@ function timedStep(
  * method runner and an R = 16 runner; every round times one step of each kind on each, so load
  * on the machine hits all alike, and the shortest step of each kind counts. R > 1 rows combine
  * the sparse-step and dense-step times: R batches per (R − 1) sparse + 1 dense step.
+ *
+ * With `torch`, a PyTorch peer (bench/torch_peer.ts) trains the same three shapes at the same
+ * target L0 with the method's step on `threads` threads; each round times one of its steps after
+ * thinwire's of the same ef, and tablePeer compares them.
  */
-export async function sparseGradTable(threads: number, rounds: number): Promise<void> {
+export async function sparseGradTable(
+  threads: number,
+  rounds: number,
+  torch = true,
+): Promise<void> {
+  const load0 = Deno.loadavg();
   console.log(
     `\n## Sparse-gradient mode (--dense-grad-every R), small preset shape at ef 1, 2, 4 ` +
       `(${threads} threads, shortest of ${rounds} steps of each kind)\n`,
@@ -281,6 +305,10 @@ export async function sparseGradTable(threads: number, rounds: number): Promise<
     ];
     return { ef, rc, N, batch, method: new Tally(), sparse: new Tally(), dense: new Tally() };
   });
+  const peer = torch
+    ? await TorchPeer.start(threads, cfgs.map((c) => c.rc))
+    : "left out (--no-torch)";
+  const peerMs: number[][] = cfgs.map(() => []);
   const runners: { method: StepRunner; kept: StepRunner }[] = [];
   try {
     for (const { rc, batch } of cfgs) {
@@ -296,18 +324,20 @@ export async function sparseGradTable(threads: number, rounds: number): Promise<
       runners.push({ method, kept });
     }
     for (let i = 0; i < rounds; i++) {
-      cfgs.forEach((c, e) => {
+      for (const [e, c] of cfgs.entries()) {
         const { method, kept } = runners[e];
         timedStep(method, c.batch, base + 2 + i, c.method);
         timedStep(kept, c.batch, base + 2 + 16 * i, c.sparse);
         timedStep(kept, c.batch, base + 16 * (i + 1), c.dense);
-      });
+        if (peer instanceof TorchPeer) peerMs[e].push(...await peer.steps(e, 1));
+      }
     }
   } finally {
     for (const { method, kept } of runners) {
       method.be.close();
       kept.be.close();
     }
+    if (peer instanceof TorchPeer) await peer.close();
   }
   const rows = cfgs.map((c) => ({
     ef: c.ef,
@@ -354,6 +384,66 @@ export async function sparseGradTable(threads: number, rounds: number): Promise<
   }
   console.log(`| (others) | ${cols.map((c) => sum(c, names).toFixed(1)).join(" | ")} |`);
   console.log(`| all kernels | ${cols.map((c) => sum(c, new Set()).toFixed(1)).join(" | ")} |`);
+  tablePeer(
+    threads,
+    rounds,
+    peer,
+    rows.map((r, e) => ({
+      ef: r.ef,
+      r1: tps(r, 1),
+      r16: tps(r, 16),
+      torch: peerMs[e].length ? r.N / (Math.min(...peerMs[e]) / 1000) : NaN,
+    })),
+    [load0, Deno.loadavg()],
+  );
+}
+
+/** A name for the BLAS library a path resolves to (Debian's alternatives point libblas.so.3). */
+function blasName(path: string): string {
+  if (/openblas/i.test(path)) return "OpenBLAS";
+  if (/mkl/i.test(path)) return "MKL";
+  if (/blis/i.test(path)) return "BLIS";
+  if (/atlas/i.test(path)) return "ATLAS";
+  if (/\/blas\/libblas\.so/.test(path)) return "reference BLAS (netlib)";
+  return "unknown";
+}
+
+/** The PyTorch table: tokens/s of each side and thinwire over PyTorch (issue 10's targets). */
+function tablePeer(
+  threads: number,
+  rounds: number,
+  peer: TorchPeer | string,
+  rows: { ef: number; r1: number; r16: number; torch: number }[],
+  load: number[][],
+): void {
+  console.log(`\n## PyTorch on the same cores (${threads} threads, shortest of ${rounds} steps)\n`);
+  if (typeof peer === "string") {
+    console.log(`PyTorch peer: ${peer}`);
+    return;
+  }
+  const info = peer.info!;
+  const blas = info.blas_loaded.map((p) => `${blasName(p)} (${p})`).join(", ") || "none mapped";
+  console.log(
+    `${peer.exe}: torch ${info.torch}, ${info.threads} threads, BLAS_INFO=${info.blas_info}, ` +
+      `loaded ${blas}` +
+      (info.compat.length ? `; torch_compat added ${info.compat.join(", ")}` : ""),
+  );
+  const fmt = (l: number[]) => l.map((x) => x.toFixed(2)).join(" ");
+  console.log(`load average before ${fmt(load[0])}, after ${fmt(load[1])}\n`);
+  console.log(
+    "| ef | block density | thinwire R = 1 tokens/s | thinwire R = 16 tokens/s | " +
+      "PyTorch tokens/s | R = 1 / PyTorch | R = 16 / PyTorch |",
+  );
+  console.log("|---|---|---|---|---|---|---|");
+  for (const r of rows) {
+    console.log(
+      `| ${r.ef} | 1/${4 * r.ef * r.ef} | ${r.r1.toFixed(0)} | ${r.r16.toFixed(0)} | ` +
+        `${r.torch.toFixed(0)} | ${(r.r1 / r.torch).toFixed(2)} | ${
+          (r.r16 / r.torch).toFixed(2)
+        } |`,
+    );
+  }
+  console.log("\nissue 10's goal: thinwire / PyTorch ≥ 1.5 at ef 1 and ≥ 5 at ef 4 (density 1/64)");
 }
 
 if (import.meta.main) await main(Deno.args);

@@ -17,33 +17,13 @@ import { decodeSafetensors } from "../src/model/safetensors.ts";
 import { loadRun } from "../src/run/run_dir.ts";
 import { PRESETS, type RunConfig } from "../src/train/config.ts";
 import { train } from "../src/train/trainer.ts";
+import { findTorchPython, noTorchLine } from "../src/util/torch_python.ts";
 
 const CHECK = new URL("./circuit_sparsity/check.py", import.meta.url).pathname;
 
-async function findPython(): Promise<{ exe: string | null; tried: string[] }> {
-  const env = Deno.env.get("THINWIRE_PYTHON");
-  const tried = env ? [env] : ["python3", "/usr/bin/python3"];
-  for (const exe of tried) {
-    try {
-      const r = await new Deno.Command(exe, {
-        args: ["-c", "import torch"],
-        stdout: "null",
-        stderr: "null",
-      }).output();
-      if (r.success) return { exe, tried };
-    } catch {
-      // not installed: try the next
-    }
-  }
-  return { exe: null, tried };
-}
-
-const py = await findPython();
+const py = await findTorchPython();
 if (!py.exe) {
-  console.log(
-    `skip: reference_export_test needs Python 3 with torch (tried ${py.tried.join(", ")}; ` +
-      `Debian: apt-get install python3-torch, or set THINWIRE_PYTHON)`,
-  );
+  console.log(`skip: ${noTorchLine("reference_export_test", py.tried)}`);
 }
 
 /** Prompts: Python snippets through the tokenizer, a full-context one, and arbitrary ids. */
