@@ -254,3 +254,47 @@ Deno.test("prune: the CLI prints one line and exits 2 for a bad flag", async () 
   assert.equal(p.code, 2);
   assert.equal(err, "thinwire: --trials must be an integer ≥ 1, got '0'");
 });
+
+Deno.test("pruning tasks one after another: each as if alone, the arena back where it was", async () => {
+  const dir = await run0;
+  const { pruneTask } = await import("../src/prune/task_prune.ts");
+  const { DEFAULT_HP, PRUNE_DEFAULTS } = await import("../src/prune/prune.ts");
+  const settings = {
+    ...PRUNE_DEFAULTS,
+    target: Number(TARGET),
+    method: "learned" as const,
+    ablation: "zero" as const,
+    freezeNorm: false,
+    seed: 1,
+    hp: { ...DEFAULT_HP, steps: 4, batchPairs: 4 },
+    randomDraws: 2,
+    deltaPairs: 2,
+    bisectPairs: 4,
+  };
+  const opts = { settings, prunePairs: 8, evalPairs: 8, trials: 1 };
+  const strip = (o: unknown) =>
+    JSON.stringify(o, (k, x) => (k === "time_s" || k === "timing" ? 0 : x));
+  const alone = async (name: string) => {
+    const r = await loadRun(dir, { threads: 1 });
+    try {
+      return strip(pruneTask(r, getTask(name), null, opts));
+    } finally {
+      r.model.be.close();
+    }
+  };
+  const r = await loadRun(dir, { threads: 1 });
+  try {
+    const arena = r.model.be.arena;
+    const used0 = arena.used;
+    const got: string[] = [];
+    for (const name of [TASK, "single_double_quote", TASK]) {
+      got.push(strip(pruneTask(r, getTask(name), null, opts)));
+      assert.equal(arena.used, used0, `arena after ${name}`);
+    }
+    assert.equal(got[2], got[0]);
+    assert.equal(got[1], await alone("single_double_quote"));
+    assert.match(got[0], /"circuit"/);
+  } finally {
+    r.model.be.close();
+  }
+});

@@ -93,6 +93,15 @@ export class Arena {
     return true;
   }
 
+  /**
+   * Ends a scope that owns everything allocated since `mark`, kept or not (one pruning task):
+   * frees it all, and nothing above `mark` may be used afterwards.
+   */
+  restore(mark: number): void {
+    this.#top = mark;
+    this.#floor = Math.min(this.#floor, mark);
+  }
+
   f32(ptr: number, n: number): Float32Array {
     return new Float32Array(this.memory.buffer, ptr, n);
   }

@@ -312,6 +312,20 @@ export class Model {
     return this.#ensureActs(B, T);
   }
 
+  /**
+   * Forgets the activation buffers (freeing them when they are the arena's last kept span): for
+   * a caller that is about to restore the arena below them. The next pass allocates new ones.
+   */
+  releaseActs(): void {
+    if (this.#acts) this.be.arena.release(this.#actsMark, this.#actsEnd);
+    this.#acts = null;
+    this.#actsMark =
+      this.#actsEnd =
+      this.#capN =
+      this.#capAtt =
+        0;
+  }
+
   /** The activations of the last forward pass (for evaluation, pruning and the viewer). */
   get acts(): Readonly<Acts> {
     if (!this.#acts) throw new Error("no forward pass yet");

@@ -181,6 +181,25 @@ export function pruneTask(
   means: Float32Array | null,
   opts: TaskPruneOptions,
 ): TaskOutcome {
+  // Every buffer of one task (scorer, masks, activations at its shapes) lives in one arena scope
+  // that ends with it, so `--all` runs in the memory of its largest task, not of their sum.
+  const { model } = r, arena = model.be.arena;
+  model.releaseActs();
+  const mark = arena.mark();
+  try {
+    return pruneTaskIn(r, task, means, opts);
+  } finally {
+    model.releaseActs();
+    arena.restore(mark);
+  }
+}
+
+function pruneTaskIn(
+  r: LoadedRun,
+  task: Task,
+  means: Float32Array | null,
+  opts: TaskPruneOptions,
+): TaskOutcome {
   const t0 = performance.now();
   const st = opts.settings;
   const data = taskData(r, task, opts.prunePairs, opts.evalPairs);

@@ -4,6 +4,9 @@
  */
 export class Progress {
   #start = performance.now();
+  /** Units already done when the clock started (see update). */
+  #base = 0;
+  #updates = 0;
   #lastPrinted = -1;
   readonly #tty: boolean;
   readonly #enc = new TextEncoder();
@@ -20,16 +23,25 @@ export class Progress {
 
   /** Reports `done` of `total` with extra fields like {loss: "3.21"}. `rate` = units per second. */
   update(done: number, fields: Record<string, string> = {}, startDone = 0): void {
-    const elapsed = (performance.now() - this.#start) / 1000;
-    const rate = elapsed > 0 ? (done - startDone) / elapsed : 0;
+    let elapsed = (performance.now() - this.#start) / 1000;
+    // A bar made at its first report (a caller's lazy bar) has no time behind that first unit:
+    // the clock starts there instead of claiming thousands of units per second.
+    if (this.#updates++ === 0 && elapsed < 0.05) {
+      this.#start = performance.now();
+      this.#base = done;
+      elapsed = 0;
+    }
+    const base = Math.max(startDone, this.#base);
+    const rate = elapsed > 0 ? (done - base) / elapsed : 0;
     const eta = rate > 0 ? (this.total - done) / rate : Infinity;
+    const rateText = rate > 0 ? rate.toFixed(rate < 10 ? 2 : 0) : "?";
     const frac = this.total > 0 ? done / this.total : 1;
     const width = 24;
     const filled = Math.round(frac * width);
     const bar = "#".repeat(filled) + ".".repeat(width - filled);
     const extra = Object.entries(fields).map(([k, v]) => `${k} ${v}`).join("  ");
     const line = `${this.label} [${bar}] ${done}/${this.total} ${this.unit}s  ${extra}  ` +
-      `${rate.toFixed(rate < 10 ? 2 : 0)} ${this.unit}/s  ETA ${formatDuration(eta)}`;
+      `${rateText} ${this.unit}/s  ETA ${formatDuration(eta)}`;
     if (this.#tty) {
       this.out.writeSync(this.#enc.encode(`\r\x1b[2K${line}`));
       if (done >= this.total) this.out.writeSync(this.#enc.encode("\n"));
