@@ -21,7 +21,7 @@ import {
 import * as ref from "../src/reference/ablate.ts";
 import * as refNorm from "../src/reference/rmsnorm.ts";
 import * as refGather from "../src/reference/gather.ts";
-import { randArray, rng, upload } from "./util.ts";
+import { randArray, rng, tinyModelConfig, upload } from "./util.ts";
 import { assertBits, CHANNELS, scoped, TOKENS, withBoth } from "./layers_util.ts";
 
 function ablateRun(
@@ -204,19 +204,7 @@ Deno.test("node table: ids, indices and widths agree", () => {
   assert.equal(nodeIndex(d, nl, { layer: 0, location: "attn.q", index: 32 }), -1);
 });
 
-const CFG: ModelConfig = {
-  vocabSize: 300,
-  nLayer: 2,
-  baseDModel: 32,
-  baseDMlp: 64,
-  ef: 1,
-  dHead: 16,
-  nCtx: 8,
-  afrac: 0.5,
-  sink: true,
-  bigram: true,
-  dPosEmb: 0,
-};
+const CFG: ModelConfig = tinyModelConfig();
 
 async function tinyModel(threads: number, dPosEmb: number) {
   const be = await Backend.create({ threads, minParallelWork: 0 });

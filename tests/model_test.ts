@@ -8,21 +8,9 @@ import { Backend } from "../src/backend/backend.ts";
 import { magnitudeTopK } from "../src/backend/ops/topk.ts";
 import type { ModelConfig } from "../src/model/config.ts";
 import { Model } from "../src/model/model.ts";
-import { rng } from "./util.ts";
+import { rng, tinyModelConfig } from "./util.ts";
 
-const CFG: ModelConfig = {
-  vocabSize: 300,
-  nLayer: 2,
-  baseDModel: 32,
-  baseDMlp: 64,
-  ef: 1,
-  dHead: 16,
-  nCtx: 8,
-  afrac: 0.5,
-  sink: true,
-  bigram: true,
-  dPosEmb: 0,
-};
+const CFG: ModelConfig = tinyModelConfig();
 
 async function setup(threads: number, allowSparse: boolean) {
   const be = await Backend.create({ threads, minParallelWork: 0 });

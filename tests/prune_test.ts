@@ -196,6 +196,22 @@ Deno.test("pruning a hand-built model returns exactly its 3-node / 2-edge path",
       `ablating the circuit should break the task: ${res.losses.ablated}`,
     );
     assert.ok(res.losses.circuit_calibrated <= 0.15);
+    assert.deepEqual(res.collapses, []);
+    assert.equal(res.hp.kCoef, 1e-3);
+
+    // A penalty that switches the task off: retried at k_coef / 10 until the masks keep it.
+    const hard = findCircuit(ms, { pool, evalItems }, {
+      ...st,
+      hp: { ...st.hp, kCoef: 10 },
+      skipBaselines: true,
+    });
+    assert.ok(hard.collapses.length >= 1, "k_coef 10 should collapse the masks");
+    assert.ok(hard.collapses.every((c) => c.taskLoss > 0.5));
+    assert.ok(Math.abs(hard.hp.kCoef - 10 / 10 ** hard.collapses.length) < 1e-12);
+    assert.deepEqual(
+      hard.collapses.map((c) => c.kCoef),
+      [10, 1, 0.1].slice(0, hard.collapses.length),
+    );
   } finally {
     be.close();
   }

@@ -1,5 +1,6 @@
 /** Shared test helpers: a seeded RNG, random data, comparisons, a backend per thread count. */
 import { Backend } from "../src/backend/backend.ts";
+import type { ModelConfig } from "../src/model/config.ts";
 
 /** mulberry32: a tiny deterministic PRNG for test data (not for training). */
 export function rng(seed: number): () => number {
@@ -62,4 +63,21 @@ export function upload(be: Backend, data: Float32Array | Int32Array, shape?: num
   if (data instanceof Int32Array) be.arena.viewI32(t).set(data);
   else be.arena.view(t).set(data);
   return t;
+}
+
+/** A fresh 2-layer, width-32 model config for model-level tests (each caller may change its copy). */
+export function tinyModelConfig(): ModelConfig {
+  return {
+    vocabSize: 300,
+    nLayer: 2,
+    baseDModel: 32,
+    baseDMlp: 64,
+    ef: 1,
+    dHead: 16,
+    nCtx: 8,
+    afrac: 0.5,
+    sink: true,
+    bigram: true,
+    dPosEmb: 0,
+  };
 }

@@ -231,7 +231,7 @@ export async function pruneCommand(argv: string[]): Promise<number> {
 }
 
 function phaseUnit(phase: string): string {
-  return phase === "optimise"
+  return phase.startsWith("optimise")
     ? "step"
     : phase === "trials"
     ? "trial"
@@ -287,6 +287,12 @@ export function formatOutcome(o: TaskOutcome, path: string): string {
     `  time ${formatDuration(c.time_s)} (` +
     Object.entries(c.timing).map(([k, t]) => `${k} ${t.toFixed(1)}s`).join(", ") + `) → ${path}`,
   ];
+  for (const x of o.collapses ?? []) {
+    lines.push(
+      `  masks collapsed at k_coef ${x.kCoef.toPrecision(2)} (task loss ${x.taskLoss.toFixed(3)} ` +
+        `with ${x.on} nodes on): retried at k_coef ${(x.kCoef / 10).toPrecision(2)}`,
+    );
+  }
   if (o.trials) {
     const t = o.trials;
     lines.push(

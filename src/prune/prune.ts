@@ -175,6 +175,10 @@ export interface CircuitResult {
   /** Last optimisation loss (task + k_coef·Σm) and nodes on, for the report. */
   trainLoss: number;
   trainOn: number;
+  /** The mask optimiser's settings that made the ranking (k_coef lowered after a collapse). */
+  hp: MaskHyperparams;
+  /** Optimisations whose masks lost the task (see collapseLoss), each retried at k_coef / 10. */
+  collapses: { kCoef: number; taskLoss: number; on: number }[];
   timing: Record<string, number>;
 }
 
@@ -317,6 +321,7 @@ function trainMasks(
   pool: readonly PromptItem[],
   st: PruneSettings,
   progress?: OnProgress,
+  phase = "optimise",
 ) {
   const { model } = ms;
   const be = model.be, arena = be.arena, n = ms.n, hp = st.hp;
@@ -333,7 +338,7 @@ function trainMasks(
   const rng = new Rng(st.seed).fork(0x4D41534B);
   let cursor = pairs;
   const batchPairs = Math.min(hp.batchPairs, pairs);
-  let loss = NaN, on = 0;
+  let loss = NaN, on = 0, lastTask = NaN;
   for (let step = 0; step < hp.steps; step++) {
     const items: PromptItem[] = [];
     for (let j = 0; j < batchPairs; j++) {
@@ -379,11 +384,12 @@ function trainMasks(
     ops.maskClampHeaviside(be, { m: ms.ablation.mask, tau, n });
     on = ops.countNonzero(be, { w: ms.ablation.mask, n });
     loss = taskLoss + hp.kCoef * on;
-    progress?.("optimise", step + 1, hp.steps, { loss: taskLoss.toFixed(3), nodes: String(on) });
+    lastTask = taskLoss;
+    progress?.(phase, step + 1, hp.steps, { loss: taskLoss.toFixed(3), nodes: String(on) });
   }
   const t = arena.f32(tau, n).slice();
   const ranking = Array.from({ length: n }, (_, i) => i).sort((a, b) => t[b] - t[a] || a - b);
-  return { ranking, loss, on };
+  return { ranking, loss, on, taskLoss: lastTask };
 }
 
 /** Nodes ranked by |∂L/∂m| at m = 1 (attribution: gradient × (x − μ) summed over tokens). */
@@ -509,6 +515,16 @@ function randomBaseline(
   return { mean, sd: losses.length > 1 ? sd : 0, draws };
 }
 
+/**
+ * The task loss (uncalibrated, last batch) above which the optimiser's own masks count as having
+ * lost the task: most of the way to chance (ln 2 = 0.693 for a two-answer loss) and at least
+ * twice the target.
+ */
+export function collapseLoss(target: number): number {
+  return Math.max(0.5, 2 * target);
+}
+const MAX_RETRIES = 2;
+
 /** Runs the whole search and measurement (see the file comment). */
 export function findCircuit(
   ms: MaskedScorer,
@@ -523,9 +539,25 @@ export function findCircuit(
     timing[name] = (timing[name] ?? 0) + (now - t0) / 1000;
     t0 = now;
   };
-  const opt = st.method === "learned"
-    ? trainMasks(ms, data.pool, st, progress)
-    : attributionRanking(ms, data.pool, st, progress);
+  let hp = st.hp;
+  const collapses: CircuitResult["collapses"] = [];
+  let opt;
+  if (st.method === "learned") {
+    // A model that is very sure of a task gives the masks almost no task gradient at first, and
+    // Adam moves every τ by about lr per step whatever the gradient's size: the penalty can switch
+    // the whole task off before its loss pushes back (the masks "collapse"; the bisection then
+    // has to take back thousands of nodes in an order that is noise). Such a run is retried with
+    // a penalty ten times smaller, at most MAX_RETRIES times.
+    for (;;) {
+      const phase = collapses.length ? `optimise (k_coef ${hp.kCoef.toPrecision(2)})` : "optimise";
+      opt = trainMasks(ms, data.pool, { ...st, hp }, progress, phase);
+      if (!(opt.taskLoss > collapseLoss(st.target)) || collapses.length >= MAX_RETRIES) break;
+      collapses.push({ kCoef: hp.kCoef, taskLoss: opt.taskLoss, on: opt.on });
+      hp = { ...hp, kCoef: hp.kCoef / 10 };
+    }
+  } else {
+    opt = attributionRanking(ms, data.pool, st, progress);
+  }
   lap(st.method === "learned" ? "optimise" : "attribute");
   const hint = st.method === "learned" ? opt.on : Math.max(1, Math.round(ms.n / 16));
   const bisectItems = data.pool.slice(0, 2 * st.bisectPairs);
@@ -560,6 +592,8 @@ export function findCircuit(
     ...m,
     trainLoss: opt.loss,
     trainOn: opt.on,
+    hp,
+    collapses,
     timing,
   };
 }

@@ -156,10 +156,25 @@ export function circuitJson(
 
 /** What pruning one task gave. */
 export type TaskOutcome =
-  | { task: string; status: "pruned"; circuit: Circuit; trials?: TrialReport }
-  | { task: string; status: "target not reached"; circuit: Circuit; trials?: TrialReport }
+  | {
+    task: string;
+    status: "pruned";
+    circuit: Circuit;
+    trials?: TrialReport;
+    collapses?: Collapse[];
+  }
+  | {
+    task: string;
+    status: "target not reached";
+    circuit: Circuit;
+    trials?: TrialReport;
+    collapses?: Collapse[];
+  }
   | { task: string; status: "not solved by the model"; fullLoss: number }
   | { task: string; status: "not measurable"; note: string };
+
+/** An optimisation whose masks lost the task, retried with a smaller k_coef (prune.ts). */
+export type Collapse = CircuitResult["collapses"][number];
 
 export interface TrialReport {
   /** Edges (and nodes) of the default settings' circuit and of the best trial's. */
@@ -230,7 +245,7 @@ function pruneTaskIn(
     };
   }
   const res = findCircuit(ms, data, settings, opts.progress);
-  const circuit = circuitJson(r, data, res, settings, {
+  const circuit = circuitJson(r, data, res, { ...settings, hp: res.hp }, {
     prunePairs: opts.prunePairs,
     evalPairs: opts.evalPairs,
     meansTokens: opts.meansTokens ?? MEANS_TOKENS,
@@ -242,6 +257,7 @@ function pruneTaskIn(
     status: res.reached ? "pruned" : "target not reached",
     circuit,
     trials,
+    collapses: res.collapses,
   };
 }
 

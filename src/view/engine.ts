@@ -563,6 +563,8 @@ export class Engine {
         ...m,
         trainLoss: NaN,
         trainOn: kept.length,
+        hp: st.hp,
+        collapses: [],
         timing,
       },
       st,
