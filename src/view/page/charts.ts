@@ -30,7 +30,7 @@ export function metricsChart(
       width,
       height: 170,
       scales: { x: { time: false }, y: opts.logY ? { distr: 3 } : {} },
-      axes: [{ label: "step" }, {}],
+      axes: [{ label: "step" }, opts.logY ? { values: logTicks } : {}],
       series: [
         { label: "step" },
         ...present.map((k, i) => ({
@@ -46,6 +46,13 @@ export function metricsChart(
     box,
   );
   return box;
+}
+
+/** Tick labels of a log axis: 1e-4, not uPlot's default "0" for everything under 0.01. */
+function logTicks(_u: uPlot, splits: (number | null)[]): string[] {
+  return splits.map((v) =>
+    v === null ? "" : v >= 0.01 ? String(Number(v.toPrecision(2))) : v.toExponential(0)
+  );
 }
 
 /** The loss-vs-k curve (raw and calibrated), with a vertical marker at `k`. */
@@ -85,7 +92,7 @@ export function curveChart(
       height: 130,
       legend: { show: false },
       scales: { x: { time: false }, y: { distr: 3 } },
-      axes: [{ label: "nodes kept (k)" }, { label: "task loss" }],
+      axes: [{ label: "nodes kept (k)" }, { label: "task loss", values: logTicks }],
       series: [
         { label: "k" },
         { label: "calibrated", stroke: "#d62728", width: 1.5, points: { show: false } },
