@@ -158,14 +158,7 @@ export function circuitJson(
 export type TaskOutcome =
   | {
     task: string;
-    status: "pruned";
-    circuit: Circuit;
-    trials?: TrialReport;
-    collapses?: Collapse[];
-  }
-  | {
-    task: string;
-    status: "target not reached";
+    status: "pruned" | "target not reached";
     circuit: Circuit;
     trials?: TrialReport;
     collapses?: Collapse[];
