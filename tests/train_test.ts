@@ -273,6 +273,11 @@ Deno.test("bad input: one line on stderr, exit 2, nothing written", async (t) =>
     ["dense-grad-every not an integer", ["--dense-grad-every", "2.5"], /dense-grad-every must be/],
     ["dense-grad-every not a number", ["--dense-grad-every", "often"], /--dense-grad-every needs/],
     [
+      "unknown anneal shape",
+      ["--anneal-shape", "exp"],
+      /anneal-shape must be one of linear, cubic/,
+    ],
+    [
       "dense baseline with sparse gradients",
       ["--dense", "--dense-grad-every", "4"],
       /dense-grad-every 4 needs weight sparsity.*--dense/,

@@ -75,6 +75,7 @@ const TRAIN_FIELDS: Record<keyof TrainConfig, "number" | "boolean" | "string"> =
   protectJ: "number",
   annealStart: "number",
   annealEnd: "number",
+  annealShape: "string",
   dense: "boolean",
   denseGradEvery: "number",
   seed: "number",
@@ -104,6 +105,8 @@ export function parseRunConfig(j: unknown, where: string): RunConfig {
   if (typeof train !== "object" || train === null) bad("missing the train section");
   // Run folders written before the sparse-gradient mode trained with the method's dense gradients.
   if (train!.denseGradEvery === undefined) train!.denseGradEvery = 1;
+  // ... and before --anneal-shape, with the method's linear anneal.
+  if (train!.annealShape === undefined) train!.annealShape = "linear";
   for (
     const [section, obj, fields] of [
       ["model", model!, MODEL_FIELDS],

@@ -4,7 +4,14 @@
  */
 import { parseFlags, threadsFlag } from "../cli_flags.ts";
 import { UserError } from "../errors.ts";
-import { DENSE_LR, denseVariant, PRESETS, type RunConfig } from "./config.ts";
+import {
+  ANNEAL_SHAPES,
+  type AnnealShape,
+  DENSE_LR,
+  denseVariant,
+  PRESETS,
+  type RunConfig,
+} from "./config.ts";
 import { train } from "./trainer.ts";
 
 const NUMERIC: Record<string, [string, (rc: RunConfig, v: number) => void]> = {
@@ -95,6 +102,8 @@ function help(): string {
     "  --threads N       compute threads (default: all cores)",
     "  --sink / --no-sink       attention sink logits (default on)",
     "  --bigram / --no-bigram   dense bigram table (default on)",
+    `  --anneal-shape S  how the L0 anneal falls: ${ANNEAL_SHAPES.join(" or ")} (default`,
+    "                    linear, the method; cubic prunes fast at first, docs/sparsity.md)",
     "  --quiet           no progress output",
     ...rows,
     "",
@@ -120,6 +129,7 @@ export async function trainCommand(argv: string[]): Promise<number> {
     bigram: { type: "boolean" },
     "no-bigram": { type: "boolean" },
     quiet: { type: "boolean" },
+    "anneal-shape": { type: "string" },
   };
   for (const k of Object.keys(NUMERIC)) options[k] = { type: "string" };
   const { values, positionals } = parseFlags("train", {
@@ -170,6 +180,9 @@ export async function trainCommand(argv: string[]): Promise<number> {
   if (values["no-bigram"]) rc.model.bigram = false;
   if (values.bigram) rc.model.bigram = true;
   if (values.data !== undefined) rc.train.data = values.data as string;
+  if (values["anneal-shape"] !== undefined) {
+    rc.train.annealShape = values["anneal-shape"] as AnnealShape;
+  }
   const threads = threadsFlag(values.threads as string | undefined);
   const out = (values.out as string | undefined) ??
     `runs/${presetName}${rc.train.dense ? "-dense" : ""}-s${rc.train.seed}`;

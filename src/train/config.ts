@@ -24,6 +24,12 @@ export interface TrainConfig {
   /** The anneal runs from dense at annealStart to the target at annealEnd (fractions of steps). */
   annealStart: number;
   annealEnd: number;
+  /**
+   * How the nonzeros fall between annealStart and annealEnd (src/train/sparsify.ts): "linear"
+   * (PAPER.md §2, the method) or "cubic" (Zhu & Gupta 2017: fast at first, slow near the target,
+   * so fewer steps run at the densities where products are dense).
+   */
+  annealShape: AnnealShape;
   /** Dense baseline: no weight sparsity (and, with afrac = 1, no activation sparsity). */
   dense: boolean;
   /**
@@ -43,6 +49,9 @@ export interface TrainConfig {
   data: string;
 }
 
+export const ANNEAL_SHAPES = ["linear", "cubic"] as const;
+export type AnnealShape = typeof ANNEAL_SHAPES[number];
+
 export interface RunConfig {
   model: ModelConfig;
   train: TrainConfig;
@@ -60,6 +69,7 @@ const METHOD = {
   protectJ: 4,
   annealStart: 0.01,
   annealEnd: 0.5,
+  annealShape: "linear" as AnnealShape,
   dense: false,
   denseGradEvery: 1,
   seed: 1,
@@ -159,6 +169,11 @@ export function validateRunConfig(rc: RunConfig): void {
     ]] as const
   ) {
     if (!(v >= 0 && v <= 1)) throw new UserError(`${k} must be a fraction in [0, 1], got ${v}`);
+  }
+  if (!ANNEAL_SHAPES.includes(t.annealShape)) {
+    throw new UserError(
+      `anneal-shape must be one of ${ANNEAL_SHAPES.join(", ")}, got '${t.annealShape}'`,
+    );
   }
   if (t.annealEnd < t.annealStart) {
     throw new UserError(
