@@ -10,7 +10,9 @@
  *
  *   git worktree add /tmp/base <commit> && (cd /tmp/base && deno task build)
  *   deno run -A bench/compare_bench.ts --base /tmp/base [--ef 4] [--threads 1] [--reps 9]
- *     [--step [--steps 3]]
+ *     [--step [--steps 3]] [--only REGEX]
+ *
+ * --only keeps the kernel cases whose name matches REGEX (e.g. --only sddmm).
  */
 import { parseArgs } from "node:util";
 import { Backend } from "../src/backend/backend.ts";
@@ -68,7 +70,33 @@ function attention(be: Backend, o: Ops, s: Shapes) {
   return { q, k, v, out, att, sink, shape };
 }
 
+/**
+ * The kept-entry weight gradient (sddmm) of a [rows, cols] matrix at `density`, over N tokens;
+ * the pattern is a fixed pseudo-random one (the same on both trees).
+ */
+function sddmmCase(rows: number, cols: number, density: number): Setup {
+  return (be, o, { N }) => {
+    const w = new Float32Array(rows * cols);
+    const step = Math.round(1 / density);
+    for (let i = 0; i < w.length; i++) if ((i * 2654435761) % step === 0) w[i] = 1 + (i % 7);
+    const wt = be.arena.tensor([rows * cols]);
+    be.arena.view(wt).set(w);
+    const m = new o.SparseMatrix(be, rows, cols);
+    m.update(wt.ptr);
+    const dy = data(be, rows * N, 1), x = data(be, cols * N, 2), out = data(be, m.nnz, 0);
+    return () => o.sddmm(be, { w: m, dy, x, N, out });
+  };
+}
+
 const CASES: [string, Setup][] = [
+  [
+    "sddmm c_fc [M, C] density 1/(4·ef²)",
+    (be, o, s) => sddmmCase(s.M, s.C, 1 / (4 * (s.C / 128) ** 2))(be, o, s),
+  ],
+  [
+    "sddmm mlp.c_proj [C, M] density 1/(4·ef²)",
+    (be, o, s) => sddmmCase(s.C, s.M, 1 / (4 * (s.C / 128) ** 2))(be, o, s),
+  ],
   ["rmsnormForward [C]", (be, o, { C, N }) => {
     const x = data(be, C * N, 1), w = data(be, C, 2), out = data(be, C * N, 0);
     const rstd = data(be, N, 0);
@@ -173,6 +201,7 @@ export async function main(argv: string[] = []): Promise<void> {
       reps: { type: "string" },
       step: { type: "boolean" },
       steps: { type: "string" },
+      only: { type: "string" },
     },
     strict: true,
   });
@@ -194,7 +223,9 @@ export async function main(argv: string[] = []): Promise<void> {
     await here.Backend.create({ threads }),
   ];
   const rows: string[][] = [];
+  const only = values.only === undefined ? null : new RegExp(values.only);
   for (const [name, setup] of CASES) {
+    if (only && !only.test(name)) continue;
     const marks = bes.map((be) => be.arena.mark());
     const fns = [setup(bes[0], base.ops, s), setup(bes[1], here.ops, s)];
     const [b, h] = bestOfAlternating(fns, reps, now);

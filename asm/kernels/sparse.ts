@@ -266,8 +266,43 @@ export function spmm_backward_input_f32(
 // pattern gets dW[r, c] = Σ_n dy[r, n]·x[c, n], summed in the dense GEMM's order (n = 0 .. N-1,
 // f32 multiply then f32 add, one accumulator from 0), so the result equals the dense weight
 // gradient at that position bit for bit, whatever the thread count, tile or packing. Four entries
-// of a row go together, one per lane: a 4×4 transpose turns four x rows into four columns of
-// tokens, so each lane still adds its own products one token at a time.
+// of a row share one accumulator vector, one per lane: for four tokens, each entry's products
+// dy[r, n..n+3]·x[c, n..n+3] are one f32x4 multiply, a 4×4 transpose turns the four entries'
+// products into four vectors of one token each, and the lanes add them token by token. A row
+// with more than four entries left takes eight at a time in two such vectors, whose add chains
+// run side by side.
+
+// The entry group's four x rows at token byte offset nb: acc + the products of tokens n..n+3,
+// added in token order per lane.
+@inline function sddmm_quad(
+  acc: v128, g: v128, x0: usize, x1: usize, x2: usize, x3: usize, nb: usize,
+): v128 {
+  const p0 = f32x4.mul(g, v128.load(x0 + nb)), p1 = f32x4.mul(g, v128.load(x1 + nb));
+  const p2 = f32x4.mul(g, v128.load(x2 + nb)), p3 = f32x4.mul(g, v128.load(x3 + nb));
+  const t01 = v128.shuffle<f32>(p0, p1, 0, 4, 1, 5), t23 = v128.shuffle<f32>(p2, p3, 0, 4, 1, 5);
+  const u01 = v128.shuffle<f32>(p0, p1, 2, 6, 3, 7), u23 = v128.shuffle<f32>(p2, p3, 2, 6, 3, 7);
+  acc = f32x4.add(acc, v128.shuffle<f32>(t01, t23, 0, 1, 4, 5));
+  acc = f32x4.add(acc, v128.shuffle<f32>(t01, t23, 2, 3, 6, 7));
+  acc = f32x4.add(acc, v128.shuffle<f32>(u01, u23, 0, 1, 4, 5));
+  return f32x4.add(acc, v128.shuffle<f32>(u01, u23, 2, 3, 6, 7));
+}
+
+// The group's products of one token (byte offset nb), added to acc.
+@inline function sddmm_one(
+  acc: v128, d: usize, x0: usize, x1: usize, x2: usize, x3: usize, nb: usize,
+): v128 {
+  let col = f32x4.splat(load<f32>(x0 + nb));
+  col = f32x4.replace_lane(col, 1, load<f32>(x1 + nb));
+  col = f32x4.replace_lane(col, 2, load<f32>(x2 + nb));
+  col = f32x4.replace_lane(col, 3, load<f32>(x3 + nb));
+  return f32x4.add(acc, f32x4.mul(f32x4.splat(load<f32>(d + nb)), col));
+}
+
+// Row address of lane l of the entry group at pi (idx), x tile at tile: missing lanes (l ≥ lanes)
+// repeat the group's first entry; their sums are computed and never stored.
+@inline function sddmm_row(pi: usize, l: i32, lanes: i32, tile: usize, xRow: usize): usize {
+  return tile + <usize>load<i32>(pi + (<usize>(l < lanes ? l : 0) << 2)) * xRow;
+}
 
 /**
  * out[e] = Σ_n dy[r, n]·x[idx[e], n] for every entry e of the CSR pattern (row r's entries at
@@ -289,40 +324,49 @@ export function sddmm_f32(
       const pr = rowPtr + (<usize>r << 2);
       const e0 = load<i32>(pr), e1 = load<i32>(pr, 4);
       const d = dy + <usize>r * rowBytes + (<usize>t0 << 2);
-      for (let e = e0; e < e1; e += 4) {
-        const lanes = min(4, e1 - e);
+      let e = e0;
+      for (; e1 - e > 4; e += 8) {
+        const lanesB = min(4, e1 - e - 4);
+        const pi = idx + (<usize>e << 2), piB = pi + 16;
+        const a0 = sddmm_row(pi, 0, 4, tile, xRow), a1 = sddmm_row(pi, 1, 4, tile, xRow);
+        const a2 = sddmm_row(pi, 2, 4, tile, xRow), a3 = sddmm_row(pi, 3, 4, tile, xRow);
+        const b0 = sddmm_row(piB, 0, lanesB, tile, xRow), b1 = sddmm_row(piB, 1, lanesB, tile, xRow);
+        const b2 = sddmm_row(piB, 2, lanesB, tile, xRow), b3 = sddmm_row(piB, 3, lanesB, tile, xRow);
+        const o = out + (<usize>e << 2), oB = o + 16;
+        let accA = f32x4.splat(0), accB = accA;
+        if (t0 > 0) {
+          accA = v128.load(o);
+          accB = load_f32x4_partial(oB, lanesB);
+        }
+        let n = 0;
+        for (; n < tw4; n += 4) {
+          const nb = <usize>n << 2;
+          const g = v128.load(d + nb);
+          accA = sddmm_quad(accA, g, a0, a1, a2, a3, nb);
+          accB = sddmm_quad(accB, g, b0, b1, b2, b3, nb);
+        }
+        for (; n < tw; n++) {
+          const nb = <usize>n << 2;
+          accA = sddmm_one(accA, d, a0, a1, a2, a3, nb);
+          accB = sddmm_one(accB, d, b0, b1, b2, b3, nb);
+        }
+        v128.store(o, accA);
+        store_f32x4_partial(oB, accB, lanesB);
+      }
+      if (e < e1) {
+        const lanes = e1 - e;
         const pi = idx + (<usize>e << 2);
-        const c0 = load<i32>(pi);
-        // Missing lanes repeat the first entry: their sums are computed and never stored.
-        const c1 = lanes > 1 ? load<i32>(pi, 4) : c0;
-        const c2 = lanes > 2 ? load<i32>(pi, 8) : c0;
-        const c3 = lanes > 3 ? load<i32>(pi, 12) : c0;
-        const x0 = tile + <usize>c0 * xRow, x1 = tile + <usize>c1 * xRow;
-        const x2 = tile + <usize>c2 * xRow, x3 = tile + <usize>c3 * xRow;
+        const x0 = sddmm_row(pi, 0, lanes, tile, xRow), x1 = sddmm_row(pi, 1, lanes, tile, xRow);
+        const x2 = sddmm_row(pi, 2, lanes, tile, xRow), x3 = sddmm_row(pi, 3, lanes, tile, xRow);
         const o = out + (<usize>e << 2);
         let acc = f32x4.splat(0);
         if (t0 > 0) acc = load_f32x4_partial(o, lanes);
         let n = 0;
         for (; n < tw4; n += 4) {
           const nb = <usize>n << 2;
-          const a0 = v128.load(x0 + nb), a1 = v128.load(x1 + nb);
-          const a2 = v128.load(x2 + nb), a3 = v128.load(x3 + nb);
-          const t01 = v128.shuffle<f32>(a0, a1, 0, 4, 1, 5), t23 = v128.shuffle<f32>(a2, a3, 0, 4, 1, 5);
-          const u01 = v128.shuffle<f32>(a0, a1, 2, 6, 3, 7), u23 = v128.shuffle<f32>(a2, a3, 2, 6, 3, 7);
-          const g = v128.load(d + nb);
-          acc = f32x4.add(acc, f32x4.mul(v128.shuffle<f32>(g, g, 0, 0, 0, 0), v128.shuffle<f32>(t01, t23, 0, 1, 4, 5)));
-          acc = f32x4.add(acc, f32x4.mul(v128.shuffle<f32>(g, g, 1, 1, 1, 1), v128.shuffle<f32>(t01, t23, 2, 3, 6, 7)));
-          acc = f32x4.add(acc, f32x4.mul(v128.shuffle<f32>(g, g, 2, 2, 2, 2), v128.shuffle<f32>(u01, u23, 0, 1, 4, 5)));
-          acc = f32x4.add(acc, f32x4.mul(v128.shuffle<f32>(g, g, 3, 3, 3, 3), v128.shuffle<f32>(u01, u23, 2, 3, 6, 7)));
+          acc = sddmm_quad(acc, v128.load(d + nb), x0, x1, x2, x3, nb);
         }
-        for (; n < tw; n++) {
-          const nb = <usize>n << 2;
-          let col = f32x4.splat(load<f32>(x0 + nb));
-          col = f32x4.replace_lane(col, 1, load<f32>(x1 + nb));
-          col = f32x4.replace_lane(col, 2, load<f32>(x2 + nb));
-          col = f32x4.replace_lane(col, 3, load<f32>(x3 + nb));
-          acc = f32x4.add(acc, f32x4.mul(f32x4.splat(load<f32>(d + nb)), col));
-        }
+        for (; n < tw; n++) acc = sddmm_one(acc, d, x0, x1, x2, x3, <usize>n << 2);
         store_f32x4_partial(o, acc, lanes);
       }
     }
