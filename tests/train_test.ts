@@ -278,6 +278,11 @@ Deno.test("bad input: one line on stderr, exit 2, nothing written", async (t) =>
       /anneal-shape must be one of linear, cubic/,
     ],
     [
+      "dense baseline with an anneal shape",
+      ["--dense", "--anneal-shape", "cubic"],
+      /anneal-shape cubic needs weight sparsity.*--dense/,
+    ],
+    [
       "dense baseline with sparse gradients",
       ["--dense", "--dense-grad-every", "4"],
       /dense-grad-every 4 needs weight sparsity.*--dense/,

@@ -175,6 +175,11 @@ export function validateRunConfig(rc: RunConfig): void {
       `anneal-shape must be one of ${ANNEAL_SHAPES.join(", ")}, got '${t.annealShape}'`,
     );
   }
+  if (t.dense && t.annealShape !== "linear") {
+    throw new UserError(
+      `anneal-shape ${t.annealShape} needs weight sparsity: the --dense baseline has no anneal`,
+    );
+  }
   if (t.annealEnd < t.annealStart) {
     throw new UserError(
       `anneal-end (${t.annealEnd}) must not precede anneal-start (${t.annealStart})`,
