@@ -1,6 +1,6 @@
 /** The progress line: counts, bar, and a rate that is never made up from no elapsed time. */
 import assert from "node:assert/strict";
-import { formatDuration, Progress } from "../src/util/progress.ts";
+import { formatDuration, plural, Progress } from "../src/util/progress.ts";
 
 function capture() {
   const lines: string[] = [];
@@ -37,4 +37,17 @@ Deno.test("progress: durations", () => {
   assert.equal(formatDuration(42.4), "42s");
   assert.equal(formatDuration(125), "2m05s");
   assert.equal(formatDuration(7322), "2h02m");
+});
+
+Deno.test("progress: unit plurals", () => {
+  assert.deepEqual(["step", "task", "batch", "pass", "box"].map(plural), [
+    "steps",
+    "tasks",
+    "batches",
+    "passes",
+    "boxes",
+  ]);
+  const c = capture();
+  new Progress("means", 2, "batch", 0.01, c.out).update(2);
+  assert.match(c.lines[0], /2\/2 batches /);
 });

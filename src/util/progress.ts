@@ -2,6 +2,11 @@
  * A progress line for long work: bar, counts, rate, ETA and free-form fields. On a terminal it
  * redraws one line; otherwise it prints a line every `every` fraction of the work.
  */
+/** English plural of a unit name: "step" → "steps", "batch" → "batches". */
+export function plural(unit: string): string {
+  return /(s|x|z|ch|sh)$/.test(unit) ? `${unit}es` : `${unit}s`;
+}
+
 export class Progress {
   #start = performance.now();
   /** Units already done when the clock started (see update). */
@@ -40,7 +45,7 @@ export class Progress {
     const filled = Math.round(frac * width);
     const bar = "#".repeat(filled) + ".".repeat(width - filled);
     const extra = Object.entries(fields).map(([k, v]) => `${k} ${v}`).join("  ");
-    const line = `${this.label} [${bar}] ${done}/${this.total} ${this.unit}s  ${extra}  ` +
+    const line = `${this.label} [${bar}] ${done}/${this.total} ${plural(this.unit)}  ${extra}  ` +
       `${rateText} ${this.unit}/s  ETA ${formatDuration(eta)}`;
     if (this.#tty) {
       this.out.writeSync(this.#enc.encode(`\r\x1b[2K${line}`));
