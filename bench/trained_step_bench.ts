@@ -1,0 +1,87 @@
+/**
+ * A sparse-gradient step of a trained run against the same model at init: does the step cost what
+ * the benches (which time models at init on random tokens) say it costs? Loads a run's last
+ * checkpoint (weights and Adam moments), takes one batch of the embedded corpus, and times
+ * --steps sparse steps of the trained model, then of the same config at init pruned to the same
+ * step's density. Prints the mean step and the largest kernels of each.
+ *
+ *   deno run -A bench/trained_step_bench.ts --model runs/ef2-R16-900 [--threads 1] [--steps 4]
+ */
+import { parseArgs } from "node:util";
+import { Backend } from "../src/backend/backend.ts";
+import { TRAIN_SEED } from "../src/data/corpus/index.ts";
+import { corpusSource, splitBatch } from "../src/data/dataset.ts";
+import { loadDefaultTokenizer } from "../src/data/tokenizer.ts";
+import { decodeSafetensors } from "../src/model/safetensors.ts";
+import { readRunConfig, RunDir } from "../src/run/run_dir.ts";
+import { isDenseGradStep } from "../src/train/kept_grads.ts";
+import { StepRunner } from "../src/train/step.ts";
+
+export async function main(argv: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      model: { type: "string" },
+      threads: { type: "string", default: "1" },
+      steps: { type: "string", default: "4" },
+    },
+  });
+  if (!values.model) throw new Error("--model DIR (a run folder with a checkpoint) is required");
+  const threads = Number(values.threads), steps = Number(values.steps);
+  const run = new RunDir(values.model);
+  const rc = await readRunConfig(run);
+  // Room past the run's end for the lr schedule; the density stays the target.
+  rc.train.steps += 16 * steps + 16;
+  const ckpt = decodeSafetensors(await Deno.readFile(run.checkpoint), run.checkpoint);
+  const at = Number(ckpt.metadata.step);
+  const B = rc.train.batchSize, T = rc.model.nCtx, N = B * T;
+  const x = new Int32Array(N), y = new Int32Array(N);
+  const src = corpusSource(loadDefaultTokenizer(), TRAIN_SEED + 1);
+  splitBatch(src.nextBatch(B, T), B, T, x, y);
+  console.log(
+    `## ${values.model} at step ${at} against init (${threads} thread(s), mean of ${steps} ` +
+      `sparse steps; load average ${Deno.loadavg().map((l) => l.toFixed(1)).join(" ")})\n`,
+  );
+  for (const mode of ["trained", "init"] as const) {
+    const be = await Backend.create({ threads });
+    try {
+      const r = new StepRunner(be, rc);
+      const n = r.model.layout.total;
+      if (mode === "trained") {
+        for (
+          const [name, ptr] of [["params", r.model.params], ["adam_m", r.adamM], [
+            "adam_v",
+            r.adamV,
+          ]] as const
+        ) {
+          be.arena.f32(ptr, n).set(ckpt.tensors.get(name)!.data);
+        }
+      } else {
+        r.model.init(rc.train.seed);
+      }
+      r.model.refresh(!rc.train.dense);
+      let s = at;
+      r.step(x, y, s++); // init: prunes to the target count; both: warm-up
+      const kernels = new Map<string, number>();
+      let ms = 0;
+      for (let i = 0; i < steps; i++) {
+        while (isDenseGradStep(s, rc)) s++;
+        be.profile = new Map();
+        const t0 = performance.now();
+        r.step(x, y, s++);
+        ms += performance.now() - t0;
+        for (const [k, e] of be.profile) kernels.set(k, (kernels.get(k) ?? 0) + e.ms);
+        be.profile = null;
+      }
+      const top = [...kernels].sort((a, b) => b[1] - a[1]).slice(0, 10);
+      console.log(
+        `${mode}: ${(ms / steps).toFixed(0)} ms per step; ` +
+          top.map(([k, v]) => `${k} ${(v / steps).toFixed(0)}`).join(", "),
+      );
+    } finally {
+      be.close();
+    }
+  }
+}
+
+if (import.meta.main) await main(Deno.args);
