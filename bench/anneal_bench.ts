@@ -22,7 +22,13 @@
 import { parseArgs } from "node:util";
 import { Backend } from "../src/backend/backend.ts";
 import { SPARSE_DENSITY } from "../src/model/linear.ts";
-import { ANNEAL_SHAPES, PRESETS, type RunConfig, validateRunConfig } from "../src/train/config.ts";
+import {
+  ANNEAL_SHAPES,
+  type AnnealShape,
+  PRESETS,
+  type RunConfig,
+  validateRunConfig,
+} from "../src/train/config.ts";
 import { isDenseGradStep } from "../src/train/kept_grads.ts";
 import { blockDensity } from "../src/train/sparsify.ts";
 import { StepRunner } from "../src/train/step.ts";
@@ -101,10 +107,10 @@ function costAt(points: Point[], R: number, d: number): number {
 }
 
 /** Predicted seconds of an S-step run under `shape`, and the share spent at density ≥ 0.3. */
-function predict(rc: RunConfig, points: Point[], S: number, shape: string) {
+function predict(rc: RunConfig, points: Point[], S: number, shape: AnnealShape) {
   const run: RunConfig = {
     model: rc.model,
-    train: { ...rc.train, steps: S, annealShape: shape as RunConfig["train"]["annealShape"] },
+    train: { ...rc.train, steps: S, annealShape: shape },
   };
   let ms = 0, densePhase = 0;
   for (let s = 0; s < S; s++) {
@@ -118,7 +124,7 @@ function predict(rc: RunConfig, points: Point[], S: number, shape: string) {
 }
 
 /** The most steps whose predicted time fits `budget` seconds. */
-function stepsFor(rc: RunConfig, points: Point[], budget: number, shape: string): number {
+function stepsFor(rc: RunConfig, points: Point[], budget: number, shape: AnnealShape): number {
   let lo = 1, hi = 100_000;
   while (lo < hi) {
     const mid = Math.ceil((lo + hi) / 2);

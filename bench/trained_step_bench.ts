@@ -3,7 +3,7 @@
  * the benches (which time models at init on random tokens) say it costs? Loads a run's last
  * checkpoint (weights and Adam moments), takes one batch of the embedded corpus, and times
  * --steps sparse steps of the trained model, then of the same config at init pruned to the same
- * step's density. Prints the mean step and the largest kernels of each.
+ * step's density (every step is dense with R = 1). Prints the mean step and the largest kernels of each.
  *
  *   deno run -A bench/trained_step_bench.ts --model runs/ef2-R16-900 [--threads 1] [--steps 4]
  */
@@ -16,6 +16,7 @@ import { decodeSafetensors } from "../src/model/safetensors.ts";
 import { readRunConfig, RunDir } from "../src/run/run_dir.ts";
 import { isDenseGradStep } from "../src/train/kept_grads.ts";
 import { StepRunner } from "../src/train/step.ts";
+import { restoreTrainingState } from "../src/train/trainer.ts";
 
 export async function main(argv: string[]): Promise<void> {
   const { values } = parseArgs({
@@ -39,23 +40,17 @@ export async function main(argv: string[]): Promise<void> {
   const src = corpusSource(loadDefaultTokenizer(), TRAIN_SEED + 1);
   splitBatch(src.nextBatch(B, T), B, T, x, y);
   console.log(
-    `## ${values.model} at step ${at} against init (${threads} thread(s), mean of ${steps} ` +
-      `sparse steps; load average ${Deno.loadavg().map((l) => l.toFixed(1)).join(" ")})\n`,
+    `## ${values.model} at step ${at} against init (${threads} thread(s), mean of ${steps} ${
+      rc.train.denseGradEvery > 1 ? "sparse-gradient " : ""
+    }` +
+      `steps; load average ${Deno.loadavg().map((l) => l.toFixed(1)).join(" ")})\n`,
   );
   for (const mode of ["trained", "init"] as const) {
     const be = await Backend.create({ threads });
     try {
       const r = new StepRunner(be, rc);
-      const n = r.model.layout.total;
       if (mode === "trained") {
-        for (
-          const [name, ptr] of [["params", r.model.params], ["adam_m", r.adamM], [
-            "adam_v",
-            r.adamV,
-          ]] as const
-        ) {
-          be.arena.f32(ptr, n).set(ckpt.tensors.get(name)!.data);
-        }
+        restoreTrainingState(ckpt, run.checkpoint, r.model, r.adamM, r.adamV);
       } else {
         r.model.init(rc.train.seed);
       }
@@ -65,7 +60,8 @@ export async function main(argv: string[]): Promise<void> {
       const kernels = new Map<string, number>();
       let ms = 0;
       for (let i = 0; i < steps; i++) {
-        while (isDenseGradStep(s, rc)) s++;
+        // Time sparse steps only; with R = 1 every step is dense and is timed as it is.
+        while (rc.train.denseGradEvery > 1 && isDenseGradStep(s, rc)) s++;
         be.profile = new Map();
         const t0 = performance.now();
         r.step(x, y, s++);

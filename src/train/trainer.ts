@@ -24,7 +24,12 @@ import {
 } from "../data/tokenizer.ts";
 import { UserError } from "../errors.ts";
 import type { Model } from "../model/model.ts";
-import { decodeSafetensors, encodeSafetensors, type NamedTensor } from "../model/safetensors.ts";
+import {
+  decodeSafetensors,
+  encodeSafetensors,
+  type NamedTensor,
+  type SafetensorsFile,
+} from "../model/safetensors.ts";
 import { formatDuration, Progress } from "../util/progress.ts";
 import { type RunConfig, validateRunConfig } from "./config.ts";
 import { plotSvg } from "./plot_svg.ts";
@@ -345,6 +350,33 @@ async function saveCheckpoint(
   await writeAtomic(run.checkpoint, bytes);
 }
 
+/**
+ * Copies a checkpoint's weights and Adam moments into a model's buffers and returns its step.
+ * `where` names the file in errors. The data position is the caller's (loadCheckpoint restores it).
+ */
+export function restoreTrainingState(
+  f: SafetensorsFile,
+  where: string,
+  model: Model,
+  adamM: number,
+  adamV: number,
+): number {
+  const n = model.layout.total;
+  const arena = model.be.arena;
+  for (
+    const [name, ptr] of [["params", model.params], ["adam_m", adamM], ["adam_v", adamV]] as const
+  ) {
+    const t = f.tensors.get(name);
+    if (!t || t.data.length !== n) {
+      throw new UserError(`${where}: tensor ${name} missing or of the wrong size`);
+    }
+    arena.f32(ptr, n).set(t.data);
+  }
+  const step = Number(f.metadata.step);
+  if (!Number.isInteger(step) || step < 0) throw new UserError(`${where}: bad step`);
+  return step;
+}
+
 async function loadCheckpoint(
   run: RunDir,
   model: Model,
@@ -359,19 +391,7 @@ async function loadCheckpoint(
     throw new UserError(`${run.checkpoint}: no checkpoint to resume from`);
   }
   const f = decodeSafetensors(bytes, run.checkpoint);
-  const n = model.layout.total;
-  const arena = model.be.arena;
-  for (
-    const [name, ptr] of [["params", model.params], ["adam_m", adamM], ["adam_v", adamV]] as const
-  ) {
-    const t = f.tensors.get(name);
-    if (!t || t.data.length !== n) {
-      throw new UserError(`${run.checkpoint}: tensor ${name} missing or of the wrong size`);
-    }
-    arena.f32(ptr, n).set(t.data);
-  }
-  const step = Number(f.metadata.step);
-  if (!Number.isInteger(step) || step < 0) throw new UserError(`${run.checkpoint}: bad step`);
+  const step = restoreTrainingState(f, run.checkpoint, model, adamM, adamV);
   try {
     source.restore(JSON.parse(f.metadata.data_state));
   } catch (e) {
