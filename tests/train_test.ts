@@ -229,6 +229,33 @@ Deno.test("--resume refuses flags that change the run; --steps N extends it", as
     await Deno.readFile(`${out}/model.safetensors`),
     await Deno.readFile(`${dir}/scratch/model.safetensors`),
   );
+
+  // A checkpoint of another model's size: one line, exit 2, the run folder left as it was.
+  const other = await runCli([
+    "train",
+    ...flags,
+    "--d-model",
+    "32",
+    "--steps",
+    "4",
+    "--out",
+    `${dir}/other`,
+  ]);
+  assert.equal(other.code, 0, other.stderr);
+  await Deno.copyFile(
+    `${dir}/other/state/checkpoint.safetensors`,
+    `${out}/state/checkpoint.safetensors`,
+  );
+  const model = await Deno.readFile(`${out}/model.safetensors`);
+  const foreign = await runCli(["train", "--resume", "--out", out, "--steps", "16"]);
+  assert.equal(foreign.code, 2, foreign.stderr);
+  assert.equal(foreign.stderr.trim().split("\n").length, 1, foreign.stderr);
+  assert.match(
+    foreign.stderr,
+    /checkpoint\.safetensors: tensor params missing or of the wrong size/,
+  );
+  assert.deepEqual(await Deno.readFile(`${out}/model.safetensors`), model);
+  assert.equal(JSON.parse(await Deno.readTextFile(`${out}/config.json`)).train.steps, 12);
   await Deno.remove(dir, { recursive: true });
 });
 
