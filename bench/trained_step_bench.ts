@@ -3,7 +3,7 @@
  * the benches (which time models at init on random tokens) say it costs? Loads a run's last
  * checkpoint (weights and Adam moments), takes one batch of the embedded corpus, and times
  * --steps sparse steps of the trained model, then of the same config at init pruned to the same
- * step's density (every step is dense with R = 1). Prints the mean step and the largest kernels of each.
+ * step's density (with R = 1, method steps). Prints the mean step and the largest kernels of each.
  *
  *   deno run -A bench/trained_step_bench.ts --model runs/ef2-R16-900 [--threads 1] [--steps 4]
  */
@@ -39,11 +39,11 @@ export async function main(argv: string[]): Promise<void> {
   const x = new Int32Array(N), y = new Int32Array(N);
   const src = corpusSource(loadDefaultTokenizer(), TRAIN_SEED + 1);
   splitBatch(src.nextBatch(B, T), B, T, x, y);
+  const kind = rc.train.denseGradEvery > 1 ? "sparse-gradient steps" : "steps";
+  const load = Deno.loadavg().map((l) => l.toFixed(1)).join(" ");
   console.log(
-    `## ${values.model} at step ${at} against init (${threads} thread(s), mean of ${steps} ${
-      rc.train.denseGradEvery > 1 ? "sparse-gradient " : ""
-    }` +
-      `steps; load average ${Deno.loadavg().map((l) => l.toFixed(1)).join(" ")})\n`,
+    `## ${values.model} at step ${at} against init (${threads} thread(s), mean of ${steps} ` +
+      `${kind}; load average ${load})\n`,
   );
   for (const mode of ["trained", "init"] as const) {
     const be = await Backend.create({ threads });
