@@ -12,11 +12,10 @@ import { Backend } from "../src/backend/backend.ts";
 import { TRAIN_SEED } from "../src/data/corpus/index.ts";
 import { corpusSource, splitBatch } from "../src/data/dataset.ts";
 import { loadDefaultTokenizer } from "../src/data/tokenizer.ts";
-import { decodeSafetensors } from "../src/model/safetensors.ts";
 import { readRunConfig, RunDir } from "../src/run/run_dir.ts";
 import { isDenseGradStep } from "../src/train/kept_grads.ts";
 import { StepRunner } from "../src/train/step.ts";
-import { restoreTrainingState } from "../src/train/trainer.ts";
+import { checkpointStep, readCheckpoint, restoreTrainingState } from "../src/train/trainer.ts";
 
 export async function main(argv: string[]): Promise<void> {
   const { values } = parseArgs({
@@ -33,8 +32,8 @@ export async function main(argv: string[]): Promise<void> {
   const rc = await readRunConfig(run);
   // Room past the run's end for the lr schedule; the density stays the target.
   rc.train.steps += 16 * steps + 16;
-  const ckpt = decodeSafetensors(await Deno.readFile(run.checkpoint), run.checkpoint);
-  const at = Number(ckpt.metadata.step);
+  const ckpt = await readCheckpoint(run);
+  const at = checkpointStep(ckpt, run.checkpoint);
   const B = rc.train.batchSize, T = rc.model.nCtx, N = B * T;
   const x = new Int32Array(N), y = new Int32Array(N);
   const src = corpusSource(loadDefaultTokenizer(), TRAIN_SEED + 1);

@@ -372,9 +372,25 @@ export function restoreTrainingState(
     }
     arena.f32(ptr, n).set(t.data);
   }
+  return checkpointStep(f, where);
+}
+
+/** The step a checkpoint was saved at (`where` names the file in errors). */
+export function checkpointStep(f: SafetensorsFile, where: string): number {
   const step = Number(f.metadata.step);
   if (!Number.isInteger(step) || step < 0) throw new UserError(`${where}: bad step`);
   return step;
+}
+
+/** A run's checkpoint (state/checkpoint.safetensors), read and decoded. */
+export async function readCheckpoint(run: RunDir): Promise<SafetensorsFile> {
+  let bytes: Uint8Array;
+  try {
+    bytes = await Deno.readFile(run.checkpoint);
+  } catch {
+    throw new UserError(`${run.checkpoint}: no checkpoint to resume from`);
+  }
+  return decodeSafetensors(bytes, run.checkpoint);
 }
 
 async function loadCheckpoint(
@@ -384,13 +400,7 @@ async function loadCheckpoint(
   adamV: number,
   source: TokenSource,
 ): Promise<number> {
-  let bytes: Uint8Array;
-  try {
-    bytes = await Deno.readFile(run.checkpoint);
-  } catch {
-    throw new UserError(`${run.checkpoint}: no checkpoint to resume from`);
-  }
-  const f = decodeSafetensors(bytes, run.checkpoint);
+  const f = await readCheckpoint(run);
   const step = restoreTrainingState(f, run.checkpoint, model, adamM, adamV);
   try {
     source.restore(JSON.parse(f.metadata.data_state));
