@@ -25,10 +25,10 @@ import { SPARSE_DENSITY } from "../src/model/linear.ts";
 import {
   ANNEAL_SHAPES,
   type AnnealShape,
-  PRESETS,
   type RunConfig,
   validateRunConfig,
-} from "../src/train/config.ts";
+} from "../src/run/config.ts";
+import { PRESETS } from "../src/train/presets.ts";
 import { isDenseGradStep } from "../src/train/kept_grads.ts";
 import { blockDensity } from "../src/train/sparsify.ts";
 import { StepRunner } from "../src/train/step.ts";

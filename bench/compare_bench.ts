@@ -17,7 +17,8 @@
 import { parseArgs } from "node:util";
 import { Backend } from "../src/backend/backend.ts";
 import * as ops from "../src/backend/ops/index.ts";
-import { PRESETS, type RunConfig } from "../src/train/config.ts";
+import { type RunConfig } from "../src/run/config.ts";
+import { PRESETS } from "../src/train/presets.ts";
 import { StepRunner } from "../src/train/step.ts";
 import { benchClock, benchData, bestOfAlternating, fmt, table } from "./util.ts";
 

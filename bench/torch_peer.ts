@@ -7,7 +7,7 @@
  */
 import { referenceConfig } from "../src/export/reference.ts";
 import { paramLayout } from "../src/model/params.ts";
-import type { RunConfig } from "../src/train/config.ts";
+import { type RunConfig } from "../src/run/config.ts";
 import { isSparsified, keptCount } from "../src/train/sparsify.ts";
 import { findTorchPython, noTorchLine } from "../src/util/torch_python.ts";
 

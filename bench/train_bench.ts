@@ -20,7 +20,8 @@
 import { parseArgs } from "node:util";
 import { Backend } from "../src/backend/backend.ts";
 import { paramLayout } from "../src/model/params.ts";
-import { denseVariant, PRESETS, type RunConfig, validateRunConfig } from "../src/train/config.ts";
+import { type RunConfig, validateRunConfig } from "../src/run/config.ts";
+import { denseVariant, PRESETS } from "../src/train/presets.ts";
 import { blockDensity } from "../src/train/sparsify.ts";
 import { StepRunner } from "../src/train/step.ts";
 import { Rng } from "../src/util/rng.ts";

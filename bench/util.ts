@@ -7,7 +7,7 @@ import process from "node:process";
 import type { Backend } from "../src/backend/backend.ts";
 import { dims, type ModelDims } from "../src/model/config.ts";
 import { paramLayout } from "../src/model/params.ts";
-import { PRESETS } from "../src/train/config.ts";
+import { PRESETS } from "../src/train/presets.ts";
 
 /** `deno task bench --quick`: fewer shapes and repetitions, for a smoke run. */
 export const QUICK = Deno.args.includes("--quick");

@@ -252,17 +252,14 @@ for (const dPosEmb of [0, 8]) {
       model.forward(tokens, null, B, T);
       const { V } = model.d;
       const plain = be.arena.f32(model.acts.logits, V * B * T).slice();
-      model.setAblation(abl);
-      model.forward(tokens, null, B, T);
+      model.under({ ablation: abl }, () => model.forward(tokens, null, B, T));
       const masked = be.arena.f32(model.acts.logits, V * B * T).slice();
       for (let i = 0; i < plain.length; i++) {
         if (plain[i] !== masked[i]) assert.fail(`logit ${i}: ${masked[i]} vs ${plain[i]}`);
       }
       // And "record" then "frozen" norms reproduce the same logits when nothing is ablated.
-      model.normMode = "record";
-      model.forward(tokens, null, B, T);
-      model.normMode = "frozen";
-      model.forward(tokens, null, B, T);
+      model.under({ ablation: abl, norm: "record" }, () => model.forward(tokens, null, B, T));
+      model.under({ ablation: abl, norm: "frozen" }, () => model.forward(tokens, null, B, T));
       const frozen = be.arena.f32(model.acts.logits, V * B * T).slice();
       for (let i = 0; i < plain.length; i++) {
         if (plain[i] !== frozen[i]) assert.fail(`frozen logit ${i}: ${frozen[i]} vs ${plain[i]}`);
@@ -322,51 +319,53 @@ for (const [dPosEmb, freeze] of [[0, false], [8, false], [0, true]] as const) {
     try {
       const r = rng(21);
       const abl = ablationBuffers(model, () => 1, () => (r() - 0.5) * 0.4);
-      model.setAblation(abl);
-      const n = model.nodes.total;
-      const mask = be.arena.f32(abl.mask, n);
-      // Fractional masks make the loss smooth in m (the forward is linear in each m).
-      for (let i = 0; i < n; i++) mask[i] = 0.3 + 0.6 * r();
-      if (freeze) {
-        model.normMode = "record";
-        model.forward(tokens, null, B, T);
-        model.normMode = "frozen";
-      }
-      const grads = be.arena.f32(model.grads, model.layout.total);
-      grads.fill(0);
-      model.forward(tokens, null, B, T);
-      pairLoss(model, B, T, true);
-      const base = topkMasks(model);
-      be.arena.f32(abl.dmask, n).fill(0);
-      model.backward({ seed: "dlogits", weightGrads: false });
-      assert.ok(grads.every((g) => g === 0), "weight gradients were written");
-      const dm = be.arena.f32(abl.dmask, n).slice();
-      const idx = Array.from({ length: n }, (_, i) => i).sort((x, y) =>
-        Math.abs(dm[y]) - Math.abs(dm[x])
-      ).slice(0, 120);
-      let checked = 0;
-      for (const i of idx) {
-        if (Math.abs(dm[i]) < 1e-4) continue;
-        const m0 = mask[i], eps = 0.01;
-        mask[i] = m0 + eps;
-        model.forward(tokens, null, B, T);
-        const lp = pairLoss(model, B, T, false);
-        const mp = topkMasks(model);
-        mask[i] = m0 - eps;
-        model.forward(tokens, null, B, T);
-        const lm = pairLoss(model, B, T, false);
-        const mm = topkMasks(model);
-        mask[i] = m0;
-        // Finite differences hold only where no AbsTopK choice downstream flips.
-        if (!sameMasks(base, mp) || !sameMasks(base, mm)) continue;
-        const fd = (lp - lm) / (2 * eps);
-        assert.ok(
-          Math.abs(fd - dm[i]) <= 0.05 * Math.abs(dm[i]) + 1e-4,
-          `${nodeId(nodeAt(model.d, model.nodes, i))}: backward ${dm[i]}, finite difference ${fd}`,
-        );
-        checked++;
-      }
-      assert.ok(checked >= 15, `only ${checked} mask coordinates checked`);
+      const norm = freeze ? "frozen" : "compute";
+      model.under({ ablation: abl }, () => {
+        const n = model.nodes.total;
+        const mask = be.arena.f32(abl.mask, n);
+        // Fractional masks make the loss smooth in m (the forward is linear in each m).
+        for (let i = 0; i < n; i++) mask[i] = 0.3 + 0.6 * r();
+        if (freeze) model.under({ norm: "record" }, () => model.forward(tokens, null, B, T));
+        model.under({ norm }, () => {
+          const grads = be.arena.f32(model.grads, model.layout.total);
+          grads.fill(0);
+          model.forward(tokens, null, B, T);
+          pairLoss(model, B, T, true);
+          const base = topkMasks(model);
+          be.arena.f32(abl.dmask, n).fill(0);
+          model.backward({ seed: "dlogits", weightGrads: false });
+          assert.ok(grads.every((g) => g === 0), "weight gradients were written");
+          const dm = be.arena.f32(abl.dmask, n).slice();
+          const idx = Array.from({ length: n }, (_, i) => i).sort((x, y) =>
+            Math.abs(dm[y]) - Math.abs(dm[x])
+          ).slice(0, 120);
+          let checked = 0;
+          for (const i of idx) {
+            if (Math.abs(dm[i]) < 1e-4) continue;
+            const m0 = mask[i], eps = 0.01;
+            mask[i] = m0 + eps;
+            model.forward(tokens, null, B, T);
+            const lp = pairLoss(model, B, T, false);
+            const mp = topkMasks(model);
+            mask[i] = m0 - eps;
+            model.forward(tokens, null, B, T);
+            const lm = pairLoss(model, B, T, false);
+            const mm = topkMasks(model);
+            mask[i] = m0;
+            // Finite differences hold only where no AbsTopK choice downstream flips.
+            if (!sameMasks(base, mp) || !sameMasks(base, mm)) continue;
+            const fd = (lp - lm) / (2 * eps);
+            assert.ok(
+              Math.abs(fd - dm[i]) <= 0.05 * Math.abs(dm[i]) + 1e-4,
+              `${nodeId(nodeAt(model.d, model.nodes, i))}: backward ${
+                dm[i]
+              }, finite difference ${fd}`,
+            );
+            checked++;
+          }
+          assert.ok(checked >= 15, `only ${checked} mask coordinates checked`);
+        });
+      });
     } finally {
       be.close();
     }
@@ -404,7 +403,6 @@ Deno.test("decoder: logits at chosen columns and their backward give the full pa
   try {
     const r = rng(33);
     const abl = ablationBuffers(model, () => 1, () => (r() - 0.5) * 0.4);
-    model.setAblation(abl);
     const n = model.nodes.total, mask = be.arena.f32(abl.mask, n);
     for (let i = 0; i < n; i++) mask[i] = r() < 0.7 ? 1 : 0;
     const { V } = model.d, N = B * T;
@@ -439,7 +437,8 @@ Deno.test("decoder: logits at chosen columns and their backward give the full pa
         g: be.arena.f32(model.grads, model.layout.total).slice(),
       };
     };
-    const full = run(true), cols = run(false);
+    const full = model.under({ ablation: abl }, () => run(true));
+    const cols = model.under({ ablation: abl }, () => run(false));
     assertBits(cols.at, full.at, "logits");
     const same = (a: Float32Array, b: Float32Array, what: string) => {
       for (let i = 0; i < a.length; i++) {

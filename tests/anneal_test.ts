@@ -6,9 +6,10 @@ import assert from "node:assert/strict";
 import { Backend } from "../src/backend/backend.ts";
 import { countNonzero } from "../src/backend/ops/topk.ts";
 import { paramLayout } from "../src/model/params.ts";
-import { FORMAT_VERSION } from "../src/run/format.ts";
+import { FORMAT_VERSION } from "../src/run/config.ts";
 import { readRunConfig, RunDir } from "../src/run/run_dir.ts";
-import { PRESETS, type RunConfig, validateRunConfig } from "../src/train/config.ts";
+import { type RunConfig, validateRunConfig } from "../src/run/config.ts";
+import { PRESETS } from "../src/train/presets.ts";
 import {
   annealProgress,
   annealPruned,

@@ -10,7 +10,8 @@ import { loadRun } from "../src/run/run_dir.ts";
 import { formatExamples, formatTable } from "../src/eval/report.ts";
 import { evalTask, evaluateRun, PairScorer, type PromptItem } from "../src/eval/task_eval.ts";
 import { decodeSafetensors, encodeSafetensors } from "../src/model/safetensors.ts";
-import { PRESETS, type RunConfig } from "../src/train/config.ts";
+import { type RunConfig } from "../src/run/config.ts";
+import { PRESETS } from "../src/train/presets.ts";
 import { getTask, type Task } from "../tasks/index.ts";
 
 const RC: RunConfig = {

@@ -16,7 +16,8 @@ import { encodeTorchStateDict } from "../src/export/torch_pickle.ts";
 import { keepCount } from "../src/model/config.ts";
 import { decodeSafetensors } from "../src/model/safetensors.ts";
 import { loadRun } from "../src/run/run_dir.ts";
-import { PRESETS, type RunConfig } from "../src/train/config.ts";
+import { type RunConfig } from "../src/run/config.ts";
+import { PRESETS } from "../src/train/presets.ts";
 import { readTorchStateDict } from "./torch_zip.ts";
 
 const RC: RunConfig = {

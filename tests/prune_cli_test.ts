@@ -12,7 +12,8 @@ import { parseCircuit, parseSummary } from "../src/run/circuit.ts";
 import { loadRun, readCircuit, RunDir } from "../src/run/run_dir.ts";
 import { evalTask, PairScorer } from "../src/eval/task_eval.ts";
 import { getTask } from "../tasks/index.ts";
-import { PRESETS, type RunConfig } from "../src/train/config.ts";
+import { type RunConfig } from "../src/run/config.ts";
+import { PRESETS } from "../src/train/presets.ts";
 
 const RC: RunConfig = {
   model: { ...PRESETS.tiny.model, nLayer: 1, baseDModel: 32, baseDMlp: 64, nCtx: 128 },
@@ -258,7 +259,7 @@ Deno.test("prune: the CLI prints one line and exits 2 for a bad flag", async () 
 Deno.test("pruning tasks one after another: each as if alone, the arena back where it was", async () => {
   const dir = await run0;
   const { pruneTask } = await import("../src/prune/task_prune.ts");
-  const { DEFAULT_HP, PRUNE_DEFAULTS } = await import("../src/prune/prune.ts");
+  const { DEFAULT_HP, PRUNE_DEFAULTS } = await import("../src/prune/settings.ts");
   const settings = {
     ...PRUNE_DEFAULTS,
     target: Number(TARGET),

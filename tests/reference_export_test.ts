@@ -15,7 +15,8 @@ import { activationTensors } from "../src/export/activations.ts";
 import { exportCommand } from "../src/export/cli_export.ts";
 import { decodeSafetensors } from "../src/model/safetensors.ts";
 import { loadRun } from "../src/run/run_dir.ts";
-import { PRESETS, type RunConfig } from "../src/train/config.ts";
+import { type RunConfig } from "../src/run/config.ts";
+import { PRESETS } from "../src/train/presets.ts";
 import { train } from "../src/train/trainer.ts";
 import { findTorchPython, noTorchLine } from "../src/util/torch_python.ts";
 

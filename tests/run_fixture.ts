@@ -8,8 +8,9 @@ import { Backend } from "../src/backend/backend.ts";
 import { loadDefaultTokenizer } from "../src/data/tokenizer.ts";
 import { UserError } from "../src/errors.ts";
 import { Model } from "../src/model/model.ts";
-import { FORMAT_VERSION, RunDir } from "../src/run/run_dir.ts";
-import type { RunConfig } from "../src/train/config.ts";
+import { FORMAT_VERSION } from "../src/run/config.ts";
+import { RunDir } from "../src/run/run_dir.ts";
+import { type RunConfig } from "../src/run/config.ts";
 import { saveModel } from "../src/train/trainer.ts";
 
 /** Writes a random-init run folder for `rc` into a new temp folder; returns its path. */

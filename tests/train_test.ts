@@ -3,7 +3,8 @@
  * real SIGKILL, and one-line errors for bad input.
  */
 import assert from "node:assert/strict";
-import { PRESETS, type RunConfig } from "../src/train/config.ts";
+import { type RunConfig } from "../src/run/config.ts";
+import { PRESETS } from "../src/train/presets.ts";
 import { train } from "../src/train/trainer.ts";
 
 /** A very small run: every part of the method, a few seconds. */

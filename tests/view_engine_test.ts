@@ -14,8 +14,8 @@ import {
   taskItems,
 } from "../src/eval/task_eval.ts";
 import { Model } from "../src/model/model.ts";
-import { MaskedScorer } from "../src/prune/prune.ts";
-import { PRESETS } from "../src/train/config.ts";
+import { MaskedScorer } from "../src/prune/masked_scorer.ts";
+import { PRESETS } from "../src/train/presets.ts";
 import { LayerCache } from "../src/prune/layer_cache.ts";
 import { EVAL_SEED, getTask } from "../tasks/index.ts";
 

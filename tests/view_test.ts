@@ -13,7 +13,8 @@ import type { Page } from "playwright-core";
 import { UserError } from "../src/errors.ts";
 import { nodeIndex, parseNodeId } from "../src/model/nodes.ts";
 import { type Calibration } from "../src/prune/calibrate.ts";
-import { circuitLoss, MaskedScorer } from "../src/prune/prune.ts";
+import { circuitLoss } from "../src/prune/measure.ts";
+import { MaskedScorer } from "../src/prune/masked_scorer.ts";
 import { makeScorer, taskData } from "../src/prune/task_prune.ts";
 import { type Circuit, parseCircuitText } from "../src/run/circuit.ts";
 import { loadRun, readMeans } from "../src/run/run_dir.ts";
@@ -56,7 +57,7 @@ async function cli(
     assert.ok(!("note" in data));
     const total = r.model.nodes.total;
     const means = c.ablation === "mean"
-      ? (await readMeans(r.run, total, r.weightsSha256))!.mean
+      ? (await readMeans(r.dir, total, r.weightsSha256))!.mean
       : null;
     const scorer = makeScorer(r, Math.max(data.pool.length, data.evalItems.length));
     const ms = new MaskedScorer(r.model, scorer, means, c.freeze_norm);

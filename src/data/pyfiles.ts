@@ -4,6 +4,7 @@
  * and a file and its copies always land on the same side.
  */
 import { UserError } from "../errors.ts";
+import { hex, sha256 } from "../util/sha256.ts";
 
 /** The usable Python files of a folder, as text. */
 export interface PyFiles {
@@ -89,8 +90,8 @@ export async function loadPyFiles(dir: string): Promise<PyFiles> {
       res.empty++;
       continue;
     }
-    const hash = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes as BufferSource));
-    const key = Array.from(hash.subarray(0, 16), (x) => x.toString(16).padStart(2, "0")).join("");
+    const hash = await sha256(bytes);
+    const key = hex(hash.subarray(0, 16));
     if (seen.has(key)) {
       res.duplicates++;
       continue;

@@ -176,23 +176,10 @@ export class PairScorer {
       if (opts.freezeNorm && !plan.frozen && plan.fromLayer !== 0) {
         throw new Error("PairScorer: resuming a frozen-norm pass needs the frozen scales");
       }
-      if (opts.freezeNorm && !plan.frozen) {
-        // Sized for the ablated pass first: resizing them between the passes (an ablation keeps
-        // raw copies) would drop the scales the unablated pass records.
-        model.prepare(B, T);
-        const ablation = model.ablation;
-        model.setAblation(null);
-        model.normMode = "record";
-        model.forward(tokens, null, B, T, { logitCols: cols });
-        model.setAblation(ablation);
-        model.normMode = "frozen";
-      }
-      if (opts.freezeNorm) model.normMode = "frozen";
-      try {
-        model.forward(tokens, null, B, T, { logitCols: cols, fromLayer: plan.fromLayer });
-      } finally {
-        if (opts.freezeNorm) model.normMode = "compute";
-      }
+      const fwd = { logitCols: cols, fromLayer: plan.fromLayer };
+      if (opts.freezeNorm) {
+        model.forwardFrozenNorms(tokens, B, T, { ...fwd, recorded: plan.frozen });
+      } else model.forward(tokens, null, B, T, fwd);
       opts.resume?.end(k);
       const logits = model.acts.logits;
       pairLossForward(be, {
@@ -452,7 +439,7 @@ export async function evaluateRun(r: LoadedRun, opts: EvalOptions): Promise<Eval
     ? { loss: null, tokens: 0, logged: null, loggedStep: null, note: "skipped" }
     : await validationLoss(r);
   return {
-    model: r.run.dir,
+    model: r.path,
     tokenizer: r.tokenizer.name,
     nCtx: r.rc.model.nCtx,
     evalSeed: EVAL_SEED,

@@ -11,7 +11,7 @@
  * Backward accumulates into the gradient buffer (llm.c: the caller zeroes it once per step). It
  * starts from the mean next-token cross-entropy of the last forward, or from logit gradients the
  * caller wrote into `acts.dlogits` (pruning's two-candidate task loss); pruning also switches off
- * every weight gradient and trains only node masks (`setAblation`).
+ * every weight gradient and trains only node masks (`under({ ablation })`).
  */
 import type { Backend } from "../backend/backend.ts";
 import * as ops from "../backend/ops/index.ts";
@@ -79,6 +79,17 @@ export interface ForwardOptions {
   fromLayer?: number;
 }
 
+/** What the next passes do differently from the plain model: circuit pruning's interventions. */
+export interface Intervention {
+  /**
+   * Node ablation (null: none). Its vectors are f32 over `nodes.total` nodes; the caller owns
+   * them and may change their contents between passes. Absent: unchanged.
+   */
+  ablation?: Ablation | null;
+  /** How the RMSNorms get their scale. Absent: unchanged. */
+  norm?: NormMode;
+}
+
 export interface BackwardOptions {
   /**
    * "xent" (default): start from the mean next-token cross-entropy of the last forward (which
@@ -99,8 +110,7 @@ export class Model {
   readonly grads: number;
   readonly blocks: Block[];
   readonly lmHead: Linear;
-  /** How the RMSNorms get their scale in the next passes (pruning's --freeze-norm). */
-  normMode: NormMode = "compute";
+  #norm: NormMode = "compute";
   #ablation: Ablation | null = null;
   #acts: Acts | null = null;
   #actsRaw = false;
@@ -183,15 +193,46 @@ export class Model {
   }
 
   /**
-   * Node ablation for the next passes (null: none, the plain model). The vectors are f32 over
-   * `nodes.total` nodes; the caller owns them and may change their contents between passes.
+   * Runs `fn` with an intervention in force (TransformerLens's `hooks()` context) and restores
+   * the model's previous state afterwards, whatever happens; interventions nest.
    */
-  setAblation(a: Ablation | null): void {
-    this.#ablation = a;
+  under<T>(iv: Intervention, fn: () => T): T {
+    const ablation = this.#ablation, norm = this.#norm;
+    if (iv.ablation !== undefined) this.#ablation = iv.ablation;
+    if (iv.norm !== undefined) this.#norm = iv.norm;
+    try {
+      return fn();
+    } finally {
+      this.#ablation = ablation;
+      this.#norm = norm;
+    }
   }
 
+  /** The node ablation in force (null: none). */
   get ablation(): Ablation | null {
     return this.#ablation;
+  }
+
+  /**
+   * A forward pass (no targets) under the ablation in force whose RMSNorms take the scales the
+   * unablated model has on the same tokens (pruning's --freeze-norm): an unablated pass records
+   * them, then the ablated pass uses them. `recorded`: an earlier pass on these tokens did.
+   */
+  forwardFrozenNorms(
+    tokens: Int32Array,
+    B: number,
+    T: number,
+    opts: ForwardOptions & { recorded?: boolean } = {},
+  ): void {
+    if (!opts.recorded) {
+      // Sized for the ablated pass first: resizing the activations between the passes (an
+      // ablation keeps raw copies) would drop the scales the unablated pass records.
+      this.#ensureActs(B, T);
+      this.under({ ablation: null, norm: "record" }, () => {
+        this.forward(tokens, null, B, T, { logitCols: opts.logitCols });
+      });
+    }
+    this.under({ norm: "frozen" }, () => this.forward(tokens, null, B, T, opts));
   }
 
   /** Allocates (or reuses) activation buffers for B sequences of T tokens. */
@@ -339,7 +380,7 @@ export class Model {
       N: a.N,
       pos: a.pos,
       ablation: this.#ablation,
-      norm: this.normMode,
+      norm: this.#norm,
       weightGrads,
       inputGrad: weightGrads || l > 0,
     };
@@ -393,7 +434,7 @@ export class Model {
       const out = l + 1 < this.d.L ? a.layers[l + 1].res : a.resF;
       this.blocks[l].forward(a.layers[l], out, this.#pass(a, false, l));
     }
-    normForward(be, this.normMode, {
+    normForward(be, this.#norm, {
       out: a.lnF,
       rstd: a.rstdF,
       frozen: a.rstdFFrozen,
@@ -482,7 +523,7 @@ export class Model {
     } else {
       this.lmHead.backward(a.dlogits, a.lnF, a.dlnF, N, false, wg);
     }
-    const frozen = this.normMode === "frozen";
+    const frozen = this.#norm === "frozen";
     ops.rmsnormBackwardWrite(be, {
       dinp: g.dres,
       dweight: wg ? this.gptr(lay.lnF) : g.discard,

@@ -9,7 +9,12 @@ import { loadRun, writeAtomic, writeCircuit, writeSummary } from "../run/run_dir
 import { formatDuration, Progress } from "../util/progress.ts";
 import { getTask, type Task, TASKS } from "../../tasks/index.ts";
 import { neuronpediaGraph } from "./neuronpedia.ts";
-import { DEFAULT_HP, type MaskHyperparams, PRUNE_DEFAULTS, type PruneSettings } from "./prune.ts";
+import {
+  DEFAULT_HP,
+  type MaskHyperparams,
+  PRUNE_DEFAULTS,
+  type PruneSettings,
+} from "./settings.ts";
 import { MEANS_TOKENS } from "./means.ts";
 import {
   geomeanEdges,
@@ -181,8 +186,8 @@ export async function pruneCommand(argv: string[]): Promise<number> {
       means = got.means.mean;
       console.error(
         got.cached
-          ? `node means: cached in ${r.run.means} (${got.means.tokens} tokens)`
-          : `node means: ${got.means.tokens} pretraining tokens → ${r.run.means}`,
+          ? `node means: cached in ${r.dir.means} (${got.means.tokens} tokens)`
+          : `node means: ${got.means.tokens} pretraining tokens → ${r.dir.means}`,
       );
     }
     const outcomes: { outcome: TaskOutcome; timeS: number }[] = [];
@@ -208,19 +213,19 @@ export async function pruneCommand(argv: string[]): Promise<number> {
       outcomes.push({ outcome, timeS });
       if (!v.all) refuseUnprunable(outcome, settings.target);
       if ("circuit" in outcome) {
-        await writeCircuit(r.run, outcome.circuit);
+        await writeCircuit(r.dir, outcome.circuit);
         if (format === "neuronpedia") {
           await writeNeuronpedia(r, outcome.circuit, prunePairs, evalPairs);
         }
       }
-      console.log(formatOutcome(outcome, r.run.circuit(task.name)));
+      console.log(formatOutcome(outcome, r.dir.circuit(task.name)));
     }
     const total = (performance.now() - t0) / 1000;
     if (v.all) {
       const summary = summaryJson(r, settings, outcomes, total);
-      await writeSummary(r.run, summary);
+      await writeSummary(r.dir, summary);
       console.log(formatSummary(outcomes.map((o) => o.outcome), settings.target));
-      console.error(`summary → ${r.run.summary}`);
+      console.error(`summary → ${r.dir.summary}`);
     }
     console.error(`pruned in ${formatDuration(total)}, ${r.be.threads} thread(s)`);
     const failed = outcomes.some((o) => o.outcome.status === "target not reached");
@@ -257,7 +262,7 @@ async function writeNeuronpedia(
     data.evalPairs[0].prompts[0],
     data.evalItems[0],
   );
-  const path = r.run.circuit(c.task).replace(/\.json$/, ".neuronpedia.json");
+  const path = r.dir.circuit(c.task).replace(/\.json$/, ".neuronpedia.json");
   await writeAtomic(path, JSON.stringify(g, null, 1) + "\n");
   console.error(`neuronpedia graph → ${path}`);
 }

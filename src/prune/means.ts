@@ -10,7 +10,7 @@ import type { LayerActs } from "../model/block.ts";
 import type { Model } from "../model/model.ts";
 import type { NodeLocation } from "../model/nodes.ts";
 import type { NodeMeans } from "../run/format.ts";
-import type { LoadedRun } from "../run/run_dir.ts";
+import type { OpenRun } from "../run/open.ts";
 
 /** Pretraining tokens the means are taken over by default (PAPER §4 asks for ≥ 64k). */
 export const MEANS_TOKENS = 65536;
@@ -54,7 +54,7 @@ function meanBlocks(model: Model): [NodeLocation, number][] {
  * batch×n_ctx) of the run's training stream, from its start. The model must have no ablation.
  */
 export async function computeMeans(
-  r: LoadedRun,
+  r: OpenRun,
   tokens = MEANS_TOKENS,
   onBatch?: (done: number, total: number) => void,
 ): Promise<NodeMeans> {

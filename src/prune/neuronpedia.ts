@@ -60,7 +60,6 @@ export function neuronpediaGraph(
 ): NeuronpediaGraph {
   const seq = [tok.eot, ...item.tokens].slice(-model.cfg.nCtx);
   const T = seq.length, ctx = T - 1;
-  model.setAblation(null);
   model.forward(Int32Array.from(seq), null, 1, T);
   const a = model.acts, arena = model.be.arena, { HD } = model.d;
   const act = (id: string): number => {

@@ -8,14 +8,9 @@
 import type { Model } from "../model/model.ts";
 import { Rng } from "../util/rng.ts";
 import { circuitEdges } from "./edges.ts";
-import {
-  findCircuit,
-  type MaskedScorer,
-  type MaskHyperparams,
-  type OnProgress,
-  type PruneData,
-  type PruneSettings,
-} from "./prune.ts";
+import { findCircuit, type PruneData } from "./prune.ts";
+import type { MaskedScorer } from "./masked_scorer.ts";
+import type { MaskHyperparams, OnProgress, PruneSettings } from "./settings.ts";
 
 /** Log-uniform factor ranges (× the default) and absolute ranges of the searched settings. */
 const FACTORS: Partial<Record<keyof MaskHyperparams, [number, number]>> = {

@@ -9,20 +9,20 @@ import { LOCATIONS, nodeAt, nodeId, type NodeLocation } from "../model/nodes.ts"
 import type { Circuit, CircuitSummary } from "../run/circuit.ts";
 import { CIRCUIT_FORMAT, CIRCUIT_VERSION, SUMMARY_FORMAT } from "../run/circuit.ts";
 import type { NodeMeans } from "../run/format.ts";
+import type { OpenRun } from "../run/open.ts";
 import { type LoadedRun, readMeans, writeMeans } from "../run/run_dir.ts";
 import { VERSION } from "../version.ts";
 import { EVAL_SEED, PRUNE_SEED, type Task, type TaskPair } from "../../tasks/index.ts";
 import { circuitEdges } from "./edges.ts";
 import { computeMeans, MEANS_TOKENS } from "./means.ts";
+import { type CircuitResult, findCircuit } from "./prune.ts";
 import {
-  type CircuitResult,
-  findCircuit,
   hyperparamsJson,
-  MaskedScorer,
   type MaskHyperparams,
   type OnProgress,
   type PruneSettings,
-} from "./prune.ts";
+} from "./settings.ts";
+import { MaskedScorer } from "./masked_scorer.ts";
 import { searchHyperparams } from "./search.ts";
 
 export interface TaskPruneOptions {
@@ -50,16 +50,16 @@ export async function nodeMeans(
   onBatch?: (done: number, total: number) => void,
 ): Promise<{ means: NodeMeans; cached: boolean }> {
   const n = r.model.nodes.total;
-  const cached = await readMeans(r.run, n, r.weightsSha256);
+  const cached = await readMeans(r.dir, n, r.weightsSha256);
   if (cached && cached.tokens >= tokens) return { means: cached, cached: true };
   const means = await computeMeans(r, tokens, onBatch);
-  await writeMeans(r.run, means);
+  await writeMeans(r.dir, means);
   return { means, cached: false };
 }
 
 /** Builds a task's pruning (PRUNE_SEED) and evaluation (EVAL_SEED) items. */
 export function taskData(
-  r: LoadedRun,
+  r: OpenRun,
   task: Task,
   prunePairs: number,
   evalPairs: number,
@@ -72,14 +72,14 @@ export function taskData(
 }
 
 /** A scorer sized for a task's pair sets, on the run's model. */
-export function makeScorer(r: LoadedRun, items: number): PairScorer {
+export function makeScorer(r: OpenRun, items: number): PairScorer {
   const tokensPerBatch = Math.max(r.rc.train.batchSize * r.rc.model.nCtx, r.rc.model.nCtx);
   return new PairScorer(r.model, r.tokenizer, items, tokensPerBatch);
 }
 
 /** The circuit file of a search result. */
 export function circuitJson(
-  r: LoadedRun,
+  r: OpenRun,
   data: TaskData,
   res: CircuitResult,
   st: PruneSettings,
@@ -122,7 +122,7 @@ export function circuitJson(
     format: CIRCUIT_FORMAT,
     version: CIRCUIT_VERSION,
     thinwire: VERSION,
-    model: { run: r.run.name, weights_sha256: r.weightsSha256, config: r.rc.model },
+    model: { run: r.name, weights_sha256: r.weightsSha256, config: r.rc.model },
     task: data.task.name,
     target: st.target,
     method: st.method,
@@ -184,7 +184,7 @@ export interface TrialReport {
  * (evaluation loss at or above the target) is reported, not pruned.
  */
 export function pruneTask(
-  r: LoadedRun,
+  r: OpenRun,
   task: Task,
   means: Float32Array | null,
   opts: TaskPruneOptions,
@@ -203,7 +203,7 @@ export function pruneTask(
 }
 
 function pruneTaskIn(
-  r: LoadedRun,
+  r: OpenRun,
   task: Task,
   means: Float32Array | null,
   opts: TaskPruneOptions,
@@ -256,7 +256,7 @@ function pruneTaskIn(
 
 /** `circuits/summary.json` for `--all`. */
 export function summaryJson(
-  r: LoadedRun,
+  r: OpenRun,
   st: PruneSettings,
   outcomes: { outcome: TaskOutcome; timeS: number }[],
   timeS: number,
@@ -291,7 +291,7 @@ export function summaryJson(
     format: SUMMARY_FORMAT,
     version: CIRCUIT_VERSION,
     thinwire: VERSION,
-    model: { run: r.run.name, weights_sha256: r.weightsSha256, config: r.rc.model },
+    model: { run: r.name, weights_sha256: r.weightsSha256, config: r.rc.model },
     target: st.target,
     method: st.method,
     ablation: st.ablation,

@@ -18,9 +18,7 @@ import { UserError } from "../errors.ts";
 import type { ModelConfig } from "../model/config.ts";
 import { paramLayout } from "../model/params.ts";
 import { decodeSafetensors, encodeSafetensors, type NamedTensor } from "../model/safetensors.ts";
-import { type RunConfig, type TrainConfig, validateRunConfig } from "../train/config.ts";
-
-export const FORMAT_VERSION = 1;
+import { MODEL_FIELDS, type RunConfig } from "./config.ts";
 
 /** File names inside a run folder. */
 export const RUN_FILES = {
@@ -43,92 +41,6 @@ export function circuitFile(task: string): string {
 
 /** One row of metrics.jsonl: step plus whatever the trainer logged (train/xent, val/xent, L0…). */
 export type MetricsRow = Record<string, number>;
-
-export const MODEL_FIELDS: Record<keyof ModelConfig, "number" | "boolean"> = {
-  vocabSize: "number",
-  nLayer: "number",
-  baseDModel: "number",
-  baseDMlp: "number",
-  ef: "number",
-  dHead: "number",
-  nCtx: "number",
-  afrac: "number",
-  sink: "boolean",
-  bigram: "boolean",
-  dPosEmb: "number",
-};
-
-/**
- * The train section's field types: validateRunConfig's range checks compare with `>` and `<=`,
- * which a string such as "0.1" would pass.
- */
-const TRAIN_FIELDS: Record<keyof TrainConfig, "number" | "boolean" | "string"> = {
-  steps: "number",
-  batchSize: "number",
-  lr: "number",
-  warmupFrac: "number",
-  beta1: "number",
-  beta2: "number",
-  eps: "number",
-  weightDecay: "number",
-  pfrac: "number",
-  protectJ: "number",
-  annealStart: "number",
-  annealEnd: "number",
-  annealShape: "string",
-  dense: "boolean",
-  denseGradEvery: "number",
-  seed: "number",
-  evalEvery: "number",
-  valBatches: "number",
-  saveEvery: "number",
-  logEvery: "number",
-  data: "string",
-};
-
-/** Validates parsed config.json (format version, field types, value ranges). */
-export function parseRunConfig(j: unknown, where: string): RunConfig {
-  const bad = (why: string): never => {
-    throw new UserError(`${where}: ${why}`);
-  };
-  if (typeof j !== "object" || j === null || Array.isArray(j)) bad("not a JSON object");
-  const cfg = j as Record<string, unknown>;
-  if (cfg.format_version !== FORMAT_VERSION) {
-    bad(
-      `run folder format ${JSON.stringify(cfg.format_version ?? "unknown")} is not supported ` +
-        `(this thinwire reads format ${FORMAT_VERSION})`,
-    );
-  }
-  const model = cfg.model as Record<string, unknown> | undefined;
-  const train = cfg.train as Record<string, unknown> | undefined;
-  if (typeof model !== "object" || model === null) bad("missing the model section");
-  if (typeof train !== "object" || train === null) bad("missing the train section");
-  // Run folders written before the sparse-gradient mode trained with the method's dense gradients.
-  if (train!.denseGradEvery === undefined) train!.denseGradEvery = 1;
-  // ... and before --anneal-shape, with the method's linear anneal.
-  if (train!.annealShape === undefined) train!.annealShape = "linear";
-  for (
-    const [section, obj, fields] of [
-      ["model", model!, MODEL_FIELDS],
-      ["train", train!, TRAIN_FIELDS],
-    ] as const
-  ) {
-    for (const [k, type] of Object.entries(fields)) {
-      const actual = typeof obj[k];
-      if (actual !== type) {
-        bad(`${section}.${k} must be a ${type}, got ${JSON.stringify(obj[k])}`);
-      }
-    }
-  }
-  const rc = { model, train } as unknown as RunConfig;
-  try {
-    validateRunConfig(rc);
-  } catch (e) {
-    if (e instanceof UserError) bad(e.message);
-    throw e;
-  }
-  return rc;
-}
 
 /** The tokenizer name config.json records (null when absent). */
 export function configTokenizerName(j: unknown): string | null {

@@ -4,31 +4,24 @@
  * atomically (temp file in the same folder, then rename), so a run killed at any moment leaves
  * every file either old or new, never half-written.
  */
-import { Backend } from "../backend/backend.ts";
-import type { Tokenizer } from "../data/tokenizer.ts";
+import type { Backend, BackendOptions } from "../backend/backend.ts";
 import { UserError } from "../errors.ts";
-import { Model } from "../model/model.ts";
-import type { NamedTensor } from "../model/safetensors.ts";
-import type { RunConfig } from "../train/config.ts";
-import { sha256Hex } from "../util/sha256.ts";
 import { writeAtomic } from "../util/write_atomic.ts";
 import { type Circuit, type CircuitSummary, parseCircuit, parseSummary } from "./circuit.ts";
+import { parseRunConfig, type RunConfig } from "./config.ts";
 import {
   circuitFile,
-  configTokenizerName,
   encodeMeans,
   type MetricsRow,
   type NodeMeans,
   parseMeans,
   parseMetrics,
-  parseModelFile,
-  parseRunConfig,
-  parseTokenizer,
   RUN_FILES,
 } from "./format.ts";
+import { type OpenRun, openRun, type RunFiles, runName } from "./open.ts";
 
 export { writeAtomic };
-export { FORMAT_VERSION, type MetricsRow, MODEL_FIELDS } from "./format.ts";
+export type { MetricsRow };
 
 export class RunDir {
   constructor(readonly dir: string) {}
@@ -71,7 +64,7 @@ export class RunDir {
   }
   /** The run's name: the folder's last path component. */
   get name(): string {
-    return this.dir.replace(/\/+$/, "").split("/").pop() || this.dir;
+    return runName(this.dir);
   }
 
   /** Creates the folder (and state/), failing with a one-line error if it cannot be written. */
@@ -198,85 +191,32 @@ export async function writeSummary(run: RunDir, s: CircuitSummary): Promise<void
   await writeAtomic(run.summary, JSON.stringify(s, null, 1) + "\n");
 }
 
-export interface LoadedRun {
-  run: RunDir;
-  rc: RunConfig;
-  tokenizer: Tokenizer;
-  be: Backend;
-  /** The trained model, weights loaded and checked finite, sparse products chosen. */
-  model: Model;
-  /** SHA-256 of model.safetensors (hex): circuits and means name the weights they belong to. */
-  weightsSha256: string;
+/** A run opened from its folder: OpenRun plus the folder and its training metrics. */
+export interface LoadedRun extends OpenRun {
+  dir: RunDir;
   /** metrics.jsonl rows in order ([] when the file is absent or unreadable). */
   metrics: MetricsRow[];
-  /** Stops the backend's threads if loadRun created the backend. */
-  close(): void;
-}
-
-export interface LoadOptions {
-  /** Compute threads for a backend created here (default 1). */
-  threads?: number;
-  /** Use this backend instead of creating one (the caller closes it). */
-  be?: Backend;
 }
 
 /**
- * Opens a finished run folder for evaluation, pruning or viewing: config.json, tokenizer.json
- * and model.safetensors are read and cross-checked before any weight reaches the backend; every
- * problem a damaged or foreign folder can have is a one-line UserError that names the file.
+ * Opens a finished run folder for evaluation, pruning or viewing (src/run/open.ts on the folder's
+ * files); every problem a damaged or foreign folder can have is a one-line UserError that names
+ * the file. `backend`: as openRun's (default: a new one-thread backend).
  */
-export async function loadRun(dir: string, opts: LoadOptions = {}): Promise<LoadedRun> {
+export async function loadRun(
+  dir: string,
+  backend: Backend | BackendOptions = {},
+): Promise<LoadedRun> {
   const run = new RunDir(dir.replace(/\/+$/, "") || "/");
   await checkFolder(run);
-  const configJson = await run.readJson(run.config);
-  const rc = parseRunConfig(configJson, run.config);
-  const tokenizer = parseTokenizer(
-    await run.readJson(run.tokenizer),
-    rc,
-    configTokenizerName(configJson),
-    run.tokenizer,
-  );
-  const bytes = await run.readBytes(run.model);
-  const tensors = parseModelFile(bytes, rc.model, run.model);
-  const weightsSha256 = await sha256Hex(bytes);
+  const files: RunFiles = {
+    run: run.dir,
+    config: await run.readJson(run.config),
+    tokenizer: await run.readJson(run.tokenizer),
+    model: await run.readBytes(run.model),
+  };
   const metrics = await readMetrics(run);
-
-  const be = opts.be ?? await Backend.create({ threads: opts.threads ?? 1 });
-  try {
-    const model = buildModel(be, rc, tensors, run.model);
-    const close = () => {
-      if (!opts.be) be.close();
-    };
-    return { run, rc, tokenizer, be, model, weightsSha256, metrics, close };
-  } catch (e) {
-    if (!opts.be) be.close();
-    throw e;
-  }
-}
-
-/**
- * The model of `rc` on `be` with the weights of a parsed model.safetensors (parseModelFile),
- * each tensor checked finite and the sparse products chosen. Pure over its inputs (the browser
- * viewer builds its model with it too); `where` names the file in errors.
- */
-export function buildModel(
-  be: Backend,
-  rc: RunConfig,
-  tensors: Map<string, NamedTensor>,
-  where: string,
-): Model {
-  const model = new Model(be, rc.model);
-  for (const spec of model.layout.specs) {
-    model.view(spec).set(tensors.get(spec.name)!.data);
-    const bad = be.run("count_nonfinite", [model.ptr(spec), spec.size], 0);
-    if (bad > 0) {
-      throw new UserError(
-        `${where}: tensor ${spec.name} has ${bad} NaN/Inf value(s) of ${spec.size}`,
-      );
-    }
-  }
-  model.refresh(true);
-  return model;
+  return { ...await openRun(files, backend), dir: run, metrics };
 }
 
 async function checkFolder(run: RunDir): Promise<void> {

@@ -4,14 +4,8 @@
  */
 import { parseFlags, threadsFlag } from "../cli_flags.ts";
 import { UserError } from "../errors.ts";
-import {
-  ANNEAL_SHAPES,
-  type AnnealShape,
-  DENSE_LR,
-  denseVariant,
-  PRESETS,
-  type RunConfig,
-} from "./config.ts";
+import { ANNEAL_SHAPES, type AnnealShape, type RunConfig } from "../run/config.ts";
+import { DENSE_LR, denseVariant, PRESETS } from "./presets.ts";
 import { train } from "./trainer.ts";
 
 const NUMERIC: Record<string, [string, (rc: RunConfig, v: number) => void]> = {

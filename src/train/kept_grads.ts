@@ -50,7 +50,7 @@ import {
 import type { Linear } from "../model/linear.ts";
 import type { Model } from "../model/model.ts";
 import type { ParamSpec } from "../model/params.ts";
-import type { RunConfig } from "./config.ts";
+import { type RunConfig } from "../run/config.ts";
 import { keptCount, sparsifyAndDecay, topKTensor } from "./sparsify.ts";
 
 /** Does 0-based step `step` compute dense weight gradients (always, when R = 1)? */

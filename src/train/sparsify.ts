@@ -9,7 +9,7 @@ import { magnitudeTopK } from "../backend/ops/topk.ts";
 import type { Model } from "../model/model.ts";
 import { type ParamLayout, type ParamSpec, targetDensity } from "../model/params.ts";
 import { UserError } from "../errors.ts";
-import type { RunConfig } from "./config.ts";
+import { type RunConfig } from "../run/config.ts";
 
 /** Anneal progress in [0, 1]: 0 until annealStart, linear to 1 at annealEnd (PAPER §2). */
 export function annealProgress(step: number, rc: RunConfig): number {

@@ -8,7 +8,7 @@
 import type { Backend } from "../backend/backend.ts";
 import { adamStep, fill, gradRmsNormalize, lrSchedule } from "../backend/ops/index.ts";
 import { Model } from "../model/model.ts";
-import type { RunConfig } from "./config.ts";
+import { type RunConfig } from "../run/config.ts";
 import { isDenseGradStep, KeptGrads } from "./kept_grads.ts";
 import { blockDensity, sparsifyAndDecay } from "./sparsify.ts";
 

@@ -31,9 +31,9 @@ import {
   type SafetensorsFile,
 } from "../model/safetensors.ts";
 import { formatDuration, Progress } from "../util/progress.ts";
-import { type RunConfig, validateRunConfig } from "./config.ts";
+import { FORMAT_VERSION, type RunConfig, validateRunConfig } from "../run/config.ts";
 import { plotSvg } from "./plot_svg.ts";
-import { encodeModelFile, FORMAT_VERSION, type MetricsRow } from "../run/format.ts";
+import { encodeModelFile, type MetricsRow } from "../run/format.ts";
 import {
   appendMetrics,
   readMetrics,

@@ -14,6 +14,7 @@
  * the cached files without starting esbuild (which takes seconds).
  */
 import * as esbuild from "esbuild-wasm";
+import { sha256Hex } from "../util/sha256.ts";
 import { writeAtomic } from "../util/write_atomic.ts";
 
 /** The bundle's files by name (app.js, model_worker.js, compute_worker.js, app.css). */
@@ -39,11 +40,6 @@ interface Manifest {
   files: Record<string, string>;
 }
 
-async function sha256(bytes: Uint8Array): Promise<string> {
-  const d = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes as BufferSource));
-  return Array.from(d, (b) => b.toString(16).padStart(2, "0")).join("");
-}
-
 async function readOrNull(url: URL): Promise<Uint8Array | null> {
   try {
     return await Deno.readFile(url);
@@ -55,9 +51,9 @@ async function readOrNull(url: URL): Promise<Uint8Array | null> {
 /** What the bundle depends on besides its inputs: this file, the esbuild version, the entries. */
 async function buildKey(): Promise<string> {
   const self = await Deno.readFile(new URL(import.meta.url));
-  return await sha256(
+  return await sha256Hex(
     new TextEncoder().encode(
-      `${esbuild.version}\n${JSON.stringify(ENTRIES)}\n${await sha256(self)}`,
+      `${esbuild.version}\n${JSON.stringify(ENTRIES)}\n${await sha256Hex(self)}`,
     ),
   );
 }
@@ -74,12 +70,12 @@ async function fromCache(key: string): Promise<Map<string, Uint8Array> | null> {
   if (m.key !== key || typeof m.inputs !== "object" || typeof m.files !== "object") return null;
   for (const [path, hash] of Object.entries(m.inputs)) {
     const b = await readOrNull(new URL(path, ROOT));
-    if (!b || await sha256(b) !== hash) return null;
+    if (!b || await sha256Hex(b) !== hash) return null;
   }
   const files = new Map<string, Uint8Array>();
   for (const name of Object.keys(ENTRIES)) {
     const b = await readOrNull(new URL(name, OUT_DIR));
-    if (!b || await sha256(b) !== m.files[name]) return null;
+    if (!b || await sha256Hex(b) !== m.files[name]) return null;
     files.set(name, b);
   }
   return files;
@@ -127,14 +123,14 @@ export async function viewBundle(log: (line: string) => void = () => {}): Promis
     files.set(name, r.outputFiles[0].contents);
     for (const path of Object.keys(r.metafile.inputs)) {
       const b = await Deno.readFile(new URL(path, ROOT));
-      inputs[path] = await sha256(b);
+      inputs[path] = await sha256Hex(b);
     }
   }
   await Deno.mkdir(OUT_DIR, { recursive: true });
   const hashes: Record<string, string> = {};
   for (const [name, bytes] of files) {
     await writeAtomic(new URL(name, OUT_DIR).pathname, bytes);
-    hashes[name] = await sha256(bytes);
+    hashes[name] = await sha256Hex(bytes);
   }
   const manifest: Manifest = { key, inputs, files: hashes };
   await writeAtomic(new URL("manifest.json", OUT_DIR).pathname, JSON.stringify(manifest, null, 1));

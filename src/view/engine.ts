@@ -7,7 +7,7 @@
  * Browser-safe (no Deno APIs): the page runs it in a dedicated worker (src/view/page/
  * model_worker.ts); tests run it in Deno.
  */
-import { Backend } from "../backend/backend.ts";
+import type { Backend } from "../backend/backend.ts";
 import { corpusSource } from "../data/dataset.ts";
 import { TRAIN_SEED } from "../data/corpus/index.ts";
 import type { Tokenizer } from "../data/tokenizer.ts";
@@ -17,38 +17,20 @@ import type { LayerActs, Model } from "../model/model.ts";
 import { nodeAt, nodeId, nodeIndex, type NodeRef, parseNodeId } from "../model/nodes.ts";
 import type { Calibration } from "../prune/calibrate.ts";
 import { circuitEdges } from "../prune/edges.ts";
-import {
-  circuitLoss,
-  hyperparamsFromJson,
-  MaskedScorer,
-  measureCircuit,
-  type OnProgress,
-  PRUNE_DEFAULTS,
-  type PruneSettings,
-} from "../prune/prune.ts";
+import { circuitLoss, measureCircuit } from "../prune/measure.ts";
+import { type OnProgress, settingsFromCircuit } from "../prune/settings.ts";
+import { MaskedScorer } from "../prune/masked_scorer.ts";
 import { circuitJson, type TaskData, taskData } from "../prune/task_prune.ts";
 import { type Circuit, parseCircuit } from "../run/circuit.ts";
-import {
-  circuitFile,
-  configTokenizerName,
-  parseMeans,
-  parseModelFile,
-  parseRunConfig,
-  parseTokenizer,
-  RUN_FILES,
-} from "../run/format.ts";
-import { buildModel, type LoadedRun, RunDir } from "../run/run_dir.ts";
-import type { RunConfig } from "../train/config.ts";
+import { circuitFile, parseMeans, RUN_FILES } from "../run/format.ts";
+import { type OpenRun, openRun, type RunFiles } from "../run/open.ts";
+import { type RunConfig } from "../run/config.ts";
 import { EVAL_SEED, PRUNE_SEED, TASKS } from "../../tasks/index.ts";
 import { LayerCache } from "../prune/layer_cache.ts";
+import { lapTimer } from "../util/laps.ts";
 
 /** The run's files as the page has them (JSON already parsed, binaries as bytes). */
-export interface RunFiles {
-  /** The run folder's name (for messages and commands). */
-  run: string;
-  config: unknown;
-  tokenizer: unknown;
-  model: Uint8Array;
+export interface ViewFiles extends RunFiles {
   /** means.safetensors, or null when the run has none. */
   means: Uint8Array | null;
 }
@@ -227,9 +209,8 @@ export class Engine {
   #cancel: Int32Array | null = null;
 
   private constructor(
-    readonly files: RunFiles,
-    /** The run as the CLI's modules take it (no folder I/O happens through it here). */
-    readonly run: LoadedRun,
+    /** The run as the CLI's modules take it. */
+    readonly run: OpenRun,
     /** The run's node means (means.safetensors, checked against the weights), or null. */
     readonly means: { mean: Float32Array; tokens: number } | null,
   ) {
@@ -242,12 +223,9 @@ export class Engine {
     const ones = arena.tensor([n], "viewer warm-up mask");
     arena.view(ones).fill(1);
     const T = rc.model.nCtx, B = Math.max(1, Math.floor(tokensPerBatch(rc) / T));
-    model.setAblation({ mask: ones.ptr, mean: 0, dmask: 0 });
-    try {
+    model.under({ ablation: { mask: ones.ptr, mean: 0, dmask: 0 } }, () => {
       model.forward(new Int32Array(B * T).fill(tokenizer.eot), null, B, T);
-    } finally {
-      model.setAblation(null);
-    }
+    });
   }
 
   get rc(): RunConfig {
@@ -273,46 +251,26 @@ export class Engine {
   /**
    * Opens a run from its files; every problem with them is a one-line UserError naming the file.
    */
-  static async open(files: RunFiles, opts: EngineOptions): Promise<Engine> {
-    const where = (f: string) => `${files.run}/${f}`;
-    const rc = parseRunConfig(files.config, where(RUN_FILES.config));
-    const tokenizer = parseTokenizer(
-      files.tokenizer,
-      rc,
-      configTokenizerName(files.config),
-      where(RUN_FILES.tokenizer),
-    );
-    const tensors = parseModelFile(files.model, rc.model, where(RUN_FILES.model));
-    const digest = await crypto.subtle.digest("SHA-256", files.model as BufferSource);
-    const sha = Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
-    const be = await Backend.create({
+  static async open(files: ViewFiles, opts: EngineOptions): Promise<Engine> {
+    const run = await openRun(files, {
       threads: opts.threads,
       wasm: opts.wasm,
       shared: opts.shared,
       workerUrl: opts.workerUrl,
     });
     try {
-      const model = buildModel(be, rc, tensors, where(RUN_FILES.model));
-      const means = files.means ? parseMeans(files.means, model.nodes.total, sha) : null;
-      const run: LoadedRun = {
-        run: new RunDir(files.run),
-        rc,
-        tokenizer,
-        be,
-        model,
-        weightsSha256: sha,
-        metrics: [],
-        close: () => be.close(),
-      };
-      return new Engine(files, run, means);
+      const means = files.means
+        ? parseMeans(files.means, run.model.nodes.total, run.weightsSha256)
+        : null;
+      return new Engine(run, means);
     } catch (e) {
-      be.close();
+      run.close();
       throw e;
     }
   }
 
   close(): void {
-    this.be.close();
+    this.run.close();
   }
 
   /**
@@ -355,7 +313,7 @@ export class Engine {
    * belongs to other weights or other means, or cannot be measured.
    */
   setCircuit(c: Circuit, exampleCount = 8): CircuitTaskInfo {
-    const run = this.files.run;
+    const run = this.run.path;
     const where = `${run}/${circuitFile(c.task)}`;
     const again = `prune again with deno task prune --model ${run} --task ${c.task}`;
     if (c.model.weights_sha256 !== this.weightsSha256) {
@@ -509,36 +467,16 @@ export class Engine {
     const t0 = performance.now();
     const idx = [...new Set(ids.map((id) => this.nodeIndexOf(id)))];
     const kept = [...idx].sort((a, b) => a - b);
-    const timing: Record<string, number> = {};
-    let t1 = t0;
-    const lap = (name: string) => {
-      const now = performance.now();
-      timing[name] = (timing[name] ?? 0) + (now - t1) / 1000;
-      t1 = now;
-    };
+    const { timing, lap } = lapTimer();
     const ms = s.ms;
     // As prune calibrates: on the first bisect_pairs pruning pairs (all of them in files written
     // before that setting existed).
-    const bisectPairs = num(c.hyperparameters.bisect_pairs, c.pairs.prune_pairs);
+    const st = settingsFromCircuit(c);
     ms.keepOnly(kept);
-    const fit = ms.measure(s.data.pool.slice(0, 2 * bisectPairs));
+    const fit = ms.measure(s.data.pool.slice(0, 2 * st.bisectPairs));
     const calibration: Calibration = fit.c;
     progress?.("calibrate", 1, 1);
     lap("calibrate");
-    const hp = hyperparamsFromJson(c.hyperparameters);
-    const st: PruneSettings = {
-      target: c.target,
-      method: c.method,
-      ablation: c.ablation,
-      freezeNorm: c.freeze_norm,
-      seed: c.seed,
-      hp,
-      randomDraws: num(c.hyperparameters.random_draws, PRUNE_DEFAULTS.randomDraws),
-      // Files written before random_pairs existed measured the draws on every evaluation pair.
-      randomPairs: num(c.hyperparameters.random_pairs, c.pairs.eval_pairs),
-      deltaPairs: num(c.hyperparameters.delta_pairs, PRUNE_DEFAULTS.deltaPairs),
-      bisectPairs,
-    };
     const deltaCache = new LayerCache(this.model, () => ms.mask, c.freeze_norm);
     const m = measureCircuit(ms, s.data.evalItems, kept, calibration, st, {
       progress,
@@ -606,7 +544,6 @@ export class Engine {
   /** The node's activation (unablated model) on both prompts of the first example pairs. */
   nodeOnTask(id: string, pairsShown = 4): NodeOnTask {
     const s = this.#needSession();
-    this.model.setAblation(null);
     const all = Math.min(s.data.evalItems.length / 2, 64);
     const out: NodeOnTask = { pairs: [], meanFromEnd: [[], []], meanPairs: all };
     const sums: [number[], number[]] = [[], []], counts: [number[], number[]] = [[], []];
@@ -658,7 +595,6 @@ export class Engine {
    * a window of tokens around the chosen token with the node's activation on every token.
    */
   nodeSnippets(id: string, perQuantile = 2, before = 14, after = 4): NodeSnippets {
-    this.model.setAblation(null);
     const { rows, R, T } = this.#snippetRows();
     const B = Math.max(1, Math.min(R, Math.floor(tokensPerBatch(this.rc) / T)));
     const acts = new Float32Array(R * T);
@@ -719,7 +655,6 @@ export class Engine {
       throw new UserError(`node ${id}: attention patterns are for q, k and v channels`);
     }
     this.nodeIndexOf(id);
-    this.model.setAblation(null);
     const { D, HD } = this.model.d;
     const { seq } = this.#forwardOne(this.tok.encode(text));
     const T = seq.length, N = T;
@@ -757,29 +692,15 @@ export class Engine {
    * task's two candidates only).
    */
   prompt(text: string, kept: readonly string[] | null, k = 10): PromptView {
-    this.model.setAblation(null);
     const { seq, truncated } = this.#forwardOne(this.tok.encode(text));
     const N = seq.length;
     const full = this.#topTokens(N, N - 1, k);
     let circuit: NextToken[] | null = null;
     const sess = this.#session;
     if (kept && sess) {
-      // As the task's scoring runs it (MaskedScorer, PairScorer): frozen norms take the
-      // unablated pass's scales.
-      const ms = sess.ms, model = this.model, tokens = Int32Array.from(seq);
-      ms.keepOnly(kept.map((id) => this.nodeIndexOf(id)));
-      try {
-        if (ms.freezeNorm) {
-          model.normMode = "record";
-          model.forward(tokens, null, 1, N);
-          model.normMode = "frozen";
-        }
-        model.setAblation({ ...ms.ablation, dmask: 0 });
-        model.forward(tokens, null, 1, N);
-      } finally {
-        model.setAblation(null);
-        model.normMode = "compute";
-      }
+      // As the task's scoring runs it: frozen norms take the unablated pass's scales.
+      sess.ms.keepOnly(kept.map((id) => this.nodeIndexOf(id)));
+      sess.ms.forward(Int32Array.from(seq), 1, N);
       circuit = this.#topTokens(N, N - 1, k);
     }
     return { tokens: this.#tokenText(seq), full, circuit, truncated };
@@ -795,7 +716,6 @@ export class Engine {
     const task = TASKS.find((t) => t.name === name);
     if (!task) throw new UserError(`unknown task '${name}'`);
     if (2 * pairs > MAX_PROMPTS) throw new UserError(`at most ${MAX_PROMPTS / 2} pairs`);
-    this.model.setAblation(null);
     return evalTask(this.#scorer, this.tok, task, pairs, 2);
   }
 }

@@ -7,14 +7,8 @@
 import { UserError } from "../errors.ts";
 import { DEFAULT_WASM_URL } from "../backend/wasm.ts";
 import { parseCircuitText } from "../run/circuit.ts";
-import {
-  circuitFile,
-  configTokenizerName,
-  parseModelFile,
-  parseRunConfig,
-  parseTokenizer,
-  RUN_FILES,
-} from "../run/format.ts";
+import { circuitFile, RUN_FILES } from "../run/format.ts";
+import { parseRunFiles } from "../run/open.ts";
 import {
   fileExists,
   type LoadedRun,
@@ -54,21 +48,15 @@ export async function checkRunFiles(run: RunDir): Promise<string[]> {
     }
   };
   await attempt(async () => {
-    const cfgJson = await run.readJson(run.config);
-    const rc = parseRunConfig(cfgJson, run.config);
+    const config = await run.readJson(run.config);
     if (!(await fileExists(run.tokenizer))) {
       throw new UserError(`${run.tokenizer}: missing (not a finished run folder?)`);
     }
-    parseTokenizer(
-      await run.readJson(run.tokenizer),
-      rc,
-      configTokenizerName(cfgJson),
-      run.tokenizer,
-    );
+    const tokenizer = await run.readJson(run.tokenizer);
     if (!(await fileExists(run.model))) {
       throw new UserError(`${run.model}: missing (training not finished?)`);
     }
-    parseModelFile(await run.readBytes(run.model), rc.model, run.model);
+    parseRunFiles({ run: run.dir, config, tokenizer, model: await run.readBytes(run.model) });
   });
   return problems;
 }
@@ -127,7 +115,7 @@ export async function writeHtml(
   log: (line: string) => void,
 ): Promise<number> {
   getTask(task);
-  const run = r.run, dir = run.dir;
+  const run = r.dir, dir = run.dir;
   const circuit = await readCircuit(run, task);
   if (circuit.model.weights_sha256 !== r.weightsSha256) {
     throw new UserError(

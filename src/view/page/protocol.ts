@@ -3,10 +3,10 @@
  * arguments; the answer carries the result or an error message (user errors are the one-line
  * messages the CLI prints too).
  */
-import type { RunFiles } from "../engine.ts";
+import type { ViewFiles } from "../engine.ts";
 
 export interface InitArgs {
-  files: RunFiles;
+  files: ViewFiles;
   wasm: Uint8Array;
   threads: number;
   shared: boolean;

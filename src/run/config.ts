@@ -1,9 +1,12 @@
 /**
- * Training hyperparameters (PAPER.md §2) as plain defaults, the presets, and validation.
- * Everything here is written next to the checkpoint (config.json).
+ * The run's configuration: the model and training sections of config.json, their types and
+ * their validation (value ranges, and field types when parsed from JSON). Pure: the CLI, the
+ * trainer and the browser viewer all read a run's config through here.
  */
 import { UserError } from "../errors.ts";
 import { type ModelConfig, validateModelConfig } from "../model/config.ts";
+
+export const FORMAT_VERSION = 1;
 
 export interface TrainConfig {
   /** Optimizer steps. */
@@ -55,83 +58,6 @@ export type AnnealShape = typeof ANNEAL_SHAPES[number];
 export interface RunConfig {
   model: ModelConfig;
   train: TrainConfig;
-}
-
-/** The method's numbers (PAPER.md §2), shared by every preset. */
-const METHOD = {
-  lr: 0.02,
-  warmupFrac: 0.01,
-  beta1: 0.9,
-  beta2: 0.95,
-  eps: 0.1,
-  weightDecay: 0.1,
-  pfrac: 0.25,
-  protectJ: 4,
-  annealStart: 0.01,
-  annealEnd: 0.5,
-  annealShape: "linear" as AnnealShape,
-  dense: false,
-  denseGradEvery: 1,
-  seed: 1,
-  data: "corpus",
-};
-
-/** Model defaults shared by every preset (PAPER.md §1). */
-const ARCH = {
-  vocabSize: 2048,
-  ef: 1,
-  dHead: 16,
-  afrac: 0.25,
-  sink: true,
-  bigram: true,
-  dPosEmb: 0,
-};
-
-export const PRESETS: Record<string, RunConfig> = {
-  /** CI smoke run: every part of the method in well under a minute. */
-  tiny: {
-    model: { ...ARCH, nLayer: 2, baseDModel: 64, baseDMlp: 256, nCtx: 64 },
-    train: {
-      ...METHOD,
-      steps: 60,
-      batchSize: 8,
-      evalEvery: 20,
-      valBatches: 2,
-      saveEvery: 20,
-      logEvery: 5,
-    },
-  },
-  /** The default: the best model 2 cores train in about 15 minutes (docs/sweep.md). */
-  small: {
-    // d_model 128 beat 256 at the same wall time (8/20 tasks against 2/20); lr 0.04 beat 0.01
-    // and 0.02 (11/20 against 8/20 at 2600 steps). 2400 steps fit 15 minutes on 2 cores.
-    model: { ...ARCH, nLayer: 4, baseDModel: 128, baseDMlp: 512, nCtx: 128 },
-    train: {
-      ...METHOD,
-      lr: 0.04,
-      steps: 2400,
-      batchSize: 16,
-      evalEvery: 200,
-      valBatches: 8,
-      saveEvery: 200,
-      logEvery: 10,
-    },
-  },
-};
-
-/**
- * Peak lr of the dense baselines. Without L0 pressure or the sharkfin factor a dense model wants a
- * much smaller lr: at the small shape and 870 steps, 0.005 reached val 2.32, 0.01 2.74, 0.02 3.23
- * (docs/sweep.md).
- */
-export const DENSE_LR = 0.005;
-
-/** The dense baseline's changes to a preset: no weight and no activation sparsity (PAPER §2). */
-export function denseVariant(rc: RunConfig): RunConfig {
-  return {
-    model: { ...rc.model, afrac: 1 },
-    train: { ...rc.train, dense: true, lr: DENSE_LR, pfrac: rc.model.ef * rc.model.ef },
-  };
 }
 
 export function validateRunConfig(rc: RunConfig): void {
@@ -190,4 +116,90 @@ export function validateRunConfig(rc: RunConfig): void {
   }
   if (!(t.eps > 0)) throw new UserError(`eps must be > 0, got ${t.eps}`);
   if (!(t.weightDecay >= 0)) throw new UserError(`weight decay must be ≥ 0, got ${t.weightDecay}`);
+}
+
+export const MODEL_FIELDS: Record<keyof ModelConfig, "number" | "boolean"> = {
+  vocabSize: "number",
+  nLayer: "number",
+  baseDModel: "number",
+  baseDMlp: "number",
+  ef: "number",
+  dHead: "number",
+  nCtx: "number",
+  afrac: "number",
+  sink: "boolean",
+  bigram: "boolean",
+  dPosEmb: "number",
+};
+
+/**
+ * The train section's field types: validateRunConfig's range checks compare with `>` and `<=`,
+ * which a string such as "0.1" would pass.
+ */
+const TRAIN_FIELDS: Record<keyof TrainConfig, "number" | "boolean" | "string"> = {
+  steps: "number",
+  batchSize: "number",
+  lr: "number",
+  warmupFrac: "number",
+  beta1: "number",
+  beta2: "number",
+  eps: "number",
+  weightDecay: "number",
+  pfrac: "number",
+  protectJ: "number",
+  annealStart: "number",
+  annealEnd: "number",
+  annealShape: "string",
+  dense: "boolean",
+  denseGradEvery: "number",
+  seed: "number",
+  evalEvery: "number",
+  valBatches: "number",
+  saveEvery: "number",
+  logEvery: "number",
+  data: "string",
+};
+
+/** Validates parsed config.json (format version, field types, value ranges). */
+export function parseRunConfig(j: unknown, where: string): RunConfig {
+  const bad = (why: string): never => {
+    throw new UserError(`${where}: ${why}`);
+  };
+  if (typeof j !== "object" || j === null || Array.isArray(j)) bad("not a JSON object");
+  const cfg = j as Record<string, unknown>;
+  if (cfg.format_version !== FORMAT_VERSION) {
+    bad(
+      `run folder format ${JSON.stringify(cfg.format_version ?? "unknown")} is not supported ` +
+        `(this thinwire reads format ${FORMAT_VERSION})`,
+    );
+  }
+  const model = cfg.model as Record<string, unknown> | undefined;
+  const train = cfg.train as Record<string, unknown> | undefined;
+  if (typeof model !== "object" || model === null) bad("missing the model section");
+  if (typeof train !== "object" || train === null) bad("missing the train section");
+  // Run folders written before the sparse-gradient mode trained with the method's dense gradients.
+  if (train!.denseGradEvery === undefined) train!.denseGradEvery = 1;
+  // ... and before --anneal-shape, with the method's linear anneal.
+  if (train!.annealShape === undefined) train!.annealShape = "linear";
+  for (
+    const [section, obj, fields] of [
+      ["model", model!, MODEL_FIELDS],
+      ["train", train!, TRAIN_FIELDS],
+    ] as const
+  ) {
+    for (const [k, type] of Object.entries(fields)) {
+      const actual = typeof obj[k];
+      if (actual !== type) {
+        bad(`${section}.${k} must be a ${type}, got ${JSON.stringify(obj[k])}`);
+      }
+    }
+  }
+  const rc = { model, train } as unknown as RunConfig;
+  try {
+    validateRunConfig(rc);
+  } catch (e) {
+    if (e instanceof UserError) bad(e.message);
+    throw e;
+  }
+  return rc;
 }

@@ -1,0 +1,70 @@
+/**
+ * Discretising a ranking (step 2 of src/prune/prune.ts): bisect the kept count k so that the
+ * calibrated task loss on the pruning pairs just meets the target; every k measured is a point
+ * of the loss-vs-k curve.
+ */
+import type { PromptItem } from "../eval/task_eval.ts";
+import type { Calibration } from "./calibrate.ts";
+import type { MaskedScorer } from "./masked_scorer.ts";
+import type { CurvePoint } from "./prune.ts";
+import type { OnProgress } from "./settings.ts";
+
+/** The curve's points by k, each with the calibration fitted there. */
+export type Curve = Map<number, CurvePoint & { c: Calibration }>;
+
+/** Bisects the smallest k whose top-k nodes meet the target (calibrated, pruning pairs). */
+export function bisect(
+  ms: MaskedScorer,
+  pool: readonly PromptItem[],
+  ranking: number[],
+  target: number,
+  hint: number,
+  progress?: OnProgress,
+) {
+  const curve: Curve = new Map();
+  const at = (k: number) => {
+    const got = curve.get(k);
+    if (got) return got;
+    ms.keepOnly(ranking.slice(0, k));
+    const m = ms.measure(pool);
+    const p = { k, loss: m.raw, loss_calibrated: m.cal, c: m.c };
+    curve.set(k, p);
+    progress?.("bisect", curve.size, 0, { k: String(k), loss: m.cal.toFixed(3) });
+    return p;
+  };
+  const n = ranking.length;
+  const ok = (k: number) => at(k).loss_calibrated <= target;
+  let lo = 0, hi = n;
+  // lo fails (or is 0), hi passes; start from the optimiser's own circuit size.
+  const h = Math.min(Math.max(hint, 1), n);
+  if (ok(h)) hi = h;
+  else lo = h;
+  if (!ok(hi)) {
+    return { k: hi, reached: false, curve };
+  }
+  while (hi - lo > 1) {
+    const mid = (lo + hi) >> 1;
+    if (ok(mid)) hi = mid;
+    else lo = mid;
+  }
+  return { k: hi, reached: true, curve };
+}
+
+/** The curve's extra points: powers of two up to 2k, for the viewer's slider. */
+export function fillCurve(
+  ms: MaskedScorer,
+  pool: readonly PromptItem[],
+  ranking: number[],
+  k: number,
+  curve: Curve,
+  progress?: OnProgress,
+) {
+  const top = Math.min(ranking.length, Math.max(2 * k, 16));
+  for (let x = 1; x <= top; x *= 2) {
+    if (curve.has(x)) continue;
+    ms.keepOnly(ranking.slice(0, x));
+    const m = ms.measure(pool);
+    curve.set(x, { k: x, loss: m.raw, loss_calibrated: m.cal, c: m.c });
+    progress?.("curve", curve.size, 0, { k: String(x) });
+  }
+}

@@ -1,0 +1,123 @@
+/**
+ * Ranking the nodes (step 1 of src/prune/prune.ts). "learned": one τ per node, m = H(τ) forward,
+ * the sigmoid-derivative surrogate backward, AdamW (clipped, warmup + linear decay) on task loss
+ * + k_coef·Σm over batches of pairs from the pruning set; rank by τ. "attribution": rank by
+ * |∂L/∂m| at m = 1 (gradient × (x − μ) summed over tokens), over the same pairs.
+ */
+import * as ops from "../backend/ops/index.ts";
+import type { PromptItem } from "../eval/task_eval.ts";
+import { Rng } from "../util/rng.ts";
+import type { MaskedScorer } from "./masked_scorer.ts";
+import type { OnProgress, PruneSettings } from "./settings.ts";
+
+/** A ranking of every node, best first, and the optimiser's last loss and nodes on. */
+export interface Ranking {
+  ranking: number[];
+  loss: number;
+  on: number;
+  /** The last batch's task loss (without the penalty); NaN for attribution. */
+  taskLoss: number;
+}
+
+/** The learned masks' ranking: τ trained on the pool (τ, its gradient and Adam moments in the arena). */
+export function trainMasks(
+  ms: MaskedScorer,
+  pool: readonly PromptItem[],
+  st: PruneSettings,
+  progress?: OnProgress,
+  phase = "optimise",
+): Ranking {
+  const { model } = ms;
+  const be = model.be, arena = be.arena, n = ms.n, hp = st.hp;
+  const f = (what: string) => arena.tensor([n], what).ptr;
+  const tau = f("tau"), g = f("tau gradient"), am = f("tau Adam m"), av = f("tau Adam v");
+  // τ = init_bias + init_noise·N(0, 1), drawn in WASM from the seed.
+  ops.randnFill(be, { x: tau, n, seed: st.seed, stream: 0, std: hp.initNoise });
+  const bias = arena.tensor([n], "init bias");
+  arena.view(bias).fill(hp.initBias);
+  ops.addInPlace(be, { x: tau, y: bias.ptr, n });
+  ops.maskClampHeaviside(be, { m: ms.ablation.mask, tau, n });
+  const pairs = pool.length / 2;
+  const order = Array.from({ length: pairs }, (_, i) => i);
+  const rng = new Rng(st.seed).fork(0x4D41534B);
+  let cursor = pairs;
+  const batchPairs = Math.min(hp.batchPairs, pairs);
+  let loss = NaN, on = 0, lastTask = NaN;
+  for (let step = 0; step < hp.steps; step++) {
+    const items: PromptItem[] = [];
+    for (let j = 0; j < batchPairs; j++) {
+      if (cursor >= pairs) {
+        rng.shuffle(order);
+        cursor = 0;
+      }
+      const p = order[cursor++];
+      items.push(pool[2 * p], pool[2 * p + 1]);
+    }
+    const taskLoss = ms.maskGradient(items);
+    ops.maskSurrogateGrad(be, {
+      g,
+      tau,
+      dm: ms.ablation.dmask,
+      n,
+      temperature: hp.temperature,
+      kcoef: hp.kCoef,
+    });
+    const norm = Math.sqrt(ops.sumSquares(be, { x: g, n }));
+    if (norm > hp.clip) ops.scale(be, { x: g, n, factor: hp.clip / norm });
+    const lr = ops.lrSchedule(be, {
+      step,
+      total: hp.steps,
+      warmupFrac: hp.warmupFrac,
+      base: hp.lr,
+      pfracTarget: 1,
+      pfracNow: 1,
+    });
+    ops.decayWeights(be, { param: tau, n, factor: 1 - lr * hp.weightDecay });
+    ops.adamStep(be, {
+      param: tau,
+      grad: g,
+      m: am,
+      v: av,
+      n,
+      lr,
+      beta1: hp.beta1,
+      beta2: hp.beta2,
+      eps: 1e-8,
+      t: step + 1,
+    });
+    ops.maskClampHeaviside(be, { m: ms.ablation.mask, tau, n });
+    on = ops.countNonzero(be, { w: ms.ablation.mask, n });
+    loss = taskLoss + hp.kCoef * on;
+    lastTask = taskLoss;
+    progress?.(phase, step + 1, hp.steps, { loss: taskLoss.toFixed(3), nodes: String(on) });
+  }
+  const t = arena.f32(tau, n).slice();
+  const ranking = Array.from({ length: n }, (_, i) => i).sort((a, b) => t[b] - t[a] || a - b);
+  return { ranking, loss, on, taskLoss: lastTask };
+}
+
+/** Nodes ranked by |∂L/∂m| at m = 1 (attribution: gradient × (x − μ) summed over tokens). */
+export function attributionRanking(
+  ms: MaskedScorer,
+  pool: readonly PromptItem[],
+  st: PruneSettings,
+  progress?: OnProgress,
+): Ranking {
+  const n = ms.n;
+  ms.mask.fill(1);
+  // ∂(mean loss over the pool)/∂m, chunk by chunk.
+  const chunk = 2 * st.hp.batchPairs;
+  const chunks = Math.ceil(pool.length / chunk);
+  for (let c = 0; c < chunks; c++) {
+    ms.maskGradient(pool.slice(c * chunk, (c + 1) * chunk), {
+      scale: 1 / pool.length,
+      accumulate: c > 0,
+    });
+    progress?.("attribute", c + 1, chunks);
+  }
+  const g = ms.model.be.arena.f32(ms.ablation.dmask, n).slice();
+  const ranking = Array.from({ length: n }, (_, i) => i).sort((a, b) =>
+    Math.abs(g[b]) - Math.abs(g[a]) || a - b
+  );
+  return { ranking, loss: NaN, on: n, taskLoss: NaN };
+}

@@ -1,0 +1,143 @@
+/**
+ * What a pruning run is told: the mask optimiser's settings (and their names in circuit files),
+ * the data and measurement defaults, and the settings a circuit file records, read back.
+ */
+import type { Circuit } from "../run/circuit.ts";
+
+/** The mask optimiser's settings (PAPER §4's starting values, except steps: see docs/prune.md). */
+export interface MaskHyperparams {
+  steps: number;
+  batchPairs: number;
+  lr: number;
+  kCoef: number;
+  initNoise: number;
+  initBias: number;
+  weightDecay: number;
+  beta1: number;
+  beta2: number;
+  warmupFrac: number;
+  temperature: number;
+  /** Global gradient-norm clip. */
+  clip: number;
+}
+
+export const DEFAULT_HP: MaskHyperparams = {
+  // Chosen on the default model (docs/prune.md, "Choosing the defaults"): 100 steps at lr 0.03 and
+  // k_coef 1e-3 gave the smallest circuits of the 100-step rows on both tasks swept.
+  steps: 100,
+  batchPairs: 64,
+  lr: 3e-2,
+  kCoef: 1e-3,
+  initNoise: 1e-2,
+  initBias: 0.1,
+  weightDecay: 1e-3,
+  beta1: 0.9,
+  beta2: 0.95,
+  warmupFrac: 0.05,
+  temperature: 1,
+  clip: 1,
+};
+
+/** The circuit file's names of the mask optimiser's settings (docs/circuit-format.md). */
+const HP_NAMES: Record<keyof MaskHyperparams, string> = {
+  steps: "steps",
+  batchPairs: "batch_pairs",
+  lr: "lr",
+  kCoef: "k_coef",
+  initNoise: "init_noise",
+  initBias: "init_bias",
+  weightDecay: "weight_decay",
+  beta1: "beta1",
+  beta2: "beta2",
+  warmupFrac: "warmup_frac",
+  temperature: "temperature",
+  clip: "clip",
+};
+
+/** The settings under the circuit file's names. */
+export function hyperparamsJson(hp: MaskHyperparams): Record<string, number> {
+  return Object.fromEntries(
+    (Object.keys(HP_NAMES) as (keyof MaskHyperparams)[]).map((k) => [HP_NAMES[k], hp[k]]),
+  );
+}
+
+/** Settings read back from a circuit file's `hyperparameters` (defaults for absent ones). */
+export function hyperparamsFromJson(
+  j: Record<string, number | string | boolean>,
+): MaskHyperparams {
+  const hp = { ...DEFAULT_HP };
+  for (const k of Object.keys(HP_NAMES) as (keyof MaskHyperparams)[]) {
+    const v = j[HP_NAMES[k]];
+    if (typeof v === "number" && Number.isFinite(v)) hp[k] = v;
+  }
+  return hp;
+}
+
+/** The data and measurement defaults of `prune` (docs/prune.md has the table that chose them). */
+export const PRUNE_DEFAULTS = {
+  target: 0.15,
+  /** Pairs the masks train on (PRUNE_SEED). */
+  prunePairs: 256,
+  /** The first of them, on which k is bisected, the calibration fitted and the curve measured. */
+  bisectPairs: 128,
+  /** Held-out evaluation pairs (EVAL_SEED): every reported loss. */
+  evalPairs: 200,
+  randomDraws: 20,
+  /** Evaluation pairs each random draw is measured on (the first ones). */
+  randomPairs: 64,
+  /** Evaluation pairs each node's delta is measured on. */
+  deltaPairs: 32,
+};
+
+export type PruneMethod = "learned" | "attribution";
+export type AblationKind = "mean" | "zero";
+
+export interface PruneSettings {
+  target: number;
+  method: PruneMethod;
+  ablation: AblationKind;
+  freezeNorm: boolean;
+  seed: number;
+  hp: MaskHyperparams;
+  /** Random node sets drawn for the baseline. */
+  randomDraws: number;
+  /** Evaluation pairs each random draw is measured on (the first ones; all if larger). */
+  randomPairs: number;
+  /** Evaluation pairs the per-node deltas are measured on (the first ones; all if larger). */
+  deltaPairs: number;
+  /** Pruning pairs k is bisected on, the calibration fitted on and the curve measured on. */
+  bisectPairs: number;
+  /** Skip the random baseline and the deltas (hyperparameter search trials). */
+  skipBaselines?: boolean;
+}
+
+const num = (v: unknown, fallback: number) => typeof v === "number" ? v : fallback;
+
+/**
+ * The settings a circuit file was pruned and measured with (files written before a setting
+ * existed get what that version did: random draws measured on every evaluation pair, k bisected
+ * on every pruning pair).
+ */
+export function settingsFromCircuit(c: Circuit): PruneSettings {
+  const h = c.hyperparameters;
+  return {
+    target: c.target,
+    method: c.method,
+    ablation: c.ablation,
+    freezeNorm: c.freeze_norm,
+    seed: c.seed,
+    hp: hyperparamsFromJson(h),
+    randomDraws: num(h.random_draws, PRUNE_DEFAULTS.randomDraws),
+    randomPairs: num(h.random_pairs, c.pairs.eval_pairs),
+    deltaPairs: num(h.delta_pairs, PRUNE_DEFAULTS.deltaPairs),
+    bisectPairs: num(h.bisect_pairs, c.pairs.prune_pairs),
+  };
+}
+
+/** Progress callback: phase name, units done, units in the phase, optional fields. */
+export type OnProgress = (
+  phase: string,
+  done: number,
+  total: number,
+  fields?: Record<string, string>,
+) => void;

@@ -1,0 +1,123 @@
+/**
+ * A run opened from its files' bytes: config, tokenizer and weights parsed and cross-checked
+ * (src/run/format.ts), the model built on a backend, the weights' SHA-256. No file system: the
+ * CLI reads a folder into RunFiles (src/run/run_dir.ts `loadRun`), the browser viewer fetches
+ * them (src/view/engine.ts), and an importer can convert another program's checkpoint into them.
+ */
+import { Backend, type BackendOptions } from "../backend/backend.ts";
+import type { Tokenizer } from "../data/tokenizer.ts";
+import { UserError } from "../errors.ts";
+import { Model } from "../model/model.ts";
+import type { NamedTensor } from "../model/safetensors.ts";
+import { sha256Hex } from "../util/sha256.ts";
+import { parseRunConfig, type RunConfig } from "./config.ts";
+import { configTokenizerName, parseModelFile, parseTokenizer, RUN_FILES } from "./format.ts";
+
+/** The files a run is opened from. */
+export interface RunFiles {
+  /** The run folder as messages name it (`runs/small-s1`); its last component is the name. */
+  run: string;
+  /** config.json, parsed. */
+  config: unknown;
+  /** tokenizer.json, parsed. */
+  tokenizer: unknown;
+  /** model.safetensors. */
+  model: Uint8Array;
+}
+
+/** A run ready to compute with. */
+export interface OpenRun {
+  /** The run's name: the folder's last path component (circuit files record it). */
+  name: string;
+  /** The folder as messages name it. */
+  path: string;
+  rc: RunConfig;
+  tokenizer: Tokenizer;
+  be: Backend;
+  /** The trained model, weights loaded and checked finite, sparse products chosen. */
+  model: Model;
+  /** SHA-256 of model.safetensors (hex): circuits and means name the weights they belong to. */
+  weightsSha256: string;
+  /** Stops the backend's threads if openRun created the backend. */
+  close(): void;
+}
+
+/** The name of a run folder: its last path component. */
+export function runName(path: string): string {
+  return path.replace(/\/+$/, "").split("/").pop() || path;
+}
+
+/**
+ * Opens a run from its files: config.json, tokenizer.json and model.safetensors are checked
+ * against each other before any weight reaches the backend; every problem is a one-line
+ * UserError naming the file. `backend`: one to use (the caller closes it), or the options of
+ * one to create (closed by the result's close()).
+ */
+export async function openRun(
+  files: RunFiles,
+  backend: Backend | BackendOptions = {},
+): Promise<OpenRun> {
+  const { rc, tokenizer, tensors } = parseRunFiles(files);
+  const where = (f: string) => `${files.run}/${f}`;
+  const weightsSha256 = await sha256Hex(files.model);
+  const owned = !(backend instanceof Backend);
+  const be = backend instanceof Backend ? backend : await Backend.create(backend);
+  try {
+    const model = buildModel(be, rc, tensors, where(RUN_FILES.model));
+    return {
+      name: runName(files.run),
+      path: files.run,
+      rc,
+      tokenizer,
+      be,
+      model,
+      weightsSha256,
+      close: () => {
+        if (owned) be.close();
+      },
+    };
+  } catch (e) {
+    if (owned) be.close();
+    throw e;
+  }
+}
+
+/** The files parsed and checked against each other (what openRun does before any computing). */
+export function parseRunFiles(
+  files: RunFiles,
+): { rc: RunConfig; tokenizer: Tokenizer; tensors: Map<string, NamedTensor> } {
+  const where = (f: string) => `${files.run}/${f}`;
+  const rc = parseRunConfig(files.config, where(RUN_FILES.config));
+  const tokenizer = parseTokenizer(
+    files.tokenizer,
+    rc,
+    configTokenizerName(files.config),
+    where(RUN_FILES.tokenizer),
+  );
+  const tensors = parseModelFile(files.model, rc.model, where(RUN_FILES.model));
+  return { rc, tokenizer, tensors };
+}
+
+/**
+ * The model of `rc` on `be` with the weights of a parsed model.safetensors (parseModelFile),
+ * each tensor checked finite and the sparse products chosen; `where` names the file in errors.
+ */
+export function buildModel(
+  be: Backend,
+  rc: RunConfig,
+  tensors: Map<string, NamedTensor>,
+  where: string,
+): Model {
+  const model = new Model(be, rc.model);
+  for (const spec of model.layout.specs) {
+    model.view(spec).set(tensors.get(spec.name)!.data);
+    const bad = be.run("count_nonfinite", [model.ptr(spec), spec.size], 0);
+    if (bad > 0) {
+      throw new UserError(
+        `${where}: tensor ${spec.name} has ${bad} NaN/Inf value(s) of ${spec.size}`,
+      );
+    }
+  }
+  model.refresh(true);
+  return model;
+}

@@ -1,0 +1,82 @@
+/**
+ * Training hyperparameters (PAPER.md §2) as plain defaults, and the presets. The config types and
+ * their validation are src/run/config.ts: everything here is written next to the checkpoint.
+ */
+import type { AnnealShape, RunConfig } from "../run/config.ts";
+
+/** The method's numbers (PAPER.md §2), shared by every preset. */
+const METHOD = {
+  lr: 0.02,
+  warmupFrac: 0.01,
+  beta1: 0.9,
+  beta2: 0.95,
+  eps: 0.1,
+  weightDecay: 0.1,
+  pfrac: 0.25,
+  protectJ: 4,
+  annealStart: 0.01,
+  annealEnd: 0.5,
+  annealShape: "linear" as AnnealShape,
+  dense: false,
+  denseGradEvery: 1,
+  seed: 1,
+  data: "corpus",
+};
+
+/** Model defaults shared by every preset (PAPER.md §1). */
+const ARCH = {
+  vocabSize: 2048,
+  ef: 1,
+  dHead: 16,
+  afrac: 0.25,
+  sink: true,
+  bigram: true,
+  dPosEmb: 0,
+};
+
+export const PRESETS: Record<string, RunConfig> = {
+  /** CI smoke run: every part of the method in well under a minute. */
+  tiny: {
+    model: { ...ARCH, nLayer: 2, baseDModel: 64, baseDMlp: 256, nCtx: 64 },
+    train: {
+      ...METHOD,
+      steps: 60,
+      batchSize: 8,
+      evalEvery: 20,
+      valBatches: 2,
+      saveEvery: 20,
+      logEvery: 5,
+    },
+  },
+  /** The default: the best model 2 cores train in about 15 minutes (docs/sweep.md). */
+  small: {
+    // d_model 128 beat 256 at the same wall time (8/20 tasks against 2/20); lr 0.04 beat 0.01
+    // and 0.02 (11/20 against 8/20 at 2600 steps). 2400 steps fit 15 minutes on 2 cores.
+    model: { ...ARCH, nLayer: 4, baseDModel: 128, baseDMlp: 512, nCtx: 128 },
+    train: {
+      ...METHOD,
+      lr: 0.04,
+      steps: 2400,
+      batchSize: 16,
+      evalEvery: 200,
+      valBatches: 8,
+      saveEvery: 200,
+      logEvery: 10,
+    },
+  },
+};
+
+/**
+ * Peak lr of the dense baselines. Without L0 pressure or the sharkfin factor a dense model wants a
+ * much smaller lr: at the small shape and 870 steps, 0.005 reached val 2.32, 0.01 2.74, 0.02 3.23
+ * (docs/sweep.md).
+ */
+export const DENSE_LR = 0.005;
+
+/** The dense baseline's changes to a preset: no weight and no activation sparsity (PAPER §2). */
+export function denseVariant(rc: RunConfig): RunConfig {
+  return {
+    model: { ...rc.model, afrac: 1 },
+    train: { ...rc.train, dense: true, lr: DENSE_LR, pfrac: rc.model.ef * rc.model.ef },
+  };
+}
