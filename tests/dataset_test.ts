@@ -6,10 +6,10 @@ import {
   corpusSource,
   filesSource,
   fixedBatches,
-  loadPyFiles,
   type PyFiles,
   type TokenSource,
 } from "../src/data/dataset.ts";
+import { loadPyFiles } from "../src/data/pyfiles.ts";
 import { EOT_TOKEN, loadDefaultTokenizer } from "../src/data/tokenizer.ts";
 
 const tok = loadDefaultTokenizer();

@@ -15,7 +15,7 @@ import { nodeIndex, parseNodeId } from "../src/model/nodes.ts";
 import { type Calibration } from "../src/prune/calibrate.ts";
 import { circuitLoss } from "../src/prune/measure.ts";
 import { MaskedScorer } from "../src/prune/masked_scorer.ts";
-import { makeScorer, taskData } from "../src/prune/task_prune.ts";
+import { makeScorer, taskData } from "../src/prune/task_data.ts";
 import { type Circuit, parseCircuitText } from "../src/run/circuit.ts";
 import { loadRun, readMeans } from "../src/run/run_dir.ts";
 import { startView, type ViewHandle } from "../src/view/cli_view.ts";

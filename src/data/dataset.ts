@@ -10,11 +10,23 @@
 import { UserError } from "../errors.ts";
 import { Rng } from "../util/rng.ts";
 import { generateProgram, VAL_SEED } from "./corpus/index.ts";
-import type { PyFiles } from "./pyfiles.ts";
 import type { Tokenizer } from "./tokenizer.ts";
 
-export { loadPyFiles } from "./pyfiles.ts";
-export type { PyFiles } from "./pyfiles.ts";
+/** The usable Python files of a folder, as text (src/data/pyfiles.ts reads them). */
+export interface PyFiles {
+  /** Training files' text, in path order. */
+  train: string[];
+  /** Validation files' text, in path order. */
+  val: string[];
+  /** Files skipped as binary (a NUL byte) or not UTF-8. */
+  skipped: number;
+  /** Files skipped as byte-identical copies of an earlier file (in path order). */
+  duplicates: number;
+  /** Files skipped as empty or whitespace only. */
+  empty: number;
+  /** UTF-8 bytes of the kept files. */
+  bytes: number;
+}
 
 /** A deterministic, resumable stream of token batches. */
 export interface TokenSource {

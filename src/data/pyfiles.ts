@@ -5,22 +5,7 @@
  */
 import { UserError } from "../errors.ts";
 import { hex, sha256 } from "../util/sha256.ts";
-
-/** The usable Python files of a folder, as text. */
-export interface PyFiles {
-  /** Training files' text, in path order. */
-  train: string[];
-  /** Validation files' text, in path order. */
-  val: string[];
-  /** Files skipped as binary (a NUL byte) or not UTF-8. */
-  skipped: number;
-  /** Files skipped as byte-identical copies of an earlier file (in path order). */
-  duplicates: number;
-  /** Files skipped as empty or whitespace only. */
-  empty: number;
-  /** UTF-8 bytes of the kept files. */
-  bytes: number;
-}
+import type { PyFiles } from "./dataset.ts";
 
 /** One file in VAL_MODULUS goes to val (by content hash). */
 const VAL_MODULUS = 20;

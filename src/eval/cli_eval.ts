@@ -9,7 +9,7 @@ import { formatDuration, Progress } from "../util/progress.ts";
 import { getTask, type Task, TASKS } from "../../tasks/index.ts";
 import { loadRun } from "../run/run_dir.ts";
 import { formatExamples, formatTable, reportJson } from "./report.ts";
-import { evaluateRun } from "./task_eval.ts";
+import { evaluateRun } from "./run_eval.ts";
 
 const USAGE = `usage: deno task eval --model DIR [options]
 

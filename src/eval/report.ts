@@ -2,7 +2,8 @@
  * Formatting an evaluation (src/eval/task_eval.ts) as the terminal table, the example pairs of
  * `--show`, and the JSON document of `--json`. No numbers are computed here, only printed.
  */
-import type { EvalReport, PairExample, TaskResult } from "./task_eval.ts";
+import type { EvalReport } from "./run_eval.ts";
+import type { PairExample, TaskResult } from "./task_eval.ts";
 
 /** `text` as one visible line: newlines and tabs escaped, only the last `max` characters kept. */
 export function visible(text: string, max = 80): string {

@@ -17,14 +17,14 @@ import {
 } from "./settings.ts";
 import { MEANS_TOKENS } from "./means.ts";
 import {
-  geomeanEdges,
-  nodeMeans,
+  outcomesGeomean,
   pruneTask,
   refuseUnprunable,
   summaryJson,
-  taskData,
   type TaskOutcome,
 } from "./task_prune.ts";
+import { nodeMeans } from "./means.ts";
+import { taskData } from "./task_data.ts";
 import { LOCATIONS } from "../model/nodes.ts";
 
 const USAGE = `usage: deno task prune --model DIR (--task NAME | --all) [options]
@@ -335,7 +335,7 @@ export function formatSummary(outcomes: TaskOutcome[], target: number): string {
   const width = head.map((h, c) => Math.max(h.length, ...rows.map((r) => r[c].length)));
   const line = (cells: string[]) =>
     cells.map((x, c) => c < 2 ? x.padEnd(width[c]) : x.padStart(width[c])).join("  ");
-  const g = geomeanEdges(outcomes);
+  const g = outcomesGeomean(outcomes);
   const pruned = outcomes.filter((o) => o.status === "pruned").length;
   return [
     line(head),

@@ -5,11 +5,13 @@
  */
 import { f64ToF32Scaled, rowSumF64 } from "../backend/ops/index.ts";
 import { TRAIN_SEED } from "../data/corpus/index.ts";
-import { corpusSource, filesSource, loadPyFiles, splitBatch } from "../data/dataset.ts";
+import { corpusSource, filesSource, splitBatch } from "../data/dataset.ts";
+import { loadPyFiles } from "../data/pyfiles.ts";
 import type { LayerActs } from "../model/block.ts";
 import type { Model } from "../model/model.ts";
 import type { NodeLocation } from "../model/nodes.ts";
 import type { NodeMeans } from "../run/format.ts";
+import { type LoadedRun, readMeans, writeMeans } from "../run/run_dir.ts";
 import type { OpenRun } from "../run/open.ts";
 
 /** Pretraining tokens the means are taken over by default (PAPER §4 asks for ≥ 64k). */
@@ -92,4 +94,18 @@ export async function computeMeans(
       data: t.data,
     };
   }
+}
+
+/** Loads the cached node means or computes (and caches) them; a damaged cache is recomputed. */
+export async function nodeMeans(
+  r: LoadedRun,
+  tokens = MEANS_TOKENS,
+  onBatch?: (done: number, total: number) => void,
+): Promise<{ means: NodeMeans; cached: boolean }> {
+  const n = r.model.nodes.total;
+  const cached = await readMeans(r.dir, n, r.weightsSha256);
+  if (cached && cached.tokens >= tokens) return { means: cached, cached: true };
+  const means = await computeMeans(r, tokens, onBatch);
+  await writeMeans(r.dir, means);
+  return { means, cached: false };
 }

@@ -1,29 +1,19 @@
 /**
- * `prune` on a run: node means (cached in the run folder with the weights' hash), the task's
- * pruning and evaluation pairs, the circuit search (src/prune/prune.ts) and the circuit file
- * (src/run/circuit.ts). One task or every task the model solves.
+ * `prune` on a run, one task at a time: the task's pair sets (task_data.ts), the circuit search
+ * (prune.ts), the circuit file (circuit_file.ts), and `--all`'s summary. The node means are
+ * means.ts's.
  */
-import { PairScorer, type PromptItem, SOLVED_LOSS, taskItems } from "../eval/task_eval.ts";
 import { UserError } from "../errors.ts";
-import { LOCATIONS, nodeAt, nodeId, type NodeLocation } from "../model/nodes.ts";
-import type { Circuit, CircuitSummary } from "../run/circuit.ts";
-import { CIRCUIT_FORMAT, CIRCUIT_VERSION, SUMMARY_FORMAT } from "../run/circuit.ts";
-import type { NodeMeans } from "../run/format.ts";
+import { type Circuit, type CircuitSummary, encodeSummary, geomeanEdges } from "../run/circuit.ts";
 import type { OpenRun } from "../run/open.ts";
-import { type LoadedRun, readMeans, writeMeans } from "../run/run_dir.ts";
-import { VERSION } from "../version.ts";
-import { EVAL_SEED, PRUNE_SEED, type Task, type TaskPair } from "../../tasks/index.ts";
-import { circuitEdges } from "./edges.ts";
-import { computeMeans, MEANS_TOKENS } from "./means.ts";
+import type { Task } from "../../tasks/index.ts";
+import { circuitJson } from "./circuit_file.ts";
+import { MEANS_TOKENS } from "./means.ts";
 import { type CircuitResult, findCircuit } from "./prune.ts";
-import {
-  hyperparamsJson,
-  type MaskHyperparams,
-  type OnProgress,
-  type PruneSettings,
-} from "./settings.ts";
+import type { MaskHyperparams, OnProgress, PruneSettings } from "./settings.ts";
 import { MaskedScorer } from "./masked_scorer.ts";
 import { searchHyperparams } from "./search.ts";
+import { makeScorer, taskData } from "./task_data.ts";
 
 export interface TaskPruneOptions {
   settings: PruneSettings;
@@ -33,125 +23,6 @@ export interface TaskPruneOptions {
   /** Hyperparameter search trials (1 = the given settings only). */
   trials: number;
   progress?: OnProgress;
-}
-
-/** The pair sets of a task, or why it cannot be pruned. */
-export interface TaskData {
-  task: Task;
-  pool: PromptItem[];
-  evalItems: PromptItem[];
-  evalPairs: TaskPair[];
-}
-
-/** Loads the cached node means or computes (and caches) them; a damaged cache is recomputed. */
-export async function nodeMeans(
-  r: LoadedRun,
-  tokens = MEANS_TOKENS,
-  onBatch?: (done: number, total: number) => void,
-): Promise<{ means: NodeMeans; cached: boolean }> {
-  const n = r.model.nodes.total;
-  const cached = await readMeans(r.dir, n, r.weightsSha256);
-  if (cached && cached.tokens >= tokens) return { means: cached, cached: true };
-  const means = await computeMeans(r, tokens, onBatch);
-  await writeMeans(r.dir, means);
-  return { means, cached: false };
-}
-
-/** Builds a task's pruning (PRUNE_SEED) and evaluation (EVAL_SEED) items. */
-export function taskData(
-  r: OpenRun,
-  task: Task,
-  prunePairs: number,
-  evalPairs: number,
-): TaskData | { task: Task; note: string } {
-  const pool = taskItems(r.tokenizer, task, PRUNE_SEED, prunePairs);
-  if (pool.note !== null) return { task, note: pool.note };
-  const ev = taskItems(r.tokenizer, task, EVAL_SEED, evalPairs);
-  if (ev.note !== null) return { task, note: ev.note };
-  return { task, pool: pool.items, evalItems: ev.items, evalPairs: ev.pairs };
-}
-
-/** A scorer sized for a task's pair sets, on the run's model. */
-export function makeScorer(r: OpenRun, items: number): PairScorer {
-  const tokensPerBatch = Math.max(r.rc.train.batchSize * r.rc.model.nCtx, r.rc.model.nCtx);
-  return new PairScorer(r.model, r.tokenizer, items, tokensPerBatch);
-}
-
-/** The circuit file of a search result. */
-export function circuitJson(
-  r: OpenRun,
-  data: TaskData,
-  res: CircuitResult,
-  st: PruneSettings,
-  opts: {
-    prunePairs: number;
-    evalPairs: number;
-    meansTokens: number;
-    means: Float32Array | null;
-    timeS: number;
-  },
-): Circuit {
-  const d = r.model.d;
-  const counts = Object.fromEntries(LOCATIONS.map((l) => [l.name, 0])) as Record<
-    NodeLocation,
-    number
-  >;
-  const nodes = res.kept.map((i, j) => {
-    const n = nodeAt(d, r.model.nodes, i);
-    counts[n.location]++;
-    return {
-      id: nodeId(n),
-      layer: n.layer,
-      location: n.location,
-      index: n.index,
-      mean: opts.means ? opts.means[i] : 0,
-      delta: res.deltas[j] ?? 0,
-    };
-  });
-  const maxK = res.curve.reduce((m, p) => Math.max(m, p.k), res.kept.length);
-  const hp: Record<string, number | string | boolean> = {
-    ...hyperparamsJson(st.hp),
-    means_tokens: opts.meansTokens,
-    random_draws: st.randomDraws,
-    random_pairs: Math.min(st.randomPairs, opts.evalPairs),
-    delta_pairs: Math.min(st.deltaPairs, opts.evalPairs),
-    bisect_pairs: Math.min(st.bisectPairs, opts.prunePairs),
-  };
-  const p = (x: number) => Math.exp(-x);
-  return {
-    format: CIRCUIT_FORMAT,
-    version: CIRCUIT_VERSION,
-    thinwire: VERSION,
-    model: { run: r.name, weights_sha256: r.weightsSha256, config: r.rc.model },
-    task: data.task.name,
-    target: st.target,
-    method: st.method,
-    ablation: st.ablation,
-    freeze_norm: st.freezeNorm,
-    seed: st.seed,
-    hyperparameters: hp,
-    pairs: {
-      prune_seed: PRUNE_SEED,
-      eval_seed: EVAL_SEED,
-      prune_pairs: opts.prunePairs,
-      eval_pairs: opts.evalPairs,
-    },
-    nodes,
-    edges: circuitEdges(r.model, res.kept),
-    counts,
-    losses: res.losses,
-    calibration: res.calibration,
-    curve: res.curve,
-    ranking: res.ranking.slice(0, maxK).map((i) => nodeId(nodeAt(d, r.model.nodes, i))),
-    examples: data.evalPairs.slice(0, 4).map((q, k) => ({
-      prompts: q.prompts,
-      answers: q.answers,
-      p_full: [p(res.fullLosses[2 * k]), p(res.fullLosses[2 * k + 1])],
-      p_circuit: [p(res.circuitLosses[2 * k]), p(res.circuitLosses[2 * k + 1])],
-    })),
-    time_s: opts.timeS,
-    timing: res.timing,
-  };
 }
 
 /** What pruning one task gave. */
@@ -287,29 +158,22 @@ export function summaryJson(
       note: o.status === "not measurable" ? o.note : null,
     };
   });
-  return {
-    format: SUMMARY_FORMAT,
-    version: CIRCUIT_VERSION,
-    thinwire: VERSION,
+  return encodeSummary({
     model: { run: r.name, weights_sha256: r.weightsSha256, config: r.rc.model },
     target: st.target,
     method: st.method,
     ablation: st.ablation,
     freeze_norm: st.freezeNorm,
     tasks,
-    geomean_edges: geomeanEdges(outcomes.map((o) => o.outcome)),
     time_s: timeS,
-  };
+  });
 }
 
 /** Geometric mean of edge counts over the pruned tasks (PAPER §4's metric); null if none. */
-export function geomeanEdges(outcomes: TaskOutcome[]): number | null {
-  const e = outcomes.filter((o) => o.status === "pruned").map((o) =>
-    (o as { circuit: Circuit }).circuit.edges.length
+export function outcomesGeomean(outcomes: TaskOutcome[]): number | null {
+  return geomeanEdges(
+    outcomes.flatMap((o) => o.status === "pruned" ? [o.circuit.edges.length] : []),
   );
-  if (e.length === 0) return null;
-  // An empty circuit counts as one edge, so a zero never collapses the mean.
-  return Math.exp(e.reduce((s, x) => s + Math.log(Math.max(1, x)), 0) / e.length);
 }
 
 /** Throws the one-line error of a task that cannot be pruned alone (`--task`). */
@@ -322,5 +186,3 @@ export function refuseUnprunable(o: TaskOutcome, target: number): void {
   }
   if (o.status === "not measurable") throw new UserError(`${o.task}: ${o.note}`);
 }
-
-export { SOLVED_LOSS };

@@ -8,7 +8,14 @@
  */
 import { z } from "zod";
 import { UserError } from "../errors.ts";
-import { NODE_LOCATIONS, parseNodeId } from "../model/nodes.ts";
+import {
+  NODE_LOCATIONS,
+  nodeId,
+  type NodeLocation,
+  type NodeRef,
+  parseNodeId,
+} from "../model/nodes.ts";
+import { VERSION } from "../version.ts";
 
 export const CIRCUIT_FORMAT = "thinwire.circuit";
 export const CIRCUIT_VERSION = 1;
@@ -220,4 +227,105 @@ export function parseCircuitText(text: string, where: string): Circuit {
     throw new UserError(`${where}: not valid JSON (truncated or not a circuit file?)`);
   }
   return parseCircuit(json, where);
+}
+
+/** A circuit in the pruner's terms: what encodeCircuit turns into the file. */
+export interface CircuitParts {
+  model: Circuit["model"];
+  task: string;
+  settings: Pick<
+    Circuit,
+    "target" | "method" | "ablation" | "freeze_norm" | "seed" | "hyperparameters"
+  >;
+  pairs: Circuit["pairs"];
+  /** Kept nodes in model-wide order, with the value each takes when ablated and its delta. */
+  nodes: { ref: NodeRef; mean: number; delta: number }[];
+  edges: CircuitEdge[];
+  losses: Circuit["losses"];
+  calibration: Circuit["calibration"];
+  curve: Circuit["curve"];
+  /** Nodes by rank, best first, as far as the file keeps them. */
+  ranking: NodeRef[];
+  /** Example pairs, with each prompt's task loss under the full model and under the circuit. */
+  examples: {
+    prompts: [string, string];
+    answers: [string, string];
+    fullLosses: [number, number];
+    circuitLosses: [number, number];
+  }[];
+  timeS: number;
+  timing: Record<string, number>;
+}
+
+/** The circuit file of a circuit's parts (ids, per-location counts, P(correct) = exp(−loss)). */
+export function encodeCircuit(p: CircuitParts): Circuit {
+  const counts = Object.fromEntries(NODE_LOCATIONS.map((l) => [l, 0])) as Record<
+    NodeLocation,
+    number
+  >;
+  const nodes = p.nodes.map(({ ref, mean, delta }) => {
+    counts[ref.location]++;
+    return {
+      id: nodeId(ref),
+      layer: ref.layer,
+      location: ref.location,
+      index: ref.index,
+      mean,
+      delta,
+    };
+  });
+  const prob = ([a, b]: [number, number]): [number, number] => [Math.exp(-a), Math.exp(-b)];
+  return {
+    format: CIRCUIT_FORMAT,
+    version: CIRCUIT_VERSION,
+    thinwire: VERSION,
+    model: p.model,
+    task: p.task,
+    ...p.settings,
+    pairs: p.pairs,
+    nodes,
+    edges: p.edges,
+    counts,
+    losses: p.losses,
+    calibration: p.calibration,
+    curve: p.curve,
+    ranking: p.ranking.map(nodeId),
+    examples: p.examples.map((e) => ({
+      prompts: e.prompts,
+      answers: e.answers,
+      p_full: prob(e.fullLosses),
+      p_circuit: prob(e.circuitLosses),
+    })),
+    time_s: p.timeS,
+    timing: p.timing,
+  };
+}
+
+/** `circuits/summary.json` of its task rows, with their geometric mean of edges. */
+export function encodeSummary(
+  p: Pick<
+    CircuitSummary,
+    "model" | "target" | "method" | "ablation" | "freeze_norm" | "tasks" | "time_s"
+  >,
+): CircuitSummary {
+  const edges = p.tasks.filter((t) => t.status === "pruned").map((t) => t.edges ?? 0);
+  return {
+    format: SUMMARY_FORMAT,
+    version: CIRCUIT_VERSION,
+    thinwire: VERSION,
+    model: p.model,
+    target: p.target,
+    method: p.method,
+    ablation: p.ablation,
+    freeze_norm: p.freeze_norm,
+    tasks: p.tasks,
+    geomean_edges: geomeanEdges(edges),
+    time_s: p.time_s,
+  };
+}
+
+/** Geometric mean of edge counts (PAPER §4's metric); null for none. An empty circuit counts as one edge, so a zero never collapses the mean. */
+export function geomeanEdges(edges: readonly number[]): number | null {
+  if (edges.length === 0) return null;
+  return Math.exp(edges.reduce((s, x) => s + Math.log(Math.max(1, x)), 0) / edges.length);
 }

@@ -10,11 +10,11 @@ import {
   corpusSource,
   filesSource,
   fixedBatches,
-  loadPyFiles,
   splitBatch,
   type TokenSource,
   valSource,
 } from "../data/dataset.ts";
+import { loadPyFiles } from "../data/pyfiles.ts";
 import { takeChars } from "../data/take_chars.ts";
 import {
   corpusPrefix,
