@@ -15,6 +15,7 @@
  * --only keeps the kernel cases whose name matches REGEX (e.g. --only sddmm).
  */
 import { parseArgs } from "node:util";
+import type { U8Ptr } from "../src/backend/arena.ts";
 import { Backend } from "../src/backend/backend.ts";
 import * as ops from "../src/backend/ops/index.ts";
 import { type RunConfig } from "../src/run/config.ts";
@@ -55,8 +56,8 @@ function ids(be: Backend, n: number, v: number): number {
   return t.ptr;
 }
 
-function ones(be: Backend, n: number): number {
-  const m = be.arena.allocBytes(n, "mask");
+function ones(be: Backend, n: number): U8Ptr {
+  const m = be.arena.u8Buffer(n, "mask");
   be.arena.u8(m, n).fill(1);
   return m;
 }

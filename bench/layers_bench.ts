@@ -14,6 +14,7 @@
  * Run: deno task bench (all benches) or
  *      deno run -A bench/layers_bench.ts [--quick] [--ef E] [name…].
  */
+import type { U8Ptr } from "../src/backend/arena.ts";
 import { Backend } from "../src/backend/backend.ts";
 import {
   absTopKBackward,
@@ -69,10 +70,10 @@ function tokens(be: Backend, n: number, v: number): number {
   return t.ptr;
 }
 
-const u8 = (be: Backend, n: number) => be.arena.allocBytes(n, "mask");
+const u8 = (be: Backend, n: number) => be.arena.u8Buffer(n, "mask");
 
 /** A mask keeping every fourth entry (afrac = 1/4). */
-function quarterMask(be: Backend, n: number): number {
+function quarterMask(be: Backend, n: number): U8Ptr {
   const m = u8(be, n);
   be.arena.u8(m, n).forEach((_, i, a) => a[i] = i % 4 === 0 ? 1 : 0);
   return m;

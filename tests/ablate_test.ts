@@ -278,12 +278,12 @@ function topkMasks(model: Model): Uint8Array {
   for (const l of a.layers) {
     for (
       const [p, c] of [
-        [l.ainMask, C + P],
-        [l.qkvMask, 3 * HD],
-        [l.aoMask, C],
-        [l.minMask, C + P],
-        [l.uMask, M],
-        [l.moMask, C],
+        [l.attnActInMask, C + P],
+        [l.attnQkvMask, 3 * HD],
+        [l.attnResidDeltaMask, C],
+        [l.mlpActInMask, C + P],
+        [l.mlpPostActMask, M],
+        [l.mlpResidDeltaMask, C],
       ]
     ) {
       parts.push(...model.be.arena.u8(p, c * a.N));

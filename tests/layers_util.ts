@@ -1,5 +1,6 @@
 /** Helpers for the layer-kernel tests: both backends at once, scoped arena use, bit comparisons. */
 import assert from "node:assert/strict";
+import type { U8Ptr } from "../src/backend/arena.ts";
 import { Backend } from "../src/backend/backend.ts";
 
 /** The odd and even shapes every layer kernel is tried on. */
@@ -31,8 +32,8 @@ export function scoped<T>(be: Backend, fn: () => T): T {
 }
 
 /** A zeroed u8 buffer in the arena; returns its pointer. */
-export function allocU8(be: Backend, n: number): number {
-  const p = be.arena.allocBytes(Math.max(n, 1), "u8");
+export function allocU8(be: Backend, n: number): U8Ptr {
+  const p = be.arena.u8Buffer(Math.max(n, 1), "u8");
   be.arena.u8(p, n).fill(0);
   return p;
 }

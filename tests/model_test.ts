@@ -54,10 +54,13 @@ function masks(model: Model): Uint8Array {
   const parts: Uint8Array[] = [];
   for (const l of a.layers) {
     for (
-      const [p, c] of [[l.ainMask, C], [l.qkvMask, 3 * HD], [l.aoMask, C], [l.minMask, C], [
-        l.uMask,
+      const [p, c] of [[l.attnActInMask, C], [l.attnQkvMask, 3 * HD], [l.attnResidDeltaMask, C], [
+        l.mlpActInMask,
+        C,
+      ], [
+        l.mlpPostActMask,
         M,
-      ], [l.moMask, C]]
+      ], [l.mlpResidDeltaMask, C]]
     ) {
       parts.push(model.be.arena.u8(p, c * a.N).slice());
     }

@@ -10,6 +10,18 @@ const ALIGN = 64;
 /** The first bytes stay free for the AssemblyScript stub runtime's data. */
 export const ARENA_BASE = 1 << 16;
 
+declare const u8Brand: unique symbol;
+/**
+ * A byte offset of u8 data (AbsTopK's masks): a number the type checker keeps apart, so an f32
+ * buffer cannot be passed where a kernel reads one byte per entry.
+ */
+export type U8Ptr = number & { readonly [u8Brand]: true };
+
+/** The u8 buffer `bytes` bytes into another. */
+export function u8At(p: U8Ptr, bytes: number): U8Ptr {
+  return (p + bytes) as U8Ptr;
+}
+
 /** A tensor in the arena: byte offset + shape (row-major over the shape). */
 export interface Tensor {
   readonly ptr: number;
@@ -42,6 +54,11 @@ export class Arena {
     if (end > have) this.memory.grow(Math.ceil((end - have) / PAGE));
     this.#top = end;
     return ptr;
+  }
+
+  /** n bytes of u8 data (contents undefined). */
+  u8Buffer(n: number, what = "u8 buffer"): U8Ptr {
+    return this.allocBytes(n, what) as U8Ptr;
   }
 
   /** Allocates a zeroed f32 tensor (also used for i32 data: both are 4 bytes). */

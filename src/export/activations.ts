@@ -23,6 +23,7 @@
  */
 import type { NamedTensor } from "../model/safetensors.ts";
 import type { Model } from "../model/model.ts";
+import { locationRows, type NodeLocation } from "../model/nodes.ts";
 
 /** One named activation as the Model holds it: `rows` feature rows of a [rows, N] buffer. */
 export interface HookBuffer {
@@ -36,7 +37,7 @@ export interface HookBuffer {
 
 /** The reference's hook names → the Model's activation buffers, in forward order. */
 export function hookBuffers(model: Model): { hooks: HookBuffer[]; patterns: HookBuffer[] } {
-  const { C, HD, M, P, H } = model.d;
+  const { C, HD, P, H } = model.d;
   const a = model.acts;
   const N = a.N;
   const hooks: HookBuffer[] = [];
@@ -44,19 +45,25 @@ export function hookBuffers(model: Model): { hooks: HookBuffer[]; patterns: Hook
   const hook = (name: string, ptr: number, rows: number) =>
     hooks.push({ name, ptr, rows, reference: true });
   a.layers.forEach((s, i) => {
-    hook(`${i}.resid_in`, s.res, C);
-    hook(`${i}.attn.act_in`, s.ain, C + P);
-    // gpt.py saves k before q and v; order within the file does not matter to readers.
-    hook(`${i}.attn.q`, s.qkv, HD);
-    hook(`${i}.attn.k`, s.qkv + HD * N * 4, HD);
-    hook(`${i}.attn.v`, s.qkv + 2 * HD * N * 4, HD);
-    hook(`${i}.attn.y`, s.y, HD);
-    hook(`${i}.attn.resid_delta`, s.ao, C);
-    hook(`${i}.resid_mid`, s.mid, C);
-    hook(`${i}.mlp.act_in`, s.min, C + P);
-    hook(`${i}.mlp.post_act`, s.u, M);
-    hook(`${i}.mlp.resid_delta`, s.mo, C);
-    patterns.push({ name: `${i}.attn.pattern`, ptr: s.att, rows: H, reference: false });
+    // Node locations through the table; the block inputs' hooks hold the position rows too
+    // (C + P channels), as the reference's do. gpt.py saves k before q and v; order within the
+    // file does not matter to readers.
+    const node = (loc: NodeLocation, extraRows = 0) => {
+      const r = locationRows(s, model.d, loc, N);
+      hook(`${i}.${loc}`, r.ptr, r.rows + extraRows);
+    };
+    hook(`${i}.resid_in`, s.residIn, C);
+    node("attn.act_in", P);
+    node("attn.q");
+    node("attn.k");
+    node("attn.v");
+    hook(`${i}.attn.y`, s.attnY, HD);
+    node("attn.resid_delta");
+    hook(`${i}.resid_mid`, s.residMid, C);
+    node("mlp.act_in", P);
+    node("mlp.post_act");
+    node("mlp.resid_delta");
+    patterns.push({ name: `${i}.attn.pattern`, ptr: s.attnPattern, rows: H, reference: false });
   });
   hook("final_resid", a.resF, C);
   return { hooks, patterns };

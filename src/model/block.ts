@@ -19,57 +19,75 @@
  * unablated forward of the same batch. Both are off in training, which then computes exactly what
  * it computed before they existed.
  */
+import { u8At, type U8Ptr } from "../backend/arena.ts";
 import type { Backend } from "../backend/backend.ts";
 import * as ops from "../backend/ops/index.ts";
 import { keepCount, type ModelConfig, type ModelDims } from "./config.ts";
 import type { Linear } from "./linear.ts";
-import type { LayerNodeOffsets, NodeLocation } from "./nodes.ts";
+import { type LayerNodeOffsets, locationSpec, type NodeLocation } from "./nodes.ts";
 import type { LayerParams, ParamSpec } from "./params.ts";
 
-/** Saved activations of one block (byte offsets into the arena; masks are u8). */
+/**
+ * Saved activations of one block: byte offsets into the arena, feature-major [rows, N] over the
+ * N = B·T tokens of a pass (C = d_model, P = d_pos_emb, HD = heads·d_head, M = d_mlp, H = heads).
+ * f32 unless typed U8Ptr (AbsTopK's kept-entry masks, one byte per entry). The six fields named
+ * after node locations hold the nodes' activations (src/model/nodes.ts LOCATIONS); their `Raw`
+ * twins hold them before ablation (0 when no ablation buffers are allocated).
+ */
 export interface LayerActs {
-  res: number;
-  /** [RMSNorm_1(res); RMSNorm_p1(pos)]: C + P rows, the input of the first AbsTopK. */
+  /** [C, N] the residual stream entering the block (hook `resid_in`). */
+  residIn: number;
+  /** [C + P, N] [RMSNorm_1(residIn); RMSNorm_p1(pos)], the first AbsTopK's input. */
   ln1: number;
+  /** [N] 1/rms of residIn, and [N] of the positions (P > 0). */
   rstd1: number;
-  /** AbsTopK(ln1): C + P rows; rows 0..C are the attn.act_in nodes. */
-  ain: number;
   rstdPos1: number;
-  ainMask: number;
+  /** [C + P, N] AbsTopK(ln1); rows 0..C are the attn.act_in nodes. */
+  attnActIn: number;
+  attnActInMask: U8Ptr;
+  /** [3·HD, N] c_attn(attnActIn): q | k | v before AbsTopK. */
   qkvPre: number;
-  /** AbsTopK'd q | k | v, HD rows each. */
-  qkv: number;
-  qkvMask: number;
-  att: number;
-  y: number;
-  aoPre: number;
-  ao: number;
-  aoMask: number;
-  mid: number;
+  /** [3·HD, N] AbsTopK'd q | k | v, HD rows each: the attn.q, attn.k, attn.v nodes. */
+  attnQkv: number;
+  attnQkvMask: U8Ptr;
+  /** [H, B, T, T] softmax weights (query row, key column). */
+  attnPattern: number;
+  /** [HD, N] the heads' outputs side by side. */
+  attnY: number;
+  /** [C, N] attn.c_proj(attnY) before AbsTopK, and after: the attn.resid_delta nodes. */
+  attnOutPre: number;
+  attnResidDelta: number;
+  attnResidDeltaMask: U8Ptr;
+  /** [C, N] residIn + attnResidDelta. */
+  residMid: number;
+  /** [C + P, N], [N], [N]: the MLP's norms, as ln1, rstd1, rstdPos1. */
   ln2: number;
   rstd2: number;
-  min: number;
   rstdPos2: number;
-  minMask: number;
+  /** [C + P, N] AbsTopK(ln2); rows 0..C are the mlp.act_in nodes. */
+  mlpActIn: number;
+  mlpActInMask: U8Ptr;
+  /** [M, N] c_fc(mlpActIn), GELU of it, and 1 + erf(fcPre/√2) for GELU's backward. */
   fcPre: number;
-  gel: number;
-  /** 1 + erf(fcPre/√2) from the GELU forward, read by its backward. */
+  gelu: number;
   phi: number;
-  u: number;
-  uMask: number;
-  moPre: number;
-  mo: number;
-  moMask: number;
-  /** Scales recorded by an unablated forward, for frozen norms. */
+  /** [M, N] AbsTopK(gelu): the mlp.post_act nodes. */
+  mlpPostAct: number;
+  mlpPostActMask: U8Ptr;
+  /** [C, N] mlp.c_proj(mlpPostAct) before AbsTopK, and after: the mlp.resid_delta nodes. */
+  mlpOutPre: number;
+  mlpResidDelta: number;
+  mlpResidDeltaMask: U8Ptr;
+  /** [N] scales recorded by an unablated forward, for frozen norms. */
   rstd1Frozen: number;
   rstd2Frozen: number;
-  /** Node activations before ablation (0 when no ablation buffers are allocated). */
-  ainRaw: number;
-  qkvRaw: number;
-  aoRaw: number;
-  minRaw: number;
-  uRaw: number;
-  moRaw: number;
+  /** [C | 3·HD | C | C | M | C, N] the node activations before ablation. */
+  attnActInRaw: number;
+  attnQkvRaw: number;
+  attnResidDeltaRaw: number;
+  mlpActInRaw: number;
+  mlpPostActRaw: number;
+  mlpResidDeltaRaw: number;
 }
 
 /** Gradient scratch shared by every block's backward (sized for the widest use). */
@@ -162,52 +180,87 @@ export class Block {
     const { C, M, HD, H, D, P } = this.d;
     const N = r.N;
     // Attention
-    this.#norm(r, s.ln1, s.rstd1, s.rstd1Frozen, s.res, p.ln1);
+    this.#norm(r, s.ln1, s.rstd1, s.rstd1Frozen, s.residIn, p.ln1);
     this.#readPositions(r, s.ln1, s.rstdPos1, p.lnPos1);
-    ops.absTopKForward(be, { out: s.ain, mask: s.ainMask, inp: s.ln1, C: C + P, N, k: this.#kIn });
-    this.#ablate(r, s.ain, s.ainRaw, "attn.act_in", C);
-    lin.cAttn.forward(s.ain, s.qkvPre, N);
+    ops.absTopKForward(be, {
+      out: s.attnActIn,
+      mask: s.attnActInMask,
+      inp: s.ln1,
+      C: C + P,
+      N,
+      k: this.#kIn,
+    });
+    this.#ablate(r, s, "attn.act_in");
+    lin.cAttn.forward(s.attnActIn, s.qkvPre, N);
     for (let j = 0; j < 3; j++) {
       const o = j * HD * N;
       ops.absTopKForward(be, {
-        out: s.qkv + 4 * o,
-        mask: s.qkvMask + o,
+        out: s.attnQkv + 4 * o,
+        mask: u8At(s.attnQkvMask, o),
         inp: s.qkvPre + 4 * o,
         C: HD,
         N,
         k: this.#kQkv,
       });
     }
-    this.#ablate(r, s.qkv, s.qkvRaw, "attn.q", 3 * HD);
+    for (const loc of QKV) this.#ablate(r, s, loc);
     ops.attentionForward(be, {
-      out: s.y,
-      att: s.att,
-      q: s.qkv,
-      k: s.qkv + 4 * HD * N,
-      v: s.qkv + 8 * HD * N,
+      out: s.attnY,
+      att: s.attnPattern,
+      q: s.attnQkv,
+      k: s.attnQkv + 4 * HD * N,
+      v: s.attnQkv + 8 * HD * N,
       sink: p.sink ? this.ptr(p.sink) : 0,
       B: r.B,
       T: r.T,
       H,
       dh: D,
     });
-    lin.attnProj.forward(s.y, s.aoPre, N);
-    ops.absTopKForward(be, { out: s.ao, mask: s.aoMask, inp: s.aoPre, C, N, k: this.#kC });
-    this.#ablate(r, s.ao, s.aoRaw, "attn.resid_delta", C);
-    ops.add(be, { out: s.mid, a: s.res, b: s.ao, n: C * N });
+    lin.attnProj.forward(s.attnY, s.attnOutPre, N);
+    ops.absTopKForward(be, {
+      out: s.attnResidDelta,
+      mask: s.attnResidDeltaMask,
+      inp: s.attnOutPre,
+      C,
+      N,
+      k: this.#kC,
+    });
+    this.#ablate(r, s, "attn.resid_delta");
+    ops.add(be, { out: s.residMid, a: s.residIn, b: s.attnResidDelta, n: C * N });
     // MLP
-    this.#norm(r, s.ln2, s.rstd2, s.rstd2Frozen, s.mid, p.ln2);
+    this.#norm(r, s.ln2, s.rstd2, s.rstd2Frozen, s.residMid, p.ln2);
     this.#readPositions(r, s.ln2, s.rstdPos2, p.lnPos2);
-    ops.absTopKForward(be, { out: s.min, mask: s.minMask, inp: s.ln2, C: C + P, N, k: this.#kIn });
-    this.#ablate(r, s.min, s.minRaw, "mlp.act_in", C);
-    lin.fc.forward(s.min, s.fcPre, N);
-    ops.geluForward(be, { out: s.gel, inp: s.fcPre, n: M * N, phi: s.phi });
-    ops.absTopKForward(be, { out: s.u, mask: s.uMask, inp: s.gel, C: M, N, k: this.#kM });
-    this.#ablate(r, s.u, s.uRaw, "mlp.post_act", M);
-    lin.mlpProj.forward(s.u, s.moPre, N);
-    ops.absTopKForward(be, { out: s.mo, mask: s.moMask, inp: s.moPre, C, N, k: this.#kC });
-    this.#ablate(r, s.mo, s.moRaw, "mlp.resid_delta", C);
-    ops.add(be, { out, a: s.mid, b: s.mo, n: C * N });
+    ops.absTopKForward(be, {
+      out: s.mlpActIn,
+      mask: s.mlpActInMask,
+      inp: s.ln2,
+      C: C + P,
+      N,
+      k: this.#kIn,
+    });
+    this.#ablate(r, s, "mlp.act_in");
+    lin.fc.forward(s.mlpActIn, s.fcPre, N);
+    ops.geluForward(be, { out: s.gelu, inp: s.fcPre, n: M * N, phi: s.phi });
+    ops.absTopKForward(be, {
+      out: s.mlpPostAct,
+      mask: s.mlpPostActMask,
+      inp: s.gelu,
+      C: M,
+      N,
+      k: this.#kM,
+    });
+    this.#ablate(r, s, "mlp.post_act");
+    lin.mlpProj.forward(s.mlpPostAct, s.mlpOutPre, N);
+    ops.absTopKForward(be, {
+      out: s.mlpResidDelta,
+      mask: s.mlpResidDeltaMask,
+      inp: s.mlpOutPre,
+      C,
+      N,
+      k: this.#kC,
+    });
+    this.#ablate(r, s, "mlp.resid_delta");
+    ops.add(be, { out, a: s.residMid, b: s.mlpResidDelta, n: C * N });
   }
 
   /**
@@ -221,29 +274,29 @@ export class Block {
     const N = r.N;
     const wg = r.weightGrads;
     // MLP branch: out = mid + m, so ∂/∂mid = ∂/∂out + (the branch's gradient).
-    const dMo = this.#ablateBack(r, g.dabl, g.dres, s.moRaw, "mlp.resid_delta", C);
-    ops.absTopKBackwardWrite(be, { dinp: g.dC1, dout: dMo, mask: s.moMask, C, N });
-    lin.mlpProj.backward(g.dC1, s.u, g.dM1, N, false, wg);
-    this.#ablateBack(r, g.dM1, g.dM1, s.uRaw, "mlp.post_act", M);
+    const dMo = this.#ablateBack(r, g.dabl, g.dres, s, "mlp.resid_delta");
+    ops.absTopKBackwardWrite(be, { dinp: g.dC1, dout: dMo, mask: s.mlpResidDeltaMask, C, N });
+    lin.mlpProj.backward(g.dC1, s.mlpPostAct, g.dM1, N, false, wg);
+    this.#ablateBack(r, g.dM1, g.dM1, s, "mlp.post_act");
     // Through AbsTopK's mask and GELU in one pass (in place).
     ops.geluBackwardWrite(be, {
       dinp: g.dM1,
       dout: g.dM1,
-      mask: s.uMask,
+      mask: s.mlpPostActMask,
       inp: s.fcPre,
       phi: s.phi,
       n: M * N,
     });
-    lin.fc.backward(g.dM1, s.min, g.dC2, N, false, wg);
-    this.#ablateBack(r, g.dC2, g.dC2, s.minRaw, "mlp.act_in", C);
+    lin.fc.backward(g.dM1, s.mlpActIn, g.dC2, N, false, wg);
+    this.#ablateBack(r, g.dC2, g.dC2, s, "mlp.act_in");
     // The norms read the block input's gradient through its AbsTopK mask (rows 0..C residual,
     // C..C+P positions).
-    this.#positionsBack(r, g, g.dC2, s.minMask, s.rstdPos2, p.lnPos2);
-    this.#normBack(r, g, g.dres, g.dC2, s.minMask, s.mid, p.ln2, s.rstd2, s.rstd2Frozen);
+    this.#positionsBack(r, g, g.dC2, s.mlpActInMask, s.rstdPos2, p.lnPos2);
+    this.#normBack(r, g, g.dres, g.dC2, s.mlpActInMask, s.residMid, p.ln2, s.rstd2, s.rstd2Frozen);
     // Attention branch: mid = res + a.
-    const dAo = this.#ablateBack(r, g.dabl, g.dres, s.aoRaw, "attn.resid_delta", C);
-    ops.absTopKBackwardWrite(be, { dinp: g.dC1, dout: dAo, mask: s.aoMask, C, N });
-    lin.attnProj.backward(g.dC1, s.y, g.dy, N, false, wg);
+    const dAo = this.#ablateBack(r, g.dabl, g.dres, s, "attn.resid_delta");
+    ops.absTopKBackwardWrite(be, { dinp: g.dC1, dout: dAo, mask: s.attnResidDeltaMask, C, N });
+    lin.attnProj.backward(g.dC1, s.attnY, g.dy, N, false, wg);
     ops.attentionBackwardWrite(be, {
       dq: g.dqkv,
       dk: g.dqkv + 4 * HD * N,
@@ -251,29 +304,29 @@ export class Block {
       dsink: p.sink ? (wg ? this.gptr(p.sink) : g.discard) : 0,
       datt: g.datt,
       dout: g.dy,
-      q: s.qkv,
-      k: s.qkv + 4 * HD * N,
-      v: s.qkv + 8 * HD * N,
-      att: s.att,
+      q: s.attnQkv,
+      k: s.attnQkv + 4 * HD * N,
+      v: s.attnQkv + 8 * HD * N,
+      att: s.attnPattern,
       sink: p.sink ? this.ptr(p.sink) : 0,
       B: r.B,
       T: r.T,
       H,
       dh: D,
     });
-    this.#ablateBack(r, g.dqkv, g.dqkv, s.qkvRaw, "attn.q", 3 * HD);
+    for (const loc of QKV) this.#ablateBack(r, g.dqkv, g.dqkv, s, loc);
     ops.absTopKBackwardWrite(be, {
       dinp: g.dqkvPre,
       dout: g.dqkv,
-      mask: s.qkvMask,
+      mask: s.attnQkvMask,
       C: 3 * HD,
       N,
     });
-    lin.cAttn.backward(g.dqkvPre, s.ain, g.dC2, N, false, wg);
-    this.#ablateBack(r, g.dC2, g.dC2, s.ainRaw, "attn.act_in", C);
+    lin.cAttn.backward(g.dqkvPre, s.attnActIn, g.dC2, N, false, wg);
+    this.#ablateBack(r, g.dC2, g.dC2, s, "attn.act_in");
     if (!r.inputGrad) return;
-    this.#positionsBack(r, g, g.dC2, s.ainMask, s.rstdPos1, p.lnPos1);
-    this.#normBack(r, g, g.dres, g.dC2, s.ainMask, s.res, p.ln1, s.rstd1, s.rstd1Frozen);
+    this.#positionsBack(r, g, g.dC2, s.attnActInMask, s.rstdPos1, p.lnPos1);
+    this.#normBack(r, g, g.dres, g.dC2, s.attnActInMask, s.residIn, p.ln1, s.rstd1, s.rstd1Frozen);
   }
 
   /** out rows 0..C = RMSNorm(inp) with the pass's norm mode. */
@@ -287,7 +340,7 @@ export class Block {
     g: BlockGrads,
     dinp: number,
     dout: number,
-    mask: number,
+    mask: U8Ptr,
     inp: number,
     w: ParamSpec,
     rstd: number,
@@ -329,7 +382,7 @@ export class Block {
     r: BlockPass,
     g: BlockGrads,
     dinp: number,
-    mask: number,
+    mask: U8Ptr,
     rstd: number,
     norm: ParamSpec | null,
   ) {
@@ -339,7 +392,7 @@ export class Block {
       dinp: g.dpos,
       dweight: this.gptr(norm),
       dout: dinp + 4 * C * r.N,
-      doutMask: mask + C * r.N,
+      doutMask: u8At(mask, C * r.N),
       inp: r.pos,
       weight: this.ptr(norm),
       rstd,
@@ -348,51 +401,70 @@ export class Block {
     });
   }
 
-  /** With an ablation: x[0..rows] = m·x + (1 − m)·μ for this location's nodes, x kept in raw. */
-  #ablate(r: BlockPass, x: number, raw: number, loc: NodeLocation, rows: number) {
+  /**
+   * With an ablation: x̃ = m·x + (1 − m)·μ for this location's nodes (src/model/nodes.ts says
+   * where they are), x kept in its Raw buffer for the mask gradient.
+   */
+  #ablate(r: BlockPass, s: LayerActs, loc: NodeLocation) {
     const a = r.ablation;
     if (!a) return;
-    const o = 4 * this.nodes[loc];
+    const l = this.#loc(s, loc, r.N);
     ops.ablateForward(this.be, {
-      x,
+      x: l.x,
       // The raw copy serves only the mask gradient: a pass without dmask keeps none.
-      raw: a.dmask ? raw : 0,
-      m: a.mask + o,
-      mean: a.mean ? a.mean + o : 0,
-      C: rows,
+      raw: a.dmask ? l.raw : 0,
+      m: a.mask + l.node,
+      mean: a.mean ? a.mean + l.node : 0,
+      C: l.rows,
       N: r.N,
     });
   }
 
   /**
-   * With an ablation: dinp = m·dout and the mask gradient; returns the buffer holding the
-   * gradient of the node's pre-ablation value (dinp, or dout itself without an ablation).
+   * With an ablation: dinp = m·dout and the mask gradient, for this location's rows of the
+   * gradient buffers; returns the buffer holding the gradient of the node's pre-ablation value
+   * (dinp, or dout itself without an ablation).
    */
   #ablateBack(
     r: BlockPass,
     dinp: number,
     dout: number,
-    raw: number,
+    s: LayerActs,
     loc: NodeLocation,
-    rows: number,
   ): number {
     const a = r.ablation;
     if (!a) return dout;
     if (!a.dmask) throw new Error("backward with an ablation needs its dmask buffer");
-    const o = 4 * this.nodes[loc];
+    const l = this.#loc(s, loc, r.N);
     ops.ablateBackward(this.be, {
-      dinp,
-      dm: a.dmask + o,
-      dout,
-      raw,
-      m: a.mask + o,
-      mean: a.mean ? a.mean + o : 0,
-      C: rows,
+      dinp: dinp + l.rowBytes,
+      dm: a.dmask + l.node,
+      dout: dout + l.rowBytes,
+      raw: l.raw,
+      m: a.mask + l.node,
+      mean: a.mean ? a.mean + l.node : 0,
+      C: l.rows,
       N: r.N,
     });
     return dinp;
   }
+
+  /** A location's rows in s (and in gradient buffers of the same layout) and its node vector offset. */
+  #loc(s: LayerActs, loc: NodeLocation, N: number) {
+    const spec = locationSpec(loc);
+    const rowBytes = 4 * spec.row(this.d) * N;
+    return {
+      x: s[spec.buffer] + rowBytes,
+      raw: s[`${spec.buffer}Raw` as const] + rowBytes,
+      rowBytes,
+      rows: spec.width(this.d),
+      node: 4 * this.nodes[loc],
+    };
+  }
 }
+
+/** q, k and v: three locations in one buffer. */
+const QKV = ["attn.q", "attn.k", "attn.v"] as const;
 
 /**
  * RMSNorm of C channels under a norm mode: "compute" as usual; "record" also copies rstd to

@@ -253,48 +253,48 @@ export class Model {
     if (a) arena.release(this.#actsMark, this.#actsEnd);
     this.#actsMark = arena.mark();
     const f = (n: number, what: string) => arena.tensor([n], what).ptr;
-    const u8 = (n: number, what: string) => arena.allocBytes(n, what);
+    const u8 = (n: number, what: string) => arena.u8Buffer(n, what);
     const r = (n: number, what: string) => (raw ? f(n, what) : 0);
     const CP = C + P;
     const layers: LayerActs[] = [];
     for (let l = 0; l < this.d.L; l++) {
       layers.push({
-        res: f(C * N, "residual"),
+        residIn: f(C * N, "residual"),
         ln1: f(CP * N, "ln1"),
         rstd1: f(N, "rstd1"),
-        ain: f(CP * N, "attn.act_in"),
+        attnActIn: f(CP * N, "attn.act_in"),
         rstdPos1: f(P > 0 ? N : 0, "rstd_p1"),
-        ainMask: u8(CP * N, "mask"),
+        attnActInMask: u8(CP * N, "mask"),
         qkvPre: f(3 * HD * N, "qkv"),
-        qkv: f(3 * HD * N, "qkv"),
-        qkvMask: u8(3 * HD * N, "mask"),
-        att: f(H * B * T * T, "attention"),
-        y: f(HD * N, "attn.y"),
-        aoPre: f(C * N, "attn.out"),
-        ao: f(C * N, "attn.resid_delta"),
-        aoMask: u8(C * N, "mask"),
-        mid: f(C * N, "resid_mid"),
+        attnQkv: f(3 * HD * N, "qkv"),
+        attnQkvMask: u8(3 * HD * N, "mask"),
+        attnPattern: f(H * B * T * T, "attention"),
+        attnY: f(HD * N, "attn.y"),
+        attnOutPre: f(C * N, "attn.out"),
+        attnResidDelta: f(C * N, "attn.resid_delta"),
+        attnResidDeltaMask: u8(C * N, "mask"),
+        residMid: f(C * N, "resid_mid"),
         ln2: f(CP * N, "ln2"),
         rstd2: f(N, "rstd2"),
-        min: f(CP * N, "mlp.act_in"),
+        mlpActIn: f(CP * N, "mlp.act_in"),
         rstdPos2: f(P > 0 ? N : 0, "rstd_p2"),
-        minMask: u8(CP * N, "mask"),
+        mlpActInMask: u8(CP * N, "mask"),
         fcPre: f(M * N, "c_fc"),
-        gel: f(M * N, "gelu"),
+        gelu: f(M * N, "gelu"),
         phi: f(M * N, "gelu phi"),
-        u: f(M * N, "mlp.post_act"),
-        uMask: u8(M * N, "mask"),
-        moPre: f(C * N, "mlp.out"),
-        mo: f(C * N, "mlp.resid_delta"),
-        moMask: u8(C * N, "mask"),
+        mlpPostAct: f(M * N, "mlp.post_act"),
+        mlpPostActMask: u8(M * N, "mask"),
+        mlpOutPre: f(C * N, "mlp.out"),
+        mlpResidDelta: f(C * N, "mlp.resid_delta"),
+        mlpResidDeltaMask: u8(C * N, "mask"),
         rstd1Frozen: f(N, "frozen rstd1"),
         rstd2Frozen: f(N, "frozen rstd2"),
-        ainRaw: r(C * N, "attn.act_in before ablation"),
-        qkvRaw: r(3 * HD * N, "qkv before ablation"),
-        aoRaw: r(C * N, "attn.resid_delta before ablation"),
-        minRaw: r(C * N, "mlp.act_in before ablation"),
-        uRaw: r(M * N, "mlp.post_act before ablation"),
-        moRaw: r(C * N, "mlp.resid_delta before ablation"),
+        attnActInRaw: r(C * N, "attn.act_in before ablation"),
+        attnQkvRaw: r(3 * HD * N, "qkv before ablation"),
+        attnResidDeltaRaw: r(C * N, "attn.resid_delta before ablation"),
+        mlpActInRaw: r(C * N, "mlp.act_in before ablation"),
+        mlpPostActRaw: r(M * N, "mlp.post_act before ablation"),
+        mlpResidDeltaRaw: r(C * N, "mlp.resid_delta before ablation"),
       });
     }
     const acts: Acts = {
@@ -410,7 +410,7 @@ export class Model {
     be.arena.i32(a.tokens, N).set(tokens.subarray(0, N));
     if (from === 0) {
       ops.embeddingForward(be, {
-        out: a.layers[0].res,
+        out: a.layers[0].residIn,
         tokens: a.tokens,
         wte: this.ptr(lay.wte),
         C,
@@ -431,7 +431,7 @@ export class Model {
       });
     }
     for (let l = from; l < this.d.L; l++) {
-      const out = l + 1 < this.d.L ? a.layers[l + 1].res : a.resF;
+      const out = l + 1 < this.d.L ? a.layers[l + 1].residIn : a.resF;
       this.blocks[l].forward(a.layers[l], out, this.#pass(a, false, l));
     }
     normForward(be, this.#norm, {

@@ -25,45 +25,134 @@ export const NODE_LOCATIONS = [
 
 export type NodeLocation = typeof NODE_LOCATIONS[number];
 
+/** The LayerActs buffers a location's activation lives in (src/model/block.ts). */
+export type LocationBuffer =
+  | "attnActIn"
+  | "attnQkv"
+  | "attnResidDelta"
+  | "mlpActIn"
+  | "mlpPostAct"
+  | "mlpResidDelta";
+
 export interface LocationSpec {
   name: NodeLocation;
   /** Channels per layer: C (residual reads and writes), H·d_head (q, k, v) or d_mlp (neurons). */
   width: (d: ModelDims) => number;
-  /** What the activation is, and the LayerActs buffer (rows) that holds it. */
+  /**
+   * The LayerActs buffer that holds the activation after its AbsTopK (and after ablation), from
+   * row `row` on; `${buffer}Raw` holds it before ablation when an ablation keeps copies.
+   */
+  buffer: LocationBuffer;
+  row: (d: ModelDims) => number;
+  /** What the node is, in words (the viewer's node panel). */
+  label: string;
+  /** How the block computes it. */
   where: string;
 }
+
+const zero = () => 0;
 
 /**
  * The table. With learned positions (d_pos_emb = P), the block inputs are AbsTopK over
  * `[RMSNorm(x); RMSNorm_pos(pos)]` (C + P channels, as the reference computes), but the act_in
- * nodes are the C residual rows only: the position rows are never masked.
+ * nodes are the C residual rows only: the position rows are never masked. q, k and v are one
+ * buffer of 3·HD rows, so their nodes (like their rows) are contiguous.
  */
 export const LOCATIONS: readonly LocationSpec[] = [
   {
     name: "attn.act_in",
     width: (d) => d.C,
-    where: "ain rows 0..C: AbsTopK([RMSNorm_1(x); RMSNorm_p1(pos)]), the residual read of c_attn",
+    buffer: "attnActIn",
+    row: zero,
+    label: "residual channel read by the attention (after RMSNorm and AbsTopK)",
+    where: "AbsTopK([RMSNorm_1(x); RMSNorm_p1(pos)]) rows 0..C, the residual read of c_attn",
   },
-  { name: "attn.q", width: (d) => d.HD, where: "qkv rows 0..HD: AbsTopK(q), all heads jointly" },
-  { name: "attn.k", width: (d) => d.HD, where: "qkv rows HD..2HD: AbsTopK(k)" },
-  { name: "attn.v", width: (d) => d.HD, where: "qkv rows 2HD..3HD: AbsTopK(v)" },
+  {
+    name: "attn.q",
+    width: (d) => d.HD,
+    buffer: "attnQkv",
+    row: zero,
+    label: "query channel",
+    where: "AbsTopK(q), all heads jointly",
+  },
+  {
+    name: "attn.k",
+    width: (d) => d.HD,
+    buffer: "attnQkv",
+    row: (d) => d.HD,
+    label: "key channel",
+    where: "AbsTopK(k)",
+  },
+  {
+    name: "attn.v",
+    width: (d) => d.HD,
+    buffer: "attnQkv",
+    row: (d) => 2 * d.HD,
+    label: "value channel",
+    where: "AbsTopK(v)",
+  },
   {
     name: "attn.resid_delta",
     width: (d) => d.C,
-    where: "ao: AbsTopK(attn.c_proj(y)), the attention's residual write",
+    buffer: "attnResidDelta",
+    row: zero,
+    label: "residual channel written by the attention",
+    where: "AbsTopK(attn.c_proj(y)), the attention's residual write",
   },
   {
     name: "mlp.act_in",
     width: (d) => d.C,
-    where: "min rows 0..C: AbsTopK([RMSNorm_2(x); RMSNorm_p2(pos)]), the residual read of c_fc",
+    buffer: "mlpActIn",
+    row: zero,
+    label: "residual channel read by the MLP (after RMSNorm and AbsTopK)",
+    where: "AbsTopK([RMSNorm_2(x); RMSNorm_p2(pos)]) rows 0..C, the residual read of c_fc",
   },
-  { name: "mlp.post_act", width: (d) => d.M, where: "u: AbsTopK(GELU(c_fc(h))), the neurons" },
+  {
+    name: "mlp.post_act",
+    width: (d) => d.M,
+    buffer: "mlpPostAct",
+    row: zero,
+    label: "MLP neuron (after GELU and AbsTopK)",
+    where: "AbsTopK(GELU(c_fc(h))), the neurons",
+  },
   {
     name: "mlp.resid_delta",
     width: (d) => d.C,
-    where: "mo: AbsTopK(mlp.c_proj(u)), the MLP's residual write",
+    buffer: "mlpResidDelta",
+    row: zero,
+    label: "residual channel written by the MLP",
+    where: "AbsTopK(mlp.c_proj(u)), the MLP's residual write",
   },
 ];
+
+/** The table's entry of a location. */
+export function locationSpec(loc: NodeLocation): LocationSpec {
+  return LOCATIONS.find((l) => l.name === loc)!;
+}
+
+/**
+ * Where a location's activations are in one layer's buffers for a pass of N tokens: the byte
+ * offset of its first row in `acts` (a LayerActs), and its rows ([rows, N] feature-major f32).
+ */
+export function locationRows(
+  acts: Readonly<Record<LocationBuffer, number>>,
+  d: ModelDims,
+  loc: NodeLocation,
+  N: number,
+): { ptr: number; rows: number } {
+  const l = locationSpec(loc);
+  return { ptr: acts[l.buffer] + 4 * l.row(d) * N, rows: l.width(d) };
+}
+
+/** Byte offset of one node's row ([N] tokens, f32) in its layer's buffers. */
+export function nodeRow(
+  acts: Readonly<Record<LocationBuffer, number>>,
+  d: ModelDims,
+  n: NodeRef,
+  N: number,
+): number {
+  return locationRows(acts, d, n.location, N).ptr + 4 * n.index * N;
+}
 
 /** Where one layer's nodes start in the model-wide node vector (offsets in nodes). */
 export type LayerNodeOffsets = Record<NodeLocation, number>;
@@ -126,11 +215,13 @@ export function nodeIndex(d: ModelDims, layout: NodeLayout, n: NodeRef): number 
   return layout.offsets[n.layer][n.location] + n.index;
 }
 
+const NODE_ID = new RegExp(
+  `^(\\d+)\\.(${NODE_LOCATIONS.map((l) => l.replace(".", "\\.")).join("|")})\\.(\\d+)$`,
+);
+
 /** Parses `"{layer}.{location}.{index}"`; null when malformed. */
 export function parseNodeId(id: string): NodeRef | null {
-  const m =
-    /^(\d+)\.(attn\.(?:act_in|q|k|v|resid_delta)|mlp\.(?:act_in|post_act|resid_delta))\.(\d+)$/
-      .exec(id);
+  const m = NODE_ID.exec(id);
   if (!m) return null;
   return { layer: Number(m[1]), location: m[2] as NodeLocation, index: Number(m[3]) };
 }

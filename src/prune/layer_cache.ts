@@ -80,7 +80,7 @@ export class LayerCache implements BatchResume {
     }
     if (this.freezeNorm && !frozen) from = 0;
     const arena = model.be.arena, C = model.d.C, N = B * T;
-    if (from > 0) arena.f32(a.layers[from].res, C * N).set(kept!.res[from]);
+    if (from > 0) arena.f32(a.layers[from].residIn, C * N).set(kept!.res[from]);
     if (frozen) {
       const f = kept!.frozen!;
       a.layers.forEach((s, l) => {
@@ -105,7 +105,7 @@ export class LayerCache implements BatchResume {
       this.#batches[k] = kept;
     }
     for (let l = Math.max(1, from + 1); l < L; l++) {
-      const src = arena.f32(a.layers[l].res, C * N);
+      const src = arena.f32(a.layers[l].residIn, C * N);
       if (kept.res[l]?.length === src.length) kept.res[l].set(src);
       else kept.res[l] = src.slice();
     }

@@ -7,49 +7,13 @@ import { f64ToF32Scaled, rowSumF64 } from "../backend/ops/index.ts";
 import { TRAIN_SEED } from "../data/corpus/index.ts";
 import { corpusSource, filesSource, splitBatch } from "../data/dataset.ts";
 import { loadPyFiles } from "../data/pyfiles.ts";
-import type { LayerActs } from "../model/block.ts";
-import type { Model } from "../model/model.ts";
-import type { NodeLocation } from "../model/nodes.ts";
+import { locationRows, LOCATIONS } from "../model/nodes.ts";
 import type { NodeMeans } from "../run/format.ts";
 import { type LoadedRun, readMeans, writeMeans } from "../run/run_dir.ts";
 import type { OpenRun } from "../run/open.ts";
 
 /** Pretraining tokens the means are taken over by default (PAPER §4 asks for ≥ 64k). */
 export const MEANS_TOKENS = 65536;
-
-/** The buffer holding each location's activation in a block's saved activations. */
-export function locationBuffer(s: LayerActs, loc: NodeLocation): number {
-  switch (loc) {
-    case "attn.act_in":
-      return s.ain;
-    case "attn.q":
-      return s.qkv;
-    case "attn.k":
-    case "attn.v":
-      throw new Error("k and v follow q in the qkv buffer: read them through attn.q");
-    case "attn.resid_delta":
-      return s.ao;
-    case "mlp.act_in":
-      return s.min;
-    case "mlp.post_act":
-      return s.u;
-    case "mlp.resid_delta":
-      return s.mo;
-  }
-}
-
-/** [location, buffer rows] read per layer: q, k, v as one 3·HD-row block (contiguous nodes). */
-function meanBlocks(model: Model): [NodeLocation, number][] {
-  const { C, M, HD } = model.d;
-  return [
-    ["attn.act_in", C],
-    ["attn.q", 3 * HD],
-    ["attn.resid_delta", C],
-    ["mlp.act_in", C],
-    ["mlp.post_act", M],
-    ["mlp.resid_delta", C],
-  ];
-}
 
 /**
  * The mean of every node over `tokens` tokens (rounded up to whole batches of the run's
@@ -78,9 +42,9 @@ export async function computeMeans(
       splitBatch(source.nextBatch(B, T), B, T, inputs, targets);
       model.forward(inputs, null, B, T);
       model.acts.layers.forEach((s, l) => {
-        for (const [loc, rows] of meanBlocks(model)) {
-          const off = model.nodes.offsets[l][loc];
-          rowSumF64(be, { acc: acc + 8 * off, x: locationBuffer(s, loc), C: rows, N });
+        for (const { name } of LOCATIONS) {
+          const { ptr, rows } = locationRows(s, model.d, name, N);
+          rowSumF64(be, { acc: acc + 8 * model.nodes.offsets[l][name], x: ptr, C: rows, N });
         }
       });
       onBatch?.(i + 1, batches);

@@ -5,7 +5,7 @@
  * node's delta (the loss change when it alone is ablated from the circuit).
  */
 import type { BatchResume, PromptItem, PromptScores } from "../eval/task_eval.ts";
-import { LOCATIONS, nodeAt } from "../model/nodes.ts";
+import { locationSpec, nodeAt } from "../model/nodes.ts";
 import { Rng } from "../util/rng.ts";
 import type { Calibration } from "./calibrate.ts";
 import type { MaskedScorer } from "./masked_scorer.ts";
@@ -29,7 +29,7 @@ function randomBaseline(
     const g = groups.get(key);
     if (g) g.count++;
     else {
-      const width = LOCATIONS.find((l) => l.name === nd.location)!.width(model.d);
+      const width = locationSpec(nd.location).width(model.d);
       groups.set(key, { base: model.nodes.offsets[nd.layer][nd.location], width, count: 1 });
     }
   }

@@ -12,9 +12,8 @@
 import type { Tokenizer } from "../data/tokenizer.ts";
 import type { PromptItem } from "../eval/task_eval.ts";
 import type { Model } from "../model/model.ts";
-import { parseNodeId } from "../model/nodes.ts";
+import { nodeRow, parseNodeId } from "../model/nodes.ts";
 import type { Circuit } from "../run/circuit.ts";
-import { locationBuffer } from "./means.ts";
 
 export interface NeuronpediaNode {
   node_id: string;
@@ -61,14 +60,10 @@ export function neuronpediaGraph(
   const seq = [tok.eot, ...item.tokens].slice(-model.cfg.nCtx);
   const T = seq.length, ctx = T - 1;
   model.forward(Int32Array.from(seq), null, 1, T);
-  const a = model.acts, arena = model.be.arena, { HD } = model.d;
+  const a = model.acts, arena = model.be.arena;
   const act = (id: string): number => {
     const n = parseNodeId(id)!;
-    const s = a.layers[n.layer];
-    const loc = n.location;
-    const row = loc === "attn.k" ? HD + n.index : loc === "attn.v" ? 2 * HD + n.index : n.index;
-    const buf = loc === "attn.k" || loc === "attn.v" ? s.qkv : locationBuffer(s, loc);
-    return arena.f32(buf + 4 * (row * T + ctx), 1)[0];
+    return arena.f32(nodeRow(a.layers[n.layer], model.d, n, T) + 4 * ctx, 1)[0];
   };
   const key = (id: string) => `${id.replaceAll(".", "_")}_${ctx}`;
   const nodes: NeuronpediaNode[] = circuit.nodes.map((n) => ({

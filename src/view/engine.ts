@@ -13,8 +13,8 @@ import { TRAIN_SEED } from "../data/corpus/index.ts";
 import type { Tokenizer } from "../data/tokenizer.ts";
 import { UserError } from "../errors.ts";
 import { evalTask, PairScorer, type PromptItem, type TaskResult } from "../eval/task_eval.ts";
-import type { LayerActs, Model } from "../model/model.ts";
-import { nodeAt, nodeId, nodeIndex, type NodeRef, parseNodeId } from "../model/nodes.ts";
+import type { Model } from "../model/model.ts";
+import { nodeAt, nodeId, nodeIndex, nodeRow, parseNodeId } from "../model/nodes.ts";
 import type { Calibration } from "../prune/calibrate.ts";
 import { circuitEdges } from "../prune/edges.ts";
 import { circuitLoss, measureCircuit } from "../prune/measure.ts";
@@ -155,28 +155,6 @@ export interface PromptView {
   full: NextToken[];
   circuit: NextToken[] | null;
   truncated: boolean;
-}
-
-/** Where a node's activation lives in one layer's buffers: buffer offset and row. */
-export function nodeBuffer(a: LayerActs, n: NodeRef, HD: number): { ptr: number; row: number } {
-  switch (n.location) {
-    case "attn.act_in":
-      return { ptr: a.ain, row: n.index };
-    case "attn.q":
-      return { ptr: a.qkv, row: n.index };
-    case "attn.k":
-      return { ptr: a.qkv, row: HD + n.index };
-    case "attn.v":
-      return { ptr: a.qkv, row: 2 * HD + n.index };
-    case "attn.resid_delta":
-      return { ptr: a.ao, row: n.index };
-    case "mlp.act_in":
-      return { ptr: a.min, row: n.index };
-    case "mlp.post_act":
-      return { ptr: a.u, row: n.index };
-    case "mlp.resid_delta":
-      return { ptr: a.mo, row: n.index };
-  }
 }
 
 /** Thrown by an evaluation the page has overtaken with a newer toggle. */
@@ -538,8 +516,7 @@ export class Engine {
     const ref = parseNodeId(id)!;
     this.nodeIndexOf(id);
     const a = this.model.acts.layers[ref.layer];
-    const { ptr, row } = nodeBuffer(a, ref, this.model.d.HD);
-    return this.be.arena.f32(ptr + 4 * row * N, N).slice();
+    return this.be.arena.f32(nodeRow(a, this.model.d, ref, N), N).slice();
   }
 
   /** The node's activation (unablated model) on both prompts of the first example pairs. */
@@ -656,17 +633,19 @@ export class Engine {
       throw new UserError(`node ${id}: attention patterns are for q, k and v channels`);
     }
     this.nodeIndexOf(id);
-    const { D, HD } = this.model.d;
+    const { D } = this.model.d;
     const { seq } = this.#forwardOne(this.tok.encode(text));
     const T = seq.length, N = T;
     const head = Math.floor(ref.index / D);
     const a = this.model.acts.layers[ref.layer];
-    const att = this.be.arena.f32(a.att + 4 * head * T * T, T * T);
+    const att = this.be.arena.f32(a.attnPattern + 4 * head * T * T, T * T);
     let channelScores: number[] | null = null;
     if (ref.location !== "attn.v") {
       const c = ref.index;
-      const q = this.be.arena.f32(a.qkv + 4 * c * N, N);
-      const k = this.be.arena.f32(a.qkv + 4 * (HD + c) * N, N);
+      const d = this.model.d,
+        at = (location: "attn.q" | "attn.k") =>
+          this.be.arena.f32(nodeRow(a, d, { layer: ref.layer, location, index: c }, N), N);
+      const q = at("attn.q"), k = at("attn.k");
       channelScores = new Array(T * T).fill(0);
       for (let t = 0; t < T; t++) {
         for (let s = 0; s <= t; s++) channelScores[t * T + s] = q[t] * k[s] / Math.sqrt(D);

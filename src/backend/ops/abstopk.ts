@@ -3,13 +3,14 @@
  * of largest |x| among its C channels and zero the rest; ties go to the lower channel. The mask
  * (u8 [C,N], 1 = kept) carries the choice to the backward. k ≥ C keeps everything, k = 0 nothing.
  */
+import type { U8Ptr } from "../arena.ts";
 import type { Backend } from "../backend.ts";
 import { checkBuffers, checkDims, withScratch } from "./layer_args.ts";
 
 /** out [C,N] = inp with each token's C − k smallest-|x| entries zeroed; mask [C,N] u8. out may be inp. */
 export function absTopKForward(
   be: Backend,
-  a: { out: number; mask: number; inp: number; C: number; N: number; k: number },
+  a: { out: number; mask: U8Ptr; inp: number; C: number; N: number; k: number },
 ): void {
   const { C, N, k } = a;
   const shapes = `inp [C=${C}, N=${N}] k=${k}`;
@@ -32,7 +33,7 @@ export interface AbsTopKBackwardArgs {
   /** dout [C,N]: the gradient of the forward's out. */
   dout: number;
   /** The forward's mask [C,N] (u8). */
-  mask: number;
+  mask: U8Ptr;
   C: number;
   N: number;
 }

@@ -3,6 +3,7 @@
  * computed in the module (musl's erff for |x| < 1.19, a fitted erfc tail beyond; ≤ 2 ulp above
  * x = −1.19, ≤ 6 ulp in the negative tail).
  */
+import type { U8Ptr } from "../arena.ts";
 import type { Backend } from "../backend.ts";
 import { KernelError } from "../../errors.ts";
 import { checkBuffers, checkDims, withScratch } from "./layer_args.ts";
@@ -52,7 +53,7 @@ export function geluForward(
  */
 export function geluBackwardWrite(
   be: Backend,
-  a: { dinp: number; dout: number; inp: number; n: number; mask?: number; phi?: number },
+  a: { dinp: number; dout: number; inp: number; n: number; mask?: U8Ptr; phi?: number },
 ): void {
   const kernel = a.phi === undefined ? "gelu_backward_write" : "gelu_backward_write_phi";
   const shapes = `n=${a.n}`;

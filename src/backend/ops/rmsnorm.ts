@@ -2,6 +2,7 @@
  * RMSNorm over the channels of feature-major activations [C, N] (asm/kernels/rmsnorm.ts): learnable
  * weight, no bias, eps = 2^-23 (PAPER §1). The backward accumulates into dinp and dweight.
  */
+import type { U8Ptr } from "../arena.ts";
 import type { Backend } from "../backend.ts";
 import { checkBuffers, checkDims, withScratch } from "./layer_args.ts";
 
@@ -50,7 +51,7 @@ export interface RmsnormBackwardArgs {
    * gradient of AbsTopK's output and is masked first, exactly as absTopKBackward into a
    * zero-filled buffer would (one pass fewer, and no such buffer).
    */
-  doutMask?: number;
+  doutMask?: U8Ptr;
   /** rstd was given, not computed (rmsnormScale): no gradient flows through it. */
   frozen?: boolean;
 }

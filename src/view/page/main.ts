@@ -5,7 +5,7 @@
  * run's training curves and its eval table. Every piece of state is in the URL (state.ts).
  */
 import { TASKS } from "../../../tasks/index.ts";
-import { parseNodeId } from "../../model/nodes.ts";
+import { locationSpec, parseNodeId } from "../../model/nodes.ts";
 import { type Circuit, parseCircuitText } from "../../run/circuit.ts";
 import { circuitFile, type MetricsRow, parseMetrics, RUN_FILES } from "../../run/format.ts";
 import type { CircuitEval, CircuitTaskInfo, FullEval } from "../engine.ts";
@@ -19,17 +19,6 @@ import { formatState, parseState, TABS, type ViewState } from "./state.ts";
 
 /** Printed precision of losses (the tests compare the page with the CLI at this precision). */
 const LOSS_DIGITS = 4;
-
-const LOCATION_TEXT: Record<string, string> = {
-  "attn.act_in": "residual channel read by the attention (after RMSNorm and AbsTopK)",
-  "attn.q": "query channel",
-  "attn.k": "key channel",
-  "attn.v": "value channel",
-  "attn.resid_delta": "residual channel written by the attention",
-  "mlp.act_in": "residual channel read by the MLP (after RMSNorm and AbsTopK)",
-  "mlp.post_act": "MLP neuron (after GELU and AbsTopK)",
-  "mlp.resid_delta": "residual channel written by the MLP",
-};
 
 interface Loaded {
   src: Source;
@@ -861,7 +850,7 @@ function renderNodeHeader(id: string): void {
     h(
       "p",
       { class: "small" },
-      `layer ${ref.layer} · ${LOCATION_TEXT[ref.location]}` +
+      `layer ${ref.layer} · ${locationSpec(ref.location).label}` +
         (ref.location.startsWith("attn.") && ref.location.length === 6
           ? ` · head ${Math.floor(ref.index / L.info.dims.D)}, channel ${ref.index % L.info.dims.D}`
           : ""),

@@ -3,6 +3,8 @@
  * slider's k, ablated, added and pinned nodes, the selected node, the open tab and the prompt.
  * Example: `#task=single_double_quote&k=12&ablate=0.attn.k.3&pin=1.mlp.post_act.7&tab=node`.
  */
+import { parseNodeId } from "../../model/nodes.ts";
+
 export interface ViewState {
   task: string | null;
   /** Nodes kept by rank (the curve's k); null = the circuit's own node set. */
@@ -32,10 +34,10 @@ export function emptyState(): ViewState {
   };
 }
 
-const ID = /^\d+\.(attn|mlp)\.[a-z_]+\.\d+$/;
+const isId = (x: string) => parseNodeId(x) !== null;
 
 function ids(s: string | null): Set<string> {
-  return new Set((s ?? "").split(",").filter((x) => ID.test(x)));
+  return new Set((s ?? "").split(",").filter(isId));
 }
 
 /** Reads a state from a URL fragment (unknown or malformed parts are ignored). */
@@ -49,7 +51,7 @@ export function parseState(hash: string): ViewState {
   st.added = ids(p.get("add"));
   st.pinned = ids(p.get("pin"));
   const sel = p.get("node");
-  st.selected = sel && ID.test(sel) ? sel : null;
+  st.selected = sel && isId(sel) ? sel : null;
   const tab = p.get("tab");
   st.tab = tab && (TABS as readonly string[]).includes(tab) ? tab : "intervene";
   st.prompt = p.get("prompt") ?? "";
