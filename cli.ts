@@ -13,7 +13,7 @@
  * Flags are parsed with node:util parseArgs (strict, src/cli_flags.ts). Errors a user can cause print one line and
  * exit with code 2; anything else is a bug and keeps its stack trace.
  */
-import { parseFlags } from "./src/cli_flags.ts";
+import { commandFlags } from "./src/cli_flags.ts";
 import { KernelError, UserError } from "./src/errors.ts";
 import { VERSION } from "./src/version.ts";
 
@@ -33,18 +33,11 @@ const COMMANDS: Record<string, { summary: string; run: (argv: string[]) => Promi
   tasks: {
     summary: "list the tasks with a description and an example pair",
     run: async (argv) => {
-      const { values } = parseFlags("tasks", {
-        args: argv,
-        options: { help: { type: "boolean" } },
-        strict: true,
-      });
-      if (values.help) {
-        console.log(
-          "usage: thinwire tasks\n\nLists the 20 minimal-pair tasks with an example each.",
-        );
-        return 0;
+      const usage =
+        "usage: thinwire tasks\n\nLists the 20 minimal-pair tasks with an example each.";
+      if (commandFlags("tasks", usage, {}, argv)) {
+        console.log((await import("./tasks/index.ts")).formatTaskList());
       }
-      console.log((await import("./tasks/index.ts")).formatTaskList());
       return 0;
     },
   },

@@ -15,6 +15,7 @@ import { parseFlags } from "../src/cli_flags.ts";
 import { UserError } from "../src/errors.ts";
 import { sha256Hex } from "../src/util/sha256.ts";
 import { writeAtomic } from "../src/util/write_atomic.ts";
+import { gemmMicroKernels, GENERATED_GEMM_PATH } from "./gen_gemm.ts";
 
 const here = new URL(".", import.meta.url);
 
@@ -56,6 +57,16 @@ export async function buildWasm(): Promise<Uint8Array> {
       "--converge",
     ],
     {
+      // The generated micro-kernels exist only here; every other file is read from disk.
+      readFile(name: string, baseDir: string) {
+        const path = `${baseDir}/${name}`.replace(/^\.\//, "");
+        if (path.endsWith(`asm/${GENERATED_GEMM_PATH}`)) return gemmMicroKernels();
+        try {
+          return Deno.readTextFileSync(path);
+        } catch {
+          return null;
+        }
+      },
       writeFile(name: string, contents: Uint8Array | string) {
         if (name.endsWith(".wasm")) binary = contents as Uint8Array;
       },

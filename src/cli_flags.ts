@@ -1,9 +1,36 @@
 /**
- * Flag parsing shared by the subcommands: node:util parseArgs (strict), whose errors become
- * one-line UserErrors (exit 2), and the --threads flag every compute command takes.
+ * What every subcommand's start shares: node:util parseArgs (strict) whose errors become one-line
+ * UserErrors (exit 2), --help printing the command's usage, the required flags, and the flags
+ * several commands take (--threads, integers and numbers, --task lists, --model).
  */
 import { parseArgs, type ParseArgsConfig } from "node:util";
 import { UserError } from "./errors.ts";
+import type { BackendOptions } from "./backend/backend.ts";
+import { type LoadedRun, loadRun } from "./run/run_dir.ts";
+import { getTask, type Task } from "../tasks/index.ts";
+
+type Options = NonNullable<ParseArgsConfig["options"]>;
+
+/**
+ * A value that looks like a negative number, given as the next argument of a string flag
+ * (`--pairs -5`), is joined to it (`--pairs=-5`): parseArgs would otherwise take it for a flag
+ * and refuse it with its own advice, where the flag's check has a clearer line.
+ */
+function joinNegatives(args: readonly string[], options: Options): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i], next = args[i + 1];
+    const name = a.startsWith("--") && !a.includes("=") ? a.slice(2) : null;
+    if (
+      name !== null && options[name]?.type === "string" && next !== undefined &&
+      /^-(\d|\.\d|inf)/i.test(next)
+    ) {
+      out.push(`${a}=${next}`);
+      i++;
+    } else out.push(a);
+  }
+  return out;
+}
 
 /** parseArgs(config); a bad flag is a UserError naming the command and the flag. */
 export function parseFlags<T extends ParseArgsConfig>(
@@ -11,7 +38,10 @@ export function parseFlags<T extends ParseArgsConfig>(
   config: T,
 ): ReturnType<typeof parseArgs<T>> {
   try {
-    return parseArgs(config);
+    const args = config.args && config.options
+      ? joinNegatives(config.args, config.options)
+      : config.args;
+    return parseArgs({ ...config, args } as T);
   } catch (e) {
     const code = (e as { code?: unknown }).code;
     if (typeof code === "string" && code.startsWith("ERR_PARSE_ARGS")) {
@@ -23,22 +53,81 @@ export function parseFlags<T extends ParseArgsConfig>(
   }
 }
 
-/** The --threads value: an integer in 1..64; all cores (at most 64) when not given. */
-export function threadsFlag(v: string | undefined): number {
-  if (v === undefined) return Math.min(navigator.hardwareConcurrency ?? 1, 64);
-  const n = Number(v);
-  if (!/^\d+$/.test(v.trim()) || n < 1 || n > 64) {
-    throw new UserError(`--threads needs an integer in 1..64, got '${v}'`);
+/** The parsed values of flags declared as `O`: strings, booleans, or arrays of them (`multiple`). */
+export type FlagValues<O extends Options> = {
+  [K in keyof O]?: O[K] extends { multiple: true }
+    ? (O[K]["type"] extends "boolean" ? boolean[] : string[])
+    : O[K]["type"] extends "boolean" ? boolean
+    : string;
+};
+
+/**
+ * A subcommand's flags (strict, no positional arguments, --help/-h added); null after printing
+ * `usage` for --help, where the command returns 0.
+ */
+export function commandFlags<const O extends Options>(
+  command: string,
+  usage: string | (() => string),
+  options: O,
+  argv: readonly string[],
+): FlagValues<O> | null {
+  const { values } = parseFlags(command, {
+    args: [...argv],
+    strict: true,
+    allowPositionals: false,
+    options: { ...options, help: { type: "boolean", short: "h" } },
+  });
+  if ((values as { help?: boolean }).help) {
+    console.log(typeof usage === "string" ? usage : usage());
+    return null;
   }
-  return n;
+  return values as FlagValues<O>;
 }
 
-/** An integer flag ≥ min (`fallback` when absent); anything else is a one-line UserError. */
-export function intFlag(flag: string, v: string | undefined, fallback: number, min = 1): number {
+/** A required flag's value, or the one-line error naming it (`what`: e.g. "--model DIR"). */
+export function required<T>(command: string, value: T | undefined, what: string): T {
+  if (value === undefined) throw new UserError(`${command}: ${what} is required (see --help)`);
+  return value;
+}
+
+/** The run folder of --model (required), opened with `backend`'s options. */
+export async function openModelFlag(
+  command: string,
+  model: string | undefined,
+  backend: BackendOptions,
+): Promise<LoadedRun> {
+  return await loadRun(required(command, model, "--model DIR"), backend);
+}
+
+/** The tasks of repeated or comma-listed --task flags (each checked by name); all when absent. */
+export function taskListFlag(command: string, v: string[] | undefined, all: readonly Task[]) {
+  if (!v) return all;
+  const names = v.flatMap((s) => s.split(",")).map((s) => s.trim()).filter((s) => s);
+  if (names.length === 0) throw new UserError(`${command}: --task needs a task name`);
+  return [...new Set(names)].map(getTask);
+}
+
+/** The --threads value: an integer in 1..64; `fallback` (all cores, at most 64) when not given. */
+export function threadsFlag(
+  v: string | undefined,
+  fallback = Math.min(navigator.hardwareConcurrency ?? 1, 64),
+): number {
+  return intFlag("threads", v, fallback, 1, 64);
+}
+
+/** An integer flag in [min, max] (`fallback` when absent); anything else is a one-line UserError. */
+export function intFlag(
+  flag: string,
+  v: string | undefined,
+  fallback: number,
+  min = 1,
+  max = Number.MAX_SAFE_INTEGER,
+): number {
   if (v === undefined) return fallback;
   const n = Number(v);
-  if (!/^\d+$/.test(v.trim()) || !Number.isSafeInteger(n) || n < min) {
-    throw new UserError(`--${flag} must be an integer ≥ ${min}, got '${v}'`);
+  if (!/^\d+$/.test(v.trim()) || !Number.isSafeInteger(n) || n < min || n > max) {
+    const range = max === Number.MAX_SAFE_INTEGER ? `≥ ${min}` : `in ${min}..${max}`;
+    throw new UserError(`--${flag} must be an integer ${range}, got '${v}'`);
   }
   return n;
 }

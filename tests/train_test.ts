@@ -274,7 +274,7 @@ Deno.test("bad input: one line on stderr, exit 2, nothing written", async (t) =>
   const cases: [string, string[], RegExp][] = [
     ["unknown flag", ["--bogus"], /bogus/],
     ["flag value that looks like a flag", ["--d-pos-emb", "-2"], /d-pos-emb/],
-    ["threads out of range", ["--threads", "0"], /--threads needs an integer in 1\.\.64/],
+    ["threads out of range", ["--threads", "0"], /--threads must be an integer in 1\.\.64/],
     ["d_model not a multiple of d_head", ["--d-model", "40"], /multiple of d_head/],
     [
       "ef that gives no whole width",

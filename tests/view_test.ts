@@ -212,8 +212,10 @@ Deno.test({
   fn: async (t) => {
     const { chromium } = await import("playwright-core");
     const { dir, circuit, frozen } = await run();
+    // Screenshots for a person to look at: kept only with THINWIRE_KEEP_SHOTS=1.
+    const keepShots = Deno.env.get("THINWIRE_KEEP_SHOTS") === "1";
     const shots = await Deno.makeTempDir({ prefix: "thinwire-view-shots-" });
-    console.log(`view_test: screenshots in ${shots}`);
+    if (keepShots) console.log(`view_test: screenshots in ${shots}`);
     const profile = await Deno.makeTempDir({ prefix: "thinwire-chromium-" });
     const browser = await chromium.launchPersistentContext(profile, {
       executablePath: CHROMIUM,
@@ -443,6 +445,7 @@ Deno.test({
       await view?.close();
       await browser.close();
       await Deno.remove(profile, { recursive: true });
+      if (!keepShots) await Deno.remove(shots, { recursive: true });
     }
   },
 });

@@ -2,7 +2,7 @@
  * `thinwire tokenizer`: trains the byte-level BPE tokenizer (PAPER.md §2) on the embedded corpus
  * or on the .py files under --data, writes it as JSON, and reports its compression.
  */
-import { parseFlags } from "../cli_flags.ts";
+import { commandFlags, intFlag } from "../cli_flags.ts";
 import { UserError } from "../errors.ts";
 import { writeAtomic } from "../util/write_atomic.ts";
 import { TRAIN_SEED, VAL_SEED } from "./corpus/index.ts";
@@ -21,31 +21,15 @@ pre-split regex, deterministically, and writes it as JSON.
   --chars N       characters of text to train on (default ${DEFAULT_TRAIN_CHARS})`;
 
 export async function tokenizerCommand(argv: string[]): Promise<number> {
-  const { values, positionals } = parseFlags("tokenizer", {
-    args: argv,
-    options: {
-      help: { type: "boolean" },
-      out: { type: "string" },
-      vocab: { type: "string" },
-      data: { type: "string" },
-      chars: { type: "string" },
-    },
-    strict: true,
-    allowPositionals: true,
-  });
-  if (values.help) {
-    console.log(HELP);
-    return 0;
-  }
-  if (positionals.length) throw new UserError(`unexpected argument '${positionals[0]}'`);
-  const vocab = Number(values.vocab ?? DEFAULT_VOCAB);
-  if (!Number.isInteger(vocab) || vocab < 258 || vocab > 65536) {
-    throw new UserError(`--vocab needs an integer in 258..65536, got '${values.vocab}'`);
-  }
-  const chars = Number(values.chars ?? DEFAULT_TRAIN_CHARS);
-  if (!Number.isInteger(chars) || chars < 1000) {
-    throw new UserError(`--chars needs an integer ≥ 1000, got '${values.chars}'`);
-  }
+  const values = commandFlags("tokenizer", HELP, {
+    out: { type: "string" },
+    vocab: { type: "string" },
+    data: { type: "string" },
+    chars: { type: "string" },
+  }, argv);
+  if (!values) return 0;
+  const vocab = intFlag("vocab", values.vocab, DEFAULT_VOCAB, 258, 65536);
+  const chars = intFlag("chars", values.chars, DEFAULT_TRAIN_CHARS, 1000);
   const out = values.out ?? "tokenizer.json";
   const t0 = performance.now();
   let train: Iterable<string>, held: string[];

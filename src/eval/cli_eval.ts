@@ -2,12 +2,18 @@
  * `thinwire eval`: loads a trained run and reports its task suite results and validation loss.
  * Flags are parsed here; cli.ts dispatches to `evalCommand` and prints any UserError.
  */
-import { intFlag, parseFlags, threadsFlag } from "../cli_flags.ts";
+import {
+  commandFlags,
+  intFlag,
+  openModelFlag,
+  required,
+  taskListFlag,
+  threadsFlag,
+} from "../cli_flags.ts";
 import { UserError } from "../errors.ts";
 import { writeAtomic } from "../util/write_atomic.ts";
 import { formatDuration, Progress } from "../util/progress.ts";
-import { getTask, type Task, TASKS } from "../../tasks/index.ts";
-import { loadRun } from "../run/run_dir.ts";
+import { TASKS } from "../../tasks/index.ts";
 import { formatExamples, formatTable, reportJson } from "./report.ts";
 import { evaluateRun } from "./run_eval.ts";
 
@@ -26,37 +32,23 @@ Evaluates a trained run on the twenty-task suite (PAPER.md §3) and its validati
 
 /** Runs `eval` with its own arguments; returns the exit code (problems are thrown as UserError). */
 export async function evalCommand(argv: string[]): Promise<number> {
-  const v = parseFlags("eval", {
-    args: argv,
-    strict: true,
-    allowPositionals: false,
-    options: {
-      model: { type: "string" },
-      json: { type: "string" },
-      task: { type: "string", multiple: true },
-      show: { type: "string" },
-      pairs: { type: "string" },
-      threads: { type: "string" },
-      help: { type: "boolean", short: "h" },
-    },
-  }).values;
-  if (v.help) {
-    console.log(USAGE);
-    return 0;
-  }
-  if (!v.model) throw new UserError("eval: --model DIR is required (see --help)");
+  const v = commandFlags("eval", USAGE, {
+    model: { type: "string" },
+    json: { type: "string" },
+    task: { type: "string", multiple: true },
+    show: { type: "string" },
+    pairs: { type: "string" },
+    threads: { type: "string" },
+  }, argv);
+  if (!v) return 0;
+  required("eval", v.model, "--model DIR");
   const pairs = intFlag("pairs", v.pairs, 200, 1);
   const show = intFlag("show", v.show, 0, 0);
   const threads = threadsFlag(v.threads);
-  let tasks: readonly Task[] = TASKS;
-  if (v.task) {
-    const names = v.task.flatMap((s) => s.split(",")).map((s) => s.trim()).filter((s) => s);
-    if (names.length === 0) throw new UserError("eval: --task needs a task name");
-    tasks = [...new Set(names)].map(getTask);
-  }
+  const tasks = taskListFlag("eval", v.task, TASKS);
 
   const t0 = performance.now();
-  const run = await loadRun(v.model, { threads });
+  const run = await openModelFlag("eval", v.model, { threads });
   try {
     const progress = new Progress("eval", tasks.length, "task");
     const report = await evaluateRun(run, {

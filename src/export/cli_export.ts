@@ -4,28 +4,10 @@
  * Adding one is one entry in FORMATS plus its module. A format writes either a folder or one file
  * (`--out`), and may show one task (`--task`): `html` does, so `--task` alone picks it.
  */
-import { parseFlags, threadsFlag } from "../cli_flags.ts";
+import { commandFlags, openModelFlag, required, threadsFlag } from "../cli_flags.ts";
 import { UserError } from "../errors.ts";
-import { type LoadedRun, loadRun } from "../run/run_dir.ts";
+import type { ExportFormat } from "./format.ts";
 import { getTask } from "../../tasks/index.ts";
-
-/** What a format gets besides the run and --out. */
-export interface ExportOptions {
-  /** --task: the task a format that shows one task is for (null for the others). */
-  task: string | null;
-  /** Progress lines (stderr). */
-  log: (line: string) => void;
-}
-
-/** One export format. */
-export interface ExportFormat {
-  /**
-   * Writes the export of `run` to `out`, each file atomically: into the folder `out` (which
-   * exists), or as the one file `out` for a format whose entry says `out: "file"`. Returns the
-   * paths written. Problems the user can fix are UserErrors.
-   */
-  write(run: LoadedRun, out: string, opts: ExportOptions): Promise<string[]>;
-}
 
 interface FormatEntry {
   /** The --help line. */
@@ -81,24 +63,15 @@ function usage(): string {
 
 /** Runs `export` with its own arguments; returns the exit code (problems are thrown as UserError). */
 export async function exportCommand(argv: string[]): Promise<number> {
-  const v = parseFlags("export", {
-    args: argv,
-    strict: true,
-    allowPositionals: false,
-    options: {
-      model: { type: "string" },
-      format: { type: "string" },
-      out: { type: "string" },
-      task: { type: "string" },
-      threads: { type: "string" },
-      help: { type: "boolean", short: "h" },
-    },
-  }).values;
-  if (v.help) {
-    console.log(usage());
-    return 0;
-  }
-  if (!v.model) throw new UserError("export: --model DIR is required (see --help)");
+  const v = commandFlags("export", usage, {
+    model: { type: "string" },
+    format: { type: "string" },
+    out: { type: "string" },
+    task: { type: "string" },
+    threads: { type: "string" },
+  }, argv);
+  if (!v) return 0;
+  required("export", v.model, "--model DIR");
   const name = v.format ?? (v.task !== undefined ? TASK_FORMAT : undefined);
   if (!name) {
     throw new UserError(
@@ -123,9 +96,9 @@ export async function exportCommand(argv: string[]): Promise<number> {
     );
   }
   if (v.task !== undefined) getTask(v.task);
-  const threads = v.threads === undefined ? 1 : threadsFlag(v.threads);
+  const threads = threadsFlag(v.threads, 1);
   const format = await entry.load();
-  const run = await loadRun(v.model, { threads });
+  const run = await openModelFlag("export", v.model, { threads });
   try {
     if (entry.out === "folder") await makeFolder(v.out);
     let written: string[];

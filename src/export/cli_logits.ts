@@ -4,10 +4,9 @@
  * named activation (src/export/activations.ts, the reference's hook names) to a safetensors file,
  * as TransformerLens's `run_with_cache` would hand them over, without Python.
  */
-import { intFlag, parseFlags, threadsFlag } from "../cli_flags.ts";
+import { commandFlags, intFlag, openModelFlag, required, threadsFlag } from "../cli_flags.ts";
 import { EOT_TOKEN, type Tokenizer } from "../data/tokenizer.ts";
 import { UserError } from "../errors.ts";
-import { loadRun } from "../run/run_dir.ts";
 import { encodeSafetensors } from "../model/safetensors.ts";
 import { writeAtomic } from "../util/write_atomic.ts";
 import { activationTensors } from "./activations.ts";
@@ -70,33 +69,24 @@ export function showToken(tok: Tokenizer, id: number): string {
 
 /** Runs `logits` with its own arguments; returns the exit code (problems are thrown as UserError). */
 export async function logitsCommand(argv: string[]): Promise<number> {
-  const v = parseFlags("logits", {
-    args: argv,
-    strict: true,
-    allowPositionals: false,
-    options: {
-      model: { type: "string" },
-      prompt: { type: "string" },
-      tokens: { type: "string" },
-      top: { type: "string" },
-      out: { type: "string" },
-      threads: { type: "string" },
-      help: { type: "boolean", short: "h" },
-    },
-  }).values;
-  if (v.help) {
-    console.log(USAGE);
-    return 0;
-  }
-  if (!v.model) throw new UserError("logits: --model DIR is required (see --help)");
+  const v = commandFlags("logits", USAGE, {
+    model: { type: "string" },
+    prompt: { type: "string" },
+    tokens: { type: "string" },
+    top: { type: "string" },
+    out: { type: "string" },
+    threads: { type: "string" },
+  }, argv);
+  if (!v) return 0;
+  required("logits", v.model, "--model DIR");
   if ((v.prompt === undefined) === (v.tokens === undefined)) {
     throw new UserError("logits: give exactly one of --prompt TEXT and --tokens IDS");
   }
   if (v.prompt === "") throw new UserError("logits: --prompt is empty");
   const top = intFlag("top", v.top, 10);
-  const threads = v.threads === undefined ? 1 : threadsFlag(v.threads);
+  const threads = threadsFlag(v.threads, 1);
 
-  const run = await loadRun(v.model, { threads });
+  const run = await openModelFlag("logits", v.model, { threads });
   try {
     const { model, tokenizer: tok } = run;
     const V = model.d.V, nCtx = model.cfg.nCtx;

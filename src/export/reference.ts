@@ -21,7 +21,7 @@ import { UserError } from "../errors.ts";
 import { dims, keepCount, type ModelConfig } from "../model/config.ts";
 import type { Model } from "../model/model.ts";
 import { writeAtomic } from "../util/write_atomic.ts";
-import type { ExportFormat } from "./cli_export.ts";
+import type { ExportFormat } from "./format.ts";
 import { encodeTorchStateDict, type TorchTensor } from "./torch_pickle.ts";
 
 /** The reference's names for AbsTopK's eight places (GPTConfig.afrac_loctypes), block order. */

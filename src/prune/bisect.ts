@@ -6,8 +6,14 @@
 import type { PromptItem } from "../eval/task_eval.ts";
 import type { Calibration } from "./calibrate.ts";
 import type { MaskedScorer } from "./masked_scorer.ts";
-import type { CurvePoint } from "./prune.ts";
 import type { OnProgress } from "./settings.ts";
+
+/** One point of the loss-vs-k curve: the top k nodes kept, the task loss raw and calibrated. */
+export interface CurvePoint {
+  k: number;
+  loss: number;
+  loss_calibrated: number;
+}
 
 /** The curve's points by k, each with the calibration fitted there. */
 export type Curve = Map<number, CurvePoint & { c: Calibration }>;

@@ -2,12 +2,20 @@
  * `thinwire prune`: finds the circuit behind one task (or every task the model solves), writes
  * `runs/<name>/circuits/<task>.json` (docs/circuit-format.md) and prints what it measured.
  */
-import { intFlag, numberFlag, parseFlags, threadsFlag } from "../cli_flags.ts";
+import {
+  commandFlags,
+  intFlag,
+  numberFlag,
+  openModelFlag,
+  required,
+  taskListFlag,
+  threadsFlag,
+} from "../cli_flags.ts";
 import { UserError } from "../errors.ts";
 import type { Circuit } from "../run/circuit.ts";
-import { loadRun, writeAtomic, writeCircuit, writeSummary } from "../run/run_dir.ts";
+import { type LoadedRun, writeAtomic, writeCircuit, writeSummary } from "../run/run_dir.ts";
 import { formatDuration, Progress } from "../util/progress.ts";
-import { getTask, type Task, TASKS } from "../../tasks/index.ts";
+import { getTask, TASKS } from "../../tasks/index.ts";
 import { neuronpediaGraph } from "./neuronpedia.ts";
 import {
   DEFAULT_HP,
@@ -72,45 +80,36 @@ const nonNeg = (flag: string, v: string | undefined, fallback: number) =>
 /** Runs `prune` with its own arguments; returns the exit code. */
 export async function pruneCommand(argv: string[]): Promise<number> {
   const s = { type: "string" } as const;
-  const v = parseFlags("prune", {
-    args: argv,
-    strict: true,
-    allowPositionals: false,
-    options: {
-      model: s,
-      task: { type: "string", multiple: true },
-      all: { type: "boolean" },
-      target: s,
-      method: s,
-      ablation: s,
-      "freeze-norm": { type: "boolean" },
-      trials: s,
-      format: s,
-      seed: s,
-      steps: s,
-      "batch-pairs": s,
-      lr: s,
-      "k-coef": s,
-      temperature: s,
-      "init-bias": s,
-      "init-noise": s,
-      "weight-decay": s,
-      "prune-pairs": s,
-      pairs: s,
-      "random-draws": s,
-      "random-pairs": s,
-      "delta-pairs": s,
-      "bisect-pairs": s,
-      "means-tokens": s,
-      threads: s,
-      help: { type: "boolean", short: "h" },
-    },
-  }).values;
-  if (v.help) {
-    console.log(USAGE);
-    return 0;
-  }
-  if (!v.model) throw new UserError("prune: --model DIR is required (see --help)");
+  const v = commandFlags("prune", USAGE, {
+    model: s,
+    task: { type: "string", multiple: true },
+    all: { type: "boolean" },
+    target: s,
+    method: s,
+    ablation: s,
+    "freeze-norm": { type: "boolean" },
+    trials: s,
+    format: s,
+    seed: s,
+    steps: s,
+    "batch-pairs": s,
+    lr: s,
+    "k-coef": s,
+    temperature: s,
+    "init-bias": s,
+    "init-noise": s,
+    "weight-decay": s,
+    "prune-pairs": s,
+    pairs: s,
+    "random-draws": s,
+    "random-pairs": s,
+    "delta-pairs": s,
+    "bisect-pairs": s,
+    "means-tokens": s,
+    threads: s,
+  }, argv);
+  if (!v) return 0;
+  required("prune", v.model, "--model DIR");
   if (!v.all && !v.task) throw new UserError("prune: give --task NAME or --all (see --help)");
   if (v.all && v.task) throw new UserError("prune: give --task or --all, not both");
   const method = v.method ?? "learned";
@@ -159,15 +158,10 @@ export async function pruneCommand(argv: string[]): Promise<number> {
   const evalPairs = posInt("pairs", v.pairs, PRUNE_DEFAULTS.evalPairs);
   const meansTokens = posInt("means-tokens", v["means-tokens"], MEANS_TOKENS);
   const threads = threadsFlag(v.threads);
-  let tasks: readonly Task[] = TASKS;
-  if (v.task) {
-    const names = v.task.flatMap((x) => x.split(",")).map((x) => x.trim()).filter((x) => x);
-    if (names.length === 0) throw new UserError("prune: --task needs a task name");
-    tasks = [...new Set(names)].map(getTask);
-  }
+  const tasks = taskListFlag("prune", v.task, TASKS);
 
   const t0 = performance.now();
-  const r = await loadRun(v.model, { threads });
+  const r = await openModelFlag("prune", v.model, { threads });
   try {
     // Tasks given by name must be measurable before anything is computed.
     if (!v.all) {
@@ -248,7 +242,7 @@ function phaseUnit(phase: string): string {
 }
 
 async function writeNeuronpedia(
-  r: Awaited<ReturnType<typeof loadRun>>,
+  r: LoadedRun,
   c: Circuit,
   prunePairs: number,
   evalPairs: number,

@@ -9,7 +9,6 @@ import { locationSpec, nodeAt } from "../model/nodes.ts";
 import { Rng } from "../util/rng.ts";
 import type { Calibration } from "./calibrate.ts";
 import type { MaskedScorer } from "./masked_scorer.ts";
-import type { CircuitResult } from "./prune.ts";
 import type { OnProgress, PruneSettings } from "./settings.ts";
 
 /** Random node sets with the circuit's count per (layer, location); their calibrated losses. */
@@ -52,11 +51,22 @@ function randomBaseline(
   return { mean, sd: losses.length > 1 ? sd : 0, draws };
 }
 
-/** What measureCircuit finds: CircuitResult's measurements. */
-export type CircuitMeasures = Pick<
-  CircuitResult,
-  "losses" | "deltas" | "fullLosses" | "circuitLosses"
->;
+/** What measureCircuit finds. */
+export interface CircuitMeasures {
+  /** Task losses on the evaluation pairs (src/run/circuit.ts says what each is). */
+  losses: {
+    full: number;
+    circuit: number;
+    circuit_calibrated: number;
+    ablated: number;
+    random: { mean: number; sd: number; draws: number };
+  };
+  /** Loss change when each kept node alone is ablated (same order as `kept`). */
+  deltas: number[];
+  /** Per-evaluation-item losses: the full model (raw) and the circuit (calibrated). */
+  fullLosses: Float32Array;
+  circuitLosses: Float32Array;
+}
 
 /**
  * Measures a node set on the held-out pairs (step 3 of the file comment) with a calibration:

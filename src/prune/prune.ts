@@ -20,11 +20,11 @@
  */
 import type { PromptItem } from "../eval/task_eval.ts";
 import { lapTimer } from "../util/laps.ts";
-import { bisect, fillCurve } from "./bisect.ts";
+import { bisect, type CurvePoint, fillCurve } from "./bisect.ts";
 import { type Calibration, IDENTITY } from "./calibrate.ts";
 import { LayerCache } from "./layer_cache.ts";
 import type { MaskedScorer } from "./masked_scorer.ts";
-import { measureCircuit } from "./measure.ts";
+import { type CircuitMeasures, measureCircuit } from "./measure.ts";
 import { attributionRanking, type Ranking, trainMasks } from "./ranking.ts";
 import type { MaskHyperparams, OnProgress, PruneSettings } from "./settings.ts";
 
@@ -35,13 +35,7 @@ export interface PruneData {
   evalItems: PromptItem[];
 }
 
-export interface CurvePoint {
-  k: number;
-  loss: number;
-  loss_calibrated: number;
-}
-
-export interface CircuitResult {
+export interface CircuitResult extends CircuitMeasures {
   /** Kept nodes (model-wide indices), ascending. */
   kept: number[];
   /** Every node by rank, best first. */
@@ -50,18 +44,6 @@ export interface CircuitResult {
   calibration: Calibration;
   /** Whether the calibrated loss on the pruning pairs met the target at the chosen k. */
   reached: boolean;
-  losses: {
-    full: number;
-    circuit: number;
-    circuit_calibrated: number;
-    ablated: number;
-    random: { mean: number; sd: number; draws: number };
-  };
-  /** Loss change when each kept node alone is ablated (same order as `kept`). */
-  deltas: number[];
-  /** Per-evaluation-item losses: the full model (raw) and the circuit (calibrated). */
-  fullLosses: Float32Array;
-  circuitLosses: Float32Array;
   /** Last optimisation loss (task + k_coef·Σm) and nodes on, for the report. */
   trainLoss: number;
   trainOn: number;

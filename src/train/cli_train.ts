@@ -2,7 +2,7 @@
  * `thinwire train`: flags → RunConfig → train(). Every model and schedule number of PAPER.md §1-2
  * has a flag; defaults come from the preset.
  */
-import { parseFlags, threadsFlag } from "../cli_flags.ts";
+import { commandFlags, threadsFlag } from "../cli_flags.ts";
 import { UserError } from "../errors.ts";
 import { ANNEAL_SHAPES, type AnnealShape, type RunConfig } from "../run/config.ts";
 import { DENSE_LR, denseVariant, PRESETS } from "./presets.ts";
@@ -111,7 +111,6 @@ function help(): string {
 
 export async function trainCommand(argv: string[]): Promise<number> {
   const options: Record<string, { type: "string" | "boolean" }> = {
-    help: { type: "boolean" },
     preset: { type: "string" },
     dense: { type: "boolean" },
     data: { type: "string" },
@@ -126,17 +125,8 @@ export async function trainCommand(argv: string[]): Promise<number> {
     "anneal-shape": { type: "string" },
   };
   for (const k of Object.keys(NUMERIC)) options[k] = { type: "string" };
-  const { values, positionals } = parseFlags("train", {
-    args: argv,
-    options,
-    strict: true,
-    allowPositionals: true,
-  });
-  if (values.help) {
-    console.log(help());
-    return 0;
-  }
-  if (positionals.length) throw new UserError(`unexpected argument '${positionals[0]}'`);
+  const values = commandFlags("train", help, options, argv);
+  if (!values) return 0;
   if (values.resume) {
     const fixed = Object.keys(values).filter((k) => !RESUME_FLAGS.has(k));
     if (fixed.length) {

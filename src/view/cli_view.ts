@@ -5,7 +5,7 @@
  * is printed on stderr as one line; the page then shows the same message (a damaged file is an
  * error in the page, never a blank one). Only a folder that is not a run at all stops here.
  */
-import { parseFlags } from "../cli_flags.ts";
+import { commandFlags, intFlag, required } from "../cli_flags.ts";
 import { UserError } from "../errors.ts";
 import { parseCircuitText } from "../run/circuit.ts";
 import { fileExists, RunDir } from "../run/run_dir.ts";
@@ -24,16 +24,6 @@ its URL. The page runs the model in the browser: open it, pick a task, click nod
   --task NAME   open this task's circuit first
   --port N      port to listen on (default: a free one)
   --help        this text`;
-
-/** Parses a --port value: an integer in 0..65535 (0 = a free port). */
-export function portFlag(v: string | undefined): number {
-  if (v === undefined) return 0;
-  const n = Number(v);
-  if (!/^\d+$/.test(v.trim()) || n > 65535) {
-    throw new UserError(`view: --port needs an integer in 0..65535, got '${v}'`);
-  }
-  return n;
-}
 
 export interface ViewHandle {
   url: string;
@@ -101,25 +91,17 @@ export async function startView(
 
 /** Runs `view`; returns when interrupted (Ctrl+C). */
 export async function viewCommand(argv: string[]): Promise<number> {
-  const v = parseFlags("view", {
-    args: argv,
-    strict: true,
-    allowPositionals: false,
-    options: {
-      model: { type: "string" },
-      task: { type: "string" },
-      port: { type: "string" },
-      help: { type: "boolean", short: "h" },
-    },
-  }).values;
-  if (v.help) {
-    console.log(USAGE);
-    return 0;
-  }
-  if (!v.model) throw new UserError("view: --model DIR is required (see --help)");
-  const port = portFlag(v.port);
+  const v = commandFlags("view", USAGE, {
+    model: { type: "string" },
+    task: { type: "string" },
+    port: { type: "string" },
+  }, argv);
+  if (!v) return 0;
+  const model = required("view", v.model, "--model DIR");
+  // 0 = a free port.
+  const port = intFlag("port", v.port, 0, 0, 65535);
   const h = await startView(
-    { model: v.model, task: v.task ?? null, port },
+    { model, task: v.task ?? null, port },
     (line) => console.error(line),
   );
   console.log(`thinwire view: ${h.url}`);

@@ -18,7 +18,7 @@ import {
   RunDir,
   writeAtomic,
 } from "../run/run_dir.ts";
-import type { ExportFormat } from "../export/cli_export.ts";
+import type { ExportFormat } from "../export/format.ts";
 import { sha256Hex } from "../util/sha256.ts";
 import { getTask } from "../../tasks/index.ts";
 import { stopBundler, viewBundle } from "./bundle.ts";

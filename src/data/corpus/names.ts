@@ -4,7 +4,7 @@
  */
 import type { Rng } from "../../util/rng.ts";
 import * as B from "./banks.ts";
-import type { Ty } from "./scope.ts";
+import type { Ty } from "./types.ts";
 
 /** English plural of a bank noun. */
 export function plural(noun: string): string {

@@ -6,23 +6,9 @@
 import type { Rng } from "../../util/rng.ts";
 import { RESERVED } from "./banks.ts";
 import { nameFor } from "./names.ts";
+import type { Ty } from "./types.ts";
 
-/**
- * Value types: int, float, str, bool, list of int, list of str, list of int lists, dict str→int,
- * set of int, set of str, instance of a generated class.
- */
-export type Ty =
-  | "int"
-  | "float"
-  | "str"
-  | "bool"
-  | "ilist"
-  | "slist"
-  | "grid"
-  | "dict"
-  | "iset"
-  | "sset"
-  | "obj";
+export type { Ty } from "./types.ts";
 
 /** A variable (or a readable attribute such as `self.name` or `cart.total`). */
 export interface Var {
