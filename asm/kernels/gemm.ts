@@ -261,11 +261,12 @@ function gemm_init_only(
 }
 
 
-/**
- * C[M,N] (+)= op(A)[M,K] · op(B)[K,N] + bias[M] with the 4x8_loadsplat micro-kernel.
- * A is [M,K] ([K,M] if trans_a), B is [K,N] ([N,K] if trans_b), C is [M,N]; bias is 0 for none;
- * accumulate adds to C. scratch: threads × gemm_f32_scratch_bytes() bytes.
- */
+// The exported variants, one per micro-kernel of asm/gen_gemm.ts (in its order): each computes
+// C[M,N] (+)= op(A)[M,K] · op(B)[K,N] + bias[M]. A is [M,K] ([K,M] if trans_a), B is [K,N]
+// ([N,K] if trans_b), C is [M,N]; bias is 0 for none; accumulate adds to C. scratch: threads ×
+// gemm_f32_scratch_bytes() bytes.
+
+/** GEMM with the 4x8_loadsplat micro-kernel. */
 export function gemm_f32_4x8_loadsplat(
   M: i32, N: i32, K: i32, a: usize, trans_a: i32, b: usize, trans_b: i32, c: usize, bias: usize,
   accumulate: i32, scratch: usize, tid: i32, nth: i32,
@@ -273,11 +274,7 @@ export function gemm_f32_4x8_loadsplat(
   gemm_f32(0, 4, 8, M, N, K, a, trans_a, b, trans_b, c, bias, accumulate, scratch, tid, nth);
 }
 
-/**
- * C[M,N] (+)= op(A)[M,K] · op(B)[K,N] + bias[M] with the 4x8_mixsplat micro-kernel.
- * A is [M,K] ([K,M] if trans_a), B is [K,N] ([N,K] if trans_b), C is [M,N]; bias is 0 for none;
- * accumulate adds to C. scratch: threads × gemm_f32_scratch_bytes() bytes.
- */
+/** GEMM with the 4x8_mixsplat micro-kernel. */
 export function gemm_f32_4x8_mixsplat(
   M: i32, N: i32, K: i32, a: usize, trans_a: i32, b: usize, trans_b: i32, c: usize, bias: usize,
   accumulate: i32, scratch: usize, tid: i32, nth: i32,
@@ -285,11 +282,7 @@ export function gemm_f32_4x8_mixsplat(
   gemm_f32(1, 4, 8, M, N, K, a, trans_a, b, trans_b, c, bias, accumulate, scratch, tid, nth);
 }
 
-/**
- * C[M,N] (+)= op(A)[M,K] · op(B)[K,N] + bias[M] with the 6x8_mixsplat micro-kernel.
- * A is [M,K] ([K,M] if trans_a), B is [K,N] ([N,K] if trans_b), C is [M,N]; bias is 0 for none;
- * accumulate adds to C. scratch: threads × gemm_f32_scratch_bytes() bytes.
- */
+/** GEMM with the 6x8_mixsplat micro-kernel. */
 export function gemm_f32_6x8_mixsplat(
   M: i32, N: i32, K: i32, a: usize, trans_a: i32, b: usize, trans_b: i32, c: usize, bias: usize,
   accumulate: i32, scratch: usize, tid: i32, nth: i32,
