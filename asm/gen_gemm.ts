@@ -42,7 +42,7 @@ function microKernel(s: GemmKernelSpec): string {
   const rows = range(mr), cols = range(nr / 4);
   const acc = (i: number, j: number) => `c${i}${j}`;
   const perRow = (f: (i: number) => string) => rows.map((i) => `      ${f(i)}`).join("\n");
-  const vecs = (i: number, f: (j: number) => string, sep = " ") => cols.map(f).join(sep);
+  const vecs = (f: (j: number) => string, sep = " ") => cols.map(f).join(sep);
   const kStep = (aOff: number, bOff: number, indent: string) => {
     const out = cols.map((j) => `const b${j} = v128.load(bp, ${bOff + 16 * j});`);
     if (s.broadcast === "mixsplat") out.push(`const va0 = v128.load(ap, ${aOff});`);
@@ -69,21 +69,21 @@ function ukernel_${kernelName(s)}(
   for (let t = 0; t < tiles; t++) {
     let bp = bp0;
 ${rows.map((i) => `    const crow${i} = c + ${i} * ldc;`).join("\n")}
-${rows.map((i) => `    let ${vecs(i, (j) => `${acc(i, j)}: v128`, ", ")};`).join("\n")}
+${rows.map((i) => `    let ${vecs((j) => `${acc(i, j)}: v128`, ", ")};`).join("\n")}
     if (init == INIT_C) {
-${perRow((i) => vecs(i, (j) => `${acc(i, j)} = v128.load(crow${i}, ${16 * j});`))}
+${perRow((i) => vecs((j) => `${acc(i, j)} = v128.load(crow${i}, ${16 * j});`))}
     } else {
 ${perRow((i) => `const bias${i} = bias ? v128.load32_splat(bias, ${4 * i}) : f32x4.splat(0);`)}
       if (init == INIT_C_BIAS) {
 ${
     rows.map((i) =>
       `        ${
-        vecs(i, (j) => `${acc(i, j)} = f32x4.add(v128.load(crow${i}, ${16 * j}), bias${i});`)
+        vecs((j) => `${acc(i, j)} = f32x4.add(v128.load(crow${i}, ${16 * j}), bias${i});`)
       }`
     ).join("\n")
   }
       } else {
-${rows.map((i) => `        ${vecs(i, (j) => `${acc(i, j)} = bias${i};`)}`).join("\n")}
+${rows.map((i) => `        ${vecs((j) => `${acc(i, j)} = bias${i};`)}`).join("\n")}
       }
     }
     const a_end = ap + <usize>kc * ${aStep};
@@ -104,7 +104,7 @@ ${kStep(0, 0, "      ")}
       bp += ${bStep};
     }
 ${
-    rows.map((i) => `    ${vecs(i, (j) => `v128.store(crow${i}, ${acc(i, j)}, ${16 * j});`)}`).join(
+    rows.map((i) => `    ${vecs((j) => `v128.store(crow${i}, ${acc(i, j)}, ${16 * j});`)}`).join(
       "\n",
     )
   }

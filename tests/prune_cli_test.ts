@@ -9,7 +9,7 @@ import { makeRandomRun } from "./run_fixture.ts";
 import { UserError } from "../src/errors.ts";
 import { pruneCommand } from "../src/prune/cli_prune.ts";
 import { parseCircuit, parseSummary } from "../src/run/circuit.ts";
-import { loadRun, readCircuit, RunDir } from "../src/run/run_dir.ts";
+import { loadRun, readCircuit, readRunConfig, RunDir } from "../src/run/run_dir.ts";
 import { evalTask, PairScorer } from "../src/eval/task_eval.ts";
 import { getTask } from "../tasks/index.ts";
 import { type RunConfig } from "../src/run/config.ts";
@@ -98,7 +98,8 @@ Deno.test("prune one task: a valid circuit file, a neuronpedia graph, cached mea
   assert.match(r.out, /task loss \(8 held-out pairs\): full [\d.]+ {2}circuit [\d.]+ \(calibrated/);
   assert.match(r.err, /node means: 1024 pretraining tokens/);
   const run = new RunDir(dir);
-  const c = await readCircuit(run, TASK);
+  const cfg = (await readRunConfig(run)).model;
+  const c = await readCircuit(run, TASK, cfg);
   assert.equal(c.task, TASK);
   assert.equal(c.model.config.baseDModel, 32);
   assert.equal(c.pairs.eval_pairs, 8);
@@ -225,20 +226,21 @@ Deno.test("prune: bad input is one line, exit code 2, nothing written", async ()
   }
   // A malformed circuit file handed to a reader.
   const run = new RunDir(dir);
+  const cfg = (await readRunConfig(run)).model;
   await Deno.mkdir(run.circuitsDir, { recursive: true });
   await Deno.writeTextFile(
     run.circuit("with_as"),
     '{"format": "thinwire.circuit", "version": 1, "task": 3}',
   );
-  await assert.rejects(readCircuit(run, "with_as"), (e: unknown) => {
+  await assert.rejects(readCircuit(run, "with_as", cfg), (e: unknown) => {
     assert.ok(e instanceof UserError);
     assert.match(e.message, /with_as\.json: not a valid circuit file: /);
     return true;
   });
   await Deno.writeTextFile(run.circuit("with_as"), '{"format": "thinwire.circ');
-  await assert.rejects(readCircuit(run, "with_as"), /not valid JSON/);
+  await assert.rejects(readCircuit(run, "with_as", cfg), /not valid JSON/);
   await assert.rejects(
-    readCircuit(run, "var_if"),
+    readCircuit(run, "var_if", cfg),
     /no circuit for var_if yet \(make it with: deno task prune --model .* --task var_if\)/,
   );
   assert.throws(() => parseCircuit(null, "x"), UserError);

@@ -7,7 +7,7 @@
  */
 import { pruneCommand } from "../src/prune/cli_prune.ts";
 import { type Circuit } from "../src/run/circuit.ts";
-import { readCircuit, RunDir } from "../src/run/run_dir.ts";
+import { readCircuit, readRunConfig, RunDir } from "../src/run/run_dir.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 /** The circuit the page opens first. */
@@ -99,10 +99,11 @@ export async function makeViewRun(): Promise<
     throw e;
   }
   const run = new RunDir(dir);
+  const cfg = (await readRunConfig(run)).model;
   return {
     dir,
-    circuit: await readCircuit(run, FIXTURE_TASK),
-    frozen: await readCircuit(run, FROZEN_TASK),
+    circuit: await readCircuit(run, FIXTURE_TASK, cfg),
+    frozen: await readCircuit(run, FROZEN_TASK, cfg),
   };
 }
 

@@ -3,8 +3,7 @@
  * or on the .py files under --data, writes it as JSON, and reports its compression.
  */
 import { commandFlags, intFlag } from "../cli_flags.ts";
-import { UserError } from "../errors.ts";
-import { writeAtomic } from "../util/write_atomic.ts";
+import { checkWritable, writeAtomic } from "../util/write_atomic.ts";
 import { TRAIN_SEED, VAL_SEED } from "./corpus/index.ts";
 import { loadPyFiles } from "./pyfiles.ts";
 import { takeChars } from "./take_chars.ts";
@@ -31,6 +30,7 @@ export async function tokenizerCommand(argv: string[]): Promise<number> {
   const vocab = intFlag("vocab", values.vocab, DEFAULT_VOCAB, 258, 65536);
   const chars = intFlag("chars", values.chars, DEFAULT_TRAIN_CHARS, 1000);
   const out = values.out ?? "tokenizer.json";
+  await checkWritable(out, "--out");
   const t0 = performance.now();
   let train: Iterable<string>, held: string[];
   if (values.data) {

@@ -10,8 +10,7 @@ import {
   taskListFlag,
   threadsFlag,
 } from "../cli_flags.ts";
-import { UserError } from "../errors.ts";
-import { writeAtomic } from "../util/write_atomic.ts";
+import { checkWritable, writeAtomic } from "../util/write_atomic.ts";
 import { formatDuration, Progress } from "../util/progress.ts";
 import { TASKS } from "../../tasks/index.ts";
 import { formatExamples, formatTable, reportJson } from "./report.ts";
@@ -46,6 +45,7 @@ export async function evalCommand(argv: string[]): Promise<number> {
   const show = intFlag("show", v.show, 0, 0);
   const threads = threadsFlag(v.threads);
   const tasks = taskListFlag("eval", v.task, TASKS);
+  if (v.json && v.json !== "-") await checkWritable(v.json, "--json");
 
   const t0 = performance.now();
   const run = await openModelFlag("eval", v.model, { threads });
@@ -67,13 +67,7 @@ export async function evalCommand(argv: string[]): Promise<number> {
     if (toStdout) {
       console.log(JSON.stringify(reportJson(report), null, 2));
     } else if (v.json) {
-      try {
-        await writeAtomic(v.json, JSON.stringify(reportJson(report), null, 2) + "\n");
-      } catch (e) {
-        throw new UserError(
-          `--json ${v.json}: cannot write (${(e as Error).message.split("\n")[0]})`,
-        );
-      }
+      await writeAtomic(v.json, JSON.stringify(reportJson(report), null, 2) + "\n");
     }
     console.error(
       `evaluated ${tasks.length} task(s) × ${pairs} pairs in ` +

@@ -6,6 +6,7 @@
  */
 import { commandFlags, openModelFlag, required, threadsFlag } from "../cli_flags.ts";
 import { UserError } from "../errors.ts";
+import { checkWritable } from "../util/write_atomic.ts";
 import type { ExportFormat } from "./format.ts";
 import { getTask } from "../../tasks/index.ts";
 
@@ -98,23 +99,14 @@ export async function exportCommand(argv: string[]): Promise<number> {
   if (v.task !== undefined) getTask(v.task);
   const threads = threadsFlag(v.threads, 1);
   const format = await entry.load();
+  if (entry.out === "file") await checkWritable(v.out, "--out");
   const run = await openModelFlag("export", v.model, { threads });
   try {
     if (entry.out === "folder") await makeFolder(v.out);
-    let written: string[];
-    try {
-      written = await format.write(run, v.out, {
-        task: v.task ?? null,
-        log: (line) => console.error(line),
-      });
-    } catch (e) {
-      if (e instanceof Deno.errors.PermissionDenied || e instanceof Deno.errors.NotFound) {
-        throw new UserError(
-          `export: cannot write to ${v.out} (${(e as Error).message.split("\n")[0]})`,
-        );
-      }
-      throw e;
-    }
+    const written = await format.write(run, v.out, {
+      task: v.task ?? null,
+      log: (line) => console.error(line),
+    });
     console.error(`exported ${v.model} as ${name}: ${written.join(", ")}`);
   } finally {
     run.close();

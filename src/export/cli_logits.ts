@@ -8,7 +8,7 @@ import { commandFlags, intFlag, openModelFlag, required, threadsFlag } from "../
 import { EOT_TOKEN, type Tokenizer } from "../data/tokenizer.ts";
 import { UserError } from "../errors.ts";
 import { encodeSafetensors } from "../model/safetensors.ts";
-import { writeAtomic } from "../util/write_atomic.ts";
+import { checkWritable, writeAtomic } from "../util/write_atomic.ts";
 import { activationTensors } from "./activations.ts";
 
 const USAGE = `usage: deno task logits --model DIR (--prompt TEXT | --tokens 1,2,3) [options]
@@ -85,6 +85,7 @@ export async function logitsCommand(argv: string[]): Promise<number> {
   if (v.prompt === "") throw new UserError("logits: --prompt is empty");
   const top = intFlag("top", v.top, 10);
   const threads = threadsFlag(v.threads, 1);
+  if (v.out) await checkWritable(v.out, "--out");
 
   const run = await openModelFlag("logits", v.model, { threads });
   try {
@@ -128,13 +129,7 @@ export async function logitsCommand(argv: string[]): Promise<number> {
         format: "thinwire-activations-1",
         tokens: JSON.stringify(ids),
       });
-      try {
-        await writeAtomic(v.out, bytes);
-      } catch (e) {
-        throw new UserError(
-          `logits: --out ${v.out}: cannot write (${(e as Error).message.split("\n")[0]})`,
-        );
-      }
+      await writeAtomic(v.out, bytes);
       console.error(`wrote logits and activations of ${T} token(s) → ${v.out}`);
     }
   } finally {

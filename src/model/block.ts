@@ -32,62 +32,152 @@ import type { LayerParams, ParamSpec } from "./params.ts";
  * N = B·T tokens of a pass (C = d_model, P = d_pos_emb, HD = heads·d_head, M = d_mlp, H = heads).
  * f32 unless typed U8Ptr (AbsTopK's kept-entry masks, one byte per entry). The six fields named
  * after node locations hold the nodes' activations (src/model/nodes.ts LOCATIONS); their `Raw`
- * twins hold them before ablation (0 when no ablation buffers are allocated).
+ * twins hold them before ablation (0 when no ablation buffers are allocated). Each buffer's shape
+ * is LAYER_ACTS below, which allocates them and sizes a pass's memory.
  */
 export interface LayerActs {
-  /** [C, N] the residual stream entering the block (hook `resid_in`). */
+  /** The residual stream entering the block (hook `resid_in`). */
   residIn: number;
-  /** [C + P, N] [RMSNorm_1(residIn); RMSNorm_p1(pos)], the first AbsTopK's input. */
+  /** [RMSNorm_1(residIn); RMSNorm_p1(pos)], the first AbsTopK's input; rstd1 = 1/rms per token. */
   ln1: number;
-  /** [N] 1/rms of residIn, and [N] of the positions (P > 0). */
   rstd1: number;
   rstdPos1: number;
-  /** [C + P, N] AbsTopK(ln1); rows 0..C are the attn.act_in nodes. */
+  /** AbsTopK(ln1); rows 0..C are the attn.act_in nodes. */
   attnActIn: number;
   attnActInMask: U8Ptr;
-  /** [3·HD, N] c_attn(attnActIn): q | k | v before AbsTopK. */
+  /** c_attn(attnActIn): q | k | v before AbsTopK, then after it (the attn.q, k, v nodes). */
   qkvPre: number;
-  /** [3·HD, N] AbsTopK'd q | k | v, HD rows each: the attn.q, attn.k, attn.v nodes. */
   attnQkv: number;
   attnQkvMask: U8Ptr;
-  /** [H, B, T, T] softmax weights (query row, key column). */
+  /** Softmax weights, [H, B, T, T] (query row, key column). */
   attnPattern: number;
-  /** [HD, N] the heads' outputs side by side. */
+  /** The heads' outputs side by side. */
   attnY: number;
-  /** [C, N] attn.c_proj(attnY) before AbsTopK, and after: the attn.resid_delta nodes. */
+  /** attn.c_proj(attnY) before AbsTopK, and after: the attn.resid_delta nodes. */
   attnOutPre: number;
   attnResidDelta: number;
   attnResidDeltaMask: U8Ptr;
-  /** [C, N] residIn + attnResidDelta. */
+  /** residIn + attnResidDelta. */
   residMid: number;
-  /** [C + P, N], [N], [N]: the MLP's norms, as ln1, rstd1, rstdPos1. */
+  /** The MLP's norms, as ln1, rstd1, rstdPos1. */
   ln2: number;
   rstd2: number;
   rstdPos2: number;
-  /** [C + P, N] AbsTopK(ln2); rows 0..C are the mlp.act_in nodes. */
+  /** AbsTopK(ln2); rows 0..C are the mlp.act_in nodes. */
   mlpActIn: number;
   mlpActInMask: U8Ptr;
-  /** [M, N] c_fc(mlpActIn), GELU of it, and 1 + erf(fcPre/√2) for GELU's backward. */
+  /** c_fc(mlpActIn), GELU of it, and 1 + erf(fcPre/√2) for GELU's backward. */
   fcPre: number;
   gelu: number;
   phi: number;
-  /** [M, N] AbsTopK(gelu): the mlp.post_act nodes. */
+  /** AbsTopK(gelu): the mlp.post_act nodes. */
   mlpPostAct: number;
   mlpPostActMask: U8Ptr;
-  /** [C, N] mlp.c_proj(mlpPostAct) before AbsTopK, and after: the mlp.resid_delta nodes. */
+  /** mlp.c_proj(mlpPostAct) before AbsTopK, and after: the mlp.resid_delta nodes. */
   mlpOutPre: number;
   mlpResidDelta: number;
   mlpResidDeltaMask: U8Ptr;
-  /** [N] scales recorded by an unablated forward, for frozen norms. */
+  /** Scales recorded by an unablated forward, for frozen norms. */
   rstd1Frozen: number;
   rstd2Frozen: number;
-  /** [C | 3·HD | C | C | M | C, N] the node activations before ablation. */
+  /** The node activations before ablation. */
   attnActInRaw: number;
   attnQkvRaw: number;
   attnResidDeltaRaw: number;
   mlpActInRaw: number;
   mlpPostActRaw: number;
   mlpResidDeltaRaw: number;
+}
+
+/**
+ * A saved activation's shape: `rows` per token of the pass ([rows, N]), or per query and key of
+ * every head (`attention`: [H, B, T, T]); u8 or f32; `raw`: allocated only when an ablation needs
+ * the pre-ablation values for its mask gradient.
+ */
+export interface ActShape {
+  rows: (d: ModelDims) => number;
+  type: "f32" | "u8";
+  attention?: boolean;
+  raw?: boolean;
+  /** `rows` entries in all, whatever the pass's size. */
+  fixed?: boolean;
+}
+
+const f32 = (rows: (d: ModelDims) => number): ActShape => ({ rows, type: "f32" });
+const u8 = (rows: (d: ModelDims) => number): ActShape => ({ rows, type: "u8" });
+const raw = (rows: (d: ModelDims) => number): ActShape => ({ rows, type: "f32", raw: true });
+const byC = (d: ModelDims) => d.C, byCP = (d: ModelDims) => d.C + d.P;
+const byM = (d: ModelDims) => d.M, byHD = (d: ModelDims) => d.HD;
+const by3HD = (d: ModelDims) => 3 * d.HD;
+const one = () => 1, ifPos = (d: ModelDims) => (d.P > 0 ? 1 : 0);
+
+/** Every buffer of LayerActs with its shape (llm.c's one place for activation sizes). */
+export const LAYER_ACTS: Record<keyof LayerActs, ActShape> = {
+  residIn: f32(byC),
+  ln1: f32(byCP),
+  rstd1: f32(one),
+  rstdPos1: f32(ifPos),
+  attnActIn: f32(byCP),
+  attnActInMask: u8(byCP),
+  qkvPre: f32(by3HD),
+  attnQkv: f32(by3HD),
+  attnQkvMask: u8(by3HD),
+  attnPattern: { rows: (d) => d.H, type: "f32", attention: true },
+  attnY: f32(byHD),
+  attnOutPre: f32(byC),
+  attnResidDelta: f32(byC),
+  attnResidDeltaMask: u8(byC),
+  residMid: f32(byC),
+  ln2: f32(byCP),
+  rstd2: f32(one),
+  rstdPos2: f32(ifPos),
+  mlpActIn: f32(byCP),
+  mlpActInMask: u8(byCP),
+  fcPre: f32(byM),
+  gelu: f32(byM),
+  phi: f32(byM),
+  mlpPostAct: f32(byM),
+  mlpPostActMask: u8(byM),
+  mlpOutPre: f32(byC),
+  mlpResidDelta: f32(byC),
+  mlpResidDeltaMask: u8(byC),
+  rstd1Frozen: f32(one),
+  rstd2Frozen: f32(one),
+  attnActInRaw: raw(byC),
+  attnQkvRaw: raw(by3HD),
+  attnResidDeltaRaw: raw(byC),
+  mlpActInRaw: raw(byC),
+  mlpPostActRaw: raw(byM),
+  mlpResidDeltaRaw: raw(byC),
+};
+
+/** The gradient scratch's shapes (BlockGrads). */
+export const BLOCK_GRADS: Record<keyof BlockGrads, ActShape> = {
+  dres: f32(byC),
+  dC1: f32(byCP),
+  dC2: f32(byCP),
+  dM1: f32(byM),
+  dM2: f32(byM),
+  dqkv: f32(by3HD),
+  dqkvPre: f32(by3HD),
+  dy: f32(byHD),
+  datt: { rows: (d) => d.H, type: "f32", attention: true },
+  dpos: f32((d) => d.P),
+  dabl: raw(byC),
+  discard: { rows: (d) => Math.max(d.C, d.P, d.H), type: "f32", fixed: true },
+};
+
+/** Bytes of one buffer of this shape for a pass of B sequences of T tokens (0: not allocated). */
+export function actBytes(
+  s: ActShape,
+  d: ModelDims,
+  B: number,
+  T: number,
+  withRaw: boolean,
+): number {
+  if (s.raw && !withRaw) return 0;
+  const n = s.rows(d) * (s.fixed ? 1 : s.attention ? B * T * T : B * T);
+  return s.type === "u8" ? n : 4 * n;
 }
 
 /** Gradient scratch shared by every block's backward (sized for the widest use). */

@@ -17,9 +17,13 @@ import type { Backend } from "../backend/backend.ts";
 import * as ops from "../backend/ops/index.ts";
 import {
   type Ablation,
+  actBytes,
+  type ActShape,
   Block,
+  BLOCK_GRADS,
   type BlockGrads,
   type BlockPass,
+  LAYER_ACTS,
   type LayerActs,
   normForward,
   type NormMode,
@@ -61,6 +65,47 @@ export interface Acts {
   dlnR: number;
   tokR: number;
   grads: BlockGrads;
+}
+
+const f32 = (rows: (d: ModelDims) => number): ActShape => ({ rows, type: "f32" });
+const perToken = f32(() => 1);
+
+/** The decoder's own buffers in Acts, beside each block's (LAYER_ACTS) and the gradients'. */
+export const MODEL_ACTS: Record<
+  Exclude<keyof Acts, "B" | "T" | "N" | "layers" | "grads" | "logitRows" | "logitCols">,
+  ActShape
+> = {
+  tokens: perToken,
+  targets: perToken,
+  posIds: f32((d) => (d.P > 0 ? 1 : 0)),
+  pos: f32((d) => d.P),
+  resF: f32((d) => d.C),
+  lnF: f32((d) => d.C),
+  rstdF: perToken,
+  rstdFFrozen: perToken,
+  logits: f32((d) => d.V),
+  losses: perToken,
+  xentStats: f32(() => 2),
+  dlogits: f32((d) => d.V),
+  dlnF: f32((d) => d.C),
+  lnR: f32((d) => d.C),
+  dlnR: f32((d) => d.C),
+  tokR: perToken,
+};
+
+/**
+ * Bytes of the activations (and their gradients) of a pass of B sequences of T tokens, as the
+ * model allocates them (`withRaw`: an ablation's pre-ablation copies too), alignment aside.
+ */
+export function activationBytes(d: ModelDims, B: number, T: number, withRaw: boolean): number {
+  let sum = 0;
+  const add = (table: Record<string, ActShape>, times = 1) => {
+    for (const s of Object.values(table)) sum += times * actBytes(s, d, B, T, withRaw);
+  };
+  add(LAYER_ACTS, d.L);
+  add(MODEL_ACTS);
+  add(BLOCK_GRADS);
+  return sum;
 }
 
 export interface ForwardOptions {
@@ -241,7 +286,7 @@ export class Model {
     const raw = this.#ablation !== null;
     const rawOk = !raw || this.#actsRaw;
     if (a && a.B === B && a.T === T && rawOk) return a;
-    const { C, M, HD, H, V, P } = this.d;
+    const { H } = this.d;
     const N = B * T;
     if (a && rawOk && N <= this.#capN && H * B * T * T <= this.#capAtt) {
       // Same buffers, new shape: every buffer is sized by N or by the attention size.
@@ -252,88 +297,32 @@ export class Model {
     // Reuse the old span only when nothing was allocated after it; otherwise leave it be.
     if (a) arena.release(this.#actsMark, this.#actsEnd);
     this.#actsMark = arena.mark();
-    const f = (n: number, what: string) => arena.tensor([n], what).ptr;
-    const u8 = (n: number, what: string) => arena.u8Buffer(n, what);
-    const r = (n: number, what: string) => (raw ? f(n, what) : 0);
-    const CP = C + P;
-    const layers: LayerActs[] = [];
-    for (let l = 0; l < this.d.L; l++) {
-      layers.push({
-        residIn: f(C * N, "residual"),
-        ln1: f(CP * N, "ln1"),
-        rstd1: f(N, "rstd1"),
-        attnActIn: f(CP * N, "attn.act_in"),
-        rstdPos1: f(P > 0 ? N : 0, "rstd_p1"),
-        attnActInMask: u8(CP * N, "mask"),
-        qkvPre: f(3 * HD * N, "qkv"),
-        attnQkv: f(3 * HD * N, "qkv"),
-        attnQkvMask: u8(3 * HD * N, "mask"),
-        attnPattern: f(H * B * T * T, "attention"),
-        attnY: f(HD * N, "attn.y"),
-        attnOutPre: f(C * N, "attn.out"),
-        attnResidDelta: f(C * N, "attn.resid_delta"),
-        attnResidDeltaMask: u8(C * N, "mask"),
-        residMid: f(C * N, "resid_mid"),
-        ln2: f(CP * N, "ln2"),
-        rstd2: f(N, "rstd2"),
-        mlpActIn: f(CP * N, "mlp.act_in"),
-        rstdPos2: f(P > 0 ? N : 0, "rstd_p2"),
-        mlpActInMask: u8(CP * N, "mask"),
-        fcPre: f(M * N, "c_fc"),
-        gelu: f(M * N, "gelu"),
-        phi: f(M * N, "gelu phi"),
-        mlpPostAct: f(M * N, "mlp.post_act"),
-        mlpPostActMask: u8(M * N, "mask"),
-        mlpOutPre: f(C * N, "mlp.out"),
-        mlpResidDelta: f(C * N, "mlp.resid_delta"),
-        mlpResidDeltaMask: u8(C * N, "mask"),
-        rstd1Frozen: f(N, "frozen rstd1"),
-        rstd2Frozen: f(N, "frozen rstd2"),
-        attnActInRaw: r(C * N, "attn.act_in before ablation"),
-        attnQkvRaw: r(3 * HD * N, "qkv before ablation"),
-        attnResidDeltaRaw: r(C * N, "attn.resid_delta before ablation"),
-        mlpActInRaw: r(C * N, "mlp.act_in before ablation"),
-        mlpPostActRaw: r(M * N, "mlp.post_act before ablation"),
-        mlpResidDeltaRaw: r(C * N, "mlp.resid_delta before ablation"),
-      });
-    }
+    const alloc = <K extends string>(table: Record<K, ActShape>, what: (k: K) => string) => {
+      const out = {} as Record<K, number>;
+      for (const k of Object.keys(table) as K[]) {
+        const t = table[k], bytes = actBytes(t, this.d, B, T, raw);
+        // f32 buffers start zeroed (arena.tensor), as gradients accumulated into them need.
+        out[k] = t.raw && !raw
+          ? 0
+          : t.type === "u8"
+          ? arena.u8Buffer(bytes, what(k))
+          : arena.tensor([bytes / 4], what(k)).ptr;
+      }
+      return out;
+    };
+    const layers = Array.from(
+      { length: this.d.L },
+      (_, l) => alloc(LAYER_ACTS, (k) => `layer ${l} ${k}`) as LayerActs,
+    );
     const acts: Acts = {
       B,
       T,
       N,
-      tokens: f(N, "tokens"),
-      targets: f(N, "targets"),
-      posIds: f(P > 0 ? N : 0, "position ids"),
-      pos: f(P * N, "positions"),
-      layers,
-      resF: f(C * N, "final residual"),
-      lnF: f(C * N, "ln_f"),
-      rstdF: f(N, "rstd_f"),
-      rstdFFrozen: f(N, "frozen rstd_f"),
-      logits: f(V * N, "logits"),
-      losses: f(N, "losses"),
-      xentStats: f(2 * N, "xent stats"),
-      dlogits: f(V * N, "grad"),
-      dlnF: f(C * N, "grad"),
       logitRows: 0,
       logitCols: 0,
-      lnR: f(C * N, "ln_f at logit columns"),
-      dlnR: f(C * N, "grad"),
-      tokR: f(N, "tokens at logit columns"),
-      grads: {
-        dres: f(C * N, "grad"),
-        dC1: f(CP * N, "grad"),
-        dC2: f(CP * N, "grad"),
-        dM1: f(M * N, "grad"),
-        dM2: f(M * N, "grad"),
-        dqkv: f(3 * HD * N, "grad"),
-        dqkvPre: f(3 * HD * N, "grad"),
-        dy: f(HD * N, "grad"),
-        datt: f(H * B * T * T, "grad"),
-        dpos: f(P * N, "grad"),
-        dabl: r(C * N, "grad"),
-        discard: f(Math.max(C, P, H), "discarded weight gradients"),
-      },
+      ...alloc(MODEL_ACTS, (k) => k),
+      layers,
+      grads: alloc(BLOCK_GRADS, (k) => `gradient ${k}`) as BlockGrads,
     };
     this.#acts = acts;
     this.#actsRaw = raw;

@@ -133,3 +133,13 @@ export function targetDensity(cls: SparsityClass, pfrac: number, ef: number): nu
       return 1;
   }
 }
+
+/**
+ * paramLayout(cfg).total without building the layout (whose tables grow with the layer count):
+ * every layer adds the same span, so two layouts of one and two layers give it for any count.
+ */
+export function paramFloats(cfg: ModelConfig): number {
+  const one = paramLayout({ ...cfg, nLayer: 1 }).total;
+  const two = paramLayout({ ...cfg, nLayer: 2 }).total;
+  return one + (cfg.nLayer - 1) * (two - one);
+}

@@ -8,7 +8,9 @@
  */
 import { z } from "zod";
 import { UserError } from "../errors.ts";
+import { dims, type ModelConfig } from "../model/config.ts";
 import {
+  locationSpec,
   NODE_LOCATIONS,
   nodeId,
   type NodeLocation,
@@ -133,7 +135,9 @@ export const circuitSchema = z.object({
 }).superRefine((c, ctx) => {
   const ids = new Set<string>();
   for (const n of c.nodes) {
-    const p = parseNodeId(n.id)!;
+    const p = parseNodeId(n.id);
+    // A malformed id is the id field's own issue.
+    if (!p) continue;
     if (p.layer !== n.layer || p.location !== n.location || p.index !== n.index) {
       ctx.addIssue({ code: "custom", message: `node ${n.id}: id disagrees with its fields` });
     }
@@ -207,6 +211,27 @@ export function parseCircuit(json: unknown, where: string): Circuit {
   const r = circuitSchema.safeParse(json);
   if (!r.success) throw new UserError(`${where}: not a valid circuit file: ${firstIssue(r.error)}`);
   return r.data;
+}
+
+/**
+ * Checks a circuit file against the run it is read from: it is the file of `task`
+ * (circuits/<task>.json), and every node it names exists in a model of `cfg` (its layer, and a
+ * channel within its location's width). One-line UserError naming the file and the first problem.
+ */
+export function checkCircuitFits(c: Circuit, cfg: ModelConfig, task: string, where: string): void {
+  if (c.task !== task) {
+    throw new UserError(`${where}: holds the circuit of task '${c.task}', not of ${task}`);
+  }
+  const d = dims(cfg);
+  const ids = [...c.nodes.map((n) => n.id), ...c.ranking];
+  for (const id of ids) {
+    const ref = parseNodeId(id)!;
+    if (ref.layer >= d.L || ref.index >= locationSpec(ref.location).width(d)) {
+      throw new UserError(
+        `${where}: node ${id} is not a node of this model (${d.L} layers, d_model ${d.C})`,
+      );
+    }
+  }
 }
 
 /** Validates parsed JSON as `circuits/summary.json`. */

@@ -5,6 +5,7 @@
  */
 import { UserError } from "../errors.ts";
 import { type ModelConfig, validateModelConfig } from "../model/config.ts";
+import { ARENA_BYTES, formatBytes, trainingBytes } from "../model/memory.ts";
 
 export const FORMAT_VERSION = 1;
 
@@ -63,14 +64,16 @@ export interface RunConfig {
 export function validateRunConfig(rc: RunConfig): void {
   validateModelConfig(rc.model);
   const t = rc.train;
-  const int = (name: string, v: number, min: number) => {
-    if (!Number.isInteger(v) || v < min) {
-      throw new UserError(`${name} must be an integer ≥ ${min}, got ${v}`);
+  const int = (name: string, v: number, min: number, max = Number.MAX_SAFE_INTEGER) => {
+    if (!Number.isSafeInteger(v) || v < min || v > max) {
+      const range = max === Number.MAX_SAFE_INTEGER ? `≥ ${min}` : `in ${min}..${max}`;
+      throw new UserError(`${name} must be an integer ${range}, got ${v}`);
     }
   };
-  int("steps", t.steps, 1);
+  int("steps", t.steps, 1, 1e9);
   int("batch size", t.batchSize, 1);
-  int("seed", t.seed, 0);
+  // Seeds are 32-bit in the generators (src/util/rng.ts and the WASM Gaussian fill).
+  int("seed", t.seed, 0, 2 ** 32 - 1);
   int("eval-every", t.evalEvery, 1);
   int("val-batches", t.valBatches, 1);
   int("save-every", t.saveEvery, 1);
@@ -87,7 +90,8 @@ export function validateRunConfig(rc: RunConfig): void {
   if (!(t.pfrac > 0 && t.pfrac <= ef2)) {
     throw new UserError(`pfrac must be in (0, ef²] = (0, ${ef2}], got ${t.pfrac}`);
   }
-  if (!(t.lr > 0 && Number.isFinite(t.lr))) throw new UserError(`lr must be > 0, got ${t.lr}`);
+  // An Adam step moves each weight by about lr: past 10 every run diverges at once.
+  if (!(t.lr > 0 && t.lr <= 10)) throw new UserError(`lr must be in (0, 10], got ${t.lr}`);
   for (
     const [k, v] of [["warmup", t.warmupFrac], ["anneal-start", t.annealStart], [
       "anneal-end",
@@ -116,6 +120,14 @@ export function validateRunConfig(rc: RunConfig): void {
   }
   if (!(t.eps > 0)) throw new UserError(`eps must be > 0, got ${t.eps}`);
   if (!(t.weightDecay >= 0)) throw new UserError(`weight decay must be ≥ 0, got ${t.weightDecay}`);
+  const need = trainingBytes(rc.model, t.batchSize, rc.model.nCtx);
+  if (need > ARENA_BYTES) {
+    throw new UserError(
+      `training this model on batches of ${t.batchSize}×${rc.model.nCtx} tokens needs ` +
+        `${formatBytes(need)} of WebAssembly memory, which holds ${formatBytes(ARENA_BYTES)}: ` +
+        `lower --batch or --n-ctx, or the widths and layers`,
+    );
+  }
 }
 
 export const MODEL_FIELDS: Record<keyof ModelConfig, "number" | "boolean"> = {

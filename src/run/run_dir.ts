@@ -7,7 +7,14 @@
 import type { Backend, BackendOptions } from "../backend/backend.ts";
 import { UserError } from "../errors.ts";
 import { writeAtomic } from "../util/write_atomic.ts";
-import { type Circuit, type CircuitSummary, parseCircuit, parseSummary } from "./circuit.ts";
+import type { ModelConfig } from "../model/config.ts";
+import {
+  checkCircuitFits,
+  type Circuit,
+  type CircuitSummary,
+  parseCircuit,
+  parseSummary,
+} from "./circuit.ts";
 import { parseRunConfig, type RunConfig } from "./config.ts";
 import {
   circuitFile,
@@ -79,6 +86,34 @@ export class RunDir {
     }
   }
 
+  /**
+   * Takes the folder's lock (the file `.lock` in it, which the folder must hold or be able to
+   * take): one process trains or resumes a run at a time. The lock goes with the process, killed
+   * or not; `release()` drops it sooner. A run locked by another process is a one-line UserError.
+   */
+  async lock(): Promise<{ release(): void }> {
+    const path = `${this.dir}/.lock`;
+    let f: Deno.FsFile;
+    try {
+      f = await Deno.open(path, { read: true, write: true, create: true });
+    } catch (e) {
+      throw new UserError(`cannot write to ${this.dir}: ${(e as Error).message.split("\n")[0]}`);
+    }
+    if (!(await f.tryLock(true))) {
+      f.close();
+      throw new UserError(`${this.dir}: another process is training this run (${path} is locked)`);
+    }
+    return {
+      release: () => {
+        try {
+          f.close();
+        } catch {
+          // Already closed.
+        }
+      },
+    };
+  }
+
   /** True when the folder holds anything of a run. */
   async exists(): Promise<boolean> {
     for (const p of [this.config, this.checkpoint, this.model]) {
@@ -88,12 +123,7 @@ export class RunDir {
   }
 
   async readJson(path: string): Promise<unknown> {
-    let text: string;
-    try {
-      text = await Deno.readTextFile(path);
-    } catch {
-      throw new UserError(`${path}: cannot be read`);
-    }
+    const text = new TextDecoder().decode(await this.readBytes(path));
     try {
       return JSON.parse(text);
     } catch {
@@ -102,11 +132,30 @@ export class RunDir {
   }
 
   async readBytes(path: string): Promise<Uint8Array> {
-    try {
-      return await Deno.readFile(path);
-    } catch (e) {
-      throw new UserError(`${path}: cannot be read (${(e as Error).message.split("\n")[0]})`);
-    }
+    return await readRegularFile(path);
+  }
+}
+
+/**
+ * A regular file's bytes. Anything else (a folder, a FIFO that would block the read forever, a
+ * device) is a one-line UserError, as is a file that cannot be read.
+ */
+export async function readRegularFile(path: string): Promise<Uint8Array> {
+  let info: Deno.FileInfo;
+  try {
+    info = await Deno.stat(path);
+  } catch (e) {
+    throw new UserError(`${path}: cannot be read (${(e as Error).message.split("\n")[0]})`);
+  }
+  if (!info.isFile) {
+    throw new UserError(
+      `${path}: not a regular file (${info.isDirectory ? "a folder" : "a device or pipe"})`,
+    );
+  }
+  try {
+    return await Deno.readFile(path);
+  } catch (e) {
+    throw new UserError(`${path}: cannot be read (${(e as Error).message.split("\n")[0]})`);
   }
 }
 
@@ -165,8 +214,11 @@ export async function writeMeans(run: RunDir, m: NodeMeans): Promise<void> {
   await writeAtomic(run.means, encodeMeans(m));
 }
 
-/** Reads and validates circuits/<task>.json; a missing one says which command makes it. */
-export async function readCircuit(run: RunDir, task: string): Promise<Circuit> {
+/**
+ * Reads and validates circuits/<task>.json against the run's model config; a missing one says
+ * which command makes it.
+ */
+export async function readCircuit(run: RunDir, task: string, cfg: ModelConfig): Promise<Circuit> {
   const path = run.circuit(task);
   if (!(await fileExists(path))) {
     throw new UserError(
@@ -174,7 +226,9 @@ export async function readCircuit(run: RunDir, task: string): Promise<Circuit> {
         `--task ${task})`,
     );
   }
-  return parseCircuit(await run.readJson(path), path);
+  const c = parseCircuit(await run.readJson(path), path);
+  checkCircuitFits(c, cfg, task, path);
+  return c;
 }
 
 export async function writeCircuit(run: RunDir, c: Circuit): Promise<void> {

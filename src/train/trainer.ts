@@ -22,7 +22,7 @@ import {
   loadDefaultTokenizer,
   Tokenizer,
 } from "../data/tokenizer.ts";
-import { UserError } from "../errors.ts";
+import { KernelError, UserError } from "../errors.ts";
 import type { Model } from "../model/model.ts";
 import {
   decodeSafetensors,
@@ -31,13 +31,24 @@ import {
   type SafetensorsFile,
 } from "../model/safetensors.ts";
 import { formatDuration, Progress } from "../util/progress.ts";
-import { FORMAT_VERSION, type RunConfig, validateRunConfig } from "../run/config.ts";
+import {
+  FORMAT_VERSION,
+  parseRunConfig,
+  type RunConfig,
+  validateRunConfig,
+} from "../run/config.ts";
 import { plotSvg } from "./plot_svg.ts";
-import { encodeModelFile, type MetricsRow } from "../run/format.ts";
+import {
+  configTokenizerName,
+  encodeModelFile,
+  type MetricsRow,
+  parseTokenizer,
+} from "../run/format.ts";
 import {
   appendMetrics,
+  fileExists,
   readMetrics,
-  readRunConfig,
+  readRegularFile,
   RunDir,
   writeAtomic,
   writeMetrics,
@@ -84,8 +95,14 @@ export async function train(args: TrainArgs): Promise<TrainResult> {
   let extendedFrom: number | null = null;
   if (args.resume) {
     if (!(await run.exists())) throw new UserError(`${args.out}: no run to resume here`);
-    rc = await readRunConfig(run);
-    tok = Tokenizer.fromJSON(await run.readJson(run.tokenizer));
+    const configJson = await run.readJson(run.config);
+    rc = parseRunConfig(configJson, run.config);
+    tok = parseTokenizer(
+      await run.readJson(run.tokenizer),
+      rc,
+      configTokenizerName(configJson),
+      run.tokenizer,
+    );
     if (args.steps !== undefined && args.steps !== rc.train.steps) {
       if (args.steps < rc.train.steps) {
         throw new UserError(
@@ -114,28 +131,39 @@ export async function train(args: TrainArgs): Promise<TrainResult> {
   // Load the data before writing anything, so bad input leaves no half-made run behind.
   const { train: source, val: valSource } = await makeSources(rc, tok);
   const valBatches = fixedBatches(valSource, t.valBatches, t.batchSize, m.nCtx);
+  const madeFolder = !(await fileExists(run.dir));
   await run.create();
-  if (!args.resume) {
-    await writeAtomic(run.config, JSON.stringify(runConfigJson(rc, tok), null, 2) + "\n");
-    await writeAtomic(run.tokenizer, JSON.stringify(tok.toJSON()));
-    await writeMetrics(run, []);
-  }
-
+  const lock = await run.lock();
+  // Until its first checkpoint a new run can be redone from nothing: a failure before it removes
+  // what this call wrote (a run killed then resumes from step 0).
+  let written = !args.resume;
   const be = await Backend.create({ threads: args.threads });
   try {
     const runner = new StepRunner(be, rc);
     const { model, adamM, adamV } = runner;
+    model.prepare(t.batchSize, m.nCtx);
+    if (!args.resume) {
+      await writeAtomic(run.config, JSON.stringify(runConfigJson(rc, tok), null, 2) + "\n");
+      await writeAtomic(run.tokenizer, JSON.stringify(tok.toJSON()));
+      await writeMetrics(run, []);
+    }
     const total = model.layout.total;
     let start = 0;
     let metrics: MetricsRow[] = [];
-    if (args.resume) {
-      start = await loadCheckpoint(run, model, adamM, adamV, source);
+    if (args.resume && await fileExists(run.checkpoint)) {
+      start = await loadCheckpoint(run, rc, model, adamM, adamV, source);
       // Rows past the checkpoint come from steps that are about to be redone.
       metrics = (await readMetrics(run)).filter((r) => r.step <= start);
       await writeMetrics(run, metrics);
-      if (extendedFrom !== null) await recordExtension(run, start, extendedFrom, t.steps);
     } else {
+      if (args.resume && !args.quiet) {
+        console.error(`thinwire: ${args.out} has no checkpoint yet: training from step 0`);
+      }
+      if (args.resume) await writeMetrics(run, []);
       model.init(t.seed);
+    }
+    if (args.resume && extendedFrom !== null) {
+      await recordExtension(run, start, extendedFrom, t.steps);
     }
     model.refresh(!t.dense);
 
@@ -193,7 +221,8 @@ export async function train(args: TrainArgs): Promise<TrainResult> {
         }, start);
       }
       if (done % t.saveEvery === 0 || last) {
-        await saveCheckpoint(run, model, adamM, adamV, done, source);
+        await saveCheckpoint(run, rc, model, adamM, adamV, done, source);
+        written = false;
         await writeAtomic(run.lossSvg, lossPlot(metrics, rc));
         lastSaved = done;
       }
@@ -217,9 +246,35 @@ export async function train(args: TrainArgs): Promise<TrainResult> {
       );
     }
     return result;
+  } catch (e) {
+    if (written) await removeUnstarted(run, madeFolder);
+    throw translateArenaError(e, rc);
   } finally {
     be.close();
+    lock.release();
   }
+}
+
+/** Removes what a new run wrote before its first checkpoint (and its folder, if it made it). */
+async function removeUnstarted(run: RunDir, madeFolder: boolean): Promise<void> {
+  for (const p of [run.config, run.tokenizer, run.metrics, run.lossSvg, run.stateDir]) {
+    await Deno.remove(p, { recursive: true }).catch(() => {});
+  }
+  if (madeFolder) {
+    await Deno.remove(`${run.dir}/.lock`).catch(() => {});
+    await Deno.remove(run.dir).catch(() => {});
+  }
+}
+
+/** The arena running out is a size the user chose: one line saying so (exit 2). */
+function translateArenaError(e: unknown, rc: RunConfig): unknown {
+  if (e instanceof KernelError && /^arena: out of memory/.test(e.message)) {
+    return new UserError(
+      `this model does not fit the 2 GiB of WebAssembly memory at batches of ` +
+        `${rc.train.batchSize}×${rc.model.nCtx} tokens (${e.message}): lower --batch or --n-ctx`,
+    );
+  }
+  return e;
 }
 
 /** The default tokenizer for the embedded corpus; otherwise one trained on the run's data. */
@@ -332,8 +387,24 @@ export async function saveModel(run: RunDir, model: Model, rc: RunConfig): Promi
   return bytes;
 }
 
+/**
+ * The config a checkpoint belongs to, as its metadata records it: the run's config without the
+ * step count, which `--resume --steps` may extend.
+ */
+function checkpointConfig(rc: RunConfig): string {
+  const { steps: _, ...train } = rc.train;
+  return JSON.stringify(
+    { model: rc.model, train },
+    (_k, v) =>
+      v && typeof v === "object" && !Array.isArray(v)
+        ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => a < b ? -1 : 1))
+        : v,
+  );
+}
+
 async function saveCheckpoint(
   run: RunDir,
+  rc: RunConfig,
   model: Model,
   adamM: number,
   adamV: number,
@@ -346,7 +417,11 @@ async function saveCheckpoint(
     { name: "params", shape: [n], data: arena.f32(model.params, n) },
     { name: "adam_m", shape: [n], data: arena.f32(adamM, n) },
     { name: "adam_v", shape: [n], data: arena.f32(adamV, n) },
-  ], { step: String(step), data_state: JSON.stringify(source.state()) });
+  ], {
+    step: String(step),
+    data_state: JSON.stringify(source.state()),
+    config: checkpointConfig(rc),
+  });
   await writeAtomic(run.checkpoint, bytes);
 }
 
@@ -371,6 +446,10 @@ export function restoreTrainingState(
       throw new UserError(`${where}: tensor ${name} missing or of the wrong size`);
     }
     arena.f32(ptr, n).set(t.data);
+    const bad = model.be.run("count_nonfinite", [ptr, n], 0);
+    if (bad > 0) {
+      throw new UserError(`${where}: tensor ${name} has ${bad} NaN/Inf value(s): not resumable`);
+    }
   }
   return checkpointStep(f, where);
 }
@@ -384,23 +463,29 @@ export function checkpointStep(f: SafetensorsFile, where: string): number {
 
 /** A run's checkpoint (state/checkpoint.safetensors), read and decoded. */
 export async function readCheckpoint(run: RunDir): Promise<SafetensorsFile> {
-  let bytes: Uint8Array;
-  try {
-    bytes = await Deno.readFile(run.checkpoint);
-  } catch {
+  if (!(await fileExists(run.checkpoint))) {
     throw new UserError(`${run.checkpoint}: no checkpoint to resume from`);
   }
-  return decodeSafetensors(bytes, run.checkpoint);
+  return decodeSafetensors(await readRegularFile(run.checkpoint), run.checkpoint);
 }
 
 async function loadCheckpoint(
   run: RunDir,
+  rc: RunConfig,
   model: Model,
   adamM: number,
   adamV: number,
   source: TokenSource,
 ): Promise<number> {
   const f = await readCheckpoint(run);
+  // Checkpoints written before the config was recorded in them carry none to compare.
+  const saved = f.metadata.config;
+  if (saved !== undefined && saved !== checkpointConfig(rc)) {
+    throw new UserError(
+      `${run.checkpoint}: was saved by a run with another config than ${run.config} ` +
+        `(files from different runs?): not resumable`,
+    );
+  }
   const step = restoreTrainingState(f, run.checkpoint, model, adamM, adamV);
   try {
     source.restore(JSON.parse(f.metadata.data_state));

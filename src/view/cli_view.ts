@@ -7,7 +7,8 @@
  */
 import { commandFlags, intFlag, required } from "../cli_flags.ts";
 import { UserError } from "../errors.ts";
-import { parseCircuitText } from "../run/circuit.ts";
+import { checkCircuitFits, parseCircuitText } from "../run/circuit.ts";
+import { parseRunConfig } from "../run/config.ts";
 import { fileExists, RunDir } from "../run/run_dir.ts";
 import { getTask } from "../../tasks/index.ts";
 import { stopBundler, viewBundle } from "./bundle.ts";
@@ -53,7 +54,14 @@ export async function startView(
   const circuits = await presentCircuits(root);
   for (const t of circuits) {
     try {
-      parseCircuitText(await Deno.readTextFile(run.circuit(t)), run.circuit(t));
+      const where = run.circuit(t);
+      const c = parseCircuitText(new TextDecoder().decode(await run.readBytes(where)), where);
+      checkCircuitFits(
+        c,
+        parseRunConfig(await run.readJson(run.config), run.config).model,
+        t,
+        where,
+      );
     } catch (e) {
       if (!(e instanceof UserError)) throw e;
       log(`view: ${e.message}`);

@@ -116,7 +116,7 @@ export async function writeHtml(
 ): Promise<number> {
   getTask(task);
   const run = r.dir, dir = run.dir;
-  const circuit = await readCircuit(run, task);
+  const circuit = await readCircuit(run, task, r.rc.model);
   if (circuit.model.weights_sha256 !== r.weightsSha256) {
     throw new UserError(
       `${run.circuit(task)}: was pruned from other weights than ${run.model}; prune again with ` +
@@ -177,10 +177,6 @@ export async function writeHtml(
     },
   );
   const bytes = new TextEncoder().encode(html);
-  try {
-    await writeAtomic(out, bytes);
-  } catch (e) {
-    throw new UserError(`export: cannot write ${out} (${(e as Error).message.split("\n")[0]})`);
-  }
+  await writeAtomic(out, bytes);
   return bytes.length;
 }
