@@ -9,6 +9,9 @@
  *   u = AbsTopK(GELU(c_fc(h)))                      i.mlp.post_act
  *   m = AbsTopK(c_proj(u))                          i.mlp.resid_delta       out = mid + m
  *
+ * Each AbsTopK runs where the config's afracLoctypes list it (all eight unless it says otherwise);
+ * elsewhere it keeps every channel.
+ *
  * Without positions (P = 0) the block inputs are AbsTopK(RMSNorm(x)) over C channels. With them,
  * AbsTopK runs over the C + P channels of the concatenation, k = floor(afrac·(C + P)), exactly the
  * reference's function; the position rows are read-only (nothing writes to them) and never nodes.
@@ -21,7 +24,13 @@
  */
 import type { Backend } from "../backend/backend.ts";
 import * as ops from "../backend/ops/index.ts";
-import { keepCount, type ModelConfig, type ModelDims } from "./config.ts";
+import {
+  afracAt,
+  type AfracLoctype,
+  keepCount,
+  type ModelConfig,
+  type ModelDims,
+} from "./config.ts";
 import type { Linear } from "./linear.ts";
 import type { LayerNodeOffsets, NodeLocation } from "./nodes.ts";
 import type { LayerParams, ParamSpec } from "./params.ts";
@@ -133,9 +142,12 @@ export interface BlockLinears {
 }
 
 export class Block {
-  readonly #kIn: number;
-  readonly #kQkv: number;
-  readonly #kC: number;
+  // AbsTopK keep counts per place (all channels where the config runs none).
+  readonly #kAttnIn: number;
+  readonly #kMlpIn: number;
+  readonly #kQkv: number[];
+  readonly #kAttnOut: number;
+  readonly #kMlpOut: number;
   readonly #kM: number;
 
   constructor(
@@ -150,10 +162,13 @@ export class Block {
     readonly nodes: LayerNodeOffsets,
   ) {
     const { C, M, HD, P } = d;
-    this.#kIn = keepCount(cfg.afrac, C + P);
-    this.#kQkv = keepCount(cfg.afrac, HD);
-    this.#kC = keepCount(cfg.afrac, C);
-    this.#kM = keepCount(cfg.afrac, M);
+    const k = (loc: AfracLoctype, n: number) => keepCount(afracAt(cfg, loc), n);
+    this.#kAttnIn = k("attn_in", C + P);
+    this.#kMlpIn = k("mlp_in", C + P);
+    this.#kQkv = [k("attn_q", HD), k("attn_k", HD), k("attn_v", HD)];
+    this.#kAttnOut = k("attn_out", C);
+    this.#kMlpOut = k("mlp_out", C);
+    this.#kM = k("mlp_neuron", M);
   }
 
   /** Runs the block on s.res; writes every saved activation of s and the output to `out`. */
@@ -164,7 +179,14 @@ export class Block {
     // Attention
     this.#norm(r, s.ln1, s.rstd1, s.rstd1Frozen, s.res, p.ln1);
     this.#readPositions(r, s.ln1, s.rstdPos1, p.lnPos1);
-    ops.absTopKForward(be, { out: s.ain, mask: s.ainMask, inp: s.ln1, C: C + P, N, k: this.#kIn });
+    ops.absTopKForward(be, {
+      out: s.ain,
+      mask: s.ainMask,
+      inp: s.ln1,
+      C: C + P,
+      N,
+      k: this.#kAttnIn,
+    });
     this.#ablate(r, s.ain, s.ainRaw, "attn.act_in", C);
     lin.cAttn.forward(s.ain, s.qkvPre, N);
     for (let j = 0; j < 3; j++) {
@@ -175,7 +197,7 @@ export class Block {
         inp: s.qkvPre + 4 * o,
         C: HD,
         N,
-        k: this.#kQkv,
+        k: this.#kQkv[j],
       });
     }
     this.#ablate(r, s.qkv, s.qkvRaw, "attn.q", 3 * HD);
@@ -192,20 +214,27 @@ export class Block {
       dh: D,
     });
     lin.attnProj.forward(s.y, s.aoPre, N);
-    ops.absTopKForward(be, { out: s.ao, mask: s.aoMask, inp: s.aoPre, C, N, k: this.#kC });
+    ops.absTopKForward(be, { out: s.ao, mask: s.aoMask, inp: s.aoPre, C, N, k: this.#kAttnOut });
     this.#ablate(r, s.ao, s.aoRaw, "attn.resid_delta", C);
     ops.add(be, { out: s.mid, a: s.res, b: s.ao, n: C * N });
     // MLP
     this.#norm(r, s.ln2, s.rstd2, s.rstd2Frozen, s.mid, p.ln2);
     this.#readPositions(r, s.ln2, s.rstdPos2, p.lnPos2);
-    ops.absTopKForward(be, { out: s.min, mask: s.minMask, inp: s.ln2, C: C + P, N, k: this.#kIn });
+    ops.absTopKForward(be, {
+      out: s.min,
+      mask: s.minMask,
+      inp: s.ln2,
+      C: C + P,
+      N,
+      k: this.#kMlpIn,
+    });
     this.#ablate(r, s.min, s.minRaw, "mlp.act_in", C);
     lin.fc.forward(s.min, s.fcPre, N);
     ops.geluForward(be, { out: s.gel, inp: s.fcPre, n: M * N, phi: s.phi });
     ops.absTopKForward(be, { out: s.u, mask: s.uMask, inp: s.gel, C: M, N, k: this.#kM });
     this.#ablate(r, s.u, s.uRaw, "mlp.post_act", M);
     lin.mlpProj.forward(s.u, s.moPre, N);
-    ops.absTopKForward(be, { out: s.mo, mask: s.moMask, inp: s.moPre, C, N, k: this.#kC });
+    ops.absTopKForward(be, { out: s.mo, mask: s.moMask, inp: s.moPre, C, N, k: this.#kMlpOut });
     this.#ablate(r, s.mo, s.moRaw, "mlp.resid_delta", C);
     ops.add(be, { out, a: s.mid, b: s.mo, n: C * N });
   }

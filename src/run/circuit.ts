@@ -8,6 +8,7 @@
  */
 import { z } from "zod";
 import { UserError } from "../errors.ts";
+import { AFRAC_LOCTYPES } from "../model/config.ts";
 import { NODE_LOCATIONS, parseNodeId } from "../model/nodes.ts";
 
 export const CIRCUIT_FORMAT = "thinwire.circuit";
@@ -33,6 +34,8 @@ export const modelConfigSchema = z.object({
   sink: z.boolean(),
   bigram: z.boolean(),
   dPosEmb: count,
+  afracLoctypes: z.array(z.enum(AFRAC_LOCTYPES)).optional(),
+  addPosEmb: z.boolean().optional(),
 });
 
 /** Which model the circuit was found in. */

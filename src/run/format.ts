@@ -44,7 +44,11 @@ export function circuitFile(task: string): string {
 /** One row of metrics.jsonl: step plus whatever the trainer logged (train/xent, val/xent, L0…). */
 export type MetricsRow = Record<string, number>;
 
-export const MODEL_FIELDS: Record<keyof ModelConfig, "number" | "boolean"> = {
+/** ModelConfig's fields that every config.json has (the optional ones: OPTIONAL_MODEL_FIELDS). */
+type RequiredModelField = Exclude<keyof ModelConfig, OptionalModelField>;
+type OptionalModelField = "afracLoctypes" | "addPosEmb";
+
+export const MODEL_FIELDS: Record<RequiredModelField, "number" | "boolean"> = {
   vocabSize: "number",
   nLayer: "number",
   baseDModel: "number",
@@ -57,6 +61,13 @@ export const MODEL_FIELDS: Record<keyof ModelConfig, "number" | "boolean"> = {
   bigram: "boolean",
   dPosEmb: "number",
 };
+
+/**
+ * Fields a model has only when it differs from the default (imported models): absent in every
+ * run trained before they existed, and left out when at the default, so those runs' files are
+ * unchanged. validateModelConfig checks their values.
+ */
+export const OPTIONAL_MODEL_FIELDS: readonly OptionalModelField[] = ["afracLoctypes", "addPosEmb"];
 
 /**
  * The train section's field types: validateRunConfig's range checks compare with `>` and `<=`,
@@ -194,8 +205,9 @@ export function parseModelFile(
     } catch {
       bad("metadata thinwire_config is not valid JSON");
     }
-    for (const k of Object.keys(MODEL_FIELDS) as (keyof ModelConfig)[]) {
-      if (saved?.[k] !== cfg[k]) {
+    const keys = [...Object.keys(MODEL_FIELDS), ...OPTIONAL_MODEL_FIELDS] as (keyof ModelConfig)[];
+    for (const k of keys) {
+      if (JSON.stringify(saved?.[k]) !== JSON.stringify(cfg[k])) {
         bad(
           `saved with model.${k} = ${JSON.stringify(saved?.[k])} but config.json says ` +
             `${JSON.stringify(cfg[k])} (files from different runs?)`,
