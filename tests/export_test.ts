@@ -1,6 +1,7 @@
 /**
  * `export --format reference` and `logits`: the torch.save file parses as torch's format (records,
- * alignment, CRCs, only weights_only-safe pickle globals), the export holds exactly the reference
+ * alignment, CRCs, only weights_only-safe pickle globals; read by src/import/torch_load.ts, which
+ * tests/import_test.ts checks on files torch wrote), the export holds exactly the reference
  * GPT's state-dict keys with thinwire's weights, beeg_config.json has every GPTConfig field, and
  * `logits` prints the model's next-token distribution and writes its activations under the
  * reference's hook names. The comparison with the reference's own code is
