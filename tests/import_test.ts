@@ -460,6 +460,16 @@ Deno.test("import: bad input is one line, exit 2, and nothing under --out", asyn
       /afrac 0\.01 keeps int\(0\.01·\d+\) = 0 channels of attn_in/,
     ],
     [
+      "a model too large for thinwire's memory (the 16x sweep's widths)",
+      async () => [
+        "--from",
+        await variant(ref, {
+          config: (c) => Object.assign(c, { d_model: 4096, n_head: 256, d_mlp: 16384, n_layer: 8 }),
+        }),
+      ],
+      /the model has \d+M parameters: .* it does not fit/,
+    ],
+    [
       "a foreign final_model.pt",
       async () => [
         "--from",

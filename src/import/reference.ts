@@ -24,9 +24,13 @@ import {
   type ModelConfig,
   validateModelConfig,
 } from "../model/config.ts";
+import { MEMORY_PAGES } from "../backend/wasm.ts";
 import { paramLayout } from "../model/params.ts";
 import type { NamedTensor } from "../model/safetensors.ts";
 import type { TorchStateDict } from "./torch_load.ts";
+
+/** Memory left for activations, at the least, beside parameters and gradients. */
+const ACTIVATION_HEADROOM = 256 * 2 ** 20;
 
 /** How each GPTConfig field (and load_model's aliases) is taken, for docs and errors. */
 export const GPT_CONFIG_FIELDS = {
@@ -239,6 +243,14 @@ export function mapReferenceConfig(
   } catch (e) {
     if (e instanceof UserError) bad(`thinwire cannot hold this model: ${e.message}`);
     throw e;
+  }
+  // Parameters and their gradients share one WebAssembly memory with the activations.
+  const floats = paramLayout({ ...model, addPosEmb: model.dPosEmb === 0 }).total;
+  const limit = MEMORY_PAGES.maximum * 65536;
+  if (8 * floats > limit - ACTIVATION_HEADROOM) {
+    bad(`the model has ${(floats / 1e6).toFixed(0)}M parameters: thinwire keeps them and their ` +
+      `gradients (${(8 * floats / 2 ** 30).toFixed(1)} GiB) in a ${limit / 2 ** 30} GiB ` +
+      `WebAssembly memory, with room for activations; it does not fit`);
   }
   const widths = locationWidths(model);
   for (const l of locs) {
