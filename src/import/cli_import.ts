@@ -27,6 +27,9 @@ const FORMATS = ["reference"] as const;
 /** Tokens per forward pass of eval, prune and the node means (the small preset's 16 × 128). */
 const TOKENS_PER_BATCH = 2048;
 
+/** Files above this size get a line and a progress bar while they are read. */
+const BIG_FILE = 64 << 20;
+
 /** A thinwire tokenizer's name (src/data/tokenizer.ts): `bpe<vocab>-<8 hex digits>`. */
 const THINWIRE_TOKENIZER = /^bpe\d+-[0-9a-f]{8}$/;
 
@@ -174,11 +177,13 @@ async function readReference(
         `${mapped.model.vocabSize}`,
     );
   }
+  const size = await Deno.stat(ptPath).then((i) => i.size, () => 0);
+  if (size > BIG_FILE) console.error(`reading ${ptPath} (${(size / 2 ** 20).toFixed(0)} MiB)…`);
   const ptBytes = await readFile(ptPath, "a circuit_sparsity model folder has final_model.pt");
   const sd = loadTorchStateDict(ptBytes, ptPath);
   let bar: Progress | null = null;
   const weights = mapStateDict(sd, mapped, ptPath, (done, total) => {
-    if (ptBytes.length > 64 << 20) {
+    if (size > BIG_FILE) {
       (bar ??= new Progress("reading tensors", total, "tensor")).update(done);
     }
   });

@@ -248,9 +248,11 @@ export function mapReferenceConfig(
   const floats = paramLayout({ ...model, addPosEmb: model.dPosEmb === 0 }).total;
   const limit = MEMORY_PAGES.maximum * 65536;
   if (8 * floats > limit - ACTIVATION_HEADROOM) {
-    bad(`the model has ${(floats / 1e6).toFixed(0)}M parameters: thinwire keeps them and their ` +
-      `gradients (${(8 * floats / 2 ** 30).toFixed(1)} GiB) in a ${limit / 2 ** 30} GiB ` +
-      `WebAssembly memory, with room for activations; it does not fit`);
+    bad(
+      `the model has ${(floats / 1e6).toFixed(0)}M parameters: thinwire keeps them and their ` +
+        `gradients (${(8 * floats / 2 ** 30).toFixed(1)} GiB) in a ${limit / 2 ** 30} GiB ` +
+        `WebAssembly memory, with room for activations; it does not fit`,
+    );
   }
   const widths = locationWidths(model);
   for (const l of locs) {

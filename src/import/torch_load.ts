@@ -609,7 +609,13 @@ function gather(t: Tensor, bytes: Uint8Array): Float32Array {
     t.shape[k] === 1 || s === t.shape.slice(k + 1).reduce((a, b) => a * b, 1)
   );
   if (dtype === "float32" && contiguous) {
-    out.set(new Float32Array(bytes.slice(4 * t.offset, 4 * (t.offset + n)).buffer));
+    const at = bytes.byteOffset + 4 * t.offset;
+    // torch aligns storages to 64 bytes: a view, no copy; else a copy to align.
+    out.set(
+      at % 4 === 0
+        ? new Float32Array(bytes.buffer, at, n)
+        : new Float32Array(bytes.slice(4 * t.offset, 4 * (t.offset + n)).buffer),
+    );
     return out;
   }
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
