@@ -14,6 +14,7 @@ import { crc32, encodeTorchStateDict, type TorchTensor } from "../src/export/tor
 import { evalCommand } from "../src/eval/cli_eval.ts";
 import { importCommand } from "../src/import/cli_import.ts";
 import { loadTorchStateDict, type ZipRecord } from "../src/import/torch_load.ts";
+import { UserError } from "../src/errors.ts";
 import { decodeSafetensors } from "../src/model/safetensors.ts";
 import { loadRun } from "../src/run/run_dir.ts";
 import { PRESETS, type RunConfig } from "../src/train/config.ts";
@@ -147,6 +148,34 @@ Deno.test("torch reader: what torch.save wrote (protocols 2 and 4), value for va
     assert.equal(sd.tensors.get("view")!.offset, 1);
     assert.equal(sd.tensors.get("view")!.storageKey, sd.tensors.get("shared")!.storageKey);
   }
+});
+
+Deno.test("torch reader: a damaged pickle is one line or a state dict, never a crash", () => {
+  // Every single-byte change of a real data.pkl, CRCs fixed up, through the whole reader.
+  const file = Deno.readFileSync(`${SAVED}/assorted_p4.pt`);
+  const records = loadTorchStateDict(file, "f").records;
+  const k = records.findIndex((r) => r.name.endsWith("/data.pkl"));
+  const pkl = records[k].data;
+  let refused = 0, read = 0;
+  for (let i = 0; i < pkl.length; i++) {
+    for (const x of [0x00, 0x29, 0x4a, 0x58, 0x71, 0x8c, 0xff, pkl[i] ^ 0x01]) {
+      const bad = pkl.slice();
+      bad[i] = x;
+      const zip = rezip(records.map((r, j) => j === k ? { ...r, data: bad } : r), {
+        descriptor: false,
+        zip64: false,
+      });
+      try {
+        const sd = loadTorchStateDict(zip, "f.pt");
+        for (const t of sd.tensors.values()) t.read();
+        read++;
+      } catch (e) {
+        if (!(e instanceof UserError) || e.message.includes("\n")) throw e;
+        refused++;
+      }
+    }
+  }
+  assert.ok(refused > 0 && read > 0, `${refused} refused, ${read} read`);
 });
 
 /** A zip of these records the way a streamed (data descriptors) or zip64 writer lays them out. */
@@ -418,6 +447,11 @@ Deno.test("import: bad input is one line, exit 2, and nothing under --out", asyn
       "an unknown field",
       async () => ["--from", await variant(ref, set("n_embd", 32))],
       /"n_embd" is not a GPTConfig field/,
+    ],
+    [
+      "a field named like an Object property",
+      async () => ["--from", await variant(ref, set("constructor", 1))],
+      /"constructor" is not a GPTConfig field/,
     ],
     [
       "LayerNorm (rms_norm left to its default)",

@@ -124,7 +124,7 @@ export function mapReferenceConfig(
   if (typeof json !== "object" || json === null || Array.isArray(json)) bad("not a JSON object");
   const raw = { ...(json as Record<string, unknown>) };
   for (const k of Object.keys(raw)) {
-    if (!(k in GPT_CONFIG_FIELDS)) {
+    if (!Object.hasOwn(GPT_CONFIG_FIELDS, k)) {
       bad(
         `${JSON.stringify(k)} is not a GPTConfig field (the reference's GPTConfig(**json) fails)`,
       );

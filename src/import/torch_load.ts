@@ -59,6 +59,9 @@ const OTHER_STORAGES: Record<string, string> = {
 
 export type TorchDtype = "float32" | "float16" | "bfloat16";
 
+/** Elements of one tensor at most (2 GiB of float32, thinwire's whole memory). */
+const MAX_ELEMENTS = 2 ** 29;
+
 /** One tensor of the state dict, as the pickle describes it; `read()` gives its values. */
 export interface TorchEntry {
   name: string;
@@ -339,7 +342,8 @@ function unpickle(p: Uint8Array, where: string): { value: PV; globals: string[] 
   const global = (module: string, name: string): Global => {
     const g = new Global(module, name);
     globals.push(g.full);
-    const storage = module === "torch" && (name in STORAGE_DTYPES || name in OTHER_STORAGES);
+    const storage = module === "torch" &&
+      (Object.hasOwn(STORAGE_DTYPES, name) || Object.hasOwn(OTHER_STORAGES, name));
     if (!storage && !CALLABLES.has(g.full)) {
       bad(`names ${q(g.full)}, which a state dict does not need (refused: only tensors are read)`);
     }
@@ -688,13 +692,13 @@ export function loadTorchStateDict(bytes: Uint8Array, where: string): TorchState
       bad(`not a state dict: ${q(name)} holds a ${kind(v)}, not a tensor${hint}`);
     }
     const t = v as Tensor, s = t.storage;
-    const st = STORAGE_DTYPES[s.type];
-    if (!st) {
+    if (!Object.hasOwn(STORAGE_DTYPES, s.type)) {
       bad(
         `tensor ${q(name)} is ${OTHER_STORAGES[s.type] ?? s.type}; thinwire reads float32, ` +
           `float16 and bfloat16`,
       );
     }
+    const st = STORAGE_DTYPES[s.type];
     const rec = byName.get(`data/${s.key}`);
     if (!rec) bad(`tensor ${q(name)}: its storage ${prefix}/data/${s.key} is missing`);
     if (rec!.data.length !== s.numel * st.size) {
@@ -707,6 +711,9 @@ export function loadTorchStateDict(bytes: Uint8Array, where: string): TorchState
       bad(`tensor ${q(name)}: negative size, stride or offset`);
     }
     const n = t.shape.reduce((a, b) => a * b, 1);
+    if (n > MAX_ELEMENTS) {
+      bad(`tensor ${q(name)} [${t.shape.join(", ")}] has more elements than thinwire can hold`);
+    }
     const last = t.offset + t.shape.reduce((a, d, j) => a + (d - 1) * t.stride[j], 0);
     if (n > 0 && last >= s.numel) {
       bad(
