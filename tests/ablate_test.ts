@@ -182,7 +182,7 @@ Deno.test("rmsnorm with a frozen scale: bit-exact vs twin; recomputes the forwar
 });
 
 Deno.test("node table: ids, indices and widths agree", () => {
-  const d = { V: 300, C: 32, M: 64, H: 2, D: 16, L: 2, HD: 32, P: 0 };
+  const d = { V: 300, C: 32, M: 64, H: 2, D: 16, L: 2, HD: 32, P: 0, PW: 0 };
   const layout = new Map<string, number>();
   let i = 0;
   for (let l = 0; l < d.L; l++) {

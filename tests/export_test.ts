@@ -1,6 +1,7 @@
 /**
  * `export --format reference` and `logits`: the torch.save file parses as torch's format (records,
- * alignment, CRCs, only weights_only-safe pickle globals), the export holds exactly the reference
+ * alignment, CRCs, only weights_only-safe pickle globals; read by src/import/torch_load.ts, which
+ * tests/import_test.ts checks on files torch wrote), the export holds exactly the reference
  * GPT's state-dict keys with thinwire's weights, beeg_config.json has every GPTConfig field, and
  * `logits` prints the model's next-token distribution and writes its activations under the
  * reference's hook names. The comparison with the reference's own code is
@@ -18,7 +19,7 @@ import { decodeSafetensors } from "../src/model/safetensors.ts";
 import { loadRun } from "../src/run/run_dir.ts";
 import { type RunConfig } from "../src/run/config.ts";
 import { PRESETS } from "../src/train/presets.ts";
-import { readTorchStateDict } from "./torch_zip.ts";
+import { loadTorchStateDict } from "../src/import/torch_load.ts";
 
 const RC: RunConfig = {
   model: { ...PRESETS.tiny.model, nLayer: 2, baseDModel: 32, baseDMlp: 64, nCtx: 16 },
@@ -57,7 +58,7 @@ Deno.test("torch zip: torch.save's records, 64-byte aligned data, CRCs and a saf
     { name: "bias é", shape: [2], data: Float32Array.of(1e-30, -0) },
     { name: "scalar", shape: [], data: Float32Array.of(7) },
   ], "final_model");
-  const f = readTorchStateDict(bytes);
+  const f = loadTorchStateDict(bytes, "test");
   assert.equal(f.prefix, "final_model");
   assert.deepEqual(f.records.map((r) => r.name), [
     "final_model/data.pkl",
@@ -79,13 +80,13 @@ Deno.test("torch zip: torch.save's records, 64-byte aligned data, CRCs and a saf
   assert.deepEqual([...f.tensors.keys()], ["m.weight", "bias é", "scalar"]);
   const w = f.tensors.get("m.weight")!;
   assert.deepEqual(w.shape, [3, 4]);
-  assert.deepEqual(w.t.stride, [4, 1]);
-  assert.equal(w.t.location, "cpu");
-  assert.equal(w.t.requiresGrad, false);
-  assert.deepEqual([...w.data], [...a]);
-  assert.ok(Object.is(f.tensors.get("bias é")!.data[1], -0));
+  assert.deepEqual(w.stride, [4, 1]);
+  assert.equal(w.location, "cpu");
+  assert.equal(w.requiresGrad, false);
+  assert.deepEqual([...w.read()], [...a]);
+  assert.ok(Object.is(f.tensors.get("bias é")!.read()[1], -0));
   assert.deepEqual(f.tensors.get("scalar")!.shape, []);
-  assert.deepEqual(f.tensors.get("scalar")!.t.stride, []);
+  assert.deepEqual(f.tensors.get("scalar")!.stride, []);
   // The same tensors give the same bytes (fixed timestamps): exports are reproducible.
   assert.deepEqual(
     encodeTorchStateDict([{ name: "scalar", shape: [], data: Float32Array.of(7) }]),
@@ -177,7 +178,7 @@ for (
       sink: m.sink,
     });
 
-    const sd = readTorchStateDict(await Deno.readFile(`${out}/final_model.pt`));
+    const sd = loadTorchStateDict(await Deno.readFile(`${out}/final_model.pt`), "export");
     const want = expectedKeys(2, P, m.sink, m.bigram);
     assert.deepEqual([...sd.tensors.keys()].sort(), Object.keys(want).sort());
     for (const [name, shape] of Object.entries(want)) {
@@ -188,14 +189,14 @@ for (
     for (const [name, t] of sd.tensors) {
       const o = ours.get(name);
       if (o) {
-        assert.deepEqual(t.data, o.data, name);
+        assert.deepEqual(t.read(), o.data, name);
       } else {
         // Only what the reference has and thinwire does not, as zeros: the same function.
         assert.ok(
           name === "final_logits_bias" || (name === "transformer.wpe.weight" && P === 0),
           name,
         );
-        assert.ok(t.data.every((x) => x === 0), name);
+        assert.ok(t.read().every((x) => x === 0), name);
       }
     }
     assert.equal(ours.size + (P === 0 ? 2 : 1), sd.tensors.size);

@@ -75,10 +75,19 @@ function zeroGrads(model: Model): void {
 
 const sameMasks = (a: Uint8Array, b: Uint8Array) => a.every((x, i) => x === b[i]);
 
-for (const [afrac, dPosEmb] of [[1, 0], [0.5, 0], [0.5, 8]]) {
-  Deno.test(`decoder backward matches finite differences (afrac ${afrac}, d_pos_emb ${dPosEmb})`, async () => {
+// The last case: an imported model's options, AbsTopK at three places and added positions.
+const SOME: Partial<ModelConfig> = {
+  afracLoctypes: ["attn_k", "attn_out", "mlp_neuron"],
+  addPosEmb: true,
+};
+for (
+  const [afrac, dPosEmb, extra] of [[1, 0, {}], [0.5, 0, {}], [0.5, 8, {}], [0.5, 0, SOME]] as const
+) {
+  const what = Object.keys(extra).length > 0 ? ", AbsTopK at 3 places, added positions" : "";
+  Deno.test(`decoder backward matches finite differences (afrac ${afrac}, d_pos_emb ${dPosEmb}${what})`, async () => {
     CFG.afrac = afrac;
     CFG.dPosEmb = dPosEmb;
+    Object.assign(CFG, extra);
     const { be, model, tokens, targets, B, T } = await setup(1, true);
     try {
       model.forward(tokens, targets, B, T);
@@ -117,7 +126,20 @@ for (const [afrac, dPosEmb] of [[1, 0], [0.5, 0], [0.5, 8]]) {
         }
       }
       assert.ok(checked > model.layout.specs.length, `only ${checked} coordinates checked`);
+      if (extra === SOME) {
+        // The positions reached the loss, and the places without AbsTopK kept every channel.
+        assert.ok(model.layout.wpe && model.layout.wpe.shape[1] === model.d.C);
+        const a = model.acts.layers[0];
+        const kept = (p: number, n: number) => model.be.arena.u8(p, n).reduce((x, y) => x + y, 0);
+        const N = model.acts.N, { C, HD } = model.d;
+        assert.equal(kept(a.attnActInMask, C * N), C * N);
+        assert.equal(kept(a.attnQkvMask, HD * N), HD * N);
+        assert.equal(kept(a.attnQkvMask + HD * N, HD * N), (HD / 2) * N);
+        assert.equal(kept(a.attnResidDeltaMask, C * N), (C / 2) * N);
+      }
     } finally {
+      delete CFG.afracLoctypes;
+      delete CFG.addPosEmb;
       be.close();
     }
   });

@@ -20,7 +20,7 @@ const LAYERS: string[][] = [
   ["src/train"],
   ["src/eval"],
   ["src/prune"],
-  ["src/export"],
+  ["src/export", "src/import"],
   ["src/view"],
   ["src/study"],
 ];

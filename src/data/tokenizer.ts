@@ -108,6 +108,19 @@ export class Tokenizer {
     return new Tokenizer([...bytes, ...merged], PAT_STR);
   }
 
+  /**
+   * A tokenizer from another program's rank table: `tokens[rank]` = that token's bytes (256
+   * single bytes in any order, then merges of lower ranks), `<|endoftext|>` after them, pre-split
+   * by `patStr` (default: ours, which is also circuit_sparsity's tinypython_2k pattern).
+   * Throws UserError naming the first problem.
+   */
+  static fromRanks(tokens: Uint8Array[], patStr: string = PAT_STR): Tokenizer {
+    if (tokens.length + 1 > MAX_VOCAB) throw new UserError(`tokenizer: over ${MAX_VOCAB} tokens`);
+    const problem = rankTableProblem(tokens);
+    if (problem !== null) throw new UserError(`tokenizer: ${problem}`);
+    return new Tokenizer(tokens.slice(), patStr);
+  }
+
   /** Loads a tokenizer saved by toJSON(); throws UserError naming the first problem found. */
   static fromJSON(json: unknown): Tokenizer {
     const bad = (what: string): never => {

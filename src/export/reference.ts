@@ -14,27 +14,23 @@
  * list derived here from the reference's module structure, not from thinwire's parameter table:
  * a thinwire tensor the reference does not have, or the reverse, is a bug and stops the export.
  * Without learned positions the reference still has `transformer.wpe.weight` [n_ctx, d_model],
- * added to the token embeddings: it gets zeros, the same function. `final_logits_bias` [V] gets
+ * added to the token embeddings: it gets zeros, the same function (or thinwire's own with
+ * addPosEmb, which is exactly that addition). `final_logits_bias` [V] gets
  * zeros too.
  */
 import { UserError } from "../errors.ts";
-import { dims, keepCount, type ModelConfig } from "../model/config.ts";
+import {
+  AFRAC_LOCTYPES,
+  afracAt,
+  type AfracLoctype,
+  dims,
+  keepCount,
+  type ModelConfig,
+} from "../model/config.ts";
 import type { Model } from "../model/model.ts";
 import { writeAtomic } from "../util/write_atomic.ts";
 import type { ExportFormat } from "./format.ts";
 import { encodeTorchStateDict, type TorchTensor } from "./torch_pickle.ts";
-
-/** The reference's names for AbsTopK's eight places (GPTConfig.afrac_loctypes), block order. */
-export const REFERENCE_LOCTYPES = [
-  "attn_in",
-  "attn_q",
-  "attn_k",
-  "attn_v",
-  "attn_out",
-  "mlp_in",
-  "mlp_neuron",
-  "mlp_out",
-] as const;
 
 /**
  * beeg_config.json: every GPTConfig field (circuit_sparsity inference/gpt.py), so nothing falls
@@ -60,7 +56,7 @@ export function referenceConfig(cfg: ModelConfig, tokenizerName: string): Record
     residual_activation_type: "identity",
     activation_type: "gelu",
     afrac: cfg.afrac >= 1 ? null : cfg.afrac,
-    afrac_loctypes: REFERENCE_LOCTYPES.join(","),
+    afrac_loctypes: (cfg.afracLoctypes ?? AFRAC_LOCTYPES).join(","),
     debug_nans: false,
     tied_unembed: false,
     tokenizer_name: tokenizerName,
@@ -80,22 +76,30 @@ export function referenceConfig(cfg: ModelConfig, tokenizerName: string): Record
  * equivalent; say so rather than export a different function.
  */
 function checkKeepCounts(cfg: ModelConfig): void {
-  if (cfg.afrac >= 1) return;
-  const d = dims(cfg);
-  const widths: Record<string, number> = {
-    "attn_in/mlp_in": d.C + d.P,
-    "attn_q/k/v": d.HD,
-    "attn_out/mlp_out": d.C,
-    mlp_neuron: d.M,
-  };
-  for (const [where, n] of Object.entries(widths)) {
-    if (Math.floor(cfg.afrac * n) !== keepCount(cfg.afrac, n)) {
+  for (const [where, n] of Object.entries(locationWidths(cfg))) {
+    const afrac = afracAt(cfg, where as AfracLoctype);
+    if (afrac < 1 && Math.floor(afrac * n) !== keepCount(afrac, n)) {
       throw new UserError(
-        `export --format reference: afrac ${cfg.afrac} keeps 0 of the ${n} channels of ${where} ` +
+        `export --format reference: afrac ${afrac} keeps 0 of the ${n} channels of ${where} ` +
           `in the reference (thinwire keeps 1), so it would compute a different function`,
       );
     }
   }
+}
+
+/** Channels AbsTopK runs over at each of its places (the block inputs include the positions). */
+export function locationWidths(cfg: ModelConfig): Record<AfracLoctype, number> {
+  const d = dims(cfg);
+  return {
+    attn_in: d.C + d.P,
+    attn_q: d.HD,
+    attn_k: d.HD,
+    attn_v: d.HD,
+    attn_out: d.C,
+    mlp_in: d.C + d.P,
+    mlp_neuron: d.M,
+    mlp_out: d.C,
+  };
 }
 
 /** The reference GPT(config)'s state-dict keys and shapes (flash=True: no causal-mask buffers). */

@@ -49,8 +49,8 @@ export function encodeTorchStateDict(
   return zip.finish();
 }
 
-// Pickle opcodes (Python's Lib/pickletools.py names).
-const OP = {
+/** Pickle opcodes the writer emits (Python's Lib/pickletools.py names; the reader adds more). */
+export const OP = {
   PROTO: 0x80,
   STOP: 0x2e,
   MARK: 0x28,

@@ -9,6 +9,9 @@
  *   u = AbsTopK(GELU(c_fc(h)))                      i.mlp.post_act
  *   m = AbsTopK(c_proj(u))                          i.mlp.resid_delta       out = mid + m
  *
+ * Each AbsTopK runs where the config's afracLoctypes list it (all eight unless it says otherwise);
+ * elsewhere it keeps every channel.
+ *
  * Without positions (P = 0) the block inputs are AbsTopK(RMSNorm(x)) over C channels. With them,
  * AbsTopK runs over the C + P channels of the concatenation, k = floor(afrac·(C + P)), exactly the
  * reference's function; the position rows are read-only (nothing writes to them) and never nodes.
@@ -22,7 +25,13 @@
 import { u8At, type U8Ptr } from "../backend/arena.ts";
 import type { Backend } from "../backend/backend.ts";
 import * as ops from "../backend/ops/index.ts";
-import { keepCount, type ModelConfig, type ModelDims } from "./config.ts";
+import {
+  afracAt,
+  type AfracLoctype,
+  keepCount,
+  type ModelConfig,
+  type ModelDims,
+} from "./config.ts";
 import type { Linear } from "./linear.ts";
 import { type LayerNodeOffsets, locationSpec, type NodeLocation } from "./nodes.ts";
 import type { LayerParams, ParamSpec } from "./params.ts";
@@ -241,9 +250,12 @@ export interface BlockLinears {
 }
 
 export class Block {
-  readonly #kIn: number;
-  readonly #kQkv: number;
-  readonly #kC: number;
+  // AbsTopK keep counts per place (all channels where the config runs none).
+  readonly #kAttnIn: number;
+  readonly #kMlpIn: number;
+  readonly #kQkv: number[];
+  readonly #kAttnOut: number;
+  readonly #kMlpOut: number;
   readonly #kM: number;
 
   constructor(
@@ -258,10 +270,13 @@ export class Block {
     readonly nodes: LayerNodeOffsets,
   ) {
     const { C, M, HD, P } = d;
-    this.#kIn = keepCount(cfg.afrac, C + P);
-    this.#kQkv = keepCount(cfg.afrac, HD);
-    this.#kC = keepCount(cfg.afrac, C);
-    this.#kM = keepCount(cfg.afrac, M);
+    const k = (loc: AfracLoctype, n: number) => keepCount(afracAt(cfg, loc), n);
+    this.#kAttnIn = k("attn_in", C + P);
+    this.#kMlpIn = k("mlp_in", C + P);
+    this.#kQkv = [k("attn_q", HD), k("attn_k", HD), k("attn_v", HD)];
+    this.#kAttnOut = k("attn_out", C);
+    this.#kMlpOut = k("mlp_out", C);
+    this.#kM = k("mlp_neuron", M);
   }
 
   /** Runs the block on s.res; writes every saved activation of s and the output to `out`. */
@@ -278,7 +293,7 @@ export class Block {
       inp: s.ln1,
       C: C + P,
       N,
-      k: this.#kIn,
+      k: this.#kAttnIn,
     });
     this.#ablate(r, s, "attn.act_in");
     lin.cAttn.forward(s.attnActIn, s.qkvPre, N);
@@ -290,7 +305,7 @@ export class Block {
         inp: s.qkvPre + 4 * o,
         C: HD,
         N,
-        k: this.#kQkv,
+        k: this.#kQkv[j],
       });
     }
     for (const loc of QKV) this.#ablate(r, s, loc);
@@ -313,7 +328,7 @@ export class Block {
       inp: s.attnOutPre,
       C,
       N,
-      k: this.#kC,
+      k: this.#kAttnOut,
     });
     this.#ablate(r, s, "attn.resid_delta");
     ops.add(be, { out: s.residMid, a: s.residIn, b: s.attnResidDelta, n: C * N });
@@ -326,7 +341,7 @@ export class Block {
       inp: s.ln2,
       C: C + P,
       N,
-      k: this.#kIn,
+      k: this.#kMlpIn,
     });
     this.#ablate(r, s, "mlp.act_in");
     lin.fc.forward(s.mlpActIn, s.fcPre, N);
@@ -347,7 +362,7 @@ export class Block {
       inp: s.mlpOutPre,
       C,
       N,
-      k: this.#kC,
+      k: this.#kMlpOut,
     });
     this.#ablate(r, s, "mlp.resid_delta");
     ops.add(be, { out, a: s.residMid, b: s.mlpResidDelta, n: C * N });

@@ -28,6 +28,36 @@ export interface ModelConfig {
    * channels through the block's own RMSNorm; 0 = none (the PAPER default).
    */
   dPosEmb: number;
+  /**
+   * Where AbsTopK runs, by the reference's names (GPTConfig.afrac_loctypes); absent = all eight
+   * (AFRAC_LOCTYPES). Set only for models that keep fewer (imported ones): absent, config.json
+   * and model.safetensors stay as they were before the field existed.
+   */
+  afracLoctypes?: AfracLoctype[];
+  /**
+   * Learned absolute positions [n_ctx, d_model] added to the token embeddings (GPT-2's wpe,
+   * what the reference does without d_pos_emb); absent = none. Excludes dPosEmb.
+   */
+  addPosEmb?: boolean;
+}
+
+/** AbsTopK's eight places, by the reference's names (circuit_sparsity GPTConfig.afrac_loctypes). */
+export const AFRAC_LOCTYPES = [
+  "attn_in",
+  "attn_q",
+  "attn_k",
+  "attn_v",
+  "attn_out",
+  "mlp_in",
+  "mlp_neuron",
+  "mlp_out",
+] as const;
+
+export type AfracLoctype = typeof AFRAC_LOCTYPES[number];
+
+/** The AbsTopK fraction at one place: afrac where the config runs AbsTopK, else 1 (off). */
+export function afracAt(c: ModelConfig, loc: AfracLoctype): number {
+  return !c.afracLoctypes || c.afracLoctypes.includes(loc) ? c.afrac : 1;
 }
 
 /** Derived sizes. */
@@ -42,13 +72,16 @@ export interface ModelDims {
   HD: number;
   /** Position channels (d_pos_emb, 0 = none). */
   P: number;
+  /** Width of a position's embedding: P when read, C when added (addPosEmb), 0 without. */
+  PW: number;
 }
 
 export function dims(c: ModelConfig): ModelDims {
   const C = Math.round(c.baseDModel * c.ef);
   const M = Math.round(c.baseDMlp * c.ef);
   const H = C / c.dHead;
-  return { V: c.vocabSize, C, M, H, D: c.dHead, L: c.nLayer, HD: H * c.dHead, P: c.dPosEmb };
+  const P = c.dPosEmb, PW = c.addPosEmb ? C : P;
+  return { V: c.vocabSize, C, M, H, D: c.dHead, L: c.nLayer, HD: H * c.dHead, P, PW };
 }
 
 /** AbsTopK keep count for a vector of n entries: floor(afrac·n) (PAPER §1), all if afrac = 1. */
@@ -84,5 +117,23 @@ export function validateModelConfig(c: ModelConfig): void {
   }
   if (!(c.afrac > 0 && c.afrac <= 1)) {
     throw new UserError(`afrac must be in (0, 1], got ${c.afrac}`);
+  }
+  const locs = c.afracLoctypes;
+  if (locs !== undefined) {
+    const known = new Set<string>(AFRAC_LOCTYPES);
+    if (
+      !Array.isArray(locs) || locs.some((l) => !known.has(l)) || new Set(locs).size < locs.length
+    ) {
+      throw new UserError(
+        `afracLoctypes must list distinct names of ${AFRAC_LOCTYPES.join(", ")}, got ` +
+          JSON.stringify(locs),
+      );
+    }
+  }
+  if (c.addPosEmb !== undefined && typeof c.addPosEmb !== "boolean") {
+    throw new UserError(`addPosEmb must be a boolean, got ${JSON.stringify(c.addPosEmb)}`);
+  }
+  if (c.addPosEmb && c.dPosEmb > 0) {
+    throw new UserError("addPosEmb and d-pos-emb exclude each other (positions added or read)");
   }
 }

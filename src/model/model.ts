@@ -4,7 +4,8 @@
  * Every number is computed by the WASM kernels; this file and src/model/block.ts only wire
  * buffers together.
  *
- *   x = wte[token]                    (+ positions pos = wpe[t] as read-only channels, P > 0)
+ *   x = wte[token]                    (+ positions pos = wpe[t] as read-only channels, P > 0;
+ *                                        or x = wte[token] + wpe[t] with addPosEmb)
  *   x = Block_i(x)  for each layer    (src/model/block.ts; node locations in src/model/nodes.ts)
  *   logits = lm_head(RMSNorm_f(x)) + bigram[token]
  *
@@ -41,7 +42,10 @@ export interface Acts {
   N: number;
   tokens: number;
   targets: number;
-  /** Position ids (t of each token) and their embeddings [P, N], when the model has positions. */
+  /**
+   * Position ids (t of each token) and their embeddings [PW, N] (P read channels, or C added with
+   * addPosEmb), when the model has positions.
+   */
   posIds: number;
   pos: number;
   layers: LayerActs[];
@@ -77,8 +81,8 @@ export const MODEL_ACTS: Record<
 > = {
   tokens: perToken,
   targets: perToken,
-  posIds: f32((d) => (d.P > 0 ? 1 : 0)),
-  pos: f32((d) => d.P),
+  posIds: f32((d) => (d.PW > 0 ? 1 : 0)),
+  pos: f32((d) => d.PW),
   resF: f32((d) => d.C),
   lnF: f32((d) => d.C),
   rstdF: perToken,
@@ -389,7 +393,7 @@ export class Model {
   ): number {
     const a = this.#ensureActs(B, T);
     const be = this.be;
-    const { C, V, P } = this.d;
+    const { C, V, PW } = this.d;
     const N = a.N;
     const lay = this.layout;
     const from = opts.fromLayer ?? 0;
@@ -414,10 +418,14 @@ export class Model {
         out: a.pos,
         tokens: a.posIds,
         wte: this.ptr(lay.wpe),
-        C: P,
+        C: PW,
         N,
         V: this.cfg.nCtx,
       });
+      // Added positions are part of the first block's input, which fromLayer > 0 skips.
+      if (this.cfg.addPosEmb && from === 0) {
+        ops.add(be, { out: a.layers[0].residIn, a: a.layers[0].residIn, b: a.pos, n: C * N });
+      }
     }
     for (let l = from; l < this.d.L; l++) {
       const out = l + 1 < this.d.L ? a.layers[l + 1].residIn : a.resF;
@@ -476,13 +484,13 @@ export class Model {
   backward(opts: BackwardOptions = {}): void {
     const a = this.acts;
     const be = this.be;
-    const { C, V, P } = this.d;
+    const { C, V, P, PW } = this.d;
     const N = a.N;
     const lay = this.layout;
     const wg = opts.weightGrads ?? true;
     const g = a.grads;
     const zero = (ptr: number, n: number) => ops.fill(be, { x: ptr, n, value: 0 });
-    if (lay.wpe && wg) zero(g.dpos, P * N);
+    if (P > 0 && wg) zero(g.dpos, P * N);
     const R = a.logitRows || N;
     if ((opts.seed ?? "xent") === "xent") {
       if (a.logitRows) throw new Error("backward: the cross-entropy needs every position's logits");
@@ -537,11 +545,12 @@ export class Model {
       V,
     });
     if (lay.wpe) {
+      // Read positions collected their gradient in dpos; added ones share the input's.
       ops.embeddingBackward(be, {
         dwte: this.gptr(lay.wpe),
-        dout: g.dpos,
+        dout: P > 0 ? g.dpos : g.dres,
         tokens: a.posIds,
-        C: P,
+        C: PW,
         N,
         V: this.cfg.nCtx,
       });

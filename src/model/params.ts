@@ -52,7 +52,10 @@ export interface ParamLayout {
   /** Total floats. */
   total: number;
   wte: ParamSpec;
-  /** Learned positions [n_ctx, d_pos_emb], when the config has them. */
+  /**
+   * Learned positions, when the config has them: [n_ctx, d_pos_emb] read by the blocks, or
+   * [n_ctx, d_model] added to the token embeddings (addPosEmb).
+   */
   wpe: ParamSpec | null;
   layers: LayerParams[];
   lnF: ParamSpec;
@@ -93,7 +96,11 @@ export function paramLayout(cfg: ModelConfig): ParamLayout {
   };
   const projStd = 0.02 / Math.sqrt(2 * L);
   const wte = add("transformer.wte.weight", [V, C], "embed", "normal", 0.02);
-  const wpe = P > 0 ? add("transformer.wpe.weight", [cfg.nCtx, P], "embed", "normal", 0.02) : null;
+  // Read as P channels of each block's input, or added to the token embeddings (C wide).
+  const wpeWidth = P > 0 ? P : cfg.addPosEmb ? C : 0;
+  const wpe = wpeWidth > 0
+    ? add("transformer.wpe.weight", [cfg.nCtx, wpeWidth], "embed", "normal", 0.02)
+    : null;
   // c_attn and c_fc read the normalised residual, then the normalised positions: C + P inputs.
   const CP = C + P;
   const layers: LayerParams[] = [];

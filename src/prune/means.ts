@@ -37,6 +37,9 @@ export async function computeMeans(
     // Not a scratch scope: the first forward may allocate the model's activations in here.
     const acc = arena.allocBytes(8 * n, "node sums");
     arena.f32(acc, 2 * n).fill(0);
+    // Before the forwards: their activations then end the arena, and model.releaseActs() can
+    // free them (at n_ctx 1024 they are most of the memory the pruning after this needs).
+    const mean = arena.tensor([n], "node means");
     const inputs = new Int32Array(N), targets = new Int32Array(N);
     for (let i = 0; i < batches; i++) {
       splitBatch(source.nextBatch(B, T), B, T, inputs, targets);
@@ -49,7 +52,6 @@ export async function computeMeans(
       });
       onBatch?.(i + 1, batches);
     }
-    const mean = arena.tensor([n], "node means");
     f64ToF32Scaled(be, { out: mean.ptr, acc, n, scale: 1 / (batches * N) });
     return {
       mean: arena.view(mean).slice(),

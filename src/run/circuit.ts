@@ -8,7 +8,7 @@
  */
 import { z } from "zod";
 import { UserError } from "../errors.ts";
-import { dims, type ModelConfig } from "../model/config.ts";
+import { AFRAC_LOCTYPES, dims, type ModelConfig } from "../model/config.ts";
 import {
   locationSpec,
   NODE_LOCATIONS,
@@ -42,6 +42,8 @@ export const modelConfigSchema = z.object({
   sink: z.boolean(),
   bigram: z.boolean(),
   dPosEmb: count,
+  afracLoctypes: z.array(z.enum(AFRAC_LOCTYPES)).optional(),
+  addPosEmb: z.boolean().optional(),
 });
 
 /** Which model the circuit was found in. */

@@ -130,7 +130,11 @@ export function validateRunConfig(rc: RunConfig): void {
   }
 }
 
-export const MODEL_FIELDS: Record<keyof ModelConfig, "number" | "boolean"> = {
+/** ModelConfig's fields that every config.json has (the optional ones: OPTIONAL_MODEL_FIELDS). */
+type RequiredModelField = Exclude<keyof ModelConfig, OptionalModelField>;
+type OptionalModelField = "afracLoctypes" | "addPosEmb";
+
+export const MODEL_FIELDS: Record<RequiredModelField, "number" | "boolean"> = {
   vocabSize: "number",
   nLayer: "number",
   baseDModel: "number",
@@ -143,6 +147,13 @@ export const MODEL_FIELDS: Record<keyof ModelConfig, "number" | "boolean"> = {
   bigram: "boolean",
   dPosEmb: "number",
 };
+
+/**
+ * Fields a model has only when it differs from the default (imported models): absent in every
+ * run trained before they existed, and left out when at the default, so those runs' files are
+ * unchanged. validateModelConfig checks their values.
+ */
+export const OPTIONAL_MODEL_FIELDS: readonly OptionalModelField[] = ["afracLoctypes", "addPosEmb"];
 
 /**
  * The train section's field types: validateRunConfig's range checks compare with `>` and `<=`,

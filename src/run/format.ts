@@ -18,7 +18,7 @@ import { UserError } from "../errors.ts";
 import type { ModelConfig } from "../model/config.ts";
 import { paramLayout } from "../model/params.ts";
 import { decodeSafetensors, encodeSafetensors, type NamedTensor } from "../model/safetensors.ts";
-import { MODEL_FIELDS, type RunConfig } from "./config.ts";
+import { MODEL_FIELDS, OPTIONAL_MODEL_FIELDS, type RunConfig } from "./config.ts";
 
 /** File names inside a run folder. */
 export const RUN_FILES = {
@@ -106,8 +106,9 @@ export function parseModelFile(
     } catch {
       bad("metadata thinwire_config is not valid JSON");
     }
-    for (const k of Object.keys(MODEL_FIELDS) as (keyof ModelConfig)[]) {
-      if (saved?.[k] !== cfg[k]) {
+    const keys = [...Object.keys(MODEL_FIELDS), ...OPTIONAL_MODEL_FIELDS] as (keyof ModelConfig)[];
+    for (const k of keys) {
+      if (JSON.stringify(saved?.[k]) !== JSON.stringify(cfg[k])) {
         bad(
           `saved with model.${k} = ${JSON.stringify(saved?.[k])} but config.json says ` +
             `${JSON.stringify(cfg[k])} (files from different runs?)`,
