@@ -12,7 +12,7 @@ import {
   PRESETS,
   type RunConfig,
 } from "./config.ts";
-import { train } from "./trainer.ts";
+import { train, type TrainArgs } from "./trainer.ts";
 
 const NUMERIC: Record<string, [string, (rc: RunConfig, v: number) => void]> = {
   steps: ["optimizer steps", (rc, v) => rc.train.steps = v],
@@ -116,6 +116,20 @@ function help(): string {
 }
 
 export async function trainCommand(argv: string[]): Promise<number> {
+  const args = parseTrainFlags(argv);
+  if (args === null) {
+    console.log(help());
+    return 0;
+  }
+  await train(args);
+  return 0;
+}
+
+/**
+ * train's flags → what `train()` takes, every flag checked (the study validates its grid points
+ * with it before anything starts); null when --help was given.
+ */
+export function parseTrainFlags(argv: string[]): TrainArgs | null {
   const options: Record<string, { type: "string" | "boolean" }> = {
     help: { type: "boolean" },
     preset: { type: "string" },
@@ -138,10 +152,7 @@ export async function trainCommand(argv: string[]): Promise<number> {
     strict: true,
     allowPositionals: true,
   });
-  if (values.help) {
-    console.log(help());
-    return 0;
-  }
+  if (values.help) return null;
   if (positionals.length) throw new UserError(`unexpected argument '${positionals[0]}'`);
   if (values.resume) {
     const fixed = Object.keys(values).filter((k) => !RESUME_FLAGS.has(k));
@@ -171,6 +182,9 @@ export async function trainCommand(argv: string[]): Promise<number> {
     }
     set(rc, v);
   }
+  // denseVariant keeps every weight at the preset's ef; --ef changes ef² (--dense --ef 0.5 was
+  // refused: pfrac 1 above ef² 0.25).
+  if (values.dense && values.pfrac === undefined) rc.train.pfrac = rc.model.ef * rc.model.ef;
   if (values.sink && values["no-sink"]) throw new UserError("--sink and --no-sink both given");
   if (values.bigram && values["no-bigram"]) {
     throw new UserError("--bigram and --no-bigram both given");
@@ -186,13 +200,12 @@ export async function trainCommand(argv: string[]): Promise<number> {
   const threads = threadsFlag(values.threads as string | undefined);
   const out = (values.out as string | undefined) ??
     `runs/${presetName}${rc.train.dense ? "-dense" : ""}-s${rc.train.seed}`;
-  await train({
+  return {
     out,
     rc,
     threads,
     resume: !!values.resume,
     steps: values.steps === undefined ? undefined : rc.train.steps,
     quiet: !!values.quiet,
-  });
-  return 0;
+  };
 }
