@@ -54,6 +54,8 @@ and the losses on held-out pairs: full model, circuit alone (sufficiency), circu
   --random-pairs N    evaluation pairs each is measured on (default ${PRUNE_DEFAULTS.randomPairs})
   --delta-pairs N     evaluation pairs each node's delta is measured on (default ${PRUNE_DEFAULTS.deltaPairs})
   --means-tokens N    pretraining tokens for the node means (default ${MEANS_TOKENS})
+  --out-dir DIR       write <task>.json (and summary.json) into DIR instead of the run's
+                      circuits/, e.g. one folder per --seed (node means stay in the run)
   --threads N         compute threads (default: all cores)
   --help              this text`;
 
@@ -64,8 +66,37 @@ const posNum = (flag: string, v: string | undefined, fallback: number) =>
 const nonNeg = (flag: string, v: string | undefined, fallback: number) =>
   numberFlag(flag, v, fallback, (x) => x >= 0, "a number ≥ 0");
 
+/** What `prune`'s flags ask for, every flag checked (parsePruneFlags). */
+export interface PruneRequest {
+  model: string;
+  all: boolean;
+  tasks: readonly Task[];
+  settings: PruneSettings;
+  format: "json" | "neuronpedia";
+  trials: number;
+  prunePairs: number;
+  evalPairs: number;
+  meansTokens: number;
+  threads: number;
+  /** Where circuit files go instead of the run's circuits/ (several seeds of one run). */
+  outDir: string | null;
+}
+
 /** Runs `prune` with its own arguments; returns the exit code. */
 export async function pruneCommand(argv: string[]): Promise<number> {
+  const req = parsePruneFlags(argv);
+  if (req === null) {
+    console.log(USAGE);
+    return 0;
+  }
+  return await prune(req);
+}
+
+/**
+ * prune's flags → a PruneRequest, every flag checked (the study validates its prune settings with
+ * it before anything starts); null when --help was given.
+ */
+export function parsePruneFlags(argv: string[]): PruneRequest | null {
   const s = { type: "string" } as const;
   const v = parseFlags("prune", {
     args: argv,
@@ -97,14 +128,12 @@ export async function pruneCommand(argv: string[]): Promise<number> {
       "delta-pairs": s,
       "bisect-pairs": s,
       "means-tokens": s,
+      "out-dir": s,
       threads: s,
       help: { type: "boolean", short: "h" },
     },
   }).values;
-  if (v.help) {
-    console.log(USAGE);
-    return 0;
-  }
+  if (v.help) return null;
   if (!v.model) throw new UserError("prune: --model DIR is required (see --help)");
   if (!v.all && !v.task) throw new UserError("prune: give --task NAME or --all (see --help)");
   if (v.all && v.task) throw new UserError("prune: give --task or --all, not both");
@@ -160,12 +189,32 @@ export async function pruneCommand(argv: string[]): Promise<number> {
     if (names.length === 0) throw new UserError("prune: --task needs a task name");
     tasks = [...new Set(names)].map(getTask);
   }
+  if (v["out-dir"] !== undefined && v["out-dir"].trim() === "") {
+    throw new UserError("prune: --out-dir needs a folder");
+  }
+  return {
+    model: v.model,
+    all: !!v.all,
+    tasks,
+    settings,
+    format,
+    trials,
+    prunePairs,
+    evalPairs,
+    meansTokens,
+    threads,
+    outDir: v["out-dir"] ?? null,
+  };
+}
 
+async function prune(req: PruneRequest): Promise<number> {
+  const { settings, trials, prunePairs, evalPairs, meansTokens, tasks, format, outDir } = req;
+  const ablation = settings.ablation;
   const t0 = performance.now();
-  const r = await loadRun(v.model, { threads });
+  const r = await loadRun(req.model, { threads: req.threads });
   try {
     // Tasks given by name must be measurable before anything is computed.
-    if (!v.all) {
+    if (!req.all) {
       for (const t of tasks) {
         const d = taskData(r, t, 1, 1);
         if ("note" in d) throw new UserError(`${t.name}: ${d.note}`);
@@ -206,25 +255,26 @@ export async function pruneCommand(argv: string[]): Promise<number> {
       });
       const timeS = (performance.now() - t1) / 1000;
       outcomes.push({ outcome, timeS });
-      if (!v.all) refuseUnprunable(outcome, settings.target);
+      if (!req.all) refuseUnprunable(outcome, settings.target);
+      let path = r.run.circuit(task.name);
       if ("circuit" in outcome) {
-        await writeCircuit(r.run, outcome.circuit);
+        path = await writeCircuit(r.run, outcome.circuit, outDir ?? undefined);
         if (format === "neuronpedia") {
-          await writeNeuronpedia(r, outcome.circuit, prunePairs, evalPairs);
+          await writeNeuronpedia(r, outcome.circuit, prunePairs, evalPairs, path);
         }
       }
-      console.log(formatOutcome(outcome, r.run.circuit(task.name)));
+      console.log(formatOutcome(outcome, path));
     }
     const total = (performance.now() - t0) / 1000;
-    if (v.all) {
+    if (req.all) {
       const summary = summaryJson(r, settings, outcomes, total);
-      await writeSummary(r.run, summary);
+      const path = await writeSummary(r.run, summary, outDir ?? undefined);
       console.log(formatSummary(outcomes.map((o) => o.outcome), settings.target));
-      console.error(`summary → ${r.run.summary}`);
+      console.error(`summary → ${path}`);
     }
     console.error(`pruned in ${formatDuration(total)}, ${r.be.threads} thread(s)`);
     const failed = outcomes.some((o) => o.outcome.status === "target not reached");
-    return failed && !v.all ? 1 : 0;
+    return failed && !req.all ? 1 : 0;
   } finally {
     r.close();
   }
@@ -247,6 +297,7 @@ async function writeNeuronpedia(
   c: Circuit,
   prunePairs: number,
   evalPairs: number,
+  circuitPath: string,
 ) {
   const data = taskData(r, getTask(c.task), prunePairs, evalPairs);
   if ("note" in data) return;
@@ -257,7 +308,7 @@ async function writeNeuronpedia(
     data.evalPairs[0].prompts[0],
     data.evalItems[0],
   );
-  const path = r.run.circuit(c.task).replace(/\.json$/, ".neuronpedia.json");
+  const path = circuitPath.replace(/\.json$/, ".neuronpedia.json");
   await writeAtomic(path, JSON.stringify(g, null, 1) + "\n");
   console.error(`neuronpedia graph → ${path}`);
 }
