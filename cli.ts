@@ -9,6 +9,7 @@
  *   deno task view      serve the circuit viewer                 (src/view)
  *   deno task export    write a run in another program's format  (src/export; html: src/view)
  *   deno task logits    next-token candidates and activations    (src/export)
+ *   deno task study     sparse vs dense at matched loss, as jobs (src/study)
  *
  * Flags are parsed with node:util parseArgs (strict, src/cli_flags.ts). Errors a user can cause print one line and
  * exit with code 2; anything else is a bug and keeps its stack trace.
@@ -63,6 +64,10 @@ const COMMANDS: Record<string, { summary: string; run: (argv: string[]) => Promi
   logits: {
     summary: "next-token candidates for a prompt, and every activation (--out)",
     run: async (argv) => (await import("./src/export/cli_logits.ts")).logitsCommand(argv),
+  },
+  study: {
+    summary: "a grid of sparse and dense runs as jobs for an engine; report: matched-loss ratio",
+    run: async (argv) => (await import("./src/study/cli_study.ts")).studyCommand(argv),
   },
 };
 
