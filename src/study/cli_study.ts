@@ -102,7 +102,11 @@ export async function studyCommand(argv: string[]): Promise<number> {
       throw new UserError(`--sshloginfile ${v.sshloginfile}: no such file`);
     }
   }
-  const ssh = v.sshloginfile === undefined ? null : rootArg(v.sshloginfile, "/nonexistent");
+  const ssh = v.sshloginfile === undefined
+    ? null
+    : v.sshloginfile.startsWith("/")
+    ? v.sshloginfile
+    : `${Deno.cwd()}/${v.sshloginfile}`;
   const script = engine === "parallel"
     ? parallelScript(plan, jobs, ssh)
     : engine === "slurm"

@@ -64,6 +64,29 @@ const absolute = (plan: Plan, p: string) => p.startsWith("/") ? p : `${plan.repo
 export async function runLocal(plan: Plan, jobs: number): Promise<number> {
   await Deno.mkdir(absolute(plan, plan.root), { recursive: true });
   await writeAtomic(absolute(plan, `${plan.root}/study.json`), studyJson(plan.study));
+  // A job is a process of its own: stopping the runner stops its jobs too (a rerun resumes them).
+  const stop = (signal: Deno.Signal) => () => {
+    for (const c of running) {
+      try {
+        c.kill(signal);
+      } catch { /* already gone */ }
+    }
+    console.error(`study ${plan.study.name}: stopped (${signal}); run it again to resume`);
+    Deno.exit(130);
+  };
+  const handlers = (["SIGINT", "SIGTERM"] as const).map((s) => [s, stop(s)] as const);
+  for (const [s, h] of handlers) Deno.addSignalListener(s, h);
+  try {
+    return await runStages(plan, jobs);
+  } finally {
+    for (const [s, h] of handlers) Deno.removeSignalListener(s, h);
+  }
+}
+
+/** The jobs running now (runLocal stops them when it is stopped). */
+const running = new Set<Deno.ChildProcess>();
+
+async function runStages(plan: Plan, jobs: number): Promise<number> {
   const t0 = performance.now();
   for (const { stage, jobs: list } of stages(plan)) {
     console.error(
@@ -122,11 +145,14 @@ async function runJob(plan: Plan, j: Job): Promise<number> {
       stdout: "piped",
       stderr: "piped",
     }).spawn();
+    running.add(child);
     const copy = async (s: ReadableStream<Uint8Array>) => {
       for await (const chunk of s) await f.write(chunk);
     };
     await Promise.all([copy(child.stdout), copy(child.stderr)]);
-    return (await child.status).code;
+    const code = (await child.status).code;
+    running.delete(child);
+    return code;
   } finally {
     f.close();
   }
@@ -293,7 +319,7 @@ export function slurmScript(plan: Plan): string {
     prev = v;
   }
   out.push(
-    `echo "submitted; watch with: squeue -u $USER; then: deno task study report --root ${
+    `echo "submitted; watch with: squeue --me; then: deno task study report --root ${
       q(plan.root)
     }"`,
   );
