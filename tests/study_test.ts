@@ -156,6 +156,27 @@ Deno.test("study CLI: bad input starts nothing", async (t) => {
           studyCommand(["--config", cfg, "--root", root, "--engine", "slurm"]),
           /engine slurm: sbatch is not installed/,
         );
+        // Installed but unusable: another `parallel` (moreutils'), a Slurm without a controller.
+        const fake = `${dir}/bin`;
+        await Deno.mkdir(fake);
+        for (
+          const [name, body] of [
+            ["parallel", "echo 'parallel from moreutils'"],
+            ["sbatch", "echo 'slurm 22.05.8'"],
+            ["scontrol", "echo 'Slurmctld(primary) at head is DOWN'; exit 1"],
+          ]
+        ) {
+          await Deno.writeTextFile(`${fake}/${name}`, `#!/bin/sh\n${body}\n`, { mode: 0o755 });
+        }
+        Deno.env.set("PATH", fake);
+        await assertUserError(
+          studyCommand(["--config", cfg, "--root", root, "--engine", "parallel"]),
+          /is not GNU parallel/,
+        );
+        await assertUserError(
+          studyCommand(["--config", cfg, "--root", root, "--engine", "slurm"]),
+          /no Slurm controller answers \(scontrol ping: Slurmctld\(primary\) at head is DOWN\)/,
+        );
       } finally {
         Deno.env.set("PATH", path);
       }

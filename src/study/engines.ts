@@ -19,11 +19,12 @@ import { type Job, jobLine, type Plan, shellQuote, stages, studyJson } from "./p
 export const ENGINES = ["local", "parallel", "slurm"] as const;
 export type Engine = typeof ENGINES[number];
 
-/** Output of a command, or null when the program is not installed. */
-async function probe(cmd: string, args: string[]): Promise<string | null> {
+/** Exit code and output of a command, or null when the program is not installed. */
+async function probe(cmd: string, args: string[]): Promise<{ code: number; text: string } | null> {
   try {
     const out = await new Deno.Command(cmd, { args, stdout: "piped", stderr: "piped" }).output();
-    return new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
+    const dec = new TextDecoder();
+    return { code: out.code, text: (dec.decode(out.stdout) + dec.decode(out.stderr)).trim() };
   } catch (e) {
     if (e instanceof Deno.errors.NotFound) return null;
     throw e;
@@ -39,7 +40,7 @@ export async function checkEngine(engine: Engine): Promise<void> {
         "engine parallel: GNU parallel is not installed (Debian: apt-get install parallel)",
       );
     }
-    if (!v.includes("GNU parallel")) {
+    if (!v.text.includes("GNU parallel")) {
       throw new UserError(
         "engine parallel: the `parallel` on PATH is not GNU parallel (moreutils ships another): " +
           "install GNU parallel (apt-get install parallel)",
@@ -51,6 +52,11 @@ export async function checkEngine(engine: Engine): Promise<void> {
         "engine slurm: sbatch is not installed here (run on a Slurm login node; --plan prints " +
           "the submission script without submitting)",
       );
+    }
+    const ping = await probe("scontrol", ["ping"]);
+    if (ping === null || ping.code !== 0) {
+      const why = ping === null ? "not installed" : ping.text.split("\n").at(-1);
+      throw new UserError(`engine slurm: no Slurm controller answers (scontrol ping: ${why})`);
     }
   }
 }

@@ -186,15 +186,15 @@ async function stabilityJob(argv: string[]): Promise<number> {
   }
   const want = argv[at + 1];
   const rest = [...argv.slice(0, at), ...argv.slice(at + 2)];
+  if (rest.some((a) => a === "--all" || a === "--task" || a.startsWith("--task="))) {
+    throw new UserError("study job stability: the tasks come from --tasks, not --task/--all");
+  }
   const req = parsePruneFlags([...rest, "--all"]);
   if (req === null) {
     console.log(USAGE);
     return 0;
   }
   if (req.outDir === null) throw new UserError("study job stability: give --out-dir DIR");
-  if (rest.some((a) => a === "--all" || a === "--task" || a.startsWith("--task="))) {
-    throw new UserError("study job stability: the tasks come from --tasks, not --task/--all");
-  }
   const run = new RunDir(req.model);
   if (!(await fileExists(run.summary))) {
     throw new UserError(
