@@ -108,6 +108,7 @@ async function trainJob(argv: string[]): Promise<number> {
   }
   if (await run.exists()) {
     // Killed before its first checkpoint: config.json and tokenizer.json, no training yet.
+    if (await fileExists(run.config)) await same();
     console.error(`${args.out}: no checkpoint yet (killed early): starting over`);
     await Deno.remove(args.out, { recursive: true });
   }

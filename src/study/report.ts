@@ -82,8 +82,9 @@ function point(r: RunResult): RunPoint | null {
 /** Geometric mean of a run's edges over `tasks`. */
 const gmOver = (p: RunPoint, tasks: string[]) => geomean(tasks.map((t) => p.edges.get(t)!));
 
+/** Edges against loss for one comparison: runs, each family's fit, the matched loss. */
 function fig2(
-  name: string,
+  names: { sparse: string; dense: string },
   sparse: RunPoint[],
   dense: RunPoint[],
   m: MatchedRatio | null,
@@ -91,13 +92,8 @@ function fig2(
 ) {
   const series: ChartSeries[] = [];
   const fam = [
-    { label: name.split(" vs ")[0], pts: sparse, fit: m?.sparseFit, color: PALETTE[0] },
-    {
-      label: name.split(" vs ")[1],
-      pts: dense,
-      fit: m?.denseFit,
-      color: PALETTE[1],
-    },
+    { label: names.sparse, pts: sparse, fit: m?.sparseFit, color: PALETTE[0] },
+    { label: names.dense, pts: dense, fit: m?.denseFit, color: PALETTE[1] },
   ];
   if (m) {
     const all = [...sparse, ...dense].map((p) => p.loss);
@@ -116,7 +112,8 @@ function fig2(
     }
   }
   return chartSvg({
-    title: `Circuit size against loss: ${name}` + (m ? ` (${m.tasks.length} shared tasks)` : ""),
+    title: `Circuit size against loss: ${names.sparse} vs ${names.dense}` +
+      (m ? ` (${m.tasks.length} shared tasks)` : ""),
     xLabel: "validation loss (nats/token)",
     yLabel: "geometric mean of circuit edges (log scale)",
     yLog: true,
@@ -264,7 +261,7 @@ export function buildReport(study: Study, results: RunResult[], opts: ReportOpti
       : null;
     report.comparisons.push({ ...c, result: m, why });
     const figName = `fig2-${ci + 1}-${c.sparse}-vs-${c.dense}.svg`;
-    files[figName] = fig2(`${c.sparse} vs ${c.dense}`, sp, dp, m, why);
+    files[figName] = fig2(c, sp, dp, m, why);
     md.push(`### ${c.sparse} vs ${c.dense}`, "");
     if (!m) {
       md.push(`No ratio yet: ${why}.`, "", `![edges against loss](${figName})`, "");
