@@ -179,7 +179,9 @@ async function reportCommand(argv: string[]): Promise<number> {
       m
         ? `${c.sparse} vs ${c.dense}: dense/sparse edges ${m.ratio.toFixed(2)}× at val loss ` +
           `${m.loss.toFixed(3)} (${Math.round(m.level * 100)}% interval ${m.lo.toFixed(2)}–` +
-          `${m.hi.toFixed(2)}, ${m.tasks.length} shared tasks${m.covered ? "" : ", extrapolated"})`
+          `${m.hi.toFixed(2)}, ${m.tasks.length} shared task(s)${
+            m.covered ? "" : ", extrapolated"
+          })`
         : `${c.sparse} vs ${c.dense}: no ratio yet (${c.why})`,
     );
   }

@@ -113,7 +113,7 @@ function fig2(
   }
   return chartSvg({
     title: `Circuit size against loss: ${names.sparse} vs ${names.dense}` +
-      (m ? ` (${m.tasks.length} shared tasks)` : ""),
+      (m ? ` (${m.tasks.length} shared task${m.tasks.length === 1 ? "" : "s"})` : ""),
     xLabel: "validation loss (nats/token)",
     yLabel: "geometric mean of circuit edges (log scale)",
     yLog: true,
@@ -166,7 +166,8 @@ function fig3(sparse: RunResult[]): { svg: string; tasks: string[]; rows: string
     }
   });
   const svg = chartSvg({
-    title: `Width × nonzero budget: sparse runs, lines join widths (${tasks.length} shared tasks)`,
+    title: `Width × nonzero budget: sparse runs, lines join widths (${tasks.length} shared ` +
+      `task${tasks.length === 1 ? "" : "s"})`,
     xLabel: "validation loss (nats/token; lower: more capable)",
     yLabel: "geomean circuit edges (log; lower: smaller circuits)",
     yLog: true,

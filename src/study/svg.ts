@@ -95,7 +95,8 @@ function tickText(v: number): string {
 
 /** The chart as an SVG document. */
 export function chartSvg(c: Chart): string {
-  const W = 760, H = 470, M = { l: 78, r: 210, t: 44, b: 58 };
+  // The top margin holds the title and, above the plot, the markers' labels.
+  const W = 760, H = 480, M = { l: 78, r: 210, t: 54, b: 58 };
   const pw = W - M.l - M.r, ph = H - M.t - M.b;
   const xs: number[] = [], ys: number[] = [];
   for (const s of c.series) {
@@ -181,7 +182,9 @@ export function chartSvg(c: Chart): string {
     out.push(
       `<line x1="${f(sx(m.x))}" x2="${f(sx(m.x))}" y1="${M.t}" y2="${M.t + ph}" stroke="#555" ` +
         `stroke-dasharray="2 3"/>`,
-      `<text x="${f(sx(m.x) + 4)}" y="${M.t + 14}" fill="#333">${escapeXml(m.label)}</text>`,
+      `<text x="${f(sx(m.x))}" y="${M.t - 6}" text-anchor="middle" fill="#333">${
+        escapeXml(m.label)
+      }</text>`,
     );
   }
   c.series.forEach((s, si) => {
@@ -200,10 +203,11 @@ export function chartSvg(c: Chart): string {
           `stroke="white" stroke-width="1"/>`,
       );
       if (p.label) {
+        // Labels of points in the plot's right part go to their left, clear of the legend.
+        const left = sx(p.x) > M.l + pw * 0.65;
         out.push(
-          `<text x="${f(sx(p.x) + 7)}" y="${f(sy(p.y) - 6)}" font-size="10" fill="#333">${
-            escapeXml(p.label)
-          }</text>`,
+          `<text x="${f(sx(p.x) + (left ? -7 : 7))}" y="${f(sy(p.y) - 6)}" font-size="10" ` +
+            `fill="#333"${left ? ' text-anchor="end"' : ""}>${escapeXml(p.label)}</text>`,
         );
       }
     }
