@@ -10,6 +10,7 @@
  *   deno task export    write a run in another program's format  (src/export; html: src/view)
  *   deno task logits    next-token candidates and activations    (src/export)
  *   deno task import    another program's model as a run folder  (src/import)
+ *   deno task study     sparse vs dense at matched loss, as jobs (src/study)
  *
  * Flags are parsed with node:util parseArgs (strict, src/cli_flags.ts). Errors a user can cause print one line and
  * exit with code 2; anything else is a bug and keeps its stack trace.
@@ -61,6 +62,10 @@ const COMMANDS: Record<string, { summary: string; run: (argv: string[]) => Promi
   import: {
     summary: "a model trained elsewhere as a run folder (--format reference)",
     run: async (argv) => (await import("./src/import/cli_import.ts")).importCommand(argv),
+  },
+  study: {
+    summary: "a grid of sparse and dense runs as jobs for an engine; report: matched-loss ratio",
+    run: async (argv) => (await import("./src/study/cli_study.ts")).studyCommand(argv),
   },
 };
 

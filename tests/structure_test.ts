@@ -10,7 +10,8 @@ const ROOT = new URL("../", import.meta.url);
 
 /**
  * The pipeline, bottom up: a module may import from its own rank and below. Commands (`cli.ts`,
- * `src/cli_flags.ts`, `src/<stage>/cli_*.ts`) sit above everything.
+ * `src/cli_flags.ts`, `src/<stage>/cli_*.ts`) sit above everything; only a study, which runs them,
+ * imports them.
  */
 const LAYERS: string[][] = [
   ["src/errors.ts", "src/version.ts", "src/util", "src/backend", "src/reference"],
@@ -135,7 +136,8 @@ Deno.test("structure: each folder imports only from its layer and those below it
     if (rm === "command") continue;
     for (const d of deps) {
       const rd = rankOf(d);
-      if (rd === "command" || (typeof rd === "number" && rd > rm)) {
+      // A study runs the stages' commands (it checks its grid with their own flag parsers).
+      if (rd === "command" ? !m.startsWith("src/study/") : rd !== null && rd > rm) {
         problems.push(`${m} imports ${d}, a layer above it`);
       }
     }

@@ -2,6 +2,7 @@
  * `thinwire prune`: finds the circuit behind one task (or every task the model solves), writes
  * `runs/<name>/circuits/<task>.json` (docs/circuit-format.md) and prints what it measured.
  */
+
 import {
   commandFlags,
   intFlag,
@@ -15,7 +16,7 @@ import { UserError } from "../errors.ts";
 import type { Circuit } from "../run/circuit.ts";
 import { type LoadedRun, writeAtomic, writeCircuit, writeSummary } from "../run/run_dir.ts";
 import { formatDuration, Progress } from "../util/progress.ts";
-import { getTask, TASKS } from "../../tasks/index.ts";
+import { getTask, type Task, TASKS } from "../../tasks/index.ts";
 import { neuronpediaGraph } from "./neuronpedia.ts";
 import {
   DEFAULT_HP,
@@ -67,6 +68,8 @@ and the losses on held-out pairs: full model, circuit alone (sufficiency), circu
   --random-pairs N    evaluation pairs each is measured on (default ${PRUNE_DEFAULTS.randomPairs})
   --delta-pairs N     evaluation pairs each node's delta is measured on (default ${PRUNE_DEFAULTS.deltaPairs})
   --means-tokens N    pretraining tokens for the node means (default ${MEANS_TOKENS})
+  --out-dir DIR       write <task>.json (and summary.json) into DIR instead of the run's
+                      circuits/, e.g. one folder per --seed (node means stay in the run)
   --threads N         compute threads (default: all cores)
   --help              this text`;
 
@@ -77,8 +80,33 @@ const posNum = (flag: string, v: string | undefined, fallback: number) =>
 const nonNeg = (flag: string, v: string | undefined, fallback: number) =>
   numberFlag(flag, v, fallback, (x) => x >= 0, "a number ≥ 0");
 
+/** What `prune`'s flags ask for, every flag checked (parsePruneFlags). */
+export interface PruneRequest {
+  model: string;
+  all: boolean;
+  tasks: readonly Task[];
+  settings: PruneSettings;
+  format: "json" | "neuronpedia";
+  trials: number;
+  prunePairs: number;
+  evalPairs: number;
+  meansTokens: number;
+  threads: number;
+  /** Where circuit files go instead of the run's circuits/ (several seeds of one run). */
+  outDir: string | null;
+}
+
 /** Runs `prune` with its own arguments; returns the exit code. */
 export async function pruneCommand(argv: string[]): Promise<number> {
+  const req = parsePruneFlags(argv);
+  return req === null ? 0 : await prune(req);
+}
+
+/**
+ * prune's flags → a PruneRequest, every flag checked (the study validates its prune settings with
+ * it before anything starts); null after printing the usage for --help.
+ */
+export function parsePruneFlags(argv: string[]): PruneRequest | null {
   const s = { type: "string" } as const;
   const v = commandFlags("prune", USAGE, {
     model: s,
@@ -106,10 +134,11 @@ export async function pruneCommand(argv: string[]): Promise<number> {
     "delta-pairs": s,
     "bisect-pairs": s,
     "means-tokens": s,
+    "out-dir": s,
     threads: s,
   }, argv);
-  if (!v) return 0;
-  required("prune", v.model, "--model DIR");
+  if (!v) return null;
+  const model = required("prune", v.model, "--model DIR");
   if (!v.all && !v.task) throw new UserError("prune: give --task NAME or --all (see --help)");
   if (v.all && v.task) throw new UserError("prune: give --task or --all, not both");
   const method = v.method ?? "learned";
@@ -159,12 +188,32 @@ export async function pruneCommand(argv: string[]): Promise<number> {
   const meansTokens = posInt("means-tokens", v["means-tokens"], MEANS_TOKENS);
   const threads = threadsFlag(v.threads);
   const tasks = taskListFlag("prune", v.task, TASKS);
+  if (v["out-dir"] !== undefined && v["out-dir"].trim() === "") {
+    throw new UserError("prune: --out-dir needs a folder");
+  }
+  return {
+    model,
+    all: !!v.all,
+    tasks,
+    settings,
+    format,
+    trials,
+    prunePairs,
+    evalPairs,
+    meansTokens,
+    threads,
+    outDir: v["out-dir"] ?? null,
+  };
+}
 
+async function prune(req: PruneRequest): Promise<number> {
+  const { settings, trials, prunePairs, evalPairs, meansTokens, tasks, format, outDir } = req;
+  const ablation = settings.ablation;
   const t0 = performance.now();
-  const r = await openModelFlag("prune", v.model, { threads });
+  const r = await openModelFlag("prune", req.model, { threads: req.threads });
   try {
     // Tasks given by name must be measurable before anything is computed.
-    if (!v.all) {
+    if (!req.all) {
       for (const t of tasks) {
         const d = taskData(r, t, 1, 1);
         if ("note" in d) throw new UserError(`${t.name}: ${d.note}`);
@@ -205,25 +254,26 @@ export async function pruneCommand(argv: string[]): Promise<number> {
       });
       const timeS = (performance.now() - t1) / 1000;
       outcomes.push({ outcome, timeS });
-      if (!v.all) refuseUnprunable(outcome, settings.target);
+      if (!req.all) refuseUnprunable(outcome, settings.target);
+      let path = r.dir.circuit(task.name);
       if ("circuit" in outcome) {
-        await writeCircuit(r.dir, outcome.circuit);
+        path = await writeCircuit(r.dir, outcome.circuit, outDir ?? undefined);
         if (format === "neuronpedia") {
-          await writeNeuronpedia(r, outcome.circuit, prunePairs, evalPairs);
+          await writeNeuronpedia(r, outcome.circuit, prunePairs, evalPairs, path);
         }
       }
-      console.log(formatOutcome(outcome, r.dir.circuit(task.name)));
+      console.log(formatOutcome(outcome, path));
     }
     const total = (performance.now() - t0) / 1000;
-    if (v.all) {
+    if (req.all) {
       const summary = summaryJson(r, settings, outcomes, total);
-      await writeSummary(r.dir, summary);
+      const path = await writeSummary(r.dir, summary, outDir ?? undefined);
       console.log(formatSummary(outcomes.map((o) => o.outcome), settings.target));
-      console.error(`summary → ${r.dir.summary}`);
+      console.error(`summary → ${path}`);
     }
     console.error(`pruned in ${formatDuration(total)}, ${r.be.threads} thread(s)`);
     const failed = outcomes.some((o) => o.outcome.status === "target not reached");
-    return failed && !v.all ? 1 : 0;
+    return failed && !req.all ? 1 : 0;
   } finally {
     r.close();
   }
@@ -246,6 +296,7 @@ async function writeNeuronpedia(
   c: Circuit,
   prunePairs: number,
   evalPairs: number,
+  circuitPath: string,
 ) {
   const data = taskData(r, getTask(c.task), prunePairs, evalPairs);
   if ("note" in data) return;
@@ -256,7 +307,7 @@ async function writeNeuronpedia(
     data.evalPairs[0].prompts[0],
     data.evalItems[0],
   );
-  const path = r.dir.circuit(c.task).replace(/\.json$/, ".neuronpedia.json");
+  const path = circuitPath.replace(/\.json$/, ".neuronpedia.json");
   await writeAtomic(path, JSON.stringify(g, null, 1) + "\n");
   console.error(`neuronpedia graph → ${path}`);
 }

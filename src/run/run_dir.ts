@@ -231,18 +231,27 @@ export async function readCircuit(run: RunDir, task: string, cfg: ModelConfig): 
   return c;
 }
 
-export async function writeCircuit(run: RunDir, c: Circuit): Promise<void> {
-  await Deno.mkdir(run.circuitsDir, { recursive: true });
-  await writeAtomic(run.circuit(c.task), JSON.stringify(c, null, 1) + "\n");
+/**
+ * Writes circuits/<task>.json, or <dir>/<task>.json when a folder is given (prune --out-dir:
+ * circuits of other pruning seeds); returns the path.
+ */
+export async function writeCircuit(run: RunDir, c: Circuit, dir?: string): Promise<string> {
+  const path = dir === undefined ? run.circuit(c.task) : `${dir}/${c.task}.json`;
+  await Deno.mkdir(dir ?? run.circuitsDir, { recursive: true });
+  await writeAtomic(path, JSON.stringify(c, null, 1) + "\n");
+  return path;
 }
 
 export async function readSummary(run: RunDir): Promise<CircuitSummary> {
   return parseSummary(await run.readJson(run.summary), run.summary);
 }
 
-export async function writeSummary(run: RunDir, s: CircuitSummary): Promise<void> {
-  await Deno.mkdir(run.circuitsDir, { recursive: true });
-  await writeAtomic(run.summary, JSON.stringify(s, null, 1) + "\n");
+/** Writes circuits/summary.json, or <dir>/summary.json when a folder is given; returns the path. */
+export async function writeSummary(run: RunDir, s: CircuitSummary, dir?: string): Promise<string> {
+  const path = dir === undefined ? run.summary : `${dir}/summary.json`;
+  await Deno.mkdir(dir ?? run.circuitsDir, { recursive: true });
+  await writeAtomic(path, JSON.stringify(s, null, 1) + "\n");
+  return path;
 }
 
 /** A run opened from its folder: OpenRun plus the folder and its training metrics. */

@@ -6,7 +6,7 @@ import { commandFlags, threadsFlag } from "../cli_flags.ts";
 import { UserError } from "../errors.ts";
 import { ANNEAL_SHAPES, type AnnealShape, type RunConfig } from "../run/config.ts";
 import { DENSE_LR, denseVariant, PRESETS } from "./presets.ts";
-import { train } from "./trainer.ts";
+import { train, type TrainArgs } from "./trainer.ts";
 
 const NUMERIC: Record<string, [string, (rc: RunConfig, v: number) => void]> = {
   steps: ["optimizer steps", (rc, v) => rc.train.steps = v],
@@ -110,6 +110,16 @@ function help(): string {
 }
 
 export async function trainCommand(argv: string[]): Promise<number> {
+  const args = parseTrainFlags(argv);
+  if (args !== null) await train(args);
+  return 0;
+}
+
+/**
+ * train's flags → what `train()` takes, every flag checked (the study validates its grid points
+ * with it before anything starts); null after printing the usage for --help.
+ */
+export function parseTrainFlags(argv: string[]): TrainArgs | null {
   const options: Record<string, { type: "string" | "boolean" }> = {
     preset: { type: "string" },
     dense: { type: "boolean" },
@@ -126,7 +136,7 @@ export async function trainCommand(argv: string[]): Promise<number> {
   };
   for (const k of Object.keys(NUMERIC)) options[k] = { type: "string" };
   const values = commandFlags("train", help, options, argv);
-  if (!values) return 0;
+  if (!values) return null;
   if (values.resume) {
     const fixed = Object.keys(values).filter((k) => !RESUME_FLAGS.has(k));
     if (fixed.length) {
@@ -155,6 +165,9 @@ export async function trainCommand(argv: string[]): Promise<number> {
     }
     set(rc, v);
   }
+  // denseVariant keeps every weight at the preset's ef; --ef changes ef² (--dense --ef 0.5 was
+  // refused: pfrac 1 above ef² 0.25).
+  if (values.dense && values.pfrac === undefined) rc.train.pfrac = rc.model.ef * rc.model.ef;
   if (values.sink && values["no-sink"]) throw new UserError("--sink and --no-sink both given");
   if (values.bigram && values["no-bigram"]) {
     throw new UserError("--bigram and --no-bigram both given");
@@ -170,13 +183,12 @@ export async function trainCommand(argv: string[]): Promise<number> {
   const threads = threadsFlag(values.threads as string | undefined);
   const out = (values.out as string | undefined) ??
     `runs/${presetName}${rc.train.dense ? "-dense" : ""}-s${rc.train.seed}`;
-  await train({
+  return {
     out,
     rc,
     threads,
     resume: !!values.resume,
     steps: values.steps === undefined ? undefined : rc.train.steps,
     quiet: !!values.quiet,
-  });
-  return 0;
+  };
 }
