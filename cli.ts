@@ -9,6 +9,7 @@
  *   deno task view      serve the circuit viewer                 (src/view)
  *   deno task export    write a run in another program's format  (src/export; html: src/view)
  *   deno task logits    next-token candidates and activations    (src/export)
+ *   deno task verify    re-train a run and compare bit for bit   (src/train)
  *
  * Flags are parsed with node:util parseArgs (strict, src/cli_flags.ts). Errors a user can cause print one line and
  * exit with code 2; anything else is a bug and keeps its stack trace.
@@ -56,6 +57,10 @@ const COMMANDS: Record<string, { summary: string; run: (argv: string[]) => Promi
   logits: {
     summary: "next-token candidates for a prompt, and every activation (--out)",
     run: async (argv) => (await import("./src/export/cli_logits.ts")).logitsCommand(argv),
+  },
+  verify: {
+    summary: "re-train a run from its config and compare bit for bit (exit 0 equal, 1 not)",
+    run: async (argv) => (await import("./src/train/cli_verify.ts")).verifyCommand(argv),
   },
 };
 
