@@ -8,7 +8,7 @@
  *   deno task tokenizer train the BPE tokenizer                  (src/data)
  *   deno task view      serve the circuit viewer                 (src/view)
  *   deno task export    write a run in another program's format  (src/export; html: src/view)
- *   deno task logits    next-token candidates and activations    (src/export)
+ *   deno task logits    next-token candidates and activations    (src/export; --batch: many)
  *   deno task verify    re-train a run and compare bit for bit   (src/train)
  *
  * Flags are parsed with node:util parseArgs (strict, src/cli_flags.ts). Errors a user can cause print one line and
@@ -55,7 +55,7 @@ const COMMANDS: Record<string, { summary: string; run: (argv: string[]) => Promi
     run: async (argv) => (await import("./src/export/cli_export.ts")).exportCommand(argv),
   },
   logits: {
-    summary: "next-token candidates for a prompt, and every activation (--out)",
+    summary: "next-token candidates for a prompt; every activation (--out), of many (--batch)",
     run: async (argv) => (await import("./src/export/cli_logits.ts")).logitsCommand(argv),
   },
   verify: {
