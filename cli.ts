@@ -8,7 +8,8 @@
  *   deno task tokenizer train the BPE tokenizer                  (src/data)
  *   deno task view      serve the circuit viewer                 (src/view)
  *   deno task export    write a run in another program's format  (src/export; html: src/view)
- *   deno task logits    next-token candidates and activations    (src/export)
+ *   deno task logits    next-token candidates and activations    (src/export; --batch: many)
+ *   deno task verify    re-train a run and compare bit for bit   (src/train)
  *   deno task import    another program's model as a run folder  (src/import)
  *   deno task study     sparse vs dense at matched loss, as jobs (src/study)
  *
@@ -56,8 +57,12 @@ const COMMANDS: Record<string, { summary: string; run: (argv: string[]) => Promi
     run: async (argv) => (await import("./src/export/cli_export.ts")).exportCommand(argv),
   },
   logits: {
-    summary: "next-token candidates for a prompt, and every activation (--out)",
+    summary: "next-token candidates for a prompt; every activation (--out), of many (--batch)",
     run: async (argv) => (await import("./src/export/cli_logits.ts")).logitsCommand(argv),
+  },
+  verify: {
+    summary: "re-train a run from its config and compare bit for bit (exit 0 equal, 1 not)",
+    run: async (argv) => (await import("./src/train/cli_verify.ts")).verifyCommand(argv),
   },
   import: {
     summary: "a model trained elsewhere as a run folder (--format reference)",

@@ -4,23 +4,37 @@
  * named activation (src/export/activations.ts, the reference's hook names) to a safetensors file,
  * as TransformerLens's `run_with_cache` would hand them over, without Python.
  */
-import { commandFlags, intFlag, openModelFlag, required, threadsFlag } from "../cli_flags.ts";
+import {
+  commandFlags,
+  intFlag,
+  numberFlag,
+  openModelFlag,
+  required,
+  threadsFlag,
+} from "../cli_flags.ts";
 import { EOT_TOKEN, type Tokenizer } from "../data/tokenizer.ts";
 import { UserError } from "../errors.ts";
 import { encodeSafetensors } from "../model/safetensors.ts";
 import { checkWritable, writeAtomic } from "../util/write_atomic.ts";
 import { activationTensors } from "./activations.ts";
+import { DEFAULT_MAX_GB, logitsBatch } from "./cli_logits_batch.ts";
 
 const USAGE = `usage: deno task logits --model DIR (--prompt TEXT | --tokens 1,2,3) [options]
+       deno task logits --model DIR --batch FILE.jsonl --out FILE.safetensors [options]
 
-Runs a trained model on one prompt and prints the most likely next tokens.
+Runs a trained model on one prompt and prints the most likely next tokens; with --batch, runs
+every row of a file in one process and writes their logits and activations.
 
   --model DIR     run folder (config.json, tokenizer.json, model.safetensors)   required
   --prompt TEXT   text to encode; ${EOT_TOKEN} is put before it, as in training and eval
   --tokens IDS    token ids, comma-separated, used as given
   --top N         candidates to print (default 10)
   --out FILE      also write logits and every activation to FILE (safetensors, layout below)
-  --threads N     compute threads (default 1)
+  --batch FILE    JSON lines, one row each: "a prompt", {"prompt": "..."}, [token ids] or
+                  {"tokens": [ids]} (other keys ignored; blank lines skipped). Needs --out
+  --patterns      with --batch: also the attention patterns (R·L·H·T² floats: often the bulk)
+  --max-gb X      with --batch: refuse an output over X GiB (default ${DEFAULT_MAX_GB})
+  --threads N     compute threads (default 1; with --batch, all cores)
   --help          this text
 
 A prompt longer than the model's context (n_ctx) is cut from the left, with a note.
@@ -34,7 +48,15 @@ A prompt longer than the model's context (n_ctx) is cut from the left, with a no
   {i}.attn.resid_delta            [T, C]     {i}.mlp.resid_delta [T, C]
   {i}.mlp.post_act                [T, M]
   {i}.attn.pattern                [H, T, T]  (thinwire's; not a reference hook)
-and metadata "tokens" (the ids, JSON) and "format" ("thinwire-activations-1").`;
+and metadata "tokens" (the ids, JSON) and "format" ("thinwire-activations-1").
+
+With --batch, R rows padded to the longest one's T tokens: the same names with the row axis
+first (logits [R, T, V], {i}.resid_in [R, T, C], …, {i}.attn.pattern [R, H, T, T] with
+--patterns), zeros past a row's length, plus tokens [R, T] (ids; -1 as padding), lengths [R]
+and truncated [R] (tokens cut from the left to fit n_ctx), all float32; metadata "format"
+("thinwire-activations-batch-1") and "rows". Each row's values are bit for bit what the
+one-prompt path writes for it. Rows run B at a time (similar lengths together), written as
+they are done: memory stays at one batch.`;
 
 /** --tokens "1, 2,3" → ids; each must be an integer in 0..V-1. */
 function parseTokens(s: string, V: number): number[] {
@@ -75,10 +97,30 @@ export async function logitsCommand(argv: string[]): Promise<number> {
     tokens: { type: "string" },
     top: { type: "string" },
     out: { type: "string" },
+    batch: { type: "string" },
+    patterns: { type: "boolean" },
+    "max-gb": { type: "string" },
     threads: { type: "string" },
   }, argv);
   if (!v) return 0;
   required("logits", v.model, "--model DIR");
+  if (v.batch !== undefined) {
+    const other = (["prompt", "tokens", "top"] as const).filter((k) => v[k] !== undefined);
+    if (other.length > 0) {
+      throw new UserError(`logits: --batch runs the file's rows; not with --${other.join(", --")}`);
+    }
+    return await logitsBatch({
+      model: v.model!,
+      batch: v.batch,
+      out: required("logits", v.out, "--out FILE (with --batch)"),
+      patterns: !!v.patterns,
+      maxGb: numberFlag("max-gb", v["max-gb"], DEFAULT_MAX_GB, (x) => x > 0, "a size in GiB > 0"),
+      threads: threadsFlag(v.threads),
+    });
+  }
+  for (const k of ["patterns", "max-gb"] as const) {
+    if (v[k] !== undefined) throw new UserError(`logits: --${k} goes with --batch FILE`);
+  }
   if ((v.prompt === undefined) === (v.tokens === undefined)) {
     throw new UserError("logits: give exactly one of --prompt TEXT and --tokens IDS");
   }

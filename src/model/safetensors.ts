@@ -17,37 +17,53 @@ export interface SafetensorsFile {
   metadata: Record<string, string>;
 }
 
+/**
+ * The header of a safetensors file of f32 tensors with these names and shapes, in this order:
+ * its bytes (the 8-byte length, then the JSON padded with spaces to a multiple of 8, so the data
+ * that follows is 8-byte aligned), and each tensor's data offset from the header's end, in bytes.
+ */
+export function safetensorsHeader(
+  tensors: readonly { name: string; shape: readonly number[] }[],
+  metadata: Record<string, string> = {},
+): { bytes: Uint8Array; offsets: number[]; dataBytes: number } {
+  const header: Record<string, unknown> = {};
+  if (Object.keys(metadata).length > 0) header.__metadata__ = metadata;
+  let offset = 0;
+  const offsets: number[] = [];
+  for (const t of tensors) {
+    const bytes = t.shape.reduce((a, b) => a * b, 1) * 4;
+    header[t.name] = { dtype: "F32", shape: t.shape, data_offsets: [offset, offset + bytes] };
+    offsets.push(offset);
+    offset += bytes;
+  }
+  const json = new TextEncoder().encode(JSON.stringify(header));
+  const padded = Math.ceil(json.length / 8) * 8;
+  const bytes = new Uint8Array(8 + padded).fill(0x20, 8);
+  new DataView(bytes.buffer).setBigUint64(0, BigInt(padded), true);
+  bytes.set(json, 8);
+  return { bytes, offsets, dataBytes: offset };
+}
+
 /** Serialises f32 tensors (in the given order) and string metadata. */
 export function encodeSafetensors(
   tensors: readonly NamedTensor[],
   metadata: Record<string, string> = {},
 ): Uint8Array {
-  const header: Record<string, unknown> = {};
-  if (Object.keys(metadata).length > 0) header.__metadata__ = metadata;
-  let offset = 0;
   for (const t of tensors) {
-    const bytes = t.data.length * 4;
-    header[t.name] = { dtype: "F32", shape: t.shape, data_offsets: [offset, offset + bytes] };
-    offset += bytes;
+    if (t.data.length !== t.shape.reduce((a, b) => a * b, 1)) {
+      throw new Error(`encodeSafetensors: ${t.name} has ${t.data.length} values for [${t.shape}]`);
+    }
   }
-  let json = new TextEncoder().encode(JSON.stringify(header));
-  // Pad the header with spaces so the data starts 8-byte aligned.
-  const padded = Math.ceil(json.length / 8) * 8;
-  if (padded !== json.length) {
-    const p = new Uint8Array(padded).fill(0x20);
-    p.set(json);
-    json = p;
-  }
-  const out = new Uint8Array(8 + json.length + offset);
-  const dv = new DataView(out.buffer);
-  dv.setBigUint64(0, BigInt(json.length), true);
-  out.set(json, 8);
-  let pos = 8 + json.length;
-  for (const t of tensors) {
-    const le = new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.length * 4);
-    out.set(le, pos); // the platform is little-endian (WebAssembly and every target we run on)
-    pos += le.length;
-  }
+  const h = safetensorsHeader(tensors, metadata);
+  const out = new Uint8Array(h.bytes.length + h.dataBytes);
+  out.set(h.bytes);
+  tensors.forEach((t, i) => {
+    // The platform is little-endian (WebAssembly and every target we run on).
+    out.set(
+      new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.length * 4),
+      h.bytes.length + h.offsets[i],
+    );
+  });
   return out;
 }
 

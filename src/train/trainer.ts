@@ -77,6 +77,11 @@ export interface TrainArgs {
   steps?: number;
   /** No progress output (tests). */
   quiet?: boolean;
+  /**
+   * Stop after this step, as a run killed just after its checkpoint there would: the checkpoint
+   * is saved at it and model.safetensors is not written. `verify` re-trains prefixes with it.
+   */
+  stopAt?: number;
 }
 
 export interface TrainResult {
@@ -85,7 +90,8 @@ export interface TrainResult {
   valLoss: number;
   seconds: number;
   tokensPerSecond: number;
-  modelSha256: string;
+  /** SHA-256 of model.safetensors; null when `stopAt` ended training before the last step. */
+  modelSha256: string | null;
 }
 
 export async function train(args: TrainArgs): Promise<TrainResult> {
@@ -171,7 +177,9 @@ export async function train(args: TrainArgs): Promise<TrainResult> {
     const inputs = new Int32Array(N), targets = new Int32Array(N);
     const valLoss = () => validationXent(model, valBatches, B, T);
 
-    const progress = args.quiet ? null : new Progress("train", t.steps);
+    // A prefix (stopAt) fills its bar at the step it stops at.
+    const end = Math.min(t.steps, args.stopAt ?? t.steps);
+    const progress = args.quiet ? null : new Progress("train", end);
     if (!args.quiet) {
       console.error(
         `thinwire: ${t.dense ? "dense" : "sparse"} model${
@@ -189,7 +197,7 @@ export async function train(args: TrainArgs): Promise<TrainResult> {
     const t0 = performance.now();
     let windowStart = performance.now(), windowTokens = 0;
     let lastLoss = NaN, lastVal = NaN, lastSaved = start;
-    for (let step = start; step < t.steps; step++) {
+    for (let step = start; step < end; step++) {
       splitBatch(source.nextBatch(B, T), B, T, inputs, targets);
       const { loss, lr } = runner.step(inputs, targets, step);
       if (!Number.isFinite(loss)) {
@@ -220,12 +228,24 @@ export async function train(args: TrainArgs): Promise<TrainResult> {
           "tok/s": Math.round(row.tokens_per_s).toString(),
         }, start);
       }
-      if (done % t.saveEvery === 0 || last) {
+      if (done % t.saveEvery === 0 || last || done === end) {
         await saveCheckpoint(run, rc, model, adamM, adamV, done, source);
         written = false;
         await writeAtomic(run.lossSvg, lossPlot(metrics, rc));
         lastSaved = done;
       }
+    }
+    if (end < t.steps) {
+      const seconds = (performance.now() - t0) / 1000;
+      const tokensPerSecond = (Math.max(end - start, 0) * N) / Math.max(seconds, 1e-9);
+      return {
+        steps: end,
+        trainLoss: lastLoss,
+        valLoss: lastVal,
+        seconds,
+        tokensPerSecond,
+        modelSha256: null,
+      };
     }
     if (start >= t.steps) lastVal = valLoss();
     const bytes = await saveModel(run, model, rc);
@@ -278,7 +298,7 @@ function translateArenaError(e: unknown, rc: RunConfig): unknown {
 }
 
 /** The default tokenizer for the embedded corpus; otherwise one trained on the run's data. */
-async function makeTokenizer(rc: RunConfig): Promise<Tokenizer> {
+export async function makeTokenizer(rc: RunConfig): Promise<Tokenizer> {
   if (rc.train.data === "corpus") {
     const def = loadDefaultTokenizer();
     if (def.vocabSize === rc.model.vocabSize) return def;
