@@ -8,7 +8,7 @@
  * into place. On any error nothing is left under --out.
  */
 import { resolve } from "node:path";
-import { intFlag, parseFlags } from "../cli_flags.ts";
+import { commandFlags, intFlag } from "../cli_flags.ts";
 import { loadDefaultTokenizer, type Tokenizer } from "../data/tokenizer.ts";
 import { UserError } from "../errors.ts";
 import { FORMAT_VERSION } from "../run/config.ts";
@@ -63,23 +63,14 @@ function usage(): string {
 
 /** Runs `import` with its own arguments; returns the exit code (problems are thrown as UserError). */
 export async function importCommand(argv: string[]): Promise<number> {
-  const v = parseFlags("import", {
-    args: argv,
-    strict: true,
-    allowPositionals: false,
-    options: {
-      format: { type: "string" },
-      from: { type: "string" },
-      out: { type: "string" },
-      tokenizer: { type: "string" },
-      "n-ctx": { type: "string" },
-      help: { type: "boolean", short: "h" },
-    },
-  }).values;
-  if (v.help) {
-    console.log(usage());
-    return 0;
-  }
+  const v = commandFlags("import", usage, {
+    format: { type: "string" },
+    from: { type: "string" },
+    out: { type: "string" },
+    tokenizer: { type: "string" },
+    "n-ctx": { type: "string" },
+  }, argv);
+  if (!v) return 0;
   if (!v.format) {
     throw new UserError(`import: --format is required (one of: ${FORMATS.join(", ")})`);
   }

@@ -4,7 +4,7 @@
  * matched loss with a bootstrap interval, the width × L0 figure, the circuits' stability across
  * pruning seeds (docs/study.md).
  */
-import { intFlag, numberFlag, parseFlags } from "../cli_flags.ts";
+import { commandFlags, intFlag, numberFlag } from "../cli_flags.ts";
 import { UserError } from "../errors.ts";
 import { loadStudy, parseStudy, type Study } from "./config.ts";
 import {
@@ -61,24 +61,15 @@ job: one job of a plan, made idempotent (study job --help).`;
 export async function studyCommand(argv: string[]): Promise<number> {
   if (argv[0] === "job") return await jobCommand(argv.slice(1));
   if (argv[0] === "report") return await reportCommand(argv.slice(1));
-  const v = parseFlags("study", {
-    args: argv,
-    strict: true,
-    allowPositionals: false,
-    options: {
-      config: { type: "string" },
-      root: { type: "string" },
-      engine: { type: "string" },
-      jobs: { type: "string" },
-      sshloginfile: { type: "string" },
-      plan: { type: "boolean" },
-      help: { type: "boolean", short: "h" },
-    },
-  }).values;
-  if (v.help) {
-    console.log(USAGE);
-    return 0;
-  }
+  const v = commandFlags("study", USAGE, {
+    config: { type: "string" },
+    root: { type: "string" },
+    engine: { type: "string" },
+    jobs: { type: "string" },
+    sshloginfile: { type: "string" },
+    plan: { type: "boolean" },
+  }, argv);
+  if (!v) return 0;
   const engine = (v.engine ?? "local") as Engine;
   if (!ENGINES.includes(engine)) {
     throw new UserError(`--engine must be one of ${ENGINES.join(", ")}, got '${v.engine}'`);
@@ -126,25 +117,16 @@ export async function studyCommand(argv: string[]): Promise<number> {
 }
 
 async function reportCommand(argv: string[]): Promise<number> {
-  const v = parseFlags("study report", {
-    args: argv,
-    strict: true,
-    allowPositionals: false,
-    options: {
-      config: { type: "string" },
-      root: { type: "string" },
-      out: { type: "string" },
-      level: { type: "string" },
-      boots: { type: "string" },
-      seed: { type: "string" },
-      trust: { type: "string" },
-      help: { type: "boolean", short: "h" },
-    },
-  }).values;
-  if (v.help) {
-    console.log(USAGE);
-    return 0;
-  }
+  const v = commandFlags("study report", USAGE, {
+    config: { type: "string" },
+    root: { type: "string" },
+    out: { type: "string" },
+    level: { type: "string" },
+    boots: { type: "string" },
+    seed: { type: "string" },
+    trust: { type: "string" },
+  }, argv);
+  if (!v) return 0;
   const level = numberFlag("level", v.level, 0.9, (x) => x > 0 && x < 1, "in (0, 1)");
   const boots = intFlag("boots", v.boots, 2000, 1);
   const seed = intFlag("seed", v.seed, 1, 0);
