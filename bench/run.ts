@@ -2,11 +2,32 @@
  * Runs every benchmark in turn (deno task bench). Pass --quick for a short smoke run. Each bench
  * module exports `main(): Promise<void>` that prints its own table; add one line per module.
  */
+import { commandFlags } from "../src/cli_flags.ts";
+import { UserError } from "../src/errors.ts";
 import { main as gemm } from "./gemm_bench.ts";
 import { main as sparse } from "./sparse_bench.ts";
 import { main as attention } from "./attention_bench.ts";
 import { main as layers } from "./layers_bench.ts";
 import { main as training } from "./train_bench.ts";
+
+const USAGE = `usage: deno task bench [--quick] [--ef E]
+
+Runs every benchmark in turn and prints each one's table: training throughput (per-kernel split),
+GEMM against its peers, sparse products, attention, and the layer kernels (--ef E: at that
+width). Times are ratios within one run; the host's other load moves them.
+
+  --quick   a short smoke run of each
+  --ef E    the layer benchmark's width expansion factor
+  --help    this text`;
+
+try {
+  const flags = { quick: { type: "boolean" }, ef: { type: "string" } } as const;
+  if (!commandFlags("bench", USAGE, flags, Deno.args)) Deno.exit(0);
+} catch (e) {
+  if (!(e instanceof UserError)) throw e;
+  console.error(`thinwire: ${e.message}`);
+  Deno.exit(e.exitCode);
+}
 
 // The training bench runs first: run after the gemm bench's peers, it measured half the SIMD
 // peak it measures alone (onnxruntime-web's thread pool is the suspect, not yet confirmed).

@@ -194,6 +194,8 @@ Deno.test("fromJSON", async (t) => {
       [{ ...good, eot: 5 }, /eot must be/],
       [{ ...good, eot_token: "<eos>" }, /eot_token/],
       [{ ...good, pat_str: "(" }, /pat_str/],
+      // A catastrophic pattern (exponential backtracking on "aaaa…b") is never run.
+      [{ ...good, pat_str: "(a+)+b" }, /pat_str is not thinwire's pre-split pattern/],
       [{ ...good, ranks: undefined }, /ranks must be/],
       [{ ...good, name: "bpe700-00000000" }, /does not match its contents/],
       [withRanks((r) => delete r[keyOf(5)]), /699 entries, need 699|entries/],
@@ -215,4 +217,28 @@ Deno.test("fromJSON", async (t) => {
       });
     }
   });
+});
+
+Deno.test("bytePairMerge: tiktoken's merges, with a heap (long pre-tokens stay fast)", () => {
+  const tok = loadDefaultTokenizer();
+  const j = tok.toJSON() as { ranks: Record<string, number> };
+  const byRank = Object.entries(j.ranks).sort((a, b) => a[1] - b[1]).map(([b64]) => b64);
+  // The same ranks with one pre-token per text: tiktoken's BPE of the whole string.
+  const whole = new Tiktoken({
+    pat_str: "[\\s\\S]+",
+    special_tokens: {},
+    bpe_ranks: `! 0 ${byRank.join(" ")}`,
+  });
+  const r = rng(7);
+  const alphabets = [" ", "  \t", "ab", "abc def_", "x = (1, 2)\n", "éü€ 😀a", "    return"];
+  for (let trial = 0; trial < 300; trial++) {
+    const alpha = [...alphabets[trial % alphabets.length]];
+    const n = 1 + Math.floor(r() * (trial < 200 ? 40 : 700));
+    const s = Array.from({ length: n }, () => alpha[Math.floor(r() * alpha.length)]).join("");
+    const want = whole.encode(s, [], []);
+    assert.deepEqual(tok.bytePairMerge(new TextEncoder().encode(s)), want, JSON.stringify(s));
+  }
+  // 20,000 spaces are one pre-token: over two minutes with the quadratic merge.
+  const long = "x =" + " ".repeat(20000) + "1";
+  assert.equal(tok.decode(tok.encode(long)), long);
 });

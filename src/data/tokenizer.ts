@@ -22,6 +22,49 @@ export const DEFAULT_TRAIN_CHARS = 4_000_000;
 const MAX_VOCAB = 1 << 20;
 /** Pre-tokens memoised by encode() before the memo is cleared (bounds its memory). */
 const MEMO_SIZE = 1 << 18;
+/**
+ * Pre-tokens longer than this (in bytes) are merged by bytePairMerge below, in O(n log n):
+ * js-tiktoken's merge is quadratic, and a run of 5,000 spaces (one pre-token) took seconds.
+ */
+const LONG_PIECE = 256;
+
+/** A binary min-heap of [rank, start, version] by rank, then start (the leftmost pair first). */
+class PairHeap {
+  #a: [number, number, number][] = [];
+  get size(): number {
+    return this.#a.length;
+  }
+  #less(i: number, j: number): boolean {
+    const x = this.#a[i], y = this.#a[j];
+    return x[0] < y[0] || (x[0] === y[0] && x[1] < y[1]);
+  }
+  push(e: [number, number, number]): void {
+    const a = this.#a;
+    a.push(e);
+    for (let i = a.length - 1; i > 0;) {
+      const p = (i - 1) >> 1;
+      if (!this.#less(i, p)) break;
+      [a[i], a[p]] = [a[p], a[i]];
+      i = p;
+    }
+  }
+  pop(): [number, number, number] {
+    const a = this.#a, top = a[0], last = a.pop()!;
+    if (a.length > 0) {
+      a[0] = last;
+      for (let i = 0;;) {
+        const l = 2 * i + 1, r = l + 1;
+        let m = i;
+        if (l < a.length && this.#less(l, m)) m = l;
+        if (r < a.length && this.#less(r, m)) m = r;
+        if (m === i) break;
+        [a[i], a[m]] = [a[m], a[i]];
+        i = m;
+      }
+    }
+    return top;
+  }
+}
 
 function toBase64(b: Uint8Array): string {
   let s = "";
@@ -69,6 +112,9 @@ export class Tokenizer {
   #whole: RegExp;
   /** Pre-token → ids memo: BPE of a pre-token does not depend on its context. */
   #memo = new Map<string, number[]>();
+  /** Token bytes (as a latin-1 string) → rank, for bytePairMerge; built on first use. */
+  #rankOf: Map<string, number> | null = null;
+  #maxTokenBytes = 0;
 
   /** `tokens[id]` = bytes of id, for ids below the eot; must already be a valid rank table. */
   private constructor(tokens: Uint8Array[], patStr: string) {
@@ -116,6 +162,9 @@ export class Tokenizer {
    */
   static fromRanks(tokens: Uint8Array[], patStr: string = PAT_STR): Tokenizer {
     if (tokens.length + 1 > MAX_VOCAB) throw new UserError(`tokenizer: over ${MAX_VOCAB} tokens`);
+    if (patStr !== PAT_STR) {
+      throw new UserError("tokenizer: only thinwire's pre-split pattern (tinypython_2k's) is run");
+    }
     const problem = rankTableProblem(tokens);
     if (problem !== null) throw new UserError(`tokenizer: ${problem}`);
     return new Tokenizer(tokens.slice(), patStr);
@@ -136,10 +185,10 @@ export class Tokenizer {
     if (j.eot !== V - 1) bad(`eot must be vocab_size - 1 = ${V - 1}, got ${JSON.stringify(j.eot)}`);
     if (j.eot_token !== EOT_TOKEN) bad(`eot_token must be "${EOT_TOKEN}"`);
     if (typeof j.pat_str !== "string") bad("pat_str missing");
-    try {
-      new RegExp(j.pat_str as string, "u");
-    } catch {
-      bad("pat_str is not a valid regular expression");
+    // Another pattern could take exponential time on some text (and hang every command that
+    // encodes): only the pre-split this project trains with is run.
+    if (j.pat_str !== PAT_STR) {
+      bad("pat_str is not thinwire's pre-split pattern (the paper's tinypython_2k regex)");
     }
     const ranks = j.ranks;
     if (typeof ranks !== "object" || ranks === null || Array.isArray(ranks)) {
@@ -195,12 +244,59 @@ export class Tokenizer {
         if (alone?.index !== 0 || alone[0].length !== piece.length) {
           return this.#tik.encode(text, [], []);
         }
-        p = this.#tik.encode(piece, [], []);
+        p = piece.length > LONG_PIECE / 4 && new TextEncoder().encode(piece).length > LONG_PIECE
+          ? this.bytePairMerge(new TextEncoder().encode(piece))
+          : this.#tik.encode(piece, [], []);
         if (this.#memo.size >= MEMO_SIZE) this.#memo.clear();
         this.#memo.set(piece, p);
       }
       for (let i = 0; i < p.length; i++) ids.push(p[i]);
     }
+    return ids;
+  }
+
+  /**
+   * The BPE of one pre-token's bytes, as tiktoken computes it (repeatedly merge the adjacent pair
+   * whose merged bytes have the lowest rank, the leftmost on ties) with a heap instead of a scan,
+   * so its cost grows as n log n rather than n².
+   */
+  bytePairMerge(bytes: Uint8Array): number[] {
+    if (!this.#rankOf) {
+      this.#rankOf = new Map();
+      this.#tokens.forEach((t, r) => {
+        this.#rankOf!.set(String.fromCharCode(...t), r);
+        this.#maxTokenBytes = Math.max(this.#maxTokenBytes, t.length);
+      });
+    }
+    const ranks = this.#rankOf, n = bytes.length;
+    const rank = (a: number, b: number) =>
+      b - a > this.#maxTokenBytes
+        ? Infinity
+        : ranks.get(String.fromCharCode(...bytes.subarray(a, b))) ?? Infinity;
+    // Parts as a linked list by start byte: next[s] is the start of the part after s (n at the end).
+    const next = Int32Array.from({ length: n }, (_, i) => i + 1);
+    const prev = Int32Array.from({ length: n }, (_, i) => i - 1);
+    const alive = new Uint8Array(n).fill(1);
+    const pairRank = new Float64Array(n), version = new Int32Array(n);
+    const heap = new PairHeap();
+    const update = (s: number) => {
+      pairRank[s] = next[s] < n ? rank(s, next[next[s]]) : Infinity;
+      version[s]++;
+      if (pairRank[s] !== Infinity) heap.push([pairRank[s], s, version[s]]);
+    };
+    for (let s = 0; s < n; s++) update(s);
+    while (heap.size > 0) {
+      const [, s, v] = heap.pop();
+      if (!alive[s] || v !== version[s]) continue;
+      const t = next[s];
+      alive[t] = 0;
+      next[s] = next[t];
+      if (next[t] < n) prev[next[t]] = s;
+      update(s);
+      if (prev[s] >= 0) update(prev[s]);
+    }
+    const ids: number[] = [];
+    for (let s = 0; s < n; s = next[s]) ids.push(rank(s, next[s]));
     return ids;
   }
 
