@@ -15,6 +15,7 @@ import { formatDuration, Progress } from "../util/progress.ts";
 import { TASKS } from "../../tasks/index.ts";
 import { formatExamples, formatTable, reportJson } from "./report.ts";
 import { evaluateRun } from "./run_eval.ts";
+import { MAX_PAIRS } from "./task_eval.ts";
 
 const USAGE = `usage: deno task eval --model DIR [options]
 
@@ -41,7 +42,7 @@ export async function evalCommand(argv: string[]): Promise<number> {
   }, argv);
   if (!v) return 0;
   required("eval", v.model, "--model DIR");
-  const pairs = intFlag("pairs", v.pairs, 200, 1);
+  const pairs = intFlag("pairs", v.pairs, 200, 1, MAX_PAIRS);
   const show = intFlag("show", v.show, 0, 0);
   const threads = threadsFlag(v.threads);
   const tasks = taskListFlag("eval", v.task, TASKS);

@@ -20,6 +20,12 @@ import type { Tokenizer } from "../data/tokenizer.ts";
 import type { Model } from "../model/model.ts";
 import { EVAL_SEED, makePairs, type Task, type TaskPair } from "../../tasks/index.ts";
 
+/**
+ * The most pairs one set of a task may have (eval's --pairs, prune's pair sets): beyond it more
+ * pairs change no reported digit, and it is what the viewer scores in one go.
+ */
+export const MAX_PAIRS = 2048;
+
 /** Task loss under which a task counts as solved (PAPER §3: the pruning target). */
 export const SOLVED_LOSS = 0.15;
 

@@ -34,6 +34,7 @@ import {
 } from "./task_prune.ts";
 import { nodeMeans } from "./means.ts";
 import { taskData } from "./task_data.ts";
+import { MAX_PAIRS } from "../eval/task_eval.ts";
 import { LOCATIONS } from "../model/nodes.ts";
 
 const USAGE = `usage: deno task prune --model DIR (--task NAME | --all) [options]
@@ -183,8 +184,14 @@ export function parsePruneFlags(argv: string[]): PruneRequest | null {
     bisectPairs: posInt("bisect-pairs", v["bisect-pairs"], PRUNE_DEFAULTS.bisectPairs),
   };
   const trials = posInt("trials", v.trials, 1);
-  const prunePairs = posInt("prune-pairs", v["prune-pairs"], PRUNE_DEFAULTS.prunePairs);
-  const evalPairs = posInt("pairs", v.pairs, PRUNE_DEFAULTS.evalPairs);
+  const prunePairs = intFlag(
+    "prune-pairs",
+    v["prune-pairs"],
+    PRUNE_DEFAULTS.prunePairs,
+    1,
+    MAX_PAIRS,
+  );
+  const evalPairs = intFlag("pairs", v.pairs, PRUNE_DEFAULTS.evalPairs, 1, MAX_PAIRS);
   const meansTokens = posInt("means-tokens", v["means-tokens"], MEANS_TOKENS);
   const threads = threadsFlag(v.threads);
   const tasks = taskListFlag("prune", v.task, TASKS);

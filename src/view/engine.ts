@@ -12,7 +12,13 @@ import { corpusSource } from "../data/dataset.ts";
 import { TRAIN_SEED } from "../data/corpus/index.ts";
 import type { Tokenizer } from "../data/tokenizer.ts";
 import { UserError } from "../errors.ts";
-import { evalTask, PairScorer, type PromptItem, type TaskResult } from "../eval/task_eval.ts";
+import {
+  evalTask,
+  MAX_PAIRS,
+  PairScorer,
+  type PromptItem,
+  type TaskResult,
+} from "../eval/task_eval.ts";
 import type { Model } from "../model/model.ts";
 import { nodeAt, nodeId, nodeIndex, nodeRow, parseNodeId } from "../model/nodes.ts";
 import type { Calibration } from "../prune/calibrate.ts";
@@ -52,7 +58,7 @@ function tokensPerBatch(rc: RunConfig): number {
 }
 
 /** The most prompts one evaluation takes (the scorer's buffers are allocated once). */
-const MAX_PROMPTS = 4096;
+const MAX_PROMPTS = 2 * MAX_PAIRS;
 
 /** Pairs of the quick estimate after a toggle (the first evaluation pairs), before the exact number. */
 export const ESTIMATE_PAIRS = 8;
