@@ -1,4 +1,4 @@
-"""PyTorch peer of bench/train_bench.ts: the method's training step (PAPER.md §2) on the reference's
+"""PyTorch peer of bench/train_bench.ts: the method's training step (docs/method.md §2) on the reference's
 own model code (tests/circuit_sparsity/gpt.py, openai/circuit_sparsity's inference/gpt.py), timed
 on the CPU, for the bench to interleave with thinwire's steps.
 

@@ -1,5 +1,5 @@
 /**
- * The task suite (PAPER.md §3): the twenty minimal-pair next-token tasks in the paper's order,
+ * The task suite (docs/method.md §3): the twenty minimal-pair next-token tasks in the paper's order,
  * seeded pair sets for evaluation and pruning, and the listing printed by `deno task tasks`.
  */
 import { UserError } from "../src/errors.ts";
@@ -28,7 +28,7 @@ import { whileReturnTrue } from "./while_return_true.ts";
 
 export type { Task, TaskPair } from "./types.ts";
 
-/** The twenty tasks, in PAPER.md's table order. */
+/** The twenty tasks, in the task table of docs/method.md §3 order. */
 export const TASKS: readonly Task[] = [
   singleDoubleQuote,
   finalKwarg,

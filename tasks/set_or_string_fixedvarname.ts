@@ -1,6 +1,6 @@
 /**
  * set_or_string_fixedvarname: as set_or_string, but the variable is always named `result`, so the
- * type must be fetched by that name (PAPER.md §4, "Variable type").
+ * type must be fetched by that name (docs/method.md §4, "Variable type").
  */
 import type { Task } from "./types.ts";
 import { setOrStringPair } from "./set_or_string_common.ts";

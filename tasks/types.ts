@@ -1,4 +1,4 @@
-/** The shape of a minimal-pair next-token task (PAPER.md §3). */
+/** The shape of a minimal-pair next-token task (docs/method.md §3). */
 import type { Rng } from "../src/util/rng.ts";
 
 /** One datapoint: two prompts that differ in one detail, and the correct next token of each. */
@@ -11,7 +11,7 @@ export interface TaskPair {
   endings: [string, string];
 }
 
-/** A task: a name from PAPER.md's table, a one-line description and a seeded pair generator. */
+/** A task: a name from the task table of docs/method.md §3, a one-line description and a seeded pair generator. */
 export interface Task {
   name: string;
   /** One line. */

@@ -1,5 +1,5 @@
 /**
- * Node ablation (PAPER §4): the kernels against their scalar twins (bit-exact, 1 = 2 threads), the
+ * Node ablation (docs/method.md §4): the kernels against their scalar twins (bit-exact, 1 = 2 threads), the
  * frozen-scale RMSNorm, and the decoder with an ablation: m = 1 everywhere computes the plain
  * forward's logits bit for bit, and the mask gradient matches finite differences of the loss in m.
  */

@@ -1,5 +1,5 @@
 /**
- * Circuit pruning (PAPER §4): the kernels against their twins; a model built by hand whose answer
+ * Circuit pruning (docs/method.md §4): the kernels against their twins; a model built by hand whose answer
  * flows through one known 3-node / 2-edge MLP path is pruned to exactly that path; edges are
  * counted as the paper counts them (its 12-node / 9-edge string-closing shape); sufficiency and
  * necessity agree with a direct recomputation (ablation rewritten as weight edits); the CLI's

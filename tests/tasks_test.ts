@@ -14,7 +14,7 @@ import { UserError } from "../src/errors.ts";
 import { loadDefaultTokenizer } from "../src/data/tokenizer.ts";
 import { corpusStream, TRAIN_SEED } from "../src/data/corpus/index.ts";
 
-/** PAPER.md §3's table, in order. */
+/** docs/method.md §3's table, in order. */
 const PAPER_NAMES = [
   "single_double_quote",
   "final_kwarg",
@@ -78,7 +78,7 @@ async function python(script: string, input: unknown): Promise<unknown> {
   return JSON.parse(dec.decode(out.stdout));
 }
 
-Deno.test("the 20 tasks of PAPER.md, in its order, each with a one-line description", () => {
+Deno.test("the 20 tasks of docs/method.md, in its order, each with a one-line description", () => {
   assert.deepEqual(TASKS.map((t) => t.name), PAPER_NAMES);
   for (const t of TASKS) {
     assert.ok(t.description.length > 10 && !t.description.includes("\n"), t.name);
@@ -164,7 +164,7 @@ const FIXED_ANSWERS: Record<string, [string, string]> = {
   while_return_true: [":\n", "\n"],
 };
 
-/** Per task, whether a pair shows the contrast of PAPER.md's table (last lines L, answers A). */
+/** Per task, whether a pair shows the contrast of the task table of docs/method.md §3 (last lines L, answers A). */
 const CONTRAST: Record<string, (p: TaskPair, L: [string, string], A: [string, string]) => boolean> =
   {
     single_double_quote: (_, [a, b]) => /\("[\w ]+$/.test(a) && /\('[\w ]+$/.test(b),

@@ -1,4 +1,4 @@
-// Node ablation for circuit pruning (PAPER §4), applied right after a node location's AbsTopK, and
+// Node ablation for circuit pruning (docs/method.md §4), applied right after a node location's AbsTopK, and
 // the per-channel statistics pruning needs. Activations are feature-major [C, N]; one node is one
 // channel c, shared by every token.
 //

@@ -1,11 +1,11 @@
-// AbsTopK activation sparsity (PAPER §1): per token keep the k entries of largest |x| among its C
+// AbsTopK activation sparsity (docs/method.md §1): per token keep the k entries of largest |x| among its C
 // channels, zero the rest; ties go to the lower channel index. Forward and backward.
 //
 // Forward, per tile of 16 tokens (a 64-byte line of each channel row; activations are
 // feature-major [C, N]), as 4 groups of 4 tokens (one f32x4 each):
 //  1. gather the tile's |x| bit patterns into per-thread scratch, keys [group][C][4] (for x ≥ 0
 //     the IEEE bits order like the values, so the selection works on integers);
-//  2. per group, bisect for its 4 tokens at once the threshold T = the k-th largest key (PAPER
+//  2. per group, bisect for its 4 tokens at once the threshold T = the k-th largest key (the paper's
 //     App. B: a threshold instead of a sort): count(key ≥ t) ≥ k holds for t ≤ T and fails
 //     above, so halving [0, max + 1] takes at most 32 counting passes over the group's 16·C bytes
 //     (L1-resident), one compare and one subtract per channel, the first probe 6 octaves below

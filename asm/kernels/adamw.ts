@@ -1,4 +1,4 @@
-// The optimizer (PAPER §2): Adam with bias correction, decoupled weight decay applied separately
+// The optimizer (docs/method.md §2): Adam with bias correction, decoupled weight decay applied separately
 // (after the weight top-k, so pruned zeros stay zero: see scale_f32 in residual.ts), and the
 // learning-rate schedule. Scalars arrive as f64 and are rounded to f32 here, once per call.
 //
@@ -40,7 +40,7 @@ export function adam_step(param: usize, grad: usize, m: usize, v: usize, n: i32,
 }
 
 /**
- * Learning rate at 0-based `step` of `total` (PAPER §2): linear warmup over the first
+ * Learning rate at 0-based `step` of `total` (docs/method.md §2): linear warmup over the first
  * W = warmupFrac·total steps ((step+1)/W), then linear decay to 0 at `total`
  * ((total − step)/(total − W)), times the sharkfin factor sqrt(pfracTarget / pfracNow).
  */

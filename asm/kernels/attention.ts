@@ -1,4 +1,4 @@
-// Causal multi-head attention with an optional attention sink (PAPER.md §1), forward and backward.
+// Causal multi-head attention with an optional attention sink (docs/method.md §1), forward and backward.
 //
 // Shapes: B sequences of T tokens, N = B·T (token n = b·T + t); H heads of dh channels. q, k, v,
 // out and their gradients are feature-major [H·dh, N]: channel h·dh + i of token n at

@@ -1,5 +1,5 @@
 // Table lookups by token id, forward and backward: the token embedding (wte [V,C] row-major into
-// feature-major activations [C,N]) and the bigram table (PAPER §1: the current token's row of a
+// feature-major activations [C,N]) and the bigram table (docs/method.md §1: the current token's row of a
 // dense [V,V] table is added to the logits [V,N]). Both are the same gather of table rows into
 // columns, one overwriting and one accumulating; the backwards are the same scatter-add.
 //

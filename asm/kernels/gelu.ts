@@ -1,4 +1,4 @@
-// Exact (erf) GELU, forward and backward, elementwise over n floats (PAPER §1, as in [OA]):
+// Exact (erf) GELU, forward and backward, elementwise over n floats (docs/method.md §1, as in [OA]):
 //
 //   gelu(x)  = 0.5·x·(1 + erf(x/√2))
 //   gelu'(x) = 0.5·(1 + erf(x/√2)) + x·exp(−x²/2)/√(2π)

@@ -1,4 +1,4 @@
-// The node-mask optimiser of circuit pruning (PAPER §4) and the logit calibration of a discretised
+// The node-mask optimiser of circuit pruning (docs/method.md §4) and the logit calibration of a discretised
 // circuit. One τ per node; the forward uses m = H(τ) (Heaviside), the backward the sigmoid-
 // derivative surrogate dm/dτ ≈ σ'(τ/T)/T. Element-wise kernels: threads split the n nodes.
 //

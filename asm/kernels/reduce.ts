@@ -1,4 +1,4 @@
-// Deterministic reductions of one long f32 buffer: Σx² (for the global gradient RMS, PAPER §2:
+// Deterministic reductions of one long f32 buffer: Σx² (for the global gradient RMS, docs/method.md §2:
 // g /= rms + 1e-5 with rms = sqrt(mean g²)).
 //
 // The buffer is cut into fixed blocks of BLOCK floats, whatever the thread count. Pass 1

@@ -1,4 +1,4 @@
-// RMSNorm over the C channels of each token, forward and backward (PAPER §1: learnable weight, no
+// RMSNorm over the C channels of each token, forward and backward (docs/method.md §1: learnable weight, no
 // bias, eps = 2^-23). Activations are feature-major [C, N].
 //
 //   forward   rstd[n] = 1 / sqrt(Σ_c x[c,n]² / C + eps)        out[c,n] = (x[c,n]·rstd[n])·w[c]

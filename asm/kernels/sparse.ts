@@ -1,4 +1,4 @@
-// Sparse weight × dense activation products, for weight-sparse layers (PAPER.md §2).
+// Sparse weight × dense activation products, for weight-sparse layers (docs/method.md §2).
 //
 // A weight W [R, K] (row-major, PyTorch [out, in]) stays dense as the optimizer's master copy;
 // after each top-k step it is compressed twice: by rows (CSR, for Y = W·X) and by columns (CSC,

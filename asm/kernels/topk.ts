@@ -1,4 +1,4 @@
-// Magnitude top-k of a weight matrix, in place (PAPER.md §2, "top-k after every optimizer step").
+// Magnitude top-k of a weight matrix, in place (docs/method.md §2, "top-k after every optimizer step").
 //
 // Selection works on the bits of |w|: for finite floats, (bits & 0x7fffffff) read as an integer
 // ("key") orders like |w|. Pass 1 histograms the top 16 key bits, which finds the bucket holding

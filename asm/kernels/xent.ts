@@ -1,5 +1,5 @@
 // Losses on feature-major logits [V,N]: softmax cross-entropy per token (pretraining), its mean,
-// and the two-candidate task loss (PAPER §3). Forward and backward side by side.
+// and the two-candidate task loss (docs/method.md §3). Forward and backward side by side.
 //
 //   crossentropy   loss[n] = (max_n − l[target_n, n]) + log Σ_v exp(l[v,n] − max_n)
 //                  dl[v,n] = (softmax(l[:,n])[v] − [v = target_n])·scale      (overwrites dl)

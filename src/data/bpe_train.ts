@@ -1,5 +1,5 @@
 /**
- * Byte-level BPE training (PAPER.md §2 "Tokenizer"): the 256 bytes are tokens 0..255, then each
+ * Byte-level BPE training (docs/method.md §2 "Tokenizer"): the 256 bytes are tokens 0..255, then each
  * merge adds the most frequent adjacent pair of tokens over the pre-token counts as a new token.
  *
  * Classic BPE with an incremental update: each pair remembers the words it occurs in, so a merge
@@ -12,7 +12,7 @@
  * Encoding is not done here: js-tiktoken encodes with the learned ranks (src/data/tokenizer.ts).
  */
 
-/** The pre-split regex of PAPER.md §2 (JS syntax, used with the `u` flag). */
+/** The pre-split regex of docs/method.md §2 (JS syntax, used with the `u` flag). */
 export const PAT_STR = String
   .raw`[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+`;
 

@@ -1,5 +1,5 @@
 /**
- * `thinwire tokenizer`: trains the byte-level BPE tokenizer (PAPER.md §2) on the embedded corpus
+ * `thinwire tokenizer`: trains the byte-level BPE tokenizer (docs/method.md §2) on the embedded corpus
  * or on the .py files under --data, writes it as JSON, and reports its compression.
  */
 import { commandFlags, intFlag } from "../cli_flags.ts";

@@ -1,5 +1,5 @@
 /**
- * The byte-level BPE tokenizer (PAPER.md §2 "Tokenizer"): ids 0..255 are bytes, then our learned
+ * The byte-level BPE tokenizer (docs/method.md §2 "Tokenizer"): ids 0..255 are bytes, then our learned
  * merges (src/data/bpe_train.ts), and `<|endoftext|>` is the last id (2047 by default).
  *
  * Encoding and decoding are js-tiktoken's, fed our rank table; this module trains, validates,

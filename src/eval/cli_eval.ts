@@ -19,7 +19,7 @@ import { MAX_PAIRS } from "./task_eval.ts";
 
 const USAGE = `usage: deno task eval --model DIR [options]
 
-Evaluates a trained run on the twenty-task suite (PAPER.md §3) and its validation stream.
+Evaluates a trained run on the twenty-task suite (docs/method.md §3) and its validation stream.
 
   --model DIR    run folder (config.json, tokenizer.json, model.safetensors)   required
   --task NAME    only these tasks (repeat the flag or give a comma list)

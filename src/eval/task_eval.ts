@@ -1,5 +1,5 @@
 /**
- * Evaluating a model on the task suite (PAPER.md §3): minimal pairs of prompts, each scored by
+ * Evaluating a model on the task suite (docs/method.md §3): minimal pairs of prompts, each scored by
  * the loss over its two candidate tokens. Pure (the viewer runs it too); src/eval/run_eval.ts
  * evaluates a run folder, validation loss included.
  *
@@ -26,7 +26,7 @@ import { EVAL_SEED, makePairs, type Task, type TaskPair } from "../../tasks/inde
  */
 export const MAX_PAIRS = 2048;
 
-/** Task loss under which a task counts as solved (PAPER §3: the pruning target). */
+/** Task loss under which a task counts as solved (docs/method.md §3: the pruning target). */
 export const SOLVED_LOSS = 0.15;
 
 /** One prompt to score: its tokens (without the leading eot), the correct and the other token. */

@@ -1,5 +1,5 @@
 /**
- * Model configuration (PAPER.md §1) and the width/L0 scaling of §2.
+ * Model configuration (docs/method.md §1) and the width/L0 scaling of §2.
  *
  * Shape letters used across src/model: V vocab, C = d_model, H heads of D = d_head, M = d_mlp,
  * B sequences of T tokens, N = B·T tokens. Activations are feature-major [C, N].
@@ -13,7 +13,7 @@ export interface ModelConfig {
   baseDModel: number;
   /** MLP width before the expansion factor: d_mlp = ef × baseDMlp. */
   baseDMlp: number;
-  /** Width expansion factor (PAPER §2 "Width vs L0"). */
+  /** Width expansion factor (docs/method.md §2 "Width vs L0"). */
   ef: number;
   dHead: number;
   nCtx: number;
@@ -25,7 +25,7 @@ export interface ModelConfig {
   bigram: boolean;
   /**
    * Learned absolute positions of this width, concatenated to each block's input as read-only
-   * channels through the block's own RMSNorm; 0 = none (the PAPER default).
+   * channels through the block's own RMSNorm; 0 = none (the paper's default).
    */
   dPosEmb: number;
   /**
@@ -84,7 +84,7 @@ export function dims(c: ModelConfig): ModelDims {
   return { V: c.vocabSize, C, M, H, D: c.dHead, L: c.nLayer, HD: H * c.dHead, P, PW };
 }
 
-/** AbsTopK keep count for a vector of n entries: floor(afrac·n) (PAPER §1), all if afrac = 1. */
+/** AbsTopK keep count for a vector of n entries: floor(afrac·n) (docs/method.md §1), all if afrac = 1. */
 export function keepCount(afrac: number, n: number): number {
   return afrac >= 1 ? n : Math.max(1, Math.floor(afrac * n));
 }

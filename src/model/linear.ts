@@ -1,7 +1,7 @@
 /**
  * A linear layer y = W·x + b over feature-major activations, forward and backward side by side.
  * The forward and input-gradient products use the sparse kernels once the weight is sparse enough
- * (PAPER §2: "forward and dX sparse; dW is dense by the method"); the weight gradient is a dense
+ * (docs/method.md §2: "forward and dX sparse; dW is dense by the method"); the weight gradient is a dense
  * GEMM. Both paths sum in the same order, so switching changes no bits (up to the sign of zero).
  *
  * The sparse-gradient mode (src/train/kept_grads.ts) can ask for the weight gradient at W's

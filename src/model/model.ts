@@ -1,5 +1,5 @@
 /**
- * The weight-sparse GPT-2-style decoder (PAPER.md §1): parameters in one buffer, activations in
+ * The weight-sparse GPT-2-style decoder (docs/method.md §1): parameters in one buffer, activations in
  * named buffers per layer, and the forward/backward composition of embedding → blocks → head.
  * Every number is computed by the WASM kernels; this file and src/model/block.ts only wire
  * buffers together.
@@ -222,7 +222,7 @@ export class Model {
     return this.be.arena.f32(this.ptr(spec), spec.size);
   }
 
-  /** Initialises every parameter from the seed (PAPER §1 init; Gaussians drawn in WASM). */
+  /** Initialises every parameter from the seed (docs/method.md §1 init; Gaussians drawn in WASM). */
   init(seed: number): void {
     this.layout.specs.forEach((s, stream) => {
       if (s.init === "normal") {

@@ -1,5 +1,5 @@
 /**
- * The eight node locations of circuit pruning (PAPER §4): where in a block a node lives, how wide
+ * The eight node locations of circuit pruning (docs/method.md §4): where in a block a node lives, how wide
  * each location is, and the one indexing of every node of a model that masks, means, τ and
  * circuit files share.
  *

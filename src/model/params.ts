@@ -3,12 +3,12 @@
  * in one contiguous buffer (llm.c style). Gradients and Adam moments use the same offsets in their
  * own buffers, so optimizer steps and the gradient RMS run over one span.
  *
- * Names and [out, in] layouts are those of openai/circuit_sparsity's checkpoints (PAPER.md §6).
+ * Names and [out, in] layouts are those of openai/circuit_sparsity's checkpoints (docs/method.md §6).
  */
 import { dims, type ModelConfig } from "./config.ts";
 
 /**
- * How top-k treats a tensor (PAPER §2): "block" matrices keep pfrac/ef² with the j=4 per-neuron
+ * How top-k treats a tensor (docs/method.md §2): "block" matrices keep pfrac/ef² with the j=4 per-neuron
  * protection along `axis`; "embed" (wte, lm_head) and "bias" keep pfrac/ef; "dense" (norm
  * weights, bigram table, sink logits) are never sparsified.
  */
@@ -128,7 +128,7 @@ export function paramLayout(cfg: ModelConfig): ParamLayout {
   return { specs, total: Math.ceil(offset / 4) * 4, wte, wpe, layers, lnF, lmHead, bigram };
 }
 
-/** The density top-k leaves a tensor of this class at the end of the anneal (PAPER §2). */
+/** The density top-k leaves a tensor of this class at the end of the anneal (docs/method.md §2). */
 export function targetDensity(cls: SparsityClass, pfrac: number, ef: number): number {
   switch (cls) {
     case "block":

@@ -1,5 +1,5 @@
 /**
- * Calibration of a discretised circuit (PAPER §4): a scale and shift of the pair's logit
+ * Calibration of a discretised circuit (docs/method.md §4): a scale and shift of the pair's logit
  * difference, z = s·(l_A − l_B) + b, fitted by 16 LBFGS steps. The loss and its gradient are
  * computed in WASM (calibLossGrad); this is the optimiser's control flow over two numbers.
  */

@@ -1,5 +1,5 @@
 /**
- * Circuit edges (PAPER §4): a nonzero weight between two kept nodes of one layer, exactly four
+ * Circuit edges (docs/method.md §4): a nonzero weight between two kept nodes of one layer, exactly four
  * kinds — act_in → post_act (mlp.c_fc), post_act → mlp.resid_delta (mlp.c_proj), act_in → q/k/v
  * (attn.c_attn) and v → attn.resid_delta (attn.c_proj). Residual pass-through between layers, the
  * q·k pairing and biases are not edges. Weights are [out, in]; c_attn and c_fc read C + P inputs,

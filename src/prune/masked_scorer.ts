@@ -1,5 +1,5 @@
 /**
- * A task's items scored under node masks (PAPER §4): the mask, mean and mask-gradient vectors the
+ * A task's items scored under node masks (docs/method.md §4): the mask, mean and mask-gradient vectors the
  * model's ablation reads, the task loss and its gradient in the mask, and the calibrated loss.
  * Every pass runs under a scoped intervention (Model.under), so the model is always left plain.
  */

@@ -1,5 +1,5 @@
 /**
- * Node means for mean ablation (PAPER §4): each node's activation averaged over pretraining tokens
+ * Node means for mean ablation (docs/method.md §4): each node's activation averaged over pretraining tokens
  * (the run's own data: the embedded corpus or its --data folder), positions pooled. Sums run in
  * f64 in WASM, per node in token order, batch after batch.
  */
@@ -12,7 +12,7 @@ import type { NodeMeans } from "../run/format.ts";
 import { type LoadedRun, readMeans, writeMeans } from "../run/run_dir.ts";
 import type { OpenRun } from "../run/open.ts";
 
-/** Pretraining tokens the means are taken over by default (PAPER §4 asks for ≥ 64k). */
+/** Pretraining tokens the means are taken over by default (docs/method.md §4 asks for ≥ 64k). */
 export const MEANS_TOKENS = 65536;
 
 /**

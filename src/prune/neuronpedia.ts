@@ -1,12 +1,12 @@
 /**
  * A circuit as the attribution-graph JSON that Neuronpedia and circuit-tracer load (Neuronpedia's
- * graph-schema.json, circuit-tracer's frontend/graph_models.py; PAPER.md §7), for one prompt.
+ * graph-schema.json, circuit-tracer's frontend/graph_models.py; docs/method.md §7), for one prompt.
  *
  * Our nodes are shared across positions; on one prompt each circuit node is drawn at the position
  * the answer is predicted from (the prompt's last token, `ctx_idx`), with its activation there
  * under the full model. `feature_type` is the node's location (`"attn.q"`, `"mlp.post_act"`, …: new
  * values beside the existing "embedding" and "logit"); `feature` is the channel. Links are the
- * circuit's edges (PAPER §4); the unembedding is not a circuit edge, so the two candidates' logit
+ * circuit's edges (docs/method.md §4); the unembedding is not a circuit edge, so the two candidates' logit
  * nodes and the last token's embedding node stand alone, with `token_prob` on the logits.
  */
 import type { Tokenizer } from "../data/tokenizer.ts";

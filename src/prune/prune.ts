@@ -1,5 +1,5 @@
 /**
- * Circuit pruning (PAPER §4): find the smallest set of nodes that keeps a task's loss at or under
+ * Circuit pruning (docs/method.md §4): find the smallest set of nodes that keeps a task's loss at or under
  * a target with every other node mean-ablated, then measure it. The parts: settings.ts (what a
  * run is told), masked_scorer.ts (a task's loss under node masks), and the three steps:
  *

@@ -4,7 +4,7 @@
  */
 import type { Circuit } from "../run/circuit.ts";
 
-/** The mask optimiser's settings (PAPER §4's starting values, except steps: see docs/prune.md). */
+/** The mask optimiser's settings (docs/method.md §4's starting values, except steps: see docs/prune.md). */
 export interface MaskHyperparams {
   steps: number;
   batchPairs: number;

@@ -169,7 +169,7 @@ export function summaryJson(
   });
 }
 
-/** Geometric mean of edge counts over the pruned tasks (PAPER §4's metric); null if none. */
+/** Geometric mean of edge counts over the pruned tasks (docs/method.md §4's metric); null if none. */
 export function outcomesGeomean(outcomes: TaskOutcome[]): number | null {
   return geomeanEdges(
     outcomes.flatMap((o) => o.status === "pruned" ? [o.circuit.edges.length] : []),

@@ -73,7 +73,7 @@ export const circuitNodeSchema = z.object({
 export const circuitEdgeSchema = z.object({
   source: nodeIdString,
   target: nodeIdString,
-  /** The nonzero weight connecting them (PAPER §4: c_fc, mlp.c_proj, c_attn or attn.c_proj). */
+  /** The nonzero weight connecting them (docs/method.md §4: c_fc, mlp.c_proj, c_attn or attn.c_proj). */
   weight: finite,
 });
 
@@ -93,7 +93,7 @@ export const circuitSchema = z.object({
   task: z.string(),
   /** Task-loss target the circuit was pruned to (calibrated loss on the pruning pairs). */
   target: nonNeg,
-  /** How nodes were ranked: learned masks (PAPER §4) or attribution (gradient × (x − μ)). */
+  /** How nodes were ranked: learned masks (docs/method.md §4) or attribution (gradient × (x − μ)). */
   method: z.enum(["learned", "attribution"]),
   ablation: z.enum(["mean", "zero"]),
   /** Every RMSNorm used the unpruned model's scale, per token. */
@@ -184,7 +184,7 @@ export const summarySchema = z.object({
   ablation: z.enum(["mean", "zero"]),
   freeze_norm: z.boolean(),
   tasks: z.array(summaryTaskSchema),
-  /** Geometric mean of edge counts over the pruned tasks (PAPER §4's metric); null if none. */
+  /** Geometric mean of edge counts over the pruned tasks (docs/method.md §4's metric); null if none. */
   geomean_edges: nonNeg.nullable(),
   time_s: nonNeg,
 });
@@ -351,7 +351,7 @@ export function encodeSummary(
   };
 }
 
-/** Geometric mean of edge counts (PAPER §4's metric); null for none. An empty circuit counts as one edge, so a zero never collapses the mean. */
+/** Geometric mean of edge counts (docs/method.md §4's metric); null for none. An empty circuit counts as one edge, so a zero never collapses the mean. */
 export function geomeanEdges(edges: readonly number[]): number | null {
   if (edges.length === 0) return null;
   return Math.exp(edges.reduce((s, x) => s + Math.log(Math.max(1, x)), 0) / edges.length);

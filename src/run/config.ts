@@ -21,7 +21,7 @@ export interface TrainConfig {
   beta2: number;
   eps: number;
   weightDecay: number;
-  /** Target L0 fraction for block matrices at ef = 1 (PAPER §2 pfrac). */
+  /** Target L0 fraction for block matrices at ef = 1 (docs/method.md §2 pfrac). */
   pfrac: number;
   /** Entries protected per neuron by top-k. */
   protectJ: number;
@@ -30,7 +30,7 @@ export interface TrainConfig {
   annealEnd: number;
   /**
    * How the nonzeros fall between annealStart and annealEnd (src/train/sparsify.ts): "linear"
-   * (PAPER.md §2, the method) or "cubic" (Zhu & Gupta 2017: fast at first, slow near the target,
+   * (docs/method.md §2, the method) or "cubic" (Zhu & Gupta 2017: fast at first, slow near the target,
    * so fewer steps run at the densities where products are dense).
    */
   annealShape: AnnealShape;

@@ -1,6 +1,6 @@
 /**
  * `study report`: what a study root holds so far, as report.md with SVG figures (edges against
- * loss per family with the matched-loss ratio, PAPER Fig. 2's shape; width × nonzero budget, Fig.
+ * loss per family with the matched-loss ratio, the paper's Fig. 2's shape; width × nonzero budget, Fig.
  * 3's), runs.csv and circuits.csv. The statistics are src/study/stats.ts; docs/study.md explains
  * them.
  */

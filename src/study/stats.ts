@@ -90,7 +90,7 @@ function meanLog(r: RunPoint, tasks: readonly string[], weight: readonly number[
 }
 
 /**
- * The matched-loss comparison of a sparse and a dense family (PAPER Fig. 2's reading): per family,
+ * The matched-loss comparison of a sparse and a dense family (the paper's Fig. 2's reading): per family,
  * mean log edges over the shared tasks fitted against val loss; the ratio of the two fits at a loss
  * both families cover (the middle of the overlap of their loss ranges; without overlap, the middle
  * of the gap, marked not covered); a percentile bootstrap that resamples the tasks with

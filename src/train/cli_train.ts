@@ -1,5 +1,5 @@
 /**
- * `thinwire train`: flags → RunConfig → train(). Every model and schedule number of PAPER.md §1-2
+ * `thinwire train`: flags → RunConfig → train(). Every model and schedule number of docs/method.md §1-2
  * has a flag; defaults come from the preset.
  */
 import { commandFlags, threadsFlag } from "../cli_flags.ts";
@@ -84,7 +84,7 @@ function help(): string {
   return [
     "usage: deno task train [flags]",
     "",
-    "Trains a weight-sparse GPT-2-style decoder (PAPER.md §1-2) and writes a run folder:",
+    "Trains a weight-sparse GPT-2-style decoder (docs/method.md §1-2) and writes a run folder:",
     "config.json, model.safetensors, tokenizer.json, metrics.jsonl, loss.svg, state/.",
     "",
     "  --preset NAME     tiny (CI smoke run) or small (default)",

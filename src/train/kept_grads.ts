@@ -2,7 +2,7 @@
  * The sparse-gradient mode (`--dense-grad-every R`, R > 1): steps whose weight-gradient and
  * optimizer work follow the nonzeros, with a dense-gradient step every R steps so that pruned
  * weights can grow back (in the spirit of RigL, Evci et al. 2020). R = 1 is the paper's method
- * (PAPER.md §2) and never comes here.
+ * (docs/method.md §2) and never comes here.
  *
  * Kept tensors: the weights of every Linear, i.e. the four block matrices of each layer and
  * lm_head. A kept tensor's pattern is its nonzeros after the previous step.

@@ -1,10 +1,10 @@
 /**
- * Training hyperparameters (PAPER.md §2) as plain defaults, and the presets. The config types and
+ * Training hyperparameters (docs/method.md §2) as plain defaults, and the presets. The config types and
  * their validation are src/run/config.ts: everything here is written next to the checkpoint.
  */
 import type { AnnealShape, RunConfig } from "../run/config.ts";
 
-/** The method's numbers (PAPER.md §2), shared by every preset. */
+/** The method's numbers (docs/method.md §2), shared by every preset. */
 const METHOD = {
   lr: 0.02,
   warmupFrac: 0.01,
@@ -23,7 +23,7 @@ const METHOD = {
   data: "corpus",
 };
 
-/** Model defaults shared by every preset (PAPER.md §1). */
+/** Model defaults shared by every preset (docs/method.md §1). */
 const ARCH = {
   vocabSize: 2048,
   ef: 1,
@@ -73,7 +73,7 @@ export const PRESETS: Record<string, RunConfig> = {
  */
 export const DENSE_LR = 0.005;
 
-/** The dense baseline's changes to a preset: no weight and no activation sparsity (PAPER §2). */
+/** The dense baseline's changes to a preset: no weight and no activation sparsity (docs/method.md §2). */
 export function denseVariant(rc: RunConfig): RunConfig {
   return {
     model: { ...rc.model, afrac: 1 },

@@ -1,5 +1,5 @@
 /**
- * Weight sparsity (PAPER.md §2): the annealed L0 schedule and the per-tensor magnitude top-k that
+ * Weight sparsity (docs/method.md §2): the annealed L0 schedule and the per-tensor magnitude top-k that
  * runs after every optimizer step, followed by decoupled weight decay (after top-k, so zeros stay
  * zero).
  */
@@ -11,7 +11,7 @@ import { type ParamLayout, type ParamSpec, targetDensity } from "../model/params
 import { UserError } from "../errors.ts";
 import { type RunConfig } from "../run/config.ts";
 
-/** Anneal progress in [0, 1]: 0 until annealStart, linear to 1 at annealEnd (PAPER §2). */
+/** Anneal progress in [0, 1]: 0 until annealStart, linear to 1 at annealEnd (docs/method.md §2). */
 export function annealProgress(step: number, rc: RunConfig): number {
   const t = rc.train;
   const s0 = t.annealStart * t.steps, s1 = t.annealEnd * t.steps;

@@ -1,5 +1,5 @@
 /**
- * One optimizer step of the method (PAPER.md §2), shared by the training loop and the benchmark:
+ * One optimizer step of the method (docs/method.md §2), shared by the training loop and the benchmark:
  * forward, backward, global gradient RMS → 1, lr schedule (warmup, linear decay, sharkfin),
  * Adam, per-tensor top-k to the annealed L0, decoupled weight decay, sparse-copy refresh. With
  * --dense-grad-every R > 1, the steps between dense ones are sparse-gradient steps

@@ -1,5 +1,5 @@
 /**
- * The training loop (PAPER.md §2): AdamW on dense gradients, the global gradient RMS normalised to
+ * The training loop (docs/method.md §2): AdamW on dense gradients, the global gradient RMS normalised to
  * 1, warmup + linear decay × the sharkfin factor, then per-tensor magnitude top-k to the annealed L0
  * and decoupled weight decay, after every step. Checkpoints are atomic and resumable bit-exactly.
  */

@@ -1,5 +1,5 @@
 /**
- * Node ablation for circuit pruning (asm/kernels/ablate.ts; PAPER §4): right after a node
+ * Node ablation for circuit pruning (asm/kernels/ablate.ts; docs/method.md §4): right after a node
  * location's AbsTopK, each channel c (one node, shared by every token) becomes
  * x̃ = m[c]·x + (1 − m[c])·μ[c]; the backward passes m·dout to the input and accumulates the mask
  * gradient Σ_tokens (x − μ)·dout. Also the f64 per-channel token sums the node means are made of.

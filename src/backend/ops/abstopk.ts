@@ -1,5 +1,5 @@
 /**
- * AbsTopK activation sparsity (asm/kernels/abstopk.ts; PAPER §1): per token, keep the k entries
+ * AbsTopK activation sparsity (asm/kernels/abstopk.ts; docs/method.md §1): per token, keep the k entries
  * of largest |x| among its C channels and zero the rest; ties go to the lower channel. The mask
  * (u8 [C,N], 1 = kept) carries the choice to the backward. k ≥ C keeps everything, k = 0 nothing.
  */

@@ -1,5 +1,5 @@
 /**
- * The optimizer (asm/kernels/adamw.ts; PAPER §2): Adam with bias correction, the separate decoupled
+ * The optimizer (asm/kernels/adamw.ts; docs/method.md §2): Adam with bias correction, the separate decoupled
  * weight decay (applied after the weight top-k so pruned zeros stay zero) and the learning-rate
  * schedule. All arithmetic happens in wasm; these wrappers only check arguments.
  */
@@ -107,7 +107,7 @@ export interface LrScheduleArgs {
   /** 0-based step, in [0, total). */
   step: number;
   total: number;
-  /** Fraction of the run spent warming up linearly (PAPER: 0.01). */
+  /** Fraction of the run spent warming up linearly (the paper's: 0.01). */
   warmupFrac: number;
   /** Peak learning rate. */
   base: number;
@@ -117,7 +117,7 @@ export interface LrScheduleArgs {
 }
 
 /**
- * Learning rate at `step`: base · warmup/decay factor · sqrt(pfracTarget/pfracNow) (PAPER §2).
+ * Learning rate at `step`: base · warmup/decay factor · sqrt(pfracTarget/pfracNow) (docs/method.md §2).
  * Warmup (step+1)/W over the first W = warmupFrac·total steps, then (total − step)/(total − W).
  */
 export function lrSchedule(be: Backend, a: LrScheduleArgs): number {

@@ -1,5 +1,5 @@
 /**
- * Causal multi-head attention with an optional attention sink (PAPER.md §1) on the backend
+ * Causal multi-head attention with an optional attention sink (docs/method.md §1) on the backend
  * (asm/kernels/attention.ts). Feature-major activations: q, k, v, out [H·dh, N] with N = B·T,
  * channel h·dh + i of token b·T + t at (h·dh + i)·N + b·T + t. Attention never crosses sequences.
  * Pointers are byte offsets into the arena.

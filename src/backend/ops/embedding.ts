@@ -1,6 +1,6 @@
 /**
  * Lookups by token id (asm/kernels/embedding.ts): the token embedding wte [V,C] into feature-major
- * activations [C,N], and the bigram table [V,V] added to the logits [V,N] (PAPER §1). Token ids
+ * activations [C,N], and the bigram table [V,V] added to the logits [V,N] (docs/method.md §1). Token ids
  * are checked in wasm first: one outside [0, V) is a KernelError. The backwards accumulate and are
  * deterministic (threads split channels; tokens are added in order).
  */

@@ -1,6 +1,6 @@
 /**
  * The node-mask optimiser and logit calibration of circuit pruning (asm/kernels/prune.ts;
- * PAPER §4): the surrogate gradient of τ, the clamp + Heaviside that makes m, the calibrated
+ * docs/method.md §4): the surrogate gradient of τ, the clamp + Heaviside that makes m, the calibrated
  * two-candidate loss with its gradient in (scale, shift), and f64 sums to f32 means.
  */
 import type { Backend } from "../backend.ts";

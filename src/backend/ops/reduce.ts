@@ -1,7 +1,7 @@
 /**
  * Deterministic reductions of one long f32 buffer (asm/kernels/reduce.ts): Σx² in f64 over fixed
  * 8192-float blocks summed in block order (the same bits for any thread count), and the global
- * gradient RMS normalisation of PAPER §2.
+ * gradient RMS normalisation of docs/method.md §2.
  */
 import type { Backend } from "../backend.ts";
 import { checkBuffers, checkDims, withScratch } from "./layer_args.ts";

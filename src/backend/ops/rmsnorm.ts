@@ -1,6 +1,6 @@
 /**
  * RMSNorm over the channels of feature-major activations [C, N] (asm/kernels/rmsnorm.ts): learnable
- * weight, no bias, eps = 2^-23 (PAPER §1). The backward accumulates into dinp and dweight.
+ * weight, no bias, eps = 2^-23 (docs/method.md §1). The backward accumulates into dinp and dweight.
  */
 import type { U8Ptr } from "../arena.ts";
 import type { Backend } from "../backend.ts";

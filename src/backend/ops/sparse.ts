@@ -6,7 +6,7 @@
  * forward product and by columns for the input gradient. With feature-major activations:
  *   forward          Y[out,N]  = W · X + b     spmmForward({ w, x: X, y: Y, N, bias })
  *   input gradient   dX[in,N] (+)= Wᵀ · dY     spmmBackwardInput({ w, dy: dY, dx: dX, N, accumulate })
- * The method's weight gradient dW = dY·Xᵀ is dense (PAPER.md §2): use gemm. The sparse-gradient
+ * The method's weight gradient dW = dY·Xᵀ is dense (docs/method.md §2): use gemm. The sparse-gradient
  * mode (src/train/kept_grads.ts) wants it at the stored positions only:
  *   kept weight gradient  g[nnz] = (dY·Xᵀ)[pattern]  sddmm({ w, dy: dY, x: X, N, out: g })
  * in CSR order, equal to the dense gemm's dW at those positions bit for bit; csrGather picks the

@@ -1,6 +1,6 @@
 /**
  * Magnitude top-k of a weight tensor, in place (asm/kernels/topk.ts), and the sparsity counts
- * the training metrics report. PAPER.md §2: after every optimizer step each sparse tensor keeps
+ * the training metrics report. docs/method.md §2: after every optimizer step each sparse tensor keeps
  * its k largest-|w| entries; block matrices first protect the j = 4 largest of every neuron.
  *
  * The rule mirrors `apply_topk_` in openai/circuit_sparsity's train.py (minimal release,

@@ -1,6 +1,6 @@
 /**
  * Losses on feature-major logits [V,N] (asm/kernels/xent.ts): per-token softmax cross-entropy, its
- * mean, and the two-candidate task loss of PAPER §3. Targets are Int32 [N] with -1 = ignore.
+ * mean, and the two-candidate task loss of docs/method.md §3. Targets are Int32 [N] with -1 = ignore.
  */
 import type { Backend } from "../backend.ts";
 import {

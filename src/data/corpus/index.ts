@@ -1,6 +1,6 @@
 /**
  * The default training corpus: a seeded generator of simple, varied Python programs that
- * exercise every construct the 20 next-token tasks probe (PAPER.md §2, §3), embedded in larger
+ * exercise every construct the 20 next-token tasks probe (docs/method.md §2, §3), embedded in larger
  * programs rather than written as the task templates. Grammar and weights: docs/corpus.md.
  */
 import { Rng } from "../../util/rng.ts";
