@@ -4,6 +4,7 @@
  */
 import { fixedBatches, valSource } from "../data/dataset.ts";
 import { loadPyFiles } from "../data/pyfiles.ts";
+import { passTokens } from "../run/open.ts";
 import type { LoadedRun } from "../run/run_dir.ts";
 import { validationXent } from "../train/validation.ts";
 import { EVAL_SEED, type Task } from "../../tasks/index.ts";
@@ -42,7 +43,7 @@ export async function validationLoss(r: LoadedRun): Promise<ValLoss> {
   }
   const batches = fixedBatches(valSource(r.tokenizer, files), t.valBatches, B, T);
   return {
-    loss: validationXent(r.model, batches, B, T),
+    loss: validationXent(r.model, batches, B, T, passTokens(r, false) / T),
     tokens: batches.length * B * T,
     logged,
     loggedStep,
@@ -77,12 +78,7 @@ export interface EvalOptions {
 
 /** Evaluates a loaded run on the given tasks and its validation stream. */
 export async function evaluateRun(r: LoadedRun, opts: EvalOptions): Promise<EvalReport> {
-  const scorer = new PairScorer(
-    r.model,
-    r.tokenizer,
-    2 * opts.pairs,
-    Math.max(r.rc.train.batchSize * r.rc.model.nCtx, r.rc.model.nCtx),
-  );
+  const scorer = new PairScorer(r.model, r.tokenizer, 2 * opts.pairs, passTokens(r, false));
   const tasks: TaskResult[] = [];
   for (const task of opts.tasks) {
     const res = evalTask(scorer, r.tokenizer, task, opts.pairs, opts.show ?? 0);

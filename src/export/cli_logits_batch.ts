@@ -9,6 +9,7 @@ import { UserError } from "../errors.ts";
 import { formatDuration, Progress } from "../util/progress.ts";
 import { batchLayout, writeBatchActivations } from "./batch_activations.ts";
 import { parseBatchRows } from "./batch_rows.ts";
+import { passTokens } from "../run/open.ts";
 
 /** The default --max-gb: a file Python's safetensors.torch.load_file reads into memory at once. */
 export const DEFAULT_MAX_GB = 4;
@@ -37,7 +38,7 @@ export async function logitsBatch(a: BatchArgs): Promise<number> {
   }
   const run = await openModelFlag("logits", a.model, { threads: a.threads });
   try {
-    const { model, tokenizer: tok, rc } = run;
+    const { model, tokenizer: tok } = run;
     const nCtx = model.cfg.nCtx;
     const rows = parseBatchRows(text, a.batch, tok, model.d.V, nCtx);
     const layout = batchLayout(model, rows, a.patterns);
@@ -66,7 +67,7 @@ export async function logitsBatch(a: BatchArgs): Promise<number> {
     try {
       await writeBatchActivations(model, rows, tok.eot, a.out, {
         patterns: a.patterns,
-        tokensPerBatch: Math.max(rc.train.batchSize * nCtx, nCtx),
+        tokensPerBatch: passTokens(run, false),
         onRows: (done) => progress.update(done),
       });
     } catch (e) {

@@ -129,6 +129,7 @@ export class Linear {
   ): void {
     const be = this.be;
     if (weightGrads) {
+      if (!this.dw) throw new Error("Linear.backward: weight gradients of a model without them");
       const kept = this.weightGrad === "kept";
       if (kept && this.#useSparse) {
         sddmm(be, { w: this.pattern, dy, x, N, out: this.keptGrad });

@@ -8,7 +8,8 @@
 import { ARENA_BASE } from "../backend/arena.ts";
 import { MEMORY_PAGES } from "../backend/wasm.ts";
 import { dims, type ModelConfig } from "./config.ts";
-import { activationBytes } from "./model.ts";
+import { UserError } from "../errors.ts";
+import { activationBytes, type Model } from "./model.ts";
 import { paramFloats } from "./params.ts";
 
 /** Bytes the arena can hold. */
@@ -24,4 +25,35 @@ export const formatBytes = (b: number) =>
  */
 export function trainingBytes(cfg: ModelConfig, B: number, T: number): number {
   return 16 * paramFloats(cfg) + activationBytes(dims(cfg), B, T, false);
+}
+
+/** Bytes left free for kernel scratch and the small buffers a pass allocates beside activations. */
+export const SCRATCH_RESERVE = 64 * 1024 ** 2;
+
+/**
+ * The most sequences of T tokens one pass of `model` can take (at most `max`) in what the arena
+ * has left after everything allocated so far: the working set follows the memory, not the batch a
+ * run was trained with. `withRaw`: an ablation's pre-ablation copies too (pruning). A model that
+ * leaves room for not even one sequence is a one-line UserError saying what would fit.
+ */
+export function rowsPerPass(model: Model, T: number, max: number, withRaw: boolean): number {
+  const arena = model.be.arena;
+  const free = arena.maxBytes - arena.used - SCRATCH_RESERVE;
+  const one = activationBytes(model.d, 1, T, withRaw);
+  if (one > free) {
+    throw new UserError(
+      `one sequence of ${T} tokens needs ${formatBytes(one)} of activations, and the model ` +
+        `leaves ${formatBytes(Math.max(0, free))} of the ${formatBytes(ARENA_BYTES)} of ` +
+        `WebAssembly memory: a model with fewer or narrower layers, or a shorter context, fits`,
+    );
+  }
+  return Math.max(1, Math.min(max, Math.floor(free / one)));
+}
+
+/**
+ * Bytes of opening `cfg` for evaluation, pruning or viewing: its parameters (no gradients or
+ * moments) and one pass of one sequence of n_ctx tokens with an ablation's copies.
+ */
+export function inferenceBytes(cfg: ModelConfig): number {
+  return 4 * paramFloats(cfg) + activationBytes(dims(cfg), 1, cfg.nCtx, true) + SCRATCH_RESERVE;
 }

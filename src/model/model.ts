@@ -170,24 +170,26 @@ export class Model {
   #capAtt = 0;
   #count = 0;
 
-  constructor(readonly be: Backend, readonly cfg: ModelConfig) {
+  /**
+   * `training: false` (a run opened for evaluation, pruning or viewing) allocates no weight
+   * gradients: backward then computes only what flows to activations and node masks.
+   */
+  constructor(
+    readonly be: Backend,
+    readonly cfg: ModelConfig,
+    opts: { training?: boolean } = {},
+  ) {
     this.d = dims(cfg);
     this.layout = paramLayout(cfg);
     this.nodes = nodeLayout(this.d);
     const n = this.layout.total;
     this.params = be.arena.tensor([n], "parameters").ptr;
-    this.grads = be.arena.tensor([n], "gradients").ptr;
+    this.grads = (opts.training ?? true) ? be.arena.tensor([n], "gradients").ptr : 0;
     const { C, M, HD, V, P } = this.d;
+    // Without gradients a Linear gets gradient offsets of 0, which its backward refuses to use.
+    const g = (s: ParamSpec) => (this.grads ? this.gptr(s) : 0);
     const lin = (w: ParamSpec, b: ParamSpec | null, rows: number, cols: number) =>
-      new Linear(
-        be,
-        this.ptr(w),
-        this.gptr(w),
-        b ? this.ptr(b) : 0,
-        b ? this.gptr(b) : 0,
-        rows,
-        cols,
-      );
+      new Linear(be, this.ptr(w), g(w), b ? this.ptr(b) : 0, b ? g(b) : 0, rows, cols);
     const ptr = (s: ParamSpec) => this.ptr(s), gptr = (s: ParamSpec) => this.gptr(s);
     this.blocks = this.layout.layers.map((p, l) =>
       new Block(
@@ -215,6 +217,7 @@ export class Model {
   }
   /** Byte offset of a parameter's gradient. */
   gptr(spec: ParamSpec): number {
+    if (!this.grads) throw new Error("Model: opened without gradients (training: false)");
     return this.grads + spec.offset * 4;
   }
   /** A parameter's values (a view into the arena). */
@@ -482,6 +485,9 @@ export class Model {
    * (zero it first), mask gradients into the ablation's dmask.
    */
   backward(opts: BackwardOptions = {}): void {
+    if ((opts.weightGrads ?? true) && !this.grads) {
+      throw new Error("Model.backward: weight gradients of a model opened without them");
+    }
     const a = this.acts;
     const be = this.be;
     const { C, V, P, PW } = this.d;

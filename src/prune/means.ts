@@ -10,7 +10,7 @@ import { loadPyFiles } from "../data/pyfiles.ts";
 import { locationRows, LOCATIONS } from "../model/nodes.ts";
 import type { NodeMeans } from "../run/format.ts";
 import { type LoadedRun, readMeans, writeMeans } from "../run/run_dir.ts";
-import type { OpenRun } from "../run/open.ts";
+import { type OpenRun, passTokens } from "../run/open.ts";
 
 /** Pretraining tokens the means are taken over by default (docs/method.md §4 asks for ≥ 64k). */
 export const MEANS_TOKENS = 65536;
@@ -41,15 +41,21 @@ export async function computeMeans(
     // free them (at n_ctx 1024 they are most of the memory the pruning after this needs).
     const mean = arena.tensor([n], "node means");
     const inputs = new Int32Array(N), targets = new Int32Array(N);
+    // The training batch, in passes of fewer rows where the memory left holds fewer.
+    const R = passTokens(r, false) / T;
     for (let i = 0; i < batches; i++) {
       splitBatch(source.nextBatch(B, T), B, T, inputs, targets);
-      model.forward(inputs, null, B, T);
-      model.acts.layers.forEach((s, l) => {
-        for (const { name } of LOCATIONS) {
-          const { ptr, rows } = locationRows(s, model.d, name, N);
-          rowSumF64(be, { acc: acc + 8 * model.nodes.offsets[l][name], x: ptr, C: rows, N });
-        }
-      });
+      for (let r0 = 0; r0 < B; r0 += R) {
+        const rows = Math.min(R, B - r0), n = rows * T;
+        model.forward(inputs.subarray(r0 * T, r0 * T + n), null, rows, T);
+        model.acts.layers.forEach((s, l) => {
+          for (const { name } of LOCATIONS) {
+            const loc = locationRows(s, model.d, name, n);
+            const acc8 = acc + 8 * model.nodes.offsets[l][name];
+            rowSumF64(be, { acc: acc8, x: loc.ptr, C: loc.rows, N: n });
+          }
+        });
+      }
       onBatch?.(i + 1, batches);
     }
     f64ToF32Scaled(be, { out: mean.ptr, acc, n, scale: 1 / (batches * N) });

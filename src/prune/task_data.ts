@@ -4,7 +4,7 @@
  * and a scorer sized for them on a run's model.
  */
 import { PairScorer, type PromptItem, taskItems } from "../eval/task_eval.ts";
-import type { OpenRun } from "../run/open.ts";
+import { type OpenRun, passTokens } from "../run/open.ts";
 import { EVAL_SEED, PRUNE_SEED, type Task, type TaskPair } from "../../tasks/index.ts";
 
 /** The pair sets of a task, or why it cannot be pruned. */
@@ -31,6 +31,5 @@ export function taskData(
 
 /** A scorer sized for a task's pair sets, on the run's model. */
 export function makeScorer(r: OpenRun, items: number): PairScorer {
-  const tokensPerBatch = Math.max(r.rc.train.batchSize * r.rc.model.nCtx, r.rc.model.nCtx);
-  return new PairScorer(r.model, r.tokenizer, items, tokensPerBatch);
+  return new PairScorer(r.model, r.tokenizer, items, passTokens(r, true));
 }

@@ -120,10 +120,17 @@ export function validateRunConfig(rc: RunConfig): void {
   }
   if (!(t.eps > 0)) throw new UserError(`eps must be > 0, got ${t.eps}`);
   if (!(t.weightDecay >= 0)) throw new UserError(`weight decay must be ≥ 0, got ${t.weightDecay}`);
-  const need = trainingBytes(rc.model, t.batchSize, rc.model.nCtx);
+}
+
+/**
+ * Refuses, before anything is written, a training that cannot fit the WebAssembly memory (a
+ * run's config.json may still name one: a model trained elsewhere is only evaluated here).
+ */
+export function checkTrainingFits(rc: RunConfig): void {
+  const need = trainingBytes(rc.model, rc.train.batchSize, rc.model.nCtx);
   if (need > ARENA_BYTES) {
     throw new UserError(
-      `training this model on batches of ${t.batchSize}×${rc.model.nCtx} tokens needs ` +
+      `training this model on batches of ${rc.train.batchSize}×${rc.model.nCtx} tokens needs ` +
         `${formatBytes(need)} of WebAssembly memory, which holds ${formatBytes(ARENA_BYTES)}: ` +
         `lower --batch or --n-ctx, or the widths and layers`,
     );

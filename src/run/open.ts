@@ -7,6 +7,7 @@
 import { Backend, type BackendOptions } from "../backend/backend.ts";
 import type { Tokenizer } from "../data/tokenizer.ts";
 import { UserError } from "../errors.ts";
+import { ARENA_BYTES, formatBytes, inferenceBytes, rowsPerPass } from "../model/memory.ts";
 import { Model } from "../model/model.ts";
 import type { NamedTensor } from "../model/safetensors.ts";
 import { sha256Hex } from "../util/sha256.ts";
@@ -42,6 +43,16 @@ export interface OpenRun {
   close(): void;
 }
 
+/**
+ * Tokens one forward pass of the run's model takes (rows of n_ctx): the batch it was trained
+ * with, or fewer where the WebAssembly memory left after the model holds fewer (src/model/memory.ts).
+ * `withRaw`: passes under an ablation that keeps copies for a mask gradient (pruning).
+ */
+export function passTokens(r: OpenRun, withRaw: boolean): number {
+  const T = r.rc.model.nCtx;
+  return rowsPerPass(r.model, T, r.rc.train.batchSize, withRaw) * T;
+}
+
 /** The name of a run folder: its last path component. */
 export function runName(path: string): string {
   return path.replace(/\/+$/, "").split("/").pop() || path;
@@ -58,6 +69,13 @@ export async function openRun(
   backend: Backend | BackendOptions = {},
 ): Promise<OpenRun> {
   const { rc, tokenizer, tensors } = parseRunFiles(files);
+  const need = inferenceBytes(rc.model);
+  if (need > ARENA_BYTES) {
+    throw new UserError(
+      `${files.run}: this model needs ${formatBytes(need)} of WebAssembly memory to run one ` +
+        `sequence of ${rc.model.nCtx} tokens, which holds ${formatBytes(ARENA_BYTES)}`,
+    );
+  }
   const where = (f: string) => `${files.run}/${f}`;
   const weightsSha256 = await sha256Hex(files.model);
   const owned = !(backend instanceof Backend);
@@ -108,7 +126,7 @@ export function buildModel(
   tensors: Map<string, NamedTensor>,
   where: string,
 ): Model {
-  const model = new Model(be, rc.model);
+  const model = new Model(be, rc.model, { training: false });
   for (const spec of model.layout.specs) {
     model.view(spec).set(tensors.get(spec.name)!.data);
     const bad = be.run("count_nonfinite", [model.ptr(spec), spec.size], 0);

@@ -11,7 +11,7 @@ import { paramLayout } from "../model/params.ts";
 import { parsePruneFlags } from "../prune/cli_prune.ts";
 import { parseTrainFlags } from "../train/cli_train.ts";
 import { PRESETS } from "../train/presets.ts";
-import { type RunConfig, validateRunConfig } from "../run/config.ts";
+import { checkTrainingFits, type RunConfig, validateRunConfig } from "../run/config.ts";
 import { checkSparsityFeasible } from "../train/sparsify.ts";
 import { getTask } from "../../tasks/index.ts";
 
@@ -276,6 +276,7 @@ function planRun(
     const parsed = parseTrainFlags([...args, "--out", "x"]);
     rc = parsed!.rc;
     validateRunConfig(rc);
+    checkTrainingFits(rc);
     checkSparsityFeasible(paramLayout(rc.model), rc);
   } catch (e) {
     if (e instanceof UserError) bad(`${point}: ${e.message.replace(/^train: /, "")}`);

@@ -33,6 +33,7 @@ import {
 import { formatDuration, Progress } from "../util/progress.ts";
 import {
   FORMAT_VERSION,
+  checkTrainingFits,
   parseRunConfig,
   type RunConfig,
   validateRunConfig,
@@ -122,6 +123,7 @@ export async function train(args: TrainArgs): Promise<TrainResult> {
     }
   } else {
     validateRunConfig(rc);
+    checkTrainingFits(rc);
     checkSparsityFeasible(paramLayout(rc.model), rc);
     if (await run.exists()) {
       throw new UserError(`${args.out} already holds a run: use --resume, or another --out`);

@@ -30,7 +30,7 @@ import { circuitJson } from "../prune/circuit_file.ts";
 import { type TaskData, taskData } from "../prune/task_data.ts";
 import { type Circuit, parseCircuit } from "../run/circuit.ts";
 import { circuitFile, parseMeans, RUN_FILES } from "../run/format.ts";
-import { type OpenRun, openRun, type RunFiles } from "../run/open.ts";
+import { type OpenRun, openRun, passTokens, type RunFiles } from "../run/open.ts";
 import { type RunConfig } from "../run/config.ts";
 import { EVAL_SEED, PRUNE_SEED, TASKS } from "../../tasks/index.ts";
 import { LayerCache } from "../prune/layer_cache.ts";
@@ -50,11 +50,6 @@ export interface EngineOptions {
   shared: boolean;
   /** The compute-thread script, for threads > 1. */
   workerUrl?: string | URL;
-}
-
-/** Prompts scored per forward pass: the CLI's choice (train batch × n_ctx). */
-function tokensPerBatch(rc: RunConfig): number {
-  return Math.max(rc.train.batchSize * rc.model.nCtx, rc.model.nCtx);
 }
 
 /** The most prompts one evaluation takes (the scorer's buffers are allocated once). */
@@ -186,6 +181,7 @@ const num = (v: unknown, fallback: number) => typeof v === "number" ? v : fallba
 
 export class Engine {
   readonly #scorer: PairScorer;
+  readonly #tokensPerBatch: number;
   /** One MaskedScorer per (ablation, freeze_norm): each owns arena buffers, so they are kept. */
   readonly #masked = new Map<string, MaskedScorer>();
   #session: TaskSession | null = null;
@@ -200,14 +196,16 @@ export class Engine {
     readonly means: { mean: Float32Array; tokens: number } | null,
   ) {
     const { model, rc, tokenizer } = run;
-    this.#scorer = new PairScorer(model, tokenizer, MAX_PROMPTS, tokensPerBatch(rc));
+    // Tokens per forward pass: the CLI's (the training batch, fewer where the memory holds fewer).
+    this.#tokensPerBatch = passTokens(run, true);
+    this.#scorer = new PairScorer(model, tokenizer, MAX_PROMPTS, this.#tokensPerBatch);
     // The activations at their largest shape (a full scoring batch, with the raw copies an
     // ablation keeps), first: buffers allocated later never sit below them, so a larger pass
     // never has to leave a span behind.
     const arena = run.be.arena, n = model.nodes.total;
     const ones = arena.tensor([n], "viewer warm-up mask");
     arena.view(ones).fill(1);
-    const T = rc.model.nCtx, B = Math.max(1, Math.floor(tokensPerBatch(rc) / T));
+    const T = rc.model.nCtx, B = Math.max(1, Math.floor(this.#tokensPerBatch / T));
     model.under({ ablation: { mask: ones.ptr, mean: 0, dmask: 0 } }, () => {
       model.forward(new Int32Array(B * T).fill(tokenizer.eot), null, B, T);
     });
@@ -580,7 +578,7 @@ export class Engine {
    */
   nodeSnippets(id: string, perQuantile = 2, before = 14, after = 4): NodeSnippets {
     const { rows, R, T } = this.#snippetRows();
-    const B = Math.max(1, Math.min(R, Math.floor(tokensPerBatch(this.rc) / T)));
+    const B = Math.max(1, Math.min(R, Math.floor(this.#tokensPerBatch / T)));
     const acts = new Float32Array(R * T);
     for (let r0 = 0; r0 < R; r0 += B) {
       const b = Math.min(B, R - r0);

@@ -1,0 +1,46 @@
+/**
+ * The table of docs/memory.md: what a model of each width needs of the 2 GiB WebAssembly memory
+ * for each command, from the sizes the model allocates (src/model/memory.ts). Arithmetic only:
+ * nothing is allocated. Run: deno run -A bench/memory_table.ts [--batch B]
+ */
+import { parseArgs } from "node:util";
+import { dims } from "../src/model/config.ts";
+import {
+  ARENA_BYTES,
+  formatBytes,
+  inferenceBytes,
+  SCRATCH_RESERVE,
+  trainingBytes,
+} from "../src/model/memory.ts";
+import { activationBytes } from "../src/model/model.ts";
+import { paramFloats } from "../src/model/params.ts";
+import { PRESETS } from "../src/train/presets.ts";
+
+const { values } = parseArgs({ args: Deno.args, options: { batch: { type: "string" } } });
+const B = Number(values.batch ?? 16);
+const rows: string[][] = [];
+for (const ef of [1, 2, 4, 8]) {
+  const cfg = { ...PRESETS.small.model, ef };
+  const d = dims(cfg), T = cfg.nCtx, params = paramFloats(cfg);
+  const left = ARENA_BYTES - 4 * params - SCRATCH_RESERVE;
+  const fit = (raw: boolean) => Math.floor(left / activationBytes(d, 1, T, raw));
+  const train = trainingBytes(cfg, B, T);
+  rows.push([
+    `ef ${ef} (d_model ${d.C}, d_mlp ${d.M})`,
+    `${(params / 1e6).toFixed(1)}M`,
+    train <= ARENA_BYTES ? formatBytes(train) : `${formatBytes(train)}: refused`,
+    formatBytes(inferenceBytes(cfg)),
+    `${Math.min(B, fit(false))} of ${B}`,
+    `${Math.min(B, fit(true))} of ${B}`,
+  ]);
+}
+const head = [
+  "model (4 layers, n_ctx 128)",
+  "parameters",
+  `train (batch ${B})`,
+  "open (eval, prune, view, logits)",
+  "eval rows per pass",
+  "prune rows per pass",
+];
+console.log(`| ${head.join(" | ")} |\n|${head.map(() => "---").join("|")}|`);
+for (const r of rows) console.log(`| ${r.join(" | ")} |`);

@@ -1,0 +1,105 @@
+/**
+ * What a model needs of the WebAssembly memory, from the same tables that allocate it: the
+ * activations' size equals what a pass allocates, a pass's rows follow the memory left (not the
+ * training batch), a validation batch split over passes gives the unsplit loss, and a model that
+ * cannot hold one sequence is one line, not an arena error.
+ */
+import assert from "node:assert/strict";
+import { Backend } from "../src/backend/backend.ts";
+import { UserError } from "../src/errors.ts";
+import { dims } from "../src/model/config.ts";
+import { ARENA_BYTES, inferenceBytes, rowsPerPass, trainingBytes } from "../src/model/memory.ts";
+import { PRESETS } from "../src/train/presets.ts";
+import { type Ablation, activationBytes, Model } from "../src/model/model.ts";
+import { paramFloats, paramLayout } from "../src/model/params.ts";
+import { validationXent } from "../src/train/validation.ts";
+import { rng, tinyModelConfig } from "./util.ts";
+
+Deno.test("memory: activationBytes is what a pass allocates, paramFloats the layout's size", async () => {
+  const be = await Backend.create();
+  try {
+    for (const [P, layers] of [[0, 2], [8, 3]]) {
+      const cfg = { ...tinyModelConfig(), dPosEmb: P, nLayer: layers };
+      assert.equal(paramFloats(cfg), paramLayout(cfg).total);
+      const model = new Model(be, cfg, { training: false });
+      for (const [B, T, raw] of [[2, 8, false], [3, 16, true]] as const) {
+        const mark = be.arena.used;
+        const ab: Ablation | null = raw
+          ? { mask: be.arena.tensor([model.nodes.total]).ptr, mean: 0, dmask: 0 }
+          : null;
+        const before = be.arena.used;
+        model.under({ ablation: ab }, () => model.prepare(B, T));
+        const used = be.arena.used - before;
+        const want = activationBytes(dims(cfg), B, T, raw);
+        const buffers = raw ? 200 : 160;
+        // Each buffer starts on a 64-byte boundary: at most 63 bytes of padding apiece.
+        assert.ok(used >= want && used <= want + 64 * buffers, `B ${B} T ${T}: ${used} vs ${want}`);
+        model.releaseActs();
+        be.arena.restore(mark);
+      }
+    }
+  } finally {
+    be.close();
+  }
+});
+
+Deno.test("memory: a pass takes the rows the memory holds, and one line when not even one fits", async () => {
+  const be = await Backend.create();
+  try {
+    const cfg = { ...tinyModelConfig(), nCtx: 64 };
+    const model = new Model(be, cfg, { training: false });
+    assert.equal(rowsPerPass(model, 64, 16, true), 16);
+    const most = rowsPerPass(model, 64, 1e9, false);
+    const free = be.arena.maxBytes - be.arena.used;
+    assert.ok(activationBytes(model.d, most, 64, false) <= free);
+    assert.ok(activationBytes(model.d, most + 1, 64, false) > free - 64 * 1024 ** 2);
+    assert.throws(() => rowsPerPass(model, 40000, 8, true), (e: unknown) => {
+      assert.ok(e instanceof UserError);
+      assert.match(e.message, /^one sequence of 40000 tokens needs [\d.]+ GiB of activations/);
+      return true;
+    });
+    // A width-8 model trained elsewhere on 64 × 128-token batches cannot be trained here, but
+    // opens for evaluation and pruning (in passes of fewer rows).
+    const ef8 = { ...PRESETS.small.model, ef: 8 };
+    assert.ok(trainingBytes(ef8, 64, 128) > ARENA_BYTES);
+    assert.ok(inferenceBytes(ef8) < ARENA_BYTES);
+  } finally {
+    be.close();
+  }
+});
+
+Deno.test("memory: a validation batch in passes of fewer rows gives the batch's loss", async () => {
+  const be = await Backend.create();
+  try {
+    const cfg = tinyModelConfig();
+    const model = new Model(be, cfg, { training: false });
+    model.init(3);
+    model.refresh(true);
+    const B = 6, T = cfg.nCtx, r = rng(5);
+    const batches = [0, 1].map(() =>
+      Int32Array.from({ length: B * (T + 1) }, () => Math.floor(r() * cfg.vocabSize))
+    );
+    const whole = validationXent(model, batches, B, T);
+    for (const rows of [1, 4, 5]) {
+      const split = validationXent(model, batches, B, T, rows);
+      assert.ok(Math.abs(split - whole) <= 1e-6 * whole, `${rows} rows: ${split} vs ${whole}`);
+    }
+  } finally {
+    be.close();
+  }
+});
+
+Deno.test("memory: a model opened for inference has no gradients and refuses a weight backward", async () => {
+  const be = await Backend.create();
+  try {
+    const model = new Model(be, tinyModelConfig(), { training: false });
+    model.init(1);
+    model.refresh(true);
+    const T = 8, tokens = new Int32Array(T).fill(5), targets = new Int32Array(T).fill(6);
+    model.forward(tokens, targets, 1, T);
+    assert.throws(() => model.backward(), /weight gradients of a model opened without them/);
+    model.backward({ weightGrads: false });
+  } finally {
+    be.close();
+  }
+});
