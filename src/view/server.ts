@@ -59,6 +59,13 @@ export const SECURITY_HEADERS: Record<string, string> = {
     "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'",
 };
 
+/**
+ * How long the page's first HTML waits for the circuit's drawing (laid out once per circuit
+ * file, from the server's start on): a few seconds for hundreds of nodes, longer for thousands,
+ * where the page comes without it and draws the graph itself.
+ */
+const PREVIEW_WAIT_MS = 8000;
+
 export interface ViewServerOptions {
   /** The run folder. */
   runDir: string;
@@ -136,6 +143,16 @@ export async function startViewServer(o: ViewServerOptions): Promise<ViewServer>
     }
     return await p;
   };
+  /** The preview if it is ready within PREVIEW_WAIT_MS, else none (it is kept for later). */
+  const previewSoon = async (task: string | null): Promise<string> => {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const late = new Promise<string>((res) => timer = setTimeout(() => res(""), PREVIEW_WAIT_MS));
+    try {
+      return await Promise.race([preview(task), late]);
+    } finally {
+      clearTimeout(timer);
+    }
+  };
   const firstTask = async () => o.task ?? (await presentCircuits(root))[0] ?? null;
   // Laid out now, so the first request does not wait for it.
   firstTask().then(preview).catch(() => {});
@@ -169,7 +186,7 @@ export async function startViewServer(o: ViewServerOptions): Promise<ViewServer>
           circuits,
         },
         undefined,
-        method === "HEAD" ? "" : await preview(o.task ?? circuits[0] ?? null),
+        method === "HEAD" ? "" : await previewSoon(o.task ?? circuits[0] ?? null),
       );
       return answer(200, html, TYPES[".html"], method);
     }

@@ -341,6 +341,8 @@ const THREAD_PULL = 6;
 const PASS_W = 6;
 /** Room between items of a row. */
 const GAP = 8;
+/** Items (nodes, heads, passing threads) above which elk orders rows in one pass. */
+const BIG = 800;
 
 async function computeLayout(g: GraphInput): Promise<GraphLayout> {
   elk ??= new ElkConstructor();
@@ -449,9 +451,19 @@ async function computeLayout(g: GraphInput): Promise<GraphLayout> {
       // One graph, not a pack of its connected components: the rows must span every node.
       "elk.separateConnectedComponents": "false",
       "elk.layered.crossingMinimization.strategy": "LAYER_SWEEP",
-      // Only the order is used: the cheapest placement and routing will do.
+      // Only the order is used: the cheapest layering, placement and routing will do (the
+      // rows are ours; network-simplex layering took most of the time on large circuits).
+      "elk.layered.layering.strategy": "LONGEST_PATH",
       "elk.layered.nodePlacement.strategy": "SIMPLE",
       "elk.edgeRouting": "POLYLINE",
+      // A large circuit gets one ordering pass instead of several and no greedy switching
+      // (quadratic in a row's nodes): 1855 nodes in 5 s instead of 85.
+      ...(items.size > BIG
+        ? {
+          "elk.layered.thoroughness": "1",
+          "elk.layered.crossingMinimization.greedySwitch.type": "OFF",
+        }
+        : {}),
     },
     children: [...items.values()].filter((it) => !it.id.startsWith("pass:")).map((it) => ({
       id: it.id,
