@@ -50,7 +50,7 @@ export function metricsChart(
 }
 
 /** Pixels between a y axis's ticks at the least. */
-const TICK_GAP = 26;
+const TICK_GAP = 22;
 
 /**
  * A y axis whose labels are short at any magnitude (axisNumber: 330k, not "330,016" cut to

@@ -4,7 +4,7 @@
  * (the same drawing the server puts into the page's first HTML), and restyled in place when a
  * toggle changes node states but not the drawn node set.
  */
-import { type GraphInput, type GraphLayout, layoutGraph, type Pt } from "./graph_layout.ts";
+import { type GraphInput, layoutGraph, type Pt } from "./graph_layout.ts";
 import { CROSS_D, graphSvg, nodeAria, nodeClass } from "./graph_svg.ts";
 import type { GraphNode } from "./graph_layout.ts";
 
@@ -16,7 +16,6 @@ export interface GraphView {
   height: number;
   /** Node centre positions (graph coordinates). */
   pos: Map<string, Pt>;
-  layout: GraphLayout;
 }
 
 /** Lays out and draws the graph; nodes are `<g data-node-id>` elements, focusable buttons. */
@@ -24,7 +23,7 @@ export async function drawGraph(g: GraphInput): Promise<GraphView> {
   const layout = await layoutGraph(g);
   const doc = new DOMParser().parseFromString(graphSvg(layout, g), "image/svg+xml");
   const svg = document.importNode(doc.documentElement, true) as unknown as SVGSVGElement;
-  return { svg, width: layout.width, height: layout.height, pos: layout.pos, layout };
+  return { svg, width: layout.width, height: layout.height, pos: layout.pos };
 }
 
 /** A node element's state: classes, ARIA and the cross of an ablated node. */

@@ -348,8 +348,9 @@ async function computeLayout(g: GraphInput): Promise<GraphLayout> {
   elk ??= new ElkConstructor();
   const groups = new Map<string, string[]>();
   for (const n of g.nodes) {
-    const k = groupOf(n.id, g.dHead);
-    groups.set(k, [...(groups.get(k) ?? []), n.id]);
+    const k = groupOf(n.id, g.dHead), list = groups.get(k);
+    if (list) list.push(n.id);
+    else groups.set(k, [n.id]);
   }
   const qkvOrder: Record<string, number> = { "attn.q": 0, "attn.k": 1, "attn.v": 2 };
   for (const members of groups.values()) {
