@@ -1,11 +1,13 @@
 /**
- * `deno task prune` end to end on a random-init run folder: the circuit file validates against its
- * schema, the neuronpedia graph has every required field, the node means are cached with the
- * weights' hash (a damaged cache is recomputed), `--all` lists every task with its status, and
- * bad input is one line with exit code 2 and nothing half-written.
+ * `deno task prune` end to end: on a tiny run trained until one task is better than chance
+ * (tests/run_fixture.ts trainTiny) the circuit file validates against its schema, the neuronpedia
+ * graph has every required field and the node means are cached with the weights' hash (a damaged
+ * cache is recomputed); on a random-init run folder `--all` lists every task with its status, a
+ * model at chance is refused with what to do, and bad input is one line with exit code 2 and
+ * nothing half-written.
  */
 import assert from "node:assert/strict";
-import { makeRandomRun } from "./run_fixture.ts";
+import { makeRandomRun, TINY_SOLVES, trainTiny } from "./run_fixture.ts";
 import { UserError } from "../src/errors.ts";
 import { pruneCommand } from "../src/prune/cli_prune.ts";
 import { parseCircuit, parseSummary } from "../src/run/circuit.ts";
@@ -74,14 +76,26 @@ async function rejects(args: string[], re: RegExp): Promise<void> {
 const run0 = makeRun();
 globalThis.addEventListener("unload", async () => {
   Deno.removeSync(await run0, { recursive: true });
+  if (trained) Deno.removeSync(await trained, { recursive: true });
 });
 
-/** A task a random model has under the target 0.75 (its full loss is near ln 2). */
-const TARGET = "0.75";
-const TASK = "indent_for";
+let trained: Promise<string> | null = null;
+/** The trained tiny run, made on first use. */
+function run1(): Promise<string> {
+  trained ??= (async () => {
+    const dir = await Deno.makeTempDir({ prefix: "thinwire-prune-tiny-" });
+    await trainTiny(dir);
+    return dir;
+  })();
+  return trained;
+}
+
+/** The task the tiny run does better than chance on (loss about 0.27), and a target it meets. */
+const TASK = TINY_SOLVES;
+const TARGET = "0.5";
 
 Deno.test("prune one task: a valid circuit file, a neuronpedia graph, cached means", async () => {
-  const dir = await run0;
+  const dir = await run1();
   const r = await prune([
     "--model",
     dir,
@@ -101,7 +115,7 @@ Deno.test("prune one task: a valid circuit file, a neuronpedia graph, cached mea
   const cfg = (await readRunConfig(run)).model;
   const c = await readCircuit(run, TASK, cfg);
   assert.equal(c.task, TASK);
-  assert.equal(c.model.config.baseDModel, 32);
+  assert.equal(c.model.config.baseDModel, PRESETS.tiny.model.baseDModel);
   assert.equal(c.pairs.eval_pairs, 8);
   assert.ok(c.curve.length > 0 && c.ranking.length >= c.nodes.length);
   assert.equal(c.losses.random.draws, 2);
@@ -170,6 +184,17 @@ Deno.test("prune --all: every task listed, unsolved ones with their loss, summar
     r.out,
     /0 task\(s\) pruned to task loss ≤ 0.15; geometric mean of edges: - \(no task pruned\)/,
   );
+  // A random model is at chance on (nearly) every task, and the summary says what to do.
+  const chance = s.tasks.filter((t) => t.full_loss! >= Math.LN2).length;
+  assert.ok(chance > 0);
+  assert.match(
+    r.out,
+    new RegExp(
+      `^${chance} task\\(s\\) at chance \\(full loss not below ln 2 = 0\\.6931\\): .*train ` +
+        "the model longer .* or use the small preset",
+      "m",
+    ),
+  );
 });
 
 Deno.test("prune: bad input is one line, exit code 2, nothing written", async () => {
@@ -195,12 +220,24 @@ Deno.test("prune: bad input is one line, exit code 2, nothing written", async ()
     ["--model", dir, "--task", TASK, "--target=-1"],
     /--target must be a positive number/,
   );
+  // A target at or above chance is met by ablating every node: refused.
+  for (const t of ["0.6932", "0.75", "2"]) {
+    await rejects(
+      ["--model", dir, "--task", TASK, "--target", t],
+      /--target must be a positive number below ln 2 = 0\.6931 \(the task loss of a 50\/50 guess/,
+    );
+  }
   await rejects(["--model", dir, "--task", TASK, "--bogus"], /prune: Unknown option '--bogus'/);
-  // A target the full model does not reach: its loss is printed.
+  // A model at chance on the task: said so, with what to do (not "raise --target").
   const before = [...Deno.readDirSync(`${dir}`)].map((e) => e.name).sort();
   await rejects(
     ["--model", dir, "--task", "final_kwarg", ...QUICK],
-    /final_kwarg: the full model's task loss is \d\.\d{4}, not under the target 0\.15/,
+    new RegExp(
+      "^final_kwarg: the full model is at chance on this task \\(task loss 0\\.(69[3-9]|[7-9])\\d*, " +
+        "not below ln 2 = 0\\.6931: it does not tell the two answers apart\\), so there is no " +
+        "circuit to find; train the model longer \\(deno task train --out DIR --resume --steps N\\) " +
+        "or use the small preset \\(deno task train\\)$",
+    ),
   );
   assert.equal(
     JSON.stringify(
@@ -258,8 +295,19 @@ Deno.test("prune: the CLI prints one line and exits 2 for a bad flag", async () 
   assert.equal(err, "thinwire: --trials must be an integer ≥ 1, got '0'");
 });
 
+Deno.test("prune: a target the model misses, below chance: the targets that would do", async () => {
+  await rejects(
+    ["--model", await run1(), "--task", TASK, ...QUICK],
+    new RegExp(
+      `^${TASK}: the full model's task loss is (0\\.\\d{4}), not under the target 0\\.15 \\(not ` +
+        "solved by the model: nothing to prune; give a --target between \\1 and ln 2 = 0\\.6931, " +
+        "or train longer\\)$",
+    ),
+  );
+});
+
 Deno.test("pruning tasks one after another: each as if alone, the arena back where it was", async () => {
-  const dir = await run0;
+  const dir = await run1();
   const { pruneTask } = await import("../src/prune/task_prune.ts");
   const { DEFAULT_HP, PRUNE_DEFAULTS } = await import("../src/prune/settings.ts");
   const settings = {
@@ -277,10 +325,12 @@ Deno.test("pruning tasks one after another: each as if alone, the arena back whe
   const opts = { settings, prunePairs: 8, evalPairs: 8, trials: 1 };
   const strip = (o: unknown) =>
     JSON.stringify(o, (k, x) => (k === "time_s" || k === "timing" ? 0 : x));
-  const alone = async (name: string) => {
+  const prune1 = (r: Awaited<ReturnType<typeof loadRun>>, name: string, seed: number) =>
+    strip(pruneTask(r, getTask(name), null, { ...opts, settings: { ...settings, seed } }));
+  const alone = async (name: string, seed: number) => {
     const r = await loadRun(dir, { threads: 1 });
     try {
-      return strip(pruneTask(r, getTask(name), null, opts));
+      return prune1(r, name, seed);
     } finally {
       r.model.be.close();
     }
@@ -290,13 +340,20 @@ Deno.test("pruning tasks one after another: each as if alone, the arena back whe
     const arena = r.model.be.arena;
     const used0 = arena.used;
     const got: string[] = [];
-    for (const name of [TASK, "single_double_quote", TASK]) {
-      got.push(strip(pruneTask(r, getTask(name), null, opts)));
+    // The one task the run does better than chance on, with two seeds, and one it is at chance
+    // on (scored, then refused) in between.
+    for (
+      const [name, seed] of [[TASK, 1], [TASK, 2], ["single_double_quote", 1], [TASK, 1]] as const
+    ) {
+      got.push(prune1(r, name, seed));
       assert.equal(arena.used, used0, `arena after ${name}`);
     }
-    assert.equal(got[2], got[0]);
-    assert.equal(got[1], await alone("single_double_quote"));
+    assert.equal(got[3], got[0]);
+    assert.equal(got[1], await alone(TASK, 2));
+    assert.equal(got[2], await alone("single_double_quote", 1));
     assert.match(got[0], /"circuit"/);
+    assert.match(got[1], /"circuit"/);
+    assert.match(got[2], /"status":"not solved by the model"/);
   } finally {
     r.model.be.close();
   }

@@ -1,20 +1,19 @@
 /**
- * A run folder for the viewer's tests: the tiny preset trained for real (`train --preset tiny`),
- * then `prune` run on it (in process, the CLI's own command) with small settings: node means and
- * two circuits, one of them pruned with --freeze-norm. A tiny run solves no task at the default
- * target 0.15, so the target is 0.75 (the full loss of a barely trained model sits near ln 2), as
- * in tests/prune_cli_test.ts.
+ * A run folder for the viewer's tests: the tiny preset trained for real (tests/run_fixture.ts
+ * trainTiny: long enough for one task, else_elif, to be below chance), then `prune` run on it (in
+ * process, the CLI's own command) with small settings: node means and the circuit of that task.
+ * A copy of the run holds the same task pruned with --freeze-norm (one circuit file per task and
+ * run). A tiny run solves no task at the default target 0.15, so the target is 0.5, below
+ * chance (ln 2), which prune requires.
  */
 import { pruneCommand } from "../src/prune/cli_prune.ts";
 import { type Circuit } from "../src/run/circuit.ts";
 import { readCircuit, readRunConfig, RunDir } from "../src/run/run_dir.ts";
+import { TINY_SOLVES, trainTiny } from "./run_fixture.ts";
 
-const ROOT = new URL("../", import.meta.url).pathname;
 /** The circuit the page opens first. */
-export const FIXTURE_TASK = "indent_for";
-/** A second task, pruned with --freeze-norm (the tiny run's full loss on it is about 0.83). */
-export const FROZEN_TASK = "single_double_quote";
-export const FIXTURE_TARGET = "0.75";
+export const FIXTURE_TASK = TINY_SOLVES;
+export const FIXTURE_TARGET = "0.5";
 
 /**
  * The prune flags: 16 evaluation pairs, more than the page's quick estimate takes (8), so the
@@ -41,16 +40,6 @@ export const FIXTURE_PRUNE = [
   "1",
 ];
 
-/** Trains the tiny preset into `dir` (about ten seconds on two cores). */
-export async function trainTiny(dir: string): Promise<void> {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", `${ROOT}cli.ts`, "train", "--preset", "tiny", "--out", dir],
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  if (!out.success) throw new Error(`train failed: ${new TextDecoder().decode(out.stderr)}`);
-}
-
 /** Runs `deno task prune` in process, its output kept for the error message. */
 export async function prune(args: string[]): Promise<string> {
   const lines: string[] = [];
@@ -68,50 +57,53 @@ export async function prune(args: string[]): Promise<string> {
   return lines.join("\n");
 }
 
-/** A complete viewer fixture in a fresh temp dir: trained tiny run, means, two circuits. */
-export async function makeViewRun(): Promise<
-  { dir: string; circuit: Circuit; frozen: Circuit }
-> {
+/** The run's files without its training state (what the viewer reads). */
+async function copyRunFiles(from: string, to: string): Promise<void> {
+  for await (const e of Deno.readDir(from)) {
+    if (e.isFile) await Deno.copyFile(`${from}/${e.name}`, `${to}/${e.name}`);
+  }
+}
+
+export interface ViewRun {
+  dir: string;
+  circuit: Circuit;
+  /** The copy of the run with the --freeze-norm circuit of the same task. */
+  frozenDir: string;
+  frozen: Circuit;
+}
+
+/** A complete viewer fixture in fresh temp dirs: trained tiny run, means, the two circuits. */
+export async function makeViewRun(): Promise<ViewRun> {
   const dir = await Deno.makeTempDir({ prefix: "thinwire-view-" });
-  await trainTiny(dir);
+  const frozenDir = await Deno.makeTempDir({ prefix: "thinwire-view-frozen-" });
   try {
-    await prune([
-      "--model",
-      dir,
-      "--task",
-      FIXTURE_TASK,
-      "--target",
-      FIXTURE_TARGET,
-      ...FIXTURE_PRUNE,
-    ]);
-    await prune([
-      "--model",
-      dir,
-      "--task",
-      FROZEN_TASK,
-      "--target",
-      "0.95",
-      "--freeze-norm",
-      ...FIXTURE_PRUNE,
-    ]);
+    await trainTiny(dir);
+    const task = ["--task", FIXTURE_TASK, "--target", FIXTURE_TARGET, ...FIXTURE_PRUNE];
+    await prune(["--model", dir, ...task]);
+    await copyRunFiles(dir, frozenDir);
+    await prune(["--model", frozenDir, ...task, "--freeze-norm"]);
   } catch (e) {
-    await Deno.remove(dir, { recursive: true });
+    await removeViewRun({ dir, frozenDir });
     throw e;
   }
-  const run = new RunDir(dir);
-  const cfg = (await readRunConfig(run)).model;
+  const cfg = (await readRunConfig(new RunDir(dir))).model;
   return {
     dir,
-    circuit: await readCircuit(run, FIXTURE_TASK, cfg),
-    frozen: await readCircuit(run, FROZEN_TASK, cfg),
+    circuit: await readCircuit(new RunDir(dir), FIXTURE_TASK, cfg),
+    frozenDir,
+    frozen: await readCircuit(new RunDir(frozenDir), FIXTURE_TASK, cfg),
   };
+}
+
+export async function removeViewRun(r: { dir: string; frozenDir: string }): Promise<void> {
+  for (const d of [r.dir, r.frozenDir]) await Deno.remove(d, { recursive: true }).catch(() => {});
 }
 
 if (import.meta.main) {
   const r = await makeViewRun();
-  for (const c of [r.circuit, r.frozen]) {
+  for (const [d, c] of [[r.dir, r.circuit], [r.frozenDir, r.frozen]] as const) {
     console.log(
-      `${r.dir}: ${c.task}: ${c.nodes.length} nodes, ${c.edges.length} edges, loss ` +
+      `${d}: ${c.task}: ${c.nodes.length} nodes, ${c.edges.length} edges, loss ` +
         `${c.losses.circuit_calibrated} (freeze_norm ${c.freeze_norm})`,
     );
   }

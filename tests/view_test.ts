@@ -4,7 +4,10 @@
  * its command's errors, and the page in a real browser (Debian's Chromium driven by
  * playwright-core): served with cross-origin isolation and exported as one file opened from
  * file://, on a tiny run with a circuit (tests/view_fixture.ts). The page's loss after ablating a
- * node is checked against the same ablation computed here with the CLI's modules.
+ * node is checked against the same ablation computed here with the CLI's modules. The circuit is
+ * drawn into the first HTML, so plain `chromium --headless --screenshot` (no script run to
+ * completion) and printing show the graph; residual threads, the loss chart's size and a 50/50
+ * tie's accuracy are checked in the page.
  *
  * Where /usr/bin/chromium is missing the browser tests are skipped with one line saying so.
  */
@@ -22,7 +25,8 @@ import { startView, type ViewHandle } from "../src/view/cli_view.ts";
 import { exportHtml } from "../src/view/export_html.ts";
 import { fmt } from "../src/view/page/heat.ts";
 import { getTask } from "../tasks/index.ts";
-import { FIXTURE_TASK, FROZEN_TASK, makeViewRun } from "./view_fixture.ts";
+import { decodePng, share } from "./png.ts";
+import { FIXTURE_TASK, makeViewRun, removeViewRun, type ViewRun } from "./view_fixture.ts";
 
 const CHROMIUM = "/usr/bin/chromium";
 const hasChromium = await Deno.stat(CHROMIUM).then(() => true, () => false);
@@ -32,8 +36,8 @@ if (!hasChromium) {
   );
 }
 
-let fixture: Promise<{ dir: string; circuit: Circuit; frozen: Circuit }> | null = null;
-/** One trained tiny run with two pruned circuits, shared by the tests of this file. */
+let fixture: Promise<ViewRun> | null = null;
+/** One trained tiny run and its copy with the --freeze-norm circuit, shared by this file. */
 function run() {
   fixture ??= makeViewRun();
   return fixture;
@@ -211,7 +215,7 @@ Deno.test({
   sanitizeResources: false,
   fn: async (t) => {
     const { chromium } = await import("playwright-core");
-    const { dir, circuit, frozen } = await run();
+    const { dir, circuit, frozenDir, frozen } = await run();
     // Screenshots for a person to look at: kept only with THINWIRE_KEEP_SHOTS=1.
     const keepShots = Deno.env.get("THINWIRE_KEEP_SHOTS") === "1";
     const shots = await Deno.makeTempDir({ prefix: "thinwire-view-shots-" });
@@ -231,7 +235,7 @@ Deno.test({
       const p = await browser.newPage();
       p.on("pageerror", (e) => pageErrors.push(e.message));
       await p.goto(url);
-      await p.waitForSelector("[data-node-id]", { timeout: 60000 });
+      await p.waitForSelector("#graph [data-node-id]", { timeout: 60000 });
       return p;
     };
     /** The page's exact number (not the quick estimate) once it shows `kept` nodes. */
@@ -258,7 +262,13 @@ Deno.test({
       let page: Page;
 
       await t.step("served page: isolated, the circuit's nodes, the file's losses", async () => {
+        // The first HTML holds the circuit drawn by the server, every node of it.
+        const html = await (await fetch(view!.url)).text();
+        assert.match(html, /<figure class="preview" id="preview">/);
+        for (const id of ids) assert.ok(html.includes(`data-node-id="${id}"`), id);
         page = await open(view!.url);
+        // The live graph replaced it.
+        assert.equal(await page.locator("#preview").count(), 0);
         assert.equal(await page.evaluate(() => crossOriginIsolated), true);
         assert.equal(await page.locator("#graph [data-node-id]").count(), circuit.nodes.length);
         assert.deepEqual(new Set(await drawn(page)), new Set(ids));
@@ -271,8 +281,39 @@ Deno.test({
           printed(circuit.losses.circuit),
         );
         await page.screenshot({ path: `${shots}/served.png` });
+        // The loss-vs-k chart's plot is readable: at least 150 px tall.
+        const plot = await page.locator(".curve .u-over").boundingBox();
+        assert.ok(plot && plot.height >= 150, `loss-vs-k plot ${plot?.height} px tall`);
+        // Printed: the graph, whole and within the page's width; no panels.
+        await page.emulateMedia({ media: "print" });
+        assert.equal(await page.locator("aside").isVisible(), false);
+        const g = await page.locator("#graph svg").boundingBox();
+        assert.ok(g && g.width > 0 && g.width <= 1280, `printed graph ${g?.width} px wide`);
+        await page.emulateMedia({ media: "screen" });
         await page.close();
       });
+
+      await t.step(
+        "a residual channel's write and later read: one thread between them",
+        async () => {
+          const [w, r] = ["0.mlp.resid_delta.5", "1.attn.act_in.5"];
+          const p = await open(`${base}#task=${FIXTURE_TASK}&pin=${w},${r}`);
+          const thread = p.locator(`#graph g.thread[data-channel="5"]`);
+          await thread.waitFor({ timeout: 60000 });
+          assert.equal(await thread.getAttribute("data-nodes"), `${w} ${r}`);
+          assert.equal(await thread.locator("text").textContent(), "resid 5");
+          // The path runs from the write's centre to the read's.
+          const [d, tw, tr] = await Promise.all([
+            thread.locator("path").getAttribute("d"),
+            p.locator(`#graph [data-node-id="${w}"]`).getAttribute("transform"),
+            p.locator(`#graph [data-node-id="${r}"]`).getAttribute("transform"),
+          ]);
+          const pts = [...d!.matchAll(/(-?[\d.]+),(-?[\d.]+)/g)].map((m) => `${m[1]},${m[2]}`);
+          assert.equal(`translate(${pts[0]})`, tw);
+          assert.equal(`translate(${pts[pts.length - 1]})`, tr);
+          await p.close();
+        },
+      );
 
       await t.step("the slider's top k from the URL: the ranking's nodes, CLI loss", async () => {
         assert.ok(top.length > ids.length, "the ranking reaches past the circuit");
@@ -366,16 +407,49 @@ Deno.test({
       await t.step("a --freeze-norm circuit: the file's loss, then circuitLoss's", async () => {
         assert.equal(frozen.freeze_norm, true);
         const fids = frozen.nodes.map((n) => n.id);
-        const p3 = await open(`${base}#task=${FROZEN_TASK}`);
-        const shown = await liveLoss(p3, fids.length);
-        assert.equal(shown, printed(frozen.losses.circuit_calibrated));
-        assert.equal(shown, printed((await cli(dir, frozen, fids)).calibrated));
-        const add = frozen.ranking.find((id) => !fids.includes(id))!;
-        await p3.locator("#add-node").fill(add);
-        await p3.getByRole("button", { name: "Add node" }).click();
-        const more = await liveLoss(p3, fids.length + 1);
-        assert.equal(more, printed((await cli(dir, frozen, [...fids, add])).calibrated));
-        await p3.close();
+        const v = await startView({ model: frozenDir, task: FIXTURE_TASK, port: 0 }, () => {});
+        try {
+          const p3 = await open(v.url);
+          const shown = await liveLoss(p3, fids.length);
+          assert.equal(shown, printed(frozen.losses.circuit_calibrated));
+          assert.equal(shown, printed((await cli(frozenDir, frozen, fids)).calibrated));
+          const add = frozen.ranking.find((id) => !fids.includes(id))!;
+          await p3.locator("#add-node").fill(add);
+          await p3.getByRole("button", { name: "Add node" }).click();
+          const more = await liveLoss(p3, fids.length + 1);
+          assert.equal(more, printed((await cli(frozenDir, frozen, [...fids, add])).calibrated));
+          await p3.close();
+        } finally {
+          await v.close();
+        }
+      });
+
+      await t.step("a 50/50 tie counts half: every P(correct) 50.0%, accuracy 50.0%", async () => {
+        // With calibration scale and shift 0 every prompt's calibrated P(correct) is exactly 1/2.
+        const tie = await copyRun(dir);
+        const path = `${tie}/circuits/${FIXTURE_TASK}.json`;
+        const c = JSON.parse(await Deno.readTextFile(path));
+        c.calibration = { scale: 0, shift: 0 };
+        await Deno.writeTextFile(path, JSON.stringify(c));
+        const v = await startView({ model: tie, task: FIXTURE_TASK, port: 0 }, () => {});
+        try {
+          const p = await open(v.url);
+          await liveLoss(p, ids.length);
+          const prompts = 2 * circuit.pairs.eval_pairs;
+          assert.equal(
+            await p.locator("#live-acc").textContent(),
+            `50.0% (${prompts} ties at 50%, ½ each)`,
+          );
+          const now = await p.$$eval(
+            "#examples tr td:nth-child(4)",
+            (tds) => tds.map((td) => td.textContent),
+          );
+          assert.ok(now.length > 0 && now.every((x) => x === "50.0%"), now.join(" "));
+          await p.close();
+        } finally {
+          await v.close();
+          await Deno.remove(tie, { recursive: true });
+        }
       });
 
       await t.step("exported HTML from file://: same graph, one thread, same loss", async () => {
@@ -388,6 +462,31 @@ Deno.test({
         assert.equal(await liveLoss(p4, ids.length), printed(circuit.losses.circuit_calibrated));
         await p4.screenshot({ path: `${shots}/exported.png` });
         await p4.close();
+      });
+
+      await t.step("plain chromium --headless --screenshot shows the drawn graph", async () => {
+        const exported = `${shots}/circuit.html`;
+        // The drawing's size, from the first HTML.
+        const html = await (await fetch(view!.url)).text();
+        const [, w, h] = /<svg [^>]*viewBox="0 0 ([\d.]+) ([\d.]+)"/.exec(html)!.map(Number);
+        for (const [name, url] of [["served", view!.url], ["exported", `file://${exported}`]]) {
+          const png = `${shots}/plain-${name}.png`;
+          const out = await new Deno.Command(CHROMIUM, {
+            args: [...LAUNCH_ARGS, `--screenshot=${png}`, "--window-size=1280,900", url],
+            stdout: "null",
+            stderr: "null",
+          }).output();
+          assert.equal(out.code, 0, `chromium --screenshot ${url}`);
+          const img = await decodePng(await Deno.readFile(png));
+          // The layer bands' fills cover most of the drawing; "Starting the model…" alone
+          // would leave the picture white.
+          const bands = [[0xf6, 0xf7, 0xf9], [0xee, 0xf1, 0xf5], [0xfb, 0xfb, 0xfc]];
+          const band = (r: number, g: number, b: number) =>
+            bands.some(([x, y, z]) => r === x && g === y && b === z);
+          const area = share(img, band) * img.width * img.height;
+          assert.ok(area > 0.5 * Math.min(w, 1248) * h, `${name}: ${area} px of bands`);
+          assert.ok(share(img, (r, g, b) => Math.max(r, g, b) < 160) > 1e-3, `${name}: no ink`);
+        }
       });
 
       await t.step("damaged files: a clear error in the page and on stderr", async () => {
@@ -451,5 +550,5 @@ Deno.test({
 });
 
 Deno.test("view fixture cleanup", { sanitizeResources: false }, async () => {
-  if (fixture) await Deno.remove((await fixture).dir, { recursive: true });
+  if (fixture) await removeViewRun(await fixture);
 });

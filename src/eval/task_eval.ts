@@ -15,6 +15,7 @@
  * model saw before every training document (src/data/dataset.ts). Every number that decides a
  * result (losses, their means, logit differences) is computed by WASM kernels.
  */
+import { accuracyOfMargins } from "./accuracy.ts";
 import { add, meanLoss, pairLossForward, scale } from "../backend/ops/index.ts";
 import type { Tokenizer } from "../data/tokenizer.ts";
 import type { Model } from "../model/model.ts";
@@ -256,7 +257,7 @@ export interface TaskResult {
   note: string | null;
   /** Mean per-sequence binary cross-entropy over both members of every pair (nats). */
   loss: number | null;
-  /** Fraction of members whose correct token has the larger logit. */
+  /** Fraction of members whose correct token has the larger logit, ties counted 1/2 (accuracy.ts). */
   accuracy: number | null;
   /** Mean of l_correct − l_wrong (nats). */
   logitDiff: number | null;
@@ -337,17 +338,17 @@ export function evalTask(
   }
   const items = built.items;
   const s = scorer.score(items);
-  let right = 0, same = 0;
-  const ok = (i: number) => s.correct[i] > s.wrong[i];
-  for (let i = 0; i < items.length; i++) if (ok(i)) right++;
-  // Members 2k and 2k+1 swap the candidates: one right and one wrong is the same token twice.
-  for (let k = 0; k < set.length; k++) if (ok(2 * k) !== ok(2 * k + 1)) same++;
+  const margin = Array.from(s.correct, (c, i) => c - s.wrong[i]);
+  let same = 0;
+  // Members 2k and 2k+1 swap the candidates: one right and one wrong is the same token twice
+  // (a tie prefers no token).
+  for (let k = 0; k < set.length; k++) if (margin[2 * k] * margin[2 * k + 1] < 0) same++;
   return {
     ...base,
     measurable: true,
     note: null,
     loss: s.meanLoss,
-    accuracy: right / items.length,
+    accuracy: accuracyOfMargins(margin).accuracy,
     logitDiff: s.meanDiff,
     sameAnswer: same / set.length,
     solved: s.meanLoss < SOLVED_LOSS,

@@ -13,6 +13,7 @@ import {
   threadsFlag,
 } from "../cli_flags.ts";
 import { UserError } from "../errors.ts";
+import { CHANCE_LOSS } from "../eval/accuracy.ts";
 import type { Circuit } from "../run/circuit.ts";
 import { type LoadedRun, writeAtomic, writeCircuit, writeSummary } from "../run/run_dir.ts";
 import { formatDuration, Progress } from "../util/progress.ts";
@@ -26,11 +27,13 @@ import {
 } from "./settings.ts";
 import { MEANS_TOKENS } from "./means.ts";
 import {
+  atChance,
   outcomesGeomean,
   pruneTask,
   refuseUnprunable,
   summaryJson,
   type TaskOutcome,
+  TRAIN_LONGER,
 } from "./task_prune.ts";
 import { nodeMeans } from "./means.ts";
 import { taskData } from "./task_data.ts";
@@ -47,7 +50,7 @@ and the losses on held-out pairs: full model, circuit alone (sufficiency), circu
   --model DIR         run folder                                                  required
   --task NAME         one task (repeat or comma list for several)
   --all               every task the full model solves; writes circuits/summary.json
-  --target X          task-loss target (default ${PRUNE_DEFAULTS.target})
+  --target X          task-loss target, below ln 2 ≈ 0.693 (default ${PRUNE_DEFAULTS.target})
   --method M          learned (masks, default) | attribution (gradient × (x − μ))
   --ablation A        mean (pretraining means, default) | zero
   --freeze-norm       every RMSNorm keeps the unpruned model's scale, per token
@@ -172,7 +175,14 @@ export function parsePruneFlags(argv: string[]): PruneRequest | null {
     weightDecay: nonNeg("weight-decay", v["weight-decay"], DEFAULT_HP.weightDecay),
   };
   const settings: PruneSettings = {
-    target: posNum("target", v.target, PRUNE_DEFAULTS.target),
+    target: numberFlag(
+      "target",
+      v.target,
+      PRUNE_DEFAULTS.target,
+      (x) => x > 0 && x < CHANCE_LOSS,
+      `a positive number below ln 2 = ${CHANCE_LOSS.toFixed(4)} (the task loss of a 50/50 ` +
+        "guess, which a circuit with every node ablated meets)",
+    ),
     method,
     ablation,
     freezeNorm: v["freeze-norm"] ?? false,
@@ -324,7 +334,8 @@ const f4 = (x: number) => Number.isFinite(x) ? x.toFixed(4) : "-";
 /** The table of one task's circuit. */
 export function formatOutcome(o: TaskOutcome, path: string): string {
   if (o.status === "not solved by the model") {
-    return `${o.task}: not solved by the model (full loss ${f4(o.fullLoss)}), not pruned`;
+    return `${o.task}: not solved by the model (full loss ${f4(o.fullLoss)}` +
+      `${atChance(o.fullLoss) ? ", at chance" : ""}), not pruned`;
   }
   if (o.status === "not measurable") return `${o.task}: not measurable: ${o.note}`;
   const c = o.circuit;
@@ -389,6 +400,8 @@ export function formatSummary(outcomes: TaskOutcome[], target: number): string {
     cells.map((x, c) => c < 2 ? x.padEnd(width[c]) : x.padStart(width[c])).join("  ");
   const g = outcomesGeomean(outcomes);
   const pruned = outcomes.filter((o) => o.status === "pruned").length;
+  const chance =
+    outcomes.filter((o) => o.status === "not solved by the model" && atChance(o.fullLoss)).length;
   return [
     line(head),
     line(head.map((_, c) => "-".repeat(width[c]))),
@@ -396,5 +409,11 @@ export function formatSummary(outcomes: TaskOutcome[], target: number): string {
     "",
     `${pruned} task(s) pruned to task loss ≤ ${target}; geometric mean of edges: ` +
     (g === null ? "- (no task pruned)" : g.toFixed(1)),
+    ...(chance > 0
+      ? [
+        `${chance} task(s) at chance (full loss not below ln 2 = ${CHANCE_LOSS.toFixed(4)}): ` +
+        `the model does not tell their answers apart; ${TRAIN_LONGER}`,
+      ]
+      : []),
   ].join("\n");
 }

@@ -4,6 +4,7 @@
  * means.ts's.
  */
 import { UserError } from "../errors.ts";
+import { CHANCE_LOSS } from "../eval/accuracy.ts";
 import { type Circuit, type CircuitSummary, encodeSummary, geomeanEdges } from "../run/circuit.ts";
 import type { OpenRun } from "../run/open.ts";
 import type { Task } from "../../tasks/index.ts";
@@ -52,7 +53,7 @@ export interface TrialReport {
 
 /**
  * Prunes one task of a loaded run (means already at hand). A task the full model does not solve
- * (evaluation loss at or above the target) is reported, not pruned.
+ * (evaluation loss at or above the target, or at chance: not below ln 2) is reported, not pruned.
  */
 export function pruneTask(
   r: OpenRun,
@@ -91,7 +92,8 @@ function pruneTaskIn(
     st.freezeNorm,
   );
   const full = ms.score(data.evalItems, false).meanLoss;
-  if (!(full < st.target)) {
+  // At chance there is nothing to find: a target above chance is met by ablating everything.
+  if (!(full < st.target) || !(full < CHANCE_LOSS)) {
     return { task: task.name, status: "not solved by the model", fullLoss: full };
   }
   let settings = st;
@@ -176,12 +178,31 @@ export function outcomesGeomean(outcomes: TaskOutcome[]): number | null {
   );
 }
 
+/** Whether the full model's task loss is at chance (not below ln 2). */
+export function atChance(fullLoss: number): boolean {
+  return !(fullLoss < CHANCE_LOSS);
+}
+
+const LN2_TEXT = `ln 2 = ${CHANCE_LOSS.toFixed(4)}`;
+
+/** What to do about a model at chance on a task (one clause). */
+export const TRAIN_LONGER = "train the model longer (deno task train --out DIR --resume " +
+  "--steps N) or use the small preset (deno task train)";
+
 /** Throws the one-line error of a task that cannot be pruned alone (`--task`). */
 export function refuseUnprunable(o: TaskOutcome, target: number): void {
+  if (o.status === "not solved by the model" && atChance(o.fullLoss)) {
+    throw new UserError(
+      `${o.task}: the full model is at chance on this task (task loss ${o.fullLoss.toFixed(4)}, ` +
+        `not below ${LN2_TEXT}: it does not tell the two answers apart), so there is no ` +
+        `circuit to find; ${TRAIN_LONGER}`,
+    );
+  }
   if (o.status === "not solved by the model") {
     throw new UserError(
       `${o.task}: the full model's task loss is ${o.fullLoss.toFixed(4)}, not under the target ` +
-        `${target} (not solved by the model: nothing to prune; lower the bar with --target)`,
+        `${target} (not solved by the model: nothing to prune; give a --target between ` +
+        `${o.fullLoss.toFixed(4)} and ${LN2_TEXT}, or train longer)`,
     );
   }
   if (o.status === "not measurable") throw new UserError(`${o.task}: ${o.note}`);

@@ -32,8 +32,8 @@ import {
 } from "../model/safetensors.ts";
 import { formatDuration, Progress } from "../util/progress.ts";
 import {
-  FORMAT_VERSION,
   checkTrainingFits,
+  FORMAT_VERSION,
   parseRunConfig,
   type RunConfig,
   validateRunConfig,

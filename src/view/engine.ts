@@ -19,6 +19,7 @@ import {
   type PromptItem,
   type TaskResult,
 } from "../eval/task_eval.ts";
+import { accuracyOfLosses, accuracyOfMargins } from "../eval/accuracy.ts";
 import type { Model } from "../model/model.ts";
 import { nodeAt, nodeId, nodeIndex, nodeRow, parseNodeId } from "../model/nodes.ts";
 import type { Calibration } from "../prune/calibrate.ts";
@@ -67,8 +68,13 @@ export interface CircuitEval {
   loss: number;
   /** The same without calibration (raw logits): losses.circuit for the file's nodes. */
   lossRaw: number;
-  /** Fraction of prompts whose calibrated P(correct) is above one half. */
+  /**
+   * Fraction of prompts whose calibrated P(correct) is above one half, a tie (exactly one half)
+   * counted 1/2 (src/eval/accuracy.ts).
+   */
   accuracy: number;
+  /** Prompts whose calibrated P(correct) is exactly one half (f32). */
+  ties: number;
   /** Calibrated P(correct) per prompt of the first example pairs, [2·examples]. */
   pCorrect: number[];
   /** Nodes kept. */
@@ -86,7 +92,9 @@ export interface CircuitEval {
 /** The full model on the circuit's task (no ablation, no calibration). */
 export interface FullEval {
   loss: number;
+  /** As CircuitEval's: ties counted 1/2. */
   accuracy: number;
+  ties: number;
   pCorrect: number[];
   ms: number;
 }
@@ -403,12 +411,12 @@ export class Engine {
     const c = s.circuit.calibration;
     const r = circuitLoss(s.ms, items, idx, c, this.#cancellable(cache, opts.generation));
     const per = s.ms.calibrated(r.scores, c, true).items!;
-    let right = 0;
-    for (const l of per) if (l < Math.LN2) right++;
+    const acc = accuracyOfLosses(per);
     return {
       loss: r.calibrated,
       lossRaw: r.raw,
-      accuracy: right / per.length,
+      accuracy: acc.accuracy,
+      ties: acc.ties,
       pCorrect: Array.from(per.subarray(0, 2 * s.exampleCount), (l) => Math.exp(-l)),
       kept: new Set(idx).size,
       pairs: items.length / 2,
@@ -424,11 +432,11 @@ export class Engine {
     if (s.full) return s.full;
     const t0 = performance.now();
     const r = s.ms.score(s.data.evalItems, false);
-    let right = 0;
-    for (let i = 0; i < r.correct.length; i++) if (r.correct[i] > r.wrong[i]) right++;
+    const acc = accuracyOfMargins(Array.from(r.correct, (x, i) => x - r.wrong[i]));
     s.full = {
       loss: r.meanLoss,
-      accuracy: right / r.correct.length,
+      accuracy: acc.accuracy,
+      ties: acc.ties,
       pCorrect: Array.from(r.losses.subarray(0, 2 * s.exampleCount), (l) => Math.exp(-l)),
       ms: performance.now() - t0,
     };

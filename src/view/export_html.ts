@@ -23,6 +23,7 @@ import { sha256Hex } from "../util/sha256.ts";
 import { getTask } from "../../tasks/index.ts";
 import { stopBundler, viewBundle } from "./bundle.ts";
 import { pageHtml } from "./page_html.ts";
+import { circuitPreview } from "./preview.ts";
 
 /** The kernel module's bytes (built by `deno task build`). */
 export async function readWasm(): Promise<Uint8Array> {
@@ -175,6 +176,7 @@ export async function writeHtml(
       },
       files,
     },
+    await circuitPreview(circuit),
   );
   const bytes = new TextEncoder().encode(html);
   await writeAtomic(out, bytes);

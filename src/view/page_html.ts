@@ -46,8 +46,12 @@ export function scriptSafe(js: string): string {
   return js.replace(/<\/(script)/gi, "<\\/$1");
 }
 
-/** The page. `inline` is required in inline mode. */
-export function pageHtml(cfg: PageConfig, inline?: InlineParts): string {
+/**
+ * The page. `inline` is required in inline mode. `preview`: markup shown until the page has
+ * started (the circuit drawn by the server: src/view/preview.ts), so a screenshot or a print
+ * taken before the model runs still shows the circuit.
+ */
+export function pageHtml(cfg: PageConfig, inline?: InlineParts, preview = ""): string {
   const head = [
     `<!doctype html>`,
     `<html lang="en">`,
@@ -59,7 +63,7 @@ export function pageHtml(cfg: PageConfig, inline?: InlineParts): string {
   ];
   const body = [
     `<noscript>The thinwire viewer needs JavaScript.</noscript>`,
-    `<div id="app"><p class="loading" id="boot-status">Loading the viewer…</p></div>`,
+    `<div id="app"><p class="loading" id="boot-status">Loading the viewer…</p>${preview}</div>`,
     `<script type="application/json" id="thinwire-config">${scriptJson(cfg)}</script>`,
   ];
   if (cfg.mode === "server") {

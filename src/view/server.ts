@@ -9,9 +9,12 @@
  * origin, and no-store caching (a run folder changes under the viewer when prune runs again).
  */
 import { TASKS } from "../../tasks/index.ts";
+import { parseCircuitText } from "../run/circuit.ts";
 import { circuitFile, RUN_FILES } from "../run/format.ts";
+import { sha256Hex } from "../util/sha256.ts";
 import type { Bundle } from "./bundle.ts";
 import { pageHtml } from "./page_html.ts";
+import { circuitPreview } from "./preview.ts";
 
 /** Run files the page may ask for, under /run/. */
 export function servedRunFiles(): string[] {
@@ -55,6 +58,13 @@ export const SECURITY_HEADERS: Record<string, string> = {
     "worker-src 'self' blob:; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; " +
     "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'",
 };
+
+/**
+ * How long the page's first HTML waits for the circuit's drawing (laid out once per circuit
+ * file, from the server's start on): a few seconds for hundreds of nodes, longer for thousands,
+ * where the page comes without it and draws the graph itself.
+ */
+const PREVIEW_WAIT_MS = 8000;
 
 export interface ViewServerOptions {
   /** The run folder. */
@@ -107,6 +117,46 @@ export async function startViewServer(o: ViewServerOptions): Promise<ViewServer>
   let port = 0;
   const allowedHosts = () => new Set([`127.0.0.1:${port}`, `localhost:${port}`]);
 
+  // The first circuit drawn into the page, by the file's bytes (prune may rewrite it meanwhile).
+  const previews = new Map<string, Promise<string>>();
+  const preview = async (task: string | null): Promise<string> => {
+    const real = task ? await insideRoot(root, `${root}/${circuitFile(task)}`) : null;
+    if (!task || !real) return "";
+    let bytes: Uint8Array;
+    try {
+      bytes = await Deno.readFile(real);
+    } catch {
+      return "";
+    }
+    const key = `${task}:${await sha256Hex(bytes)}`;
+    let p = previews.get(key);
+    if (!p) {
+      // A damaged file has no preview: the page reports it once it has started.
+      p = (async () => {
+        try {
+          return await circuitPreview(parseCircuitText(new TextDecoder().decode(bytes), real));
+        } catch {
+          return "";
+        }
+      })();
+      previews.set(key, p);
+    }
+    return await p;
+  };
+  /** The preview if it is ready within PREVIEW_WAIT_MS, else none (it is kept for later). */
+  const previewSoon = async (task: string | null): Promise<string> => {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const late = new Promise<string>((res) => timer = setTimeout(() => res(""), PREVIEW_WAIT_MS));
+    try {
+      return await Promise.race([preview(task), late]);
+    } finally {
+      clearTimeout(timer);
+    }
+  };
+  const firstTask = async () => o.task ?? (await presentCircuits(root))[0] ?? null;
+  // Laid out now, so the first request does not wait for it.
+  firstTask().then(preview).catch(() => {});
+
   const answer = (status: number, body: BodyInit | null, type: string, method: string) =>
     new Response(method === "HEAD" ? null : body, {
       status,
@@ -126,13 +176,18 @@ export async function startViewServer(o: ViewServerOptions): Promise<ViewServer>
     // The raw path, undecoded: names are compared as sent, so "%2e%2e" is just an unknown name.
     const raw = req.url.replace(/^[a-z]+:\/\/[^/]*/i, "").replace(/[?#].*$/, "");
     if (raw === "/" || raw === "/index.html") {
-      const html = pageHtml({
-        mode: "server",
-        run: o.runName ?? runName,
-        task: o.task,
-        runFiles: [...runFiles],
-        circuits: await presentCircuits(root),
-      });
+      const circuits = await presentCircuits(root);
+      const html = pageHtml(
+        {
+          mode: "server",
+          run: o.runName ?? runName,
+          task: o.task,
+          runFiles: [...runFiles],
+          circuits,
+        },
+        undefined,
+        method === "HEAD" ? "" : await previewSoon(o.task ?? circuits[0] ?? null),
+      );
       return answer(200, html, TYPES[".html"], method);
     }
     if (raw.startsWith("/assets/")) {

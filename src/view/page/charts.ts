@@ -6,6 +6,7 @@
 import uPlot from "uplot";
 import type { MetricsRow } from "../../run/format.ts";
 import { h } from "./heat.ts";
+import { axisNumber, logTicks } from "./ticks.ts";
 
 const COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b"];
 
@@ -29,8 +30,8 @@ export function metricsChart(
     {
       width,
       height: 170,
-      scales: { x: { time: false }, y: opts.logY ? { distr: 3 } : {} },
-      axes: [{ label: "step" }, opts.logY ? { values: logTicks } : {}],
+      scales: { x: { time: false }, y: opts.logY ? logScale : {} },
+      axes: [{ label: "step", space: 60 }, valueAxis(!!opts.logY)],
       series: [
         { label: "step" },
         ...present.map((k, i) => ({
@@ -48,12 +49,35 @@ export function metricsChart(
   return box;
 }
 
-/** Tick labels of a log axis: 1e-4, not uPlot's default "0" for everything under 0.01. */
-function logTicks(_u: uPlot, splits: (number | null)[]): string[] {
-  return splits.map((v) =>
-    v === null ? "" : v >= 0.01 ? String(Number(v.toPrecision(2))) : v.toExponential(0)
-  );
+/** Pixels between a y axis's ticks at the least. */
+const TICK_GAP = 22;
+
+/**
+ * A y axis whose labels are short at any magnitude (axisNumber: 330k, not "330,016" cut to
+ * "0,016") and as wide as its longest label; on a log scale, ticks at round values at least
+ * TICK_GAP pixels apart.
+ */
+function valueAxis(log: boolean, label?: string): uPlot.Axis {
+  return {
+    label,
+    space: TICK_GAP,
+    values: (_u, splits) => splits.map((v) => (v === null ? "" : axisNumber(v))),
+    size: (_u, values) => 14 + 7 * Math.max(2, ...(values ?? []).map((v) => String(v).length)),
+    ...(log
+      ? {
+        splits: (u: uPlot, _i: number, min: number, max: number) =>
+          logTicks(min, max, u.bbox.height / uPlot.pxRatio, TICK_GAP),
+      }
+      : {}),
+  };
 }
+
+/** A log scale over the data's own range (uPlot's default widens it to whole decades). */
+const logScale: uPlot.Scale = {
+  distr: 3,
+  range: (_u, min, max) =>
+    min > 0 && max > 0 ? [min / 1.15, max * 1.15] : [Math.max(min, 1e-6), Math.max(max, 1e-5)],
+};
 
 /** The loss-vs-k curve (raw and calibrated), with a vertical marker at `k`. */
 export function curveChart(
@@ -89,10 +113,11 @@ export function curveChart(
   new uPlot(
     {
       width,
-      height: 130,
+      // The plot area itself at least 150 px (the axes take the rest).
+      height: 250,
       legend: { show: false },
-      scales: { x: { time: false }, y: { distr: 3 } },
-      axes: [{ label: "nodes kept (k)" }, { label: "task loss", values: logTicks }],
+      scales: { x: { time: false }, y: logScale },
+      axes: [{ label: "nodes kept (k)", space: 60 }, valueAxis(true, "task loss")],
       series: [
         { label: "k" },
         { label: "calibrated", stroke: "#d62728", width: 1.5, points: { show: false } },

@@ -348,6 +348,12 @@ function renderGraphHead(): void {
   const head = $("graph-head");
   head.replaceChildren(
     h(
+      "h2",
+      { id: "graph-title" },
+      `${c.task}: ${c.nodes.length} nodes, ${c.edges.length} edges (${c.method} masks, ` +
+        `${c.ablation} ablation, task loss ${fmt(c.losses.circuit_calibrated, LOSS_DIGITS)})`,
+    ),
+    h(
       "div",
       { class: "slider-row" },
       h("label", { for: "k-slider" }, "k "),
@@ -369,7 +375,10 @@ function renderGraphHead(): void {
       h("span", { class: "sw epos" }, "positive"),
       " / ",
       h("span", { class: "sw eneg" }, "negative"),
-      " weight, width ∝ |weight|. Keys on a focused node: Enter selects, x ablates or keeps, p pins.",
+      " weight, width ∝ |weight|. ",
+      h("span", { class: "sw thread" }, "resid c"),
+      ": residual channel c, from the node that writes it to the later nodes that read or " +
+        "write it. Keys on a focused node: Enter selects, x ablates or keeps, p pins.",
     ),
   );
 }
@@ -422,6 +431,7 @@ async function renderGraph(): Promise<void> {
     nodes,
     edges,
     dHead: L.info.dims.D,
+    nLayer: L.info.dims.L,
     selected: st.selected,
   });
   view.svg.addEventListener("click", (e) => {
@@ -620,7 +630,7 @@ function renderIntervene(): void {
           h("th", {}, "full model"),
           h("td", {}, fmt(tv.full.loss, LOSS_DIGITS)),
           h("td", {}, "—"),
-          h("td", {}, `${(100 * tv.full.accuracy).toFixed(1)}%`),
+          h("td", { id: "full-acc" }, accText(tv.full.accuracy, tv.full.ties)),
         ),
         h(
           "tr",
@@ -685,6 +695,11 @@ function renderIntervene(): void {
   if (lastEval) renderLive();
 }
 
+/** An accuracy as printed: ties (P(correct) exactly 1/2) count half and are named. */
+function accText(accuracy: number, ties: number): string {
+  return `${(100 * accuracy).toFixed(1)}%` + (ties > 0 ? ` (${ties} ties at 50%, ½ each)` : "");
+}
+
 function chip(id: string, action: string, fn: () => void): HTMLElement {
   return h(
     "span",
@@ -743,7 +758,7 @@ function renderLive(): void {
   document.getElementById("live-loss")?.setAttribute("data-value", String(r.loss));
   document.getElementById("live-row")?.setAttribute("data-exact", r.exact ? "1" : "0");
   set("live-raw", approx + fmt(r.lossRaw, LOSS_DIGITS));
-  set("live-acc", `${approx}${(100 * r.accuracy).toFixed(1)}%`);
+  set("live-acc", approx + accText(r.accuracy, r.ties));
   set("live-kept", `(${r.kept} kept)`);
   set(
     "live-note",
