@@ -489,56 +489,77 @@ Deno.test({
         }
       });
 
-      await t.step("damaged files: a clear error in the page and on stderr", async () => {
-        const bad = await copyRun(dir);
-        const cpath = `${bad}/circuits/${FIXTURE_TASK}.json`;
-        const text = await Deno.readTextFile(cpath);
-        await Deno.writeTextFile(cpath, text.slice(0, text.length >> 1));
-        const badLogs: string[] = [];
-        const v2 = await startView(
-          { model: bad, task: FIXTURE_TASK, port: 0 },
-          (l) => badLogs.push(l),
-        );
-        const p4 = await browser.newPage();
-        try {
-          assert.ok(badLogs.some((l) => /not valid JSON/.test(l)), badLogs.join("\n"));
-          await p4.goto(v2.url);
-          await p4.waitForSelector(".fatal", { timeout: 60000 });
-          assert.match(await p4.locator(".fatal").textContent() ?? "", /not valid JSON/);
-          // A truncated model file: the whole page says so.
-          const m = await Deno.readFile(`${bad}/model.safetensors`);
-          await Deno.writeFile(`${bad}/model.safetensors`, m.subarray(0, m.length - 100));
-          badLogs.length = 0;
-          await v2.close();
-          const v3 = await startView({ model: bad, task: null, port: 0 }, (l) => badLogs.push(l));
-          try {
-            assert.ok(badLogs.some((l) => /model\.safetensors/.test(l)), badLogs.join("\n"));
-            await p4.goto(v3.url);
-            await p4.waitForSelector(".fatal", { timeout: 60000 });
-            assert.match(await p4.locator(".fatal").textContent() ?? "", /model\.safetensors/);
-            await p4.screenshot({ path: `${shots}/bad-model.png` });
-          } finally {
-            await v3.close();
-          }
-          // No circuit: the prune command that makes it.
-          await Deno.remove(cpath);
-          await Deno.copyFile(`${dir}/model.safetensors`, `${bad}/model.safetensors`);
-          const v4 = await startView({ model: bad, task: FIXTURE_TASK, port: 0 }, () => {});
-          try {
-            await p4.goto(v4.url);
-            await p4.waitForSelector(".notice", { timeout: 60000 });
-            assert.match(
-              await p4.locator(".notice").first().textContent() ?? "",
-              new RegExp(`deno task prune --model ${bad} --task ${FIXTURE_TASK}`),
+      await t.step(
+        "damaged files: refused at start in one line; damaged later, the page says so",
+        async () => {
+          const bad = await copyRun(dir);
+          const cpath = `${bad}/circuits/${FIXTURE_TASK}.json`;
+          const text = await Deno.readTextFile(cpath);
+          const model = await Deno.readFile(`${bad}/model.safetensors`);
+          const refused = async (pattern: RegExp) => {
+            await assert.rejects(
+              startView({ model: bad, task: FIXTURE_TASK, port: 0 }, () => {}),
+              (e: unknown) => {
+                assert.ok(e instanceof UserError);
+                assert.ok(!e.message.includes("\n"));
+                assert.match(e.message, pattern);
+                return true;
+              },
             );
+          };
+          const p4 = await browser.newPage();
+          try {
+            // At start: a truncated circuit file or model is one line, and nothing is served.
+            await Deno.writeTextFile(cpath, text.slice(0, text.length >> 1));
+            await refused(/not valid JSON/);
+            await Deno.writeTextFile(cpath, text);
+            await Deno.writeFile(`${bad}/model.safetensors`, model.subarray(0, model.length - 100));
+            await refused(/model\.safetensors/);
+            await Deno.writeFile(`${bad}/model.safetensors`, model);
+            // Damaged while served: the page says so.
+            const v2 = await startView({ model: bad, task: FIXTURE_TASK, port: 0 }, () => {});
+            try {
+              await Deno.writeTextFile(cpath, text.slice(0, text.length >> 1));
+              await p4.goto(v2.url);
+              await p4.waitForSelector(".fatal", { timeout: 60000 });
+              assert.match(await p4.locator(".fatal").textContent() ?? "", /not valid JSON/);
+            } finally {
+              await v2.close();
+            }
+            await Deno.writeTextFile(cpath, text);
+            const v3 = await startView({ model: bad, task: FIXTURE_TASK, port: 0 }, () => {});
+            const p5 = await browser.newPage();
+            try {
+              const cut = model.subarray(0, model.length - 100);
+              await Deno.writeFile(`${bad}/model.safetensors`, cut);
+              await p5.goto(v3.url);
+              await p5.waitForSelector(".fatal", { timeout: 60000 });
+              assert.match(await p5.locator(".fatal").textContent() ?? "", /model\.safetensors/);
+              await p5.screenshot({ path: `${shots}/bad-model.png` });
+            } finally {
+              await p5.close();
+              await v3.close();
+            }
+            // No circuit: the prune command that makes it.
+            await Deno.remove(cpath);
+            await Deno.writeFile(`${bad}/model.safetensors`, model);
+            const v4 = await startView({ model: bad, task: FIXTURE_TASK, port: 0 }, () => {});
+            try {
+              await p4.goto(v4.url);
+              await p4.waitForSelector(".notice", { timeout: 60000 });
+              assert.match(
+                await p4.locator(".notice").first().textContent() ?? "",
+                new RegExp(`deno task prune --model ${bad} --task ${FIXTURE_TASK}`),
+              );
+            } finally {
+              await v4.close();
+            }
           } finally {
-            await v4.close();
+            await p4.close();
+            await Deno.remove(bad, { recursive: true });
           }
-        } finally {
-          await p4.close();
-          await Deno.remove(bad, { recursive: true });
-        }
-      });
+        },
+      );
       assert.deepEqual(pageErrors, []);
     } finally {
       await view?.close();

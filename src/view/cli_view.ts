@@ -49,23 +49,17 @@ export async function startView(
     throw new UserError(`${dir}: not a run folder (no config.json)`);
   }
   if (opts.task !== null) getTask(opts.task);
-  for (const problem of await checkRunFiles(run)) log(`view: ${problem}`);
+  // A damaged run is refused before anything is served (the page also reports files that are
+  // damaged while it runs).
+  const problems = await checkRunFiles(run);
+  if (problems.length > 0) throw new UserError(`view: ${problems[0]}`);
   const root = await Deno.realPath(dir);
   const circuits = await presentCircuits(root);
+  const cfg = parseRunConfig(await run.readJson(run.config), run.config).model;
   for (const t of circuits) {
-    try {
-      const where = run.circuit(t);
-      const c = parseCircuitText(new TextDecoder().decode(await run.readBytes(where)), where);
-      checkCircuitFits(
-        c,
-        parseRunConfig(await run.readJson(run.config), run.config).model,
-        t,
-        where,
-      );
-    } catch (e) {
-      if (!(e instanceof UserError)) throw e;
-      log(`view: ${e.message}`);
-    }
+    const where = run.circuit(t);
+    const c = parseCircuitText(new TextDecoder().decode(await run.readBytes(where)), where);
+    checkCircuitFits(c, cfg, t, where);
   }
   if (opts.task !== null && !circuits.includes(opts.task)) {
     log(
