@@ -14,29 +14,12 @@ import { type RunConfig } from "../src/run/config.ts";
 import { PRESETS } from "../src/train/presets.ts";
 import { NODE_LOCATIONS } from "../src/model/nodes.ts";
 import { makeRandomRun } from "./run_fixture.ts";
-import { runCli } from "./util.ts";
+import { MICRO_TRAIN, runCli } from "./util.ts";
 
 const isRoot = Deno.uid() === 0;
 
-function microRun(steps = 12): string[] {
-  return [
-    "--preset",
-    "tiny",
-    "--n-ctx",
-    "32",
-    "--batch",
-    "4",
-    "--steps",
-    String(steps),
-    "--eval-every",
-    "6",
-    "--val-batches",
-    "1",
-    "--log-every",
-    "2",
-    "--quiet",
-  ];
-}
+/** A micro training run of `steps` steps (tests/util.ts MICRO_TRAIN). */
+const microRun = (steps = 12) => [...MICRO_TRAIN, "--steps", String(steps)];
 
 async function listing(dir: string): Promise<string[]> {
   const out: string[] = [];

@@ -26,7 +26,7 @@ import {
 } from "../src/study/stats.ts";
 import { chartSvg, linearTicks, logTicks } from "../src/study/svg.ts";
 import { sha256Hex } from "../src/util/sha256.ts";
-import { assertUserError, makeRandomRun, TINY_SOLVES, trainTiny } from "./run_fixture.ts";
+import { assertUserError, TINY_SOLVES, trainTiny } from "./run_fixture.ts";
 import { ids, writeStudyFixture } from "./study_fixture.ts";
 import { PRESETS } from "../src/train/presets.ts";
 import type { RunConfig } from "../src/run/config.ts";

@@ -6,6 +6,7 @@ import assert from "node:assert/strict";
 import { type RunConfig } from "../src/run/config.ts";
 import { PRESETS } from "../src/train/presets.ts";
 import { train } from "../src/train/trainer.ts";
+import { MICRO_TRAIN, runCli } from "./util.ts";
 
 /** A very small run: every part of the method, a few seconds. */
 function microConfig(steps = 16): RunConfig {
@@ -27,16 +28,6 @@ const GOLDEN_SHA256_R3 = "f89495b8636c7d48ac4d8a97e9b31336142ed8806109394d9c79b1
 
 const tmp = () => Deno.makeTempDir({ prefix: "thinwire-train-" });
 const cli = new URL("../cli.ts", import.meta.url).pathname;
-
-async function runCli(args: string[]) {
-  const p = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", cli, ...args],
-    stdout: "piped",
-    stderr: "piped",
-  });
-  const r = await p.output();
-  return { code: r.code, stderr: new TextDecoder().decode(r.stderr) };
-}
 
 Deno.test("training is bit-reproducible: golden hash, 1 thread = 2 threads", async () => {
   const dirs = [await tmp(), await tmp()];
@@ -176,25 +167,7 @@ async function checkpointAndLaterRow(run: string): Promise<boolean> {
 
 Deno.test("--resume refuses flags that change the run; --steps N extends it", async () => {
   const dir = await tmp(), out = `${dir}/r`;
-  const flags = [
-    "--preset",
-    "tiny",
-    "--n-ctx",
-    "32",
-    "--batch",
-    "4",
-    "--save-every",
-    "4",
-    "--eval-every",
-    "4",
-    "--val-batches",
-    "1",
-    "--log-every",
-    "2",
-    "--threads",
-    "1",
-    "--quiet",
-  ];
+  const flags = MICRO_TRAIN;
   const first = await runCli(["train", ...flags, "--steps", "8", "--out", out]);
   assert.equal(first.code, 0, first.stderr);
   const config = await Deno.readTextFile(`${out}/config.json`);

@@ -82,15 +82,41 @@ export function tinyModelConfig(): ModelConfig {
   };
 }
 
-/** Runs `cli.ts` with these arguments in a new process; its exit code and output. */
+/** Runs `cli.ts` with these arguments in a new process (TMPDIR `tmpdir`); its code and output. */
 export async function runCli(
   args: string[],
+  tmpdir?: string,
 ): Promise<{ code: number; stdout: string; stderr: string }> {
   const r = await new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", new URL("../cli.ts", import.meta.url).pathname, ...args],
     stdout: "piped",
     stderr: "piped",
+    env: tmpdir ? { TMPDIR: tmpdir } : {},
   }).output();
   const text = (b: Uint8Array) => new TextDecoder().decode(b);
   return { code: r.code, stdout: text(r.stdout), stderr: text(r.stderr) };
 }
+
+/**
+ * train's flags for a run of a few seconds: the tiny preset at n_ctx 32 and 4 sequences a batch,
+ * validated, logged and checkpointed often (add --steps and --out).
+ */
+export const MICRO_TRAIN = [
+  "--preset",
+  "tiny",
+  "--n-ctx",
+  "32",
+  "--batch",
+  "4",
+  "--save-every",
+  "4",
+  "--eval-every",
+  "4",
+  "--val-batches",
+  "1",
+  "--log-every",
+  "2",
+  "--threads",
+  "1",
+  "--quiet",
+];

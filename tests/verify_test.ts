@@ -16,29 +16,11 @@ import {
   verifyRun,
 } from "../src/train/verify.ts";
 import { assertUserError } from "./run_fixture.ts";
+import { MICRO_TRAIN, runCli } from "./util.ts";
 
 const cli = new URL("../cli.ts", import.meta.url).pathname;
 
 /** A run of `steps` steps in a few seconds: tiny preset, short context, checkpoints every 4. */
-const MICRO = [
-  "--preset",
-  "tiny",
-  "--n-ctx",
-  "32",
-  "--batch",
-  "4",
-  "--save-every",
-  "4",
-  "--eval-every",
-  "4",
-  "--val-batches",
-  "1",
-  "--log-every",
-  "2",
-  "--threads",
-  "1",
-  "--quiet",
-];
 
 function microConfig(steps: number) {
   const rc = structuredClone(PRESETS.tiny);
@@ -60,20 +42,16 @@ interface CliResult {
   stderr: string;
 }
 
-/** Runs cli.ts with `args`; TMPDIR is `tmpdir` so the test can see what verify leaves there. */
-async function runCli(args: string[], tmpdir?: string): Promise<CliResult> {
-  const r = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", cli, ...args],
-    stdout: "piped",
-    stderr: "piped",
-    env: tmpdir ? { TMPDIR: tmpdir } : {},
-  }).output();
-  const dec = new TextDecoder();
-  return { code: r.code, stdout: dec.decode(r.stdout), stderr: dec.decode(r.stderr) };
-}
-
 async function trainCli(out: string, steps: number, extra: string[] = []): Promise<void> {
-  const r = await runCli(["train", ...MICRO, "--steps", String(steps), ...extra, "--out", out]);
+  const r = await runCli([
+    "train",
+    ...MICRO_TRAIN,
+    "--steps",
+    String(steps),
+    ...extra,
+    "--out",
+    out,
+  ]);
   assert.equal(r.code, 0, r.stderr);
 }
 

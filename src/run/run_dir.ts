@@ -282,7 +282,8 @@ export async function loadRun(
   return { ...await openRun(files, backend), dir: run, metrics };
 }
 
-async function checkFolder(run: RunDir): Promise<void> {
+/** The run folder exists and is a folder (one line otherwise). */
+export async function checkIsFolder(run: RunDir): Promise<void> {
   let info: Deno.FileInfo;
   try {
     info = await Deno.stat(run.dir);
@@ -290,6 +291,10 @@ async function checkFolder(run: RunDir): Promise<void> {
     throw new UserError(`${run.dir}: no such run folder`);
   }
   if (!info.isDirectory) throw new UserError(`${run.dir}: not a folder (give a run folder)`);
+}
+
+async function checkFolder(run: RunDir): Promise<void> {
+  await checkIsFolder(run);
   const missing: string[] = [];
   for (const p of [run.config, run.tokenizer, run.model]) {
     if (!(await fileExists(p))) missing.push(p.slice(run.dir.length + 1));

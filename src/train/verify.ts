@@ -19,7 +19,7 @@ import { paramLayout } from "../model/params.ts";
 import { decodeSafetensors, type SafetensorsFile } from "../model/safetensors.ts";
 import { parseRunConfig, type RunConfig } from "../run/config.ts";
 import { parseModelFile } from "../run/format.ts";
-import { fileExists, RunDir } from "../run/run_dir.ts";
+import { checkIsFolder, fileExists, RunDir } from "../run/run_dir.ts";
 import { removeQuietly, withCleanup } from "../util/cleanup.ts";
 import { sha256Hex } from "../util/sha256.ts";
 import { VERSION } from "../version.ts";
@@ -205,13 +205,7 @@ interface Target {
 }
 
 async function readTarget(run: RunDir, steps: number | undefined): Promise<Target> {
-  let info: Deno.FileInfo;
-  try {
-    info = await Deno.stat(run.dir);
-  } catch {
-    throw new UserError(`${run.dir}: no such run folder`);
-  }
-  if (!info.isDirectory) throw new UserError(`${run.dir}: not a folder (give a run folder)`);
+  await checkIsFolder(run);
   for (const p of [run.config, run.tokenizer]) {
     if (!(await fileExists(p))) throw new UserError(`${p}: missing (not a run folder?)`);
   }

@@ -9,7 +9,7 @@ import { commandFlags, intFlag, required } from "../cli_flags.ts";
 import { UserError } from "../errors.ts";
 import { checkCircuitFits, parseCircuitText } from "../run/circuit.ts";
 import { parseRunConfig } from "../run/config.ts";
-import { fileExists, RunDir } from "../run/run_dir.ts";
+import { checkIsFolder, fileExists, RunDir } from "../run/run_dir.ts";
 import { getTask } from "../../tasks/index.ts";
 import { stopBundler, viewBundle } from "./bundle.ts";
 import { checkRunFiles, readWasm } from "./export_html.ts";
@@ -37,14 +37,8 @@ export async function startView(
   log: (line: string) => void,
 ): Promise<ViewHandle> {
   const dir = opts.model.replace(/\/+$/, "") || "/";
-  let info: Deno.FileInfo;
-  try {
-    info = await Deno.stat(dir);
-  } catch {
-    throw new UserError(`${dir}: no such run folder`);
-  }
-  if (!info.isDirectory) throw new UserError(`${dir}: not a folder (give a run folder)`);
   const run = new RunDir(dir);
+  await checkIsFolder(run);
   if (!(await fileExists(run.config))) {
     throw new UserError(`${dir}: not a run folder (no config.json)`);
   }
