@@ -5,7 +5,6 @@
  * items in order in one invocation (items may share logits), in f32 where the CPU uses f64.
  */
 import { EXP, type GpuKernelSpec, strideGrid } from "../wgsl.ts";
-import { elementwise } from "./elementwise.ts";
 
 const FLUSH = /* wgsl */ `
 const FLT_MIN: f32 = 1.17549435e-38;
