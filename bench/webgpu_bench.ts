@@ -7,6 +7,8 @@
  * training step also waits once). Where no adapter exists it prints one line and returns.
  *
  * Run: deno task bench (all benches) or deno run -A bench/webgpu_bench.ts [--quick] [name…].
+ * With --profile: only the device time of each kernel in one tiny-preset training step
+ * (timestamp queries; one compute pass per kernel, so the total exceeds a normal step's).
  */
 import { Backend } from "../src/backend/backend.ts";
 import * as ops from "../src/backend/ops/index.ts";
@@ -14,7 +16,11 @@ import { SparseMatrix } from "../src/backend/ops/sparse.ts";
 import { describeGpu, gpuUnavailable } from "../src/backend/webgpu/device.ts";
 import { GpuBackend } from "../src/backend/webgpu/gpu_backend.ts";
 import * as gpuOps from "../src/backend/webgpu/ops.ts";
+import { PRESETS, type RunConfig } from "../src/train/config.ts";
+import { StepRunner } from "../src/train/step.ts";
+import { GpuStepRunner } from "../src/train/webgpu_step.ts";
 import { bestMs, filled, fmt, gflops, MODEL, QUICK, table } from "./util.ts";
+import { corpusBatches } from "./webgpu_compare.ts";
 
 const { C, M, V, N } = MODEL;
 const B = MODEL.B, T = MODEL.T, H = MODEL.H, DH = MODEL.D;
@@ -340,14 +346,15 @@ export async function main(): Promise<void> {
     console.log(`\nWebGPU kernels: skipped, ${why}`);
     return;
   }
+  if (Deno.args.includes("--profile")) return await profileStep();
   const g = await GpuBackend.create();
   const cpu = await Backend.create({ threads: 2 });
   await g.compile();
   console.log(`\nWebGPU kernels against the CPU path (2 threads), small preset shapes`);
   console.log(`device: ${describeGpu(g.info)}`);
   const rows: string[][] = [];
-  for (const c of CASES) {
-    if (only.length && !only.some((o) => c.name.includes(o))) continue;
+  const cases = CASES.filter((c) => !only.length || only.some((o) => c.name.includes(o)));
+  for (const c of cases) {
     const cm = cpu.arena.mark(), gm = g.arena.mark();
     try {
       const onCpu = calls(c.setup(cpu, null));
@@ -374,13 +381,91 @@ export async function main(): Promise<void> {
       g.arena.reset(gm);
     }
   }
-  console.log(
-    table(["op", "shape", "CPU ms", "GPU ms", "GPU speed ×", "CPU rate", "GPU rate"], rows),
-  );
-  const s = g.stats;
-  console.log(`(${s.dispatches} dispatches in ${s.submits} submissions)`);
+  if (rows.length) {
+    console.log(
+      table(["op", "shape", "CPU ms", "GPU ms", "GPU speed ×", "CPU rate", "GPU rate"], rows),
+    );
+  }
   g.close();
   cpu.close();
+  if (!only.length || only.some((o) => "training".includes(o))) await trainingRow();
+}
+
+/**
+ * A training step of the tiny preset (the method, R = 1) on each side, on the same corpus
+ * batches: the CPU path's StepRunner on 2 threads against GpuStepRunner, which records each step
+ * as one submission and is read once at the end.
+ */
+async function trainingRow(): Promise<void> {
+  const base = PRESETS.tiny;
+  const warm = 1, timed = QUICK ? 2 : 5;
+  const rc: RunConfig = { model: base.model, train: { ...base.train } };
+  const data = corpusBatches(rc, warm + timed);
+  const cpu = await Backend.create({ threads: 2 });
+  const runner = new StepRunner(cpu, rc);
+  runner.model.init(rc.train.seed);
+  runner.model.refresh(true);
+  data.slice(0, warm).forEach((d, s) => runner.step(d.inputs, d.targets, s));
+  let t0 = performance.now();
+  for (let s = warm; s < warm + timed; s++) runner.step(data[s].inputs, data[s].targets, s);
+  const cpuMs = (performance.now() - t0) / timed;
+  cpu.close();
+
+  const g = await GpuBackend.create();
+  const gr = new GpuStepRunner(g, rc);
+  gr.init(rc.train.seed);
+  for (let s = 0; s < warm; s++) gr.step(data[s].inputs, data[s].targets, s);
+  await gr.loss();
+  const before = g.stats;
+  t0 = performance.now();
+  for (let s = warm; s < warm + timed; s++) gr.step(data[s].inputs, data[s].targets, s);
+  await gr.loss();
+  const gpuMs = (performance.now() - t0) / timed;
+  const after = g.stats;
+  g.close();
+  const N = rc.train.batchSize * rc.model.nCtx;
+  console.log(`\nTraining step, tiny preset (${N} tokens/step), same batches on both`);
+  console.log(
+    table(
+      ["step", "CPU ms", "GPU ms", "GPU speed ×", "CPU tok/s", "GPU tok/s", "dispatches/step"],
+      [[
+        "tiny, method (R = 1)",
+        fmt(cpuMs, 0),
+        fmt(gpuMs, 0),
+        fmt(cpuMs / gpuMs, 3),
+        fmt((N * 1000) / cpuMs, 0),
+        fmt((N * 1000) / gpuMs, 0),
+        fmt((after.dispatches - before.dispatches) / timed, 0),
+      ]],
+    ),
+  );
 }
 
 if (import.meta.main) await main();
+
+/** Device time per kernel of one tiny-preset training step (after one untimed step). */
+async function profileStep(): Promise<void> {
+  const base = PRESETS.tiny;
+  const rc: RunConfig = { model: base.model, train: { ...base.train } };
+  const data = corpusBatches(rc, 2);
+  const g = await GpuBackend.create({ timestamps: true });
+  console.log(`device: ${describeGpu(g.info)}`);
+  const gr = new GpuStepRunner(g, rc);
+  gr.init(rc.train.seed);
+  gr.step(data[0].inputs, data[0].targets, 0);
+  await gr.loss();
+  g.profile = new Map();
+  const t0 = performance.now();
+  gr.step(data[1].inputs, data[1].targets, 1);
+  await gr.loss();
+  const wall = performance.now() - t0;
+  await g.timings();
+  const entries = [...g.profile.entries()].sort((a, b) => b[1].ms - a[1].ms);
+  const total = entries.reduce((t, [, e]) => t + e.ms, 0);
+  console.log(`Tiny-preset training step: ${fmt(total, 1)} ms of kernels, ${fmt(wall, 1)} ms wall`);
+  console.log(table(
+    ["kernel", "calls", "ms", "share"],
+    entries.map(([k, e]) => [k, `${e.calls}`, fmt(e.ms, 2), fmt((100 * e.ms) / total, 1) + "%"]),
+  ));
+  g.close();
+}

@@ -48,10 +48,10 @@ function missingApi(): string | null {
 }
 
 /**
- * The adapter (high-performance preference) and a device with the adapter's maximum limits.
- * Throws UserError when there is no WebGPU or no adapter.
+ * The adapter (high-performance preference) and a device with the adapter's maximum limits and
+ * those of `features` the adapter has. Throws UserError when there is no WebGPU or no adapter.
  */
-export async function requestGpu(): Promise<GpuDevice> {
+export async function requestGpu(features: GPUFeatureName[] = []): Promise<GpuDevice> {
   const missing = missingApi();
   if (missing) throw new UserError(`webgpu: ${missing}`);
   // Mesa's Vulkan loader probes Wayland and prints "XDG_RUNTIME_DIR is invalid" twice on stderr
@@ -73,7 +73,10 @@ export async function requestGpu(): Promise<GpuDevice> {
   for (const name of MAX_LIMITS) {
     if (typeof lim[name] === "number") requiredLimits[name] = lim[name];
   }
-  const device = await adapter.requestDevice({ requiredLimits });
+  const device = await adapter.requestDevice({
+    requiredLimits,
+    requiredFeatures: features.filter((f) => adapter.features.has(f)),
+  });
   const ai = adapter.info as GPUAdapterInfo & {
     subgroupMinSize?: number;
     subgroupMaxSize?: number;

@@ -18,7 +18,7 @@
  */
 import { Arena, ARENA_BASE } from "../arena.ts";
 import { Backend } from "../backend.ts";
-import { KernelError } from "../../errors.ts";
+import { KernelError, UserError } from "../../errors.ts";
 import { type GpuDevice, type GpuInfo, requestGpu } from "./device.ts";
 import {
   type ArgLayout,
@@ -63,9 +63,18 @@ interface StatusCheck {
 }
 
 export interface GpuBackendOptions {
-  /** An already acquired device (tests share one); default: requestGpu(). */
+  /** An already acquired device; default: requestGpu(). */
   gpu?: GpuDevice;
+  /**
+   * Time every kernel on the device (the adapter's timestamp-query feature): each run gets its
+   * own compute pass with timestamps, summed per kernel into `profile` as the submissions
+   * finish (`await timings()`). Costs a pass per kernel; for benchmarks.
+   */
+  timestamps?: boolean;
 }
+
+/** Kernel timings per submission at most (two timestamps each). */
+const QUERY_PAIRS = 2048;
 
 export class GpuBackend {
   readonly kind = "webgpu" as const;
@@ -77,7 +86,10 @@ export class GpuBackend {
   readonly host: Backend;
   readonly arena: Arena;
   readonly memory: WebAssembly.Memory;
-  /** When set, run() counts each kernel's recorded calls here (no times: nothing runs yet). */
+  /**
+   * When set, run() counts each kernel's recorded calls here, and with `timestamps` its device
+   * time too (summed as the submissions finish: await timings()).
+   */
   profile: Map<string, { calls: number; ms: number }> | null = null;
 
   #buffer: GPUBuffer;
@@ -102,8 +114,13 @@ export class GpuBackend {
   #maxBytes: number;
   #submits = 0;
   #dispatches = 0;
+  #query: GPUQuerySet | null = null;
+  #queryResolve: GPUBuffer | null = null;
+  /** The kernel timed by each timestamp pair of the open encoder. */
+  #queryKernels: string[] = [];
+  #pendingTimes: Promise<void>[] = [];
 
-  private constructor(gpu: GpuDevice, host: Backend) {
+  private constructor(gpu: GpuDevice, host: Backend, timestamps: boolean) {
     this.device = gpu.device;
     this.info = gpu.info;
     this.host = host;
@@ -130,6 +147,13 @@ export class GpuBackend {
       ],
     });
     this.#pipelineLayout = dev.createPipelineLayout({ bindGroupLayouts: [this.#layout] });
+    if (timestamps) {
+      this.#query = dev.createQuerySet({ type: "timestamp", count: 2 * QUERY_PAIRS });
+      this.#queryResolve = dev.createBuffer({
+        size: 16 * QUERY_PAIRS,
+        usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC,
+      });
+    }
     this.#uniform = dev.createBuffer({
       size: RING_SLOTS * SLOT_BYTES,
       usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
@@ -143,9 +167,13 @@ export class GpuBackend {
 
   /** Acquires the device (UserError when there is none) and sets up an empty arena. */
   static async create(opts: GpuBackendOptions = {}): Promise<GpuBackend> {
-    const gpu = opts.gpu ?? await requestGpu();
+    const gpu = opts.gpu ?? await requestGpu(opts.timestamps ? ["timestamp-query"] : []);
+    const timestamps = !!opts.timestamps && gpu.device.features.has("timestamp-query");
+    if (opts.timestamps && !timestamps) {
+      throw new UserError("webgpu: this adapter cannot time kernels (no timestamp-query)");
+    }
     const host = await Backend.create({ threads: 1, shared: false });
-    return new GpuBackend(gpu, host);
+    return new GpuBackend(gpu, host, timestamps);
   }
 
   /** Bytes the arena may reach on this device (the storage binding limit: one binding). */
@@ -292,7 +320,9 @@ export class GpuBackend {
     if (c.spec.scratch) this.#ringU32[w++] = scr >>> 2;
     const offset = this.#slot * SLOT_BYTES;
     this.#slot++;
-    const pass = this.#openPass();
+    const timed = this.#query !== null;
+    if (timed && this.#queryKernels.length >= QUERY_PAIRS) this.flush();
+    const pass = timed ? this.#timedPass(c.spec.name) : this.#openPass();
     c.spec.passes.forEach((p, i) => {
       const g = p.grid(named);
       if (g.some((x) => x === 0)) return;
@@ -301,6 +331,58 @@ export class GpuBackend {
       pass.dispatchWorkgroups(g[0], g[1] ?? 1, g[2] ?? 1);
       this.#dispatches++;
     });
+    if (timed) this.#closePass();
+  }
+
+  /** A pass of its own for one kernel, with timestamps at its start and end. */
+  #timedPass(kernel: string): GPUComputePassEncoder {
+    this.#closePass();
+    this.#encoder ??= this.device.createCommandEncoder();
+    const i = this.#queryKernels.length;
+    this.#queryKernels.push(kernel);
+    this.#pass = this.#encoder.beginComputePass({
+      timestampWrites: {
+        querySet: this.#query!,
+        beginningOfPassWriteIndex: 2 * i,
+        endOfPassWriteIndex: 2 * i + 1,
+      },
+    });
+    return this.#pass;
+  }
+
+  /** Resolves the open encoder's timestamps into a buffer that is summed once it is mapped. */
+  #resolveTimes(encoder: GPUCommandEncoder): (() => void) | null {
+    const kernels = this.#queryKernels;
+    if (!this.#query || kernels.length === 0) return null;
+    this.#queryKernels = [];
+    const bytes = 16 * kernels.length;
+    encoder.resolveQuerySet(this.#query, 0, 2 * kernels.length, this.#queryResolve!, 0);
+    const read = this.device.createBuffer({
+      size: bytes,
+      usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
+    });
+    encoder.copyBufferToBuffer(this.#queryResolve!, 0, read, 0, bytes);
+    return () => {
+      this.#pendingTimes.push(
+        read.mapAsync(GPUMapMode.READ).then(() => {
+          const t = new BigUint64Array(read.getMappedRange());
+          kernels.forEach((k, i) => {
+            const e = this.profile?.get(k);
+            if (e && t[2 * i + 1] >= t[2 * i]) e.ms += Number(t[2 * i + 1] - t[2 * i]) / 1e6;
+          });
+          read.unmap();
+          read.destroy();
+        }),
+      );
+    };
+  }
+
+  /** Waits until the kernel times of everything submitted are in `profile`. */
+  async timings(): Promise<void> {
+    this.flush();
+    const pending = this.#pendingTimes;
+    this.#pendingTimes = [];
+    await Promise.all(pending);
   }
 
   #openPass(): GPUComputePassEncoder {
@@ -380,7 +462,9 @@ export class GpuBackend {
     if (this.#slot > 0) {
       this.device.queue.writeBuffer(this.#uniform, 0, this.#ring, 0, this.#slot * SLOT_BYTES);
     }
+    const afterSubmit = this.#resolveTimes(this.#encoder);
     this.device.queue.submit([this.#encoder.finish()]);
+    afterSubmit?.();
     this.#encoder = null;
     this.#slot = 0;
     this.#submits++;
@@ -485,6 +569,8 @@ export class GpuBackend {
     this.#encoder = null;
     this.#buffer.destroy();
     this.#uniform.destroy();
+    this.#query?.destroy();
+    this.#queryResolve?.destroy();
     for (const b of this.#retired) b.destroy();
     this.device.destroy();
     this.host.close();

@@ -49,14 +49,16 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
   }
   for (var k0 = 0u; k0 < a.K; k0 += ${KS}u) {
     let kc = min(${KS}u, a.K - k0);
+    // Neighbouring invocations read neighbouring addresses: along k when the operand is stored
+    // k-contiguous (A plain, B transposed), along m or n otherwise.
     for (var q = 0u; q < ${(KS * TILE) / 256}u; q++) {
       let e = li + 256u * q;
-      let kk = e / ${TILE}u;
-      let x = e - kk * ${TILE}u;
-      let i = m0 + x;
-      let j = n0 + x;
-      As[e] = select(0.0, a_at(i, k0 + kk), i < a.M && kk < kc);
-      Bs[e] = select(0.0, b_at(k0 + kk, j), j < a.N && kk < kc);
+      let ka = select(e % ${KS}u, e / ${TILE}u, a.transA != 0u);
+      let xa = select(e / ${KS}u, e % ${TILE}u, a.transA != 0u);
+      As[ka * ${TILE}u + xa] = select(0.0, a_at(m0 + xa, k0 + ka), m0 + xa < a.M && ka < kc);
+      let kb = select(e / ${TILE}u, e % ${KS}u, a.transB != 0u);
+      let xb = select(e % ${TILE}u, e / ${KS}u, a.transB != 0u);
+      Bs[kb * ${TILE}u + xb] = select(0.0, b_at(k0 + kb, n0 + xb), n0 + xb < a.N && kb < kc);
     }
     workgroupBarrier();
     for (var kk = 0u; kk < kc; kk++) {
