@@ -481,6 +481,8 @@ export class GpuBackend {
       return [s, e - s] as [number, number];
     });
     spans.push([this.#status, STATUS_WORDS * 4]);
+    // Bytes allocated but never touched by a kernel may lie past the buffer's current end.
+    this.#ensureCapacity(Math.max(...spans.map(([p, b]) => p + b)));
     const total = spans.reduce((t, [, b]) => t + b, 0);
     this.#closePass();
     this.#encoder ??= this.device.createCommandEncoder();
