@@ -43,6 +43,8 @@ const HOST_KERNELS: Record<string, (a: number[]) => [ptr: number, bytes: number]
   i32_find_out_of_range: () => null,
   // Pure arithmetic on its arguments.
   lr_schedule: () => null,
+  // Loading a run checks the weights it just wrote into the host copy.
+  count_nonfinite: () => null,
   // The Gaussian init, bit for bit the CPU path's; the filled range is uploaded.
   randn_fill: (a) => [a[0], 4 * a[1]],
 };
@@ -125,11 +127,11 @@ export class GpuBackend {
     this.info = gpu.info;
     this.host = host;
     this.memory = host.memory;
-    this.#maxBytes = Math.min(
-      gpu.info.maxStorageBufferBindingSize,
-      gpu.info.maxBufferSize,
-      host.arena.maxBytes,
-    ) & ~3;
+    // Arithmetic, not bit masks: the limits may exceed 2^31.
+    this.#maxBytes = Math.floor(
+      Math.min(gpu.info.maxStorageBufferBindingSize, gpu.info.maxBufferSize, host.arena.maxBytes) /
+        4,
+    ) * 4;
     this.arena = new GpuArena(this, host.memory, host.arena.maxBytes);
     this.#specs = new Map(GPU_KERNELS.map((k) => [k.name, k]));
     const dev = this.device;
@@ -422,14 +424,15 @@ export class GpuBackend {
           `see docs/webgpu.md`,
       );
     }
-    const size = Math.min(this.#maxBytes, Math.max(bytes, Math.ceil(this.#buffer.size * 1.5))) &
-      ~255;
+    const size = Math.floor(
+      Math.min(this.#maxBytes, Math.max(bytes, Math.ceil(this.#buffer.size * 1.5))) / 256,
+    ) * 256;
     const old = this.#buffer;
     this.#closePass();
     this.#encoder ??= this.device.createCommandEncoder();
     // The new bind group must not be used by passes recorded before the copy: it is not, since
     // those passes already hold the old one.
-    const grown = this.#newBuffer(Math.max(size, (bytes + 255) & ~255));
+    const grown = this.#newBuffer(Math.max(size, Math.ceil(bytes / 4) * 4));
     this.#encoder.copyBufferToBuffer(old, 0, grown, 0, old.size);
     this.#buffer = grown;
     this.#retired.push(old);
@@ -477,7 +480,7 @@ export class GpuBackend {
    */
   async download(...ranges: [ptr: number, bytes: number][]): Promise<void> {
     const spans = ranges.filter(([, b]) => b > 0).map(([p, b]) => {
-      const s = p & ~3, e = (p + b + 3) & ~3;
+      const s = Math.floor(p / 4) * 4, e = Math.ceil((p + b) / 4) * 4;
       return [s, e - s] as [number, number];
     });
     spans.push([this.#status, STATUS_WORDS * 4]);
