@@ -15,16 +15,19 @@ import { gpuTest } from "./webgpu_util.ts";
 
 const STEPS = 12;
 
-function runConfig(): RunConfig {
+function runConfig(dPosEmb = 0): RunConfig {
   const base = PRESETS.tiny;
   // The anneal reaches its target at step 6: top-k prunes on most steps.
-  return { model: tinyModelConfig(), train: { ...base.train, steps: STEPS, batchSize: 4 } };
+  return {
+    model: { ...tinyModelConfig(), dPosEmb },
+    train: { ...base.train, steps: STEPS, batchSize: 4 },
+  };
 }
 
-function batches(rc: RunConfig): { inputs: Int32Array; targets: Int32Array }[] {
+function batches(rc: RunConfig, steps = STEPS): { inputs: Int32Array; targets: Int32Array }[] {
   const r = rng(7);
   const n = rc.train.batchSize * rc.model.nCtx, V = rc.model.vocabSize;
-  return Array.from({ length: STEPS }, () => ({
+  return Array.from({ length: steps }, () => ({
     inputs: Int32Array.from({ length: n }, () => Math.floor(r() * V)),
     targets: Int32Array.from({ length: n }, () => (r() < 0.1 ? -1 : Math.floor(r() * V))),
   }));
@@ -36,7 +39,7 @@ async function gpuRun(rc: RunConfig, data: ReturnType<typeof batches>) {
     const runner = new GpuStepRunner(g, rc);
     runner.init(rc.train.seed);
     const losses: number[] = [];
-    for (let s = 0; s < STEPS; s++) {
+    for (let s = 0; s < data.length; s++) {
       runner.step(data[s].inputs, data[s].targets, s);
       losses.push(await runner.loss());
     }
@@ -93,5 +96,15 @@ await gpuTest("webgpu: the model's training steps against the CPU path", async (
     const again = await gpuRun(rc, data);
     assert.deepEqual(again.losses, gpu.losses);
     assert.ok(again.params.every((v, i) => Object.is(v, gpu.params[i])), "weights differ");
+  });
+
+  await t.step("with learned positions (read-only channels), 4 steps", async () => {
+    const rp = runConfig(4);
+    const dp = batches(rp, 4);
+    const [c, g] = [await cpuRun(rp, dp), await gpuRun(rp, dp)];
+    for (let s = 0; s < 4; s++) {
+      const rel = Math.abs(g.losses[s] - c.losses[s]) / c.losses[s];
+      assert.ok(rel < 1e-4, `step ${s + 1}: GPU ${g.losses[s]}, CPU ${c.losses[s]}`);
+    }
   });
 });

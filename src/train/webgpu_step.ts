@@ -65,11 +65,16 @@ export class GpuStepRunner {
     const { V } = model.d;
     const total = model.layout.total;
     const a = model.prepare(B, T);
-    // Model.forward writes the tokens into the host copy; the device needs them uploaded.
+    // Model.forward writes the tokens (and position ids) into the host copy; the device needs
+    // them uploaded.
     gpu.arena.i32(a.tokens, N).set(inputs.subarray(0, N));
     gpu.arena.i32(a.targets, N).set(targets.subarray(0, N));
     gpu.upload(a.tokens, 4 * N);
     gpu.upload(a.targets, 4 * N);
+    if (model.layout.wpe) {
+      gpu.arena.i32(a.posIds, N).forEach((_, i, ids) => (ids[i] = i % T));
+      gpu.upload(a.posIds, 4 * N);
+    }
     model.forward(inputs, null, B, T);
     // Model.forward's loss tail, with the mean kept on the device.
     const xent = { logits: a.logits, targets: a.targets, V, N, stats: a.xentStats };
