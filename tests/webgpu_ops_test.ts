@@ -346,6 +346,29 @@ function optimizerCases(): KernelCase[] {
       tol: { ulp: 1, rel: 1e-6 },
     },
     {
+      // Pruning's τ-gradient clipping: the CPU decides on the host, the GPU on the device.
+      name: "sumSquares + clip by norm (GPU form: sumsq_partials, norm_finish, scale_by_word)",
+      data: { x: randArray(n, 52, 0.5), out: new Float32Array(3) },
+      outputs: ["x", "out"],
+      scalars: { n },
+      op: (be, a) => {
+        const g = gpuOf(be);
+        if (g) return gpuOps.sumSquares(g, { x: a.x, n, out: a.out, clip: 10 });
+        const ss = ops.sumSquares(be, { x: a.x, n });
+        const norm = Math.sqrt(ss);
+        if (norm > 10) ops.scale(be, { x: a.x, n, factor: 10 / norm });
+        be.arena.f32(a.out, 3).set([ss, norm, norm > 10 ? 10 / norm : 1]);
+      },
+      twin: (h) => {
+        const ss = refReduce.sumSquares(h);
+        const norm = Math.sqrt(ss);
+        const f = Math.fround(norm > 10 ? 10 / norm : 1);
+        for (let i = 0; i < n; i++) h.x[i] = Math.fround(h.x[i] * f);
+        h.out.set([ss, norm, f]);
+      },
+      tol: { ulp: 1, rel: 1e-6 },
+    },
+    {
       name: "gradRmsNormalizeSpans (GPU form)",
       data: {
         x: randArray(9000, 49),

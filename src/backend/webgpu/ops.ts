@@ -178,6 +178,27 @@ export function gradRmsNormalize(g: GpuBackend, a: { grad: number; n: number; ou
   gradRmsNormalizeSpans(g, [[a.grad, a.n]], a.out);
 }
 
+/**
+ * ops.sumSquares on the GPU, and the clipping pruning does with it (`if (norm > clip) scale`):
+ * out (3 f32) = Σx², ‖x‖, and the factor applied; with `clip`, x is scaled by clip/‖x‖ when
+ * ‖x‖ > clip (by 1, which changes no bit, otherwise).
+ */
+export function sumSquares(
+  g: GpuBackend,
+  a: { x: number; n: number; out: number; clip?: number },
+): void {
+  checkPtr("sum_squares", "out", a.out);
+  if (!Number.isInteger(a.n) || a.n < 1) {
+    throw new KernelError("sum_squares", `n must be a positive integer, got ${a.n}`);
+  }
+  const blocks = Math.ceil(a.n / SUMSQ_BLOCK);
+  withScratch(g, 4 * blocks, (s) => {
+    sumsqSpans(g, [[a.x, a.n]], s);
+    g.run("norm_finish", [s, blocks, a.clip ?? Infinity, a.out]);
+    if (a.clip !== undefined) g.run("scale_by_word", [a.x, a.n, a.out + 8]);
+  });
+}
+
 /** ops.meanLoss on the GPU: out (f32) = mean of losses [N] over tokens with a target ≥ 0. */
 export function meanLoss(
   g: GpuBackend,

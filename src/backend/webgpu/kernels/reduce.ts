@@ -75,6 +75,26 @@ fn main(@builtin(local_invocation_index) t: u32) {
 }`,
     passes: [{ entry: "main", grid: () => [1] }],
   },
+  {
+    // out[0] = Σ partials, out[1] = its square root (a norm), out[2] = clip / norm when the norm
+    // exceeds clip, else 1: pruning's gradient clipping without a host decision.
+    name: "norm_finish",
+    args: "partials:p nb:u clip:f out:p",
+    code: `${TREE}
+@compute @workgroup_size(256)
+fn main(@builtin(local_invocation_index) t: u32) {
+  var s = 0.0;
+  for (var b = t; b < a.nb; b += 256u) { s = s + ldf(a.partials + b); }
+  let total = tree_sum(t, s);
+  if (t == 0u) {
+    let norm = sqrt(total);
+    stf(a.out, total);
+    stf(a.out + 1u, norm);
+    stf(a.out + 2u, select(1.0, a.clip / norm, norm > a.clip));
+  }
+}`,
+    passes: [{ entry: "main", grid: () => [1] }],
+  },
   elementwise("scale_by_word", "x:p n:u at:p", "stf(a.x + i, ldf(a.x + i) * ldf(a.at));"),
   {
     name: "count_nonzero_to",
