@@ -63,3 +63,26 @@ await gpuTest("webgpu backend: memory, submissions, limits", async (t, g) => {
     assert.throws(() => g.run("peak_f32x4_mul_add", [0]), /peak_f32x4_mul_add: no WebGPU kernel/);
   });
 });
+
+Deno.test("webgpu: without an adapter, acquiring one is a one-line UserError (exit 2)", async () => {
+  // Deno's WebGPU with only a backend this machine lacks (DirectX 12) finds no adapter.
+  const code = `
+    import { requestGpu } from ${
+    JSON.stringify(new URL("../src/backend/webgpu/device.ts", import.meta.url).href)
+  };
+    try { await requestGpu(); console.log("adapter"); }
+    catch (e) { console.log(JSON.stringify({ name: e.name, code: e.exitCode, message: e.message })); }`;
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["eval", "--no-check", code],
+    env: { DENO_WEBGPU_BACKEND: "dx12" },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const text = new TextDecoder().decode(out.stdout).trim();
+  if (Deno.build.os === "windows") return; // DirectX 12 may exist there
+  const e = JSON.parse(text);
+  assert.equal(e.name, "UserError");
+  assert.equal(e.code, 2);
+  assert.match(e.message, /^webgpu: no WebGPU adapter \(/);
+  assert.ok(!e.message.includes("\n"));
+});
