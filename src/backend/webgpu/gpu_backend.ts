@@ -441,7 +441,7 @@ export class GpuBackend {
   /** Records a zero fill of [ptr, ptr + bytes) (4-aligned): what arena.tensor() does on the host. */
   zero(ptr: number, bytes: number): void {
     if (bytes <= 0) return;
-    this.run("fill_f32", [ptr, bytes >> 2, 0]);
+    this.run("fill_f32", [ptr, Math.floor(bytes / 4), 0]);
   }
 
   /**
