@@ -14,7 +14,7 @@ import { StepRunner } from "../src/train/step.ts";
 import { GpuStepRunner } from "../src/train/webgpu_step.ts";
 import { Model } from "../src/model/model.ts";
 import { randArray, rng, tinyModelConfig } from "./util.ts";
-import { asBackend, gpuTest } from "./webgpu_util.ts";
+import { asBackend, gpuTest, sharedGpu } from "./webgpu_util.ts";
 
 const STEPS = 12;
 
@@ -37,7 +37,7 @@ function batches(rc: RunConfig, steps = STEPS): { inputs: Int32Array; targets: I
 }
 
 async function gpuRun(rc: RunConfig, data: ReturnType<typeof batches>) {
-  const g = await GpuBackend.create();
+  const g = await GpuBackend.create({ gpu: await sharedGpu() });
   try {
     const runner = new GpuStepRunner(g, rc);
     runner.init(rc.train.seed);

@@ -5,7 +5,8 @@
  */
 import assert from "node:assert/strict";
 import { Backend } from "../src/backend/backend.ts";
-import { gpuUnavailable } from "../src/backend/webgpu/device.ts";
+import { type GpuDevice, requestGpu } from "../src/backend/webgpu/device.ts";
+import { UserError } from "../src/errors.ts";
 import { GpuBackend } from "../src/backend/webgpu/gpu_backend.ts";
 
 export type HostData = Float32Array | Int32Array | Uint8Array | Float64Array;
@@ -50,6 +51,19 @@ export interface CaseReport {
   deterministic: boolean;
 }
 
+const SHARED = Symbol.for("thinwire.test.gpu");
+
+/**
+ * The one device every WebGPU test in this process uses (`deno test` runs the files in one
+ * process): acquired once, never destroyed, so the suite creates no device after the first and
+ * destroys none while the driver may still be tearing another down.
+ */
+export function sharedGpu(): Promise<GpuDevice> {
+  const g = globalThis as unknown as Record<symbol, Promise<GpuDevice>>;
+  g[SHARED] ??= requestGpu();
+  return g[SHARED];
+}
+
 /**
  * Registers one Deno test that runs fn with a shared GpuBackend (all kernels compiled) and a
  * one-thread CPU backend; where no adapter exists, an ignored test whose name gives the reason.
@@ -58,7 +72,10 @@ export async function gpuTest(
   name: string,
   fn: (t: Deno.TestContext, g: GpuBackend, cpu: Backend) => Promise<void>,
 ): Promise<void> {
-  const why = await gpuUnavailable();
+  const why = await sharedGpu().then(
+    () => null,
+    (e) => (e instanceof UserError ? e.message : Promise.reject(e)),
+  );
   if (why) {
     Deno.test({ name: `${name}: skipped, ${why}`, ignore: true, fn() {} });
     return;
@@ -69,12 +86,15 @@ export async function gpuTest(
     sanitizeResources: false,
     sanitizeOps: false,
     async fn(t) {
-      const g = await GpuBackend.create();
+      const g = await GpuBackend.create({ gpu: await sharedGpu() });
       const cpu = await Backend.create({ threads: 1 });
       try {
         await g.compile();
         await fn(t, g, cpu);
       } finally {
+        // Nothing may still run on the device when it is destroyed (Deno's WebGPU has crashed
+        // on that).
+        await g.sync().catch(() => {});
         g.close();
         cpu.close();
       }

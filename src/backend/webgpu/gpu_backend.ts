@@ -65,7 +65,10 @@ interface StatusCheck {
 }
 
 export interface GpuBackendOptions {
-  /** An already acquired device; default: requestGpu(). */
+  /**
+   * An already acquired device, which close() then leaves alive for its owner (tests share one
+   * per process); default: requestGpu(), destroyed by close().
+   */
   gpu?: GpuDevice;
   /**
    * Time every kernel on the device (the adapter's timestamp-query feature): each run gets its
@@ -121,8 +124,10 @@ export class GpuBackend {
   /** The kernel timed by each timestamp pair of the open encoder. */
   #queryKernels: string[] = [];
   #pendingTimes: Promise<void>[] = [];
+  readonly #ownsDevice: boolean;
+  readonly #onError: (e: Event) => void;
 
-  private constructor(gpu: GpuDevice, host: Backend, timestamps: boolean) {
+  private constructor(gpu: GpuDevice, host: Backend, timestamps: boolean, ownsDevice: boolean) {
     this.device = gpu.device;
     this.info = gpu.info;
     this.host = host;
@@ -135,9 +140,9 @@ export class GpuBackend {
     this.arena = new GpuArena(this, host.memory, host.arena.maxBytes);
     this.#specs = new Map(GPU_KERNELS.map((k) => [k.name, k]));
     const dev = this.device;
-    dev.addEventListener("uncapturederror", (e) => {
-      this.#errors.push((e as GPUUncapturedErrorEvent).error.message);
-    });
+    this.#ownsDevice = ownsDevice;
+    this.#onError = (e) => this.#errors.push((e as GPUUncapturedErrorEvent).error.message);
+    dev.addEventListener("uncapturederror", this.#onError);
     this.#layout = dev.createBindGroupLayout({
       entries: [
         { binding: 0, visibility: GPUShaderStage.COMPUTE, buffer: { type: "storage" } },
@@ -175,7 +180,7 @@ export class GpuBackend {
       throw new UserError("webgpu: this adapter cannot time kernels (no timestamp-query)");
     }
     const host = await Backend.create({ threads: 1, shared: false });
-    return new GpuBackend(gpu, host, timestamps);
+    return new GpuBackend(gpu, host, timestamps, !opts.gpu);
   }
 
   /** Bytes the arena may reach on this device (the storage binding limit: one binding). */
@@ -568,7 +573,7 @@ export class GpuBackend {
     return this.#status + 4 * word;
   }
 
-  /** Releases the GPU buffers and the device. */
+  /** Releases the GPU buffers, and the device when this backend acquired it. */
   close(): void {
     this.#closePass();
     this.#encoder = null;
@@ -577,7 +582,8 @@ export class GpuBackend {
     this.#query?.destroy();
     this.#queryResolve?.destroy();
     for (const b of this.#retired) b.destroy();
-    this.device.destroy();
+    this.device.removeEventListener("uncapturederror", this.#onError);
+    if (this.#ownsDevice) this.device.destroy();
     this.host.close();
   }
 }
