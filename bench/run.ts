@@ -9,6 +9,7 @@ import { main as sparse } from "./sparse_bench.ts";
 import { main as attention } from "./attention_bench.ts";
 import { main as layers } from "./layers_bench.ts";
 import { main as training } from "./train_bench.ts";
+import { main as webgpu } from "./webgpu_bench.ts";
 
 const USAGE = `usage: deno task bench [--quick] [--ef E]
 
@@ -36,6 +37,7 @@ await gemm();
 await sparse();
 await attention();
 await layers();
+await webgpu();
 
 // The peers' worker threads (onnxruntime-web's pool) would keep the process alive.
 Deno.exit(0);
