@@ -1,15 +1,10 @@
 /**
  * Runs every benchmark in turn (deno task bench). Pass --quick for a short smoke run. Each bench
- * module exports `main(): Promise<void>` that prints its own table; add one line per module.
+ * module exports `main(): Promise<void>` that prints its own table; add one line per module. They
+ * are imported after the flags are read, so --help and a bad flag need none of the peers.
  */
 import { commandFlags } from "../src/cli_flags.ts";
 import { UserError } from "../src/errors.ts";
-import { main as gemm } from "./gemm_bench.ts";
-import { main as sparse } from "./sparse_bench.ts";
-import { main as attention } from "./attention_bench.ts";
-import { main as layers } from "./layers_bench.ts";
-import { main as training } from "./train_bench.ts";
-import { main as webgpu } from "./webgpu_bench.ts";
 
 const USAGE = `usage: deno task bench [--quick] [--ef E]
 
@@ -32,12 +27,16 @@ try {
 
 // The training bench runs first: run after the gemm bench's peers, it measured half the SIMD
 // peak it measures alone (onnxruntime-web's thread pool is the suspect, not yet confirmed).
-await training();
-await gemm();
-await sparse();
-await attention();
-await layers();
-await webgpu();
+for (
+  const load of [
+    () => import("./train_bench.ts"),
+    () => import("./gemm_bench.ts"),
+    () => import("./sparse_bench.ts"),
+    () => import("./attention_bench.ts"),
+    () => import("./layers_bench.ts"),
+    () => import("./webgpu_bench.ts"),
+  ]
+) await (await load()).main();
 
 // The peers' worker threads (onnxruntime-web's pool) would keep the process alive.
 Deno.exit(0);

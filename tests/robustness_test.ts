@@ -340,3 +340,21 @@ Deno.test("reads: a FIFO in place of a file, and circuit files that are not the 
     await Deno.remove(run, { recursive: true });
   }
 });
+
+Deno.test("bench --help prints its usage and starts nothing; a bad flag is one line", async () => {
+  const run = (args: string[]) =>
+    new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", new URL("../bench/run.ts", import.meta.url).pathname, ...args],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+  const help = await run(["--help"]);
+  assert.equal(help.code, 0);
+  assert.match(new TextDecoder().decode(help.stdout), /^usage: deno task bench/);
+  const bad = await run(["--bogus"]);
+  assert.equal(bad.code, 2);
+  assert.equal(
+    new TextDecoder().decode(bad.stderr).trim(),
+    "thinwire: bench: Unknown option '--bogus' (see --help)",
+  );
+});
