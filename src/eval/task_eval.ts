@@ -141,6 +141,7 @@ export class PairScorer {
     this.#diff = buf("logit differences");
     this.#rows = buf("logit columns");
     arena.i32(this.#rows, capacity).set(Int32Array.from({ length: capacity }, (_, r) => r));
+    model.be.upload(this.#rows, 4 * capacity);
   }
 
   /** Scores `items` (at most `capacity`). */
@@ -176,6 +177,7 @@ export class PairScorer {
         a[r] = it.correct;
         b[r] = it.wrong;
       }
+      for (const p of [this.#pos, this.#a, this.#b]) be.upload(p + start * 4, 4 * B);
       // Logits only at each row's last position: column r of [V, B] is row r's prediction.
       const cols = { ptr: this.#pos + start * 4, count: B };
       const plan = opts.resume?.start(k, B, T) ?? { fromLayer: 0, frozen: false };
@@ -198,6 +200,8 @@ export class PairScorer {
         V,
         N: B,
       });
+      // The one read per batch (on a GPU, one wait): the next batch overwrites the logits.
+      be.download([logits, 4 * V * B]);
       const lv = arena.f32(logits, V * B);
       const av = arena.i32(this.#a + start * 4, B), bv = arena.i32(this.#b + start * 4, B);
       for (let r = 0; r < B; r++) {
@@ -217,10 +221,13 @@ export class PairScorer {
     // Means and differences in WASM, over the batch order; then back to the caller's order.
     arena.f32(this.#lc, n).set(lc);
     arena.f32(this.#lwNeg, n).set(lw);
+    be.upload(this.#lc, 4 * n);
+    be.upload(this.#lwNeg, 4 * n);
     scale(be, { x: this.#lwNeg, n, factor: -1 });
     add(be, { out: this.#diff, a: this.#lc, b: this.#lwNeg, n });
     const mLoss = meanLoss(be, { losses: this.#losses, N: n });
     const mDiff = meanLoss(be, { losses: this.#diff, N: n });
+    be.download([this.#losses, 4 * n], [this.#diff, 4 * n]);
     const sorted = arena.f32(this.#losses, n), diffs = arena.f32(this.#diff, n);
     const out: PromptScores = {
       losses: new Float32Array(n),

@@ -2,12 +2,13 @@
  * Losses on feature-major logits [V,N] (asm/kernels/xent.ts): per-token softmax cross-entropy, its
  * mean, and the two-candidate task loss of docs/method.md §3. Targets are Int32 [N] with -1 = ignore.
  */
-import type { Backend } from "../backend.ts";
+import type { ComputeBackend } from "../backend.ts";
 import {
   checkBuffers,
   checkDims,
   checkFinite,
   checkIdsInRange,
+  deviceResult,
   withScratch,
 } from "./layer_args.ts";
 
@@ -16,7 +17,7 @@ import {
  * [2N]), the per-token max and Σexp stay there for crossEntropyBackward of the same logits.
  */
 export function crossEntropyForward(
-  be: Backend,
+  be: ComputeBackend,
   a: { losses: number; logits: number; targets: number; V: number; N: number; stats?: number },
 ): void {
   const { V, N } = a;
@@ -41,7 +42,7 @@ export function crossEntropyForward(
  * there for these same logits: one pass over them instead of three, the same bits.
  */
 export function crossEntropyBackward(
-  be: Backend,
+  be: ComputeBackend,
   a: {
     dlogits: number;
     logits: number;
@@ -87,7 +88,10 @@ export function crossEntropyBackward(
  * Mean of losses [N] over tokens whose target is not -1 (over all N when targets is omitted),
  * summed in f64 in wasm; 0 when no token counts.
  */
-export function meanLoss(be: Backend, a: { losses: number; targets?: number; N: number }): number {
+export function meanLoss(
+  be: ComputeBackend,
+  a: { losses: number; targets?: number; N: number },
+): number {
   const { N } = a;
   const shapes = `losses [${N}]`;
   checkDims("mean_loss", shapes, { N });
@@ -95,6 +99,8 @@ export function meanLoss(be: Backend, a: { losses: number; targets?: number; N: 
     losses: [a.losses, 4 * N],
     ...(a.targets === undefined ? {} : { targets: [a.targets, 4 * N] as [number, number] }),
   });
+  const gpu = be.forms;
+  if (gpu) return deviceResult(be, 1, (out) => gpu.meanLoss({ ...a, out })).f32[0];
   return be.run("mean_loss", [a.losses, a.targets ?? 0, N], 0);
 }
 
@@ -113,7 +119,7 @@ export interface PairLossArgs {
   N: number;
 }
 
-function checkPair(be: Backend, kernel: string, p: PairLossArgs, extra: string): string {
+function checkPair(be: ComputeBackend, kernel: string, p: PairLossArgs, extra: string): string {
   const { V, N, count } = p;
   const shapes = `logits [V=${V}, N=${N}] items ${count}${extra}`;
   checkDims(kernel, shapes, { V, N, count });
@@ -130,7 +136,7 @@ function checkPair(be: Backend, kernel: string, p: PairLossArgs, extra: string):
 }
 
 /** losses[i] = softplus(l_b − l_a) = −log(e^l_a / (e^l_a + e^l_b)) at (pos[i]); losses [count]. */
-export function pairLossForward(be: Backend, p: PairLossArgs & { losses: number }): void {
+export function pairLossForward(be: ComputeBackend, p: PairLossArgs & { losses: number }): void {
   const shapes = checkPair(be, "pair_loss_forward", p, "");
   checkBuffers(be, "pair_loss_forward", shapes, { losses: [p.losses, 4 * p.count] });
   be.run("pair_loss_forward", [p.losses, p.logits, p.pos, p.a, p.b, p.count, p.V, p.N], 0);
@@ -138,7 +144,7 @@ export function pairLossForward(be: Backend, p: PairLossArgs & { losses: number 
 
 /** dlogits [V,N] += ∂(scale·Σ_i losses_i)/∂logits. */
 export function pairLossBackward(
-  be: Backend,
+  be: ComputeBackend,
   p: PairLossArgs & { dlogits: number; scale: number },
 ): void {
   const shapes = checkPair(be, "pair_loss_backward", p, ` scale=${p.scale}`);
