@@ -374,6 +374,14 @@ export class Model {
         0;
   }
 
+  /**
+   * Brings every activation buffer of the last pass (model.acts) to the host: what a reader of
+   * them calls first on a GPU (a no-op on the CPU). One download of their arena span.
+   */
+  downloadActs(): void {
+    if (this.#acts) this.be.download([this.#actsMark, this.#actsEnd - this.#actsMark]);
+  }
+
   /** The activations of the last forward pass (for evaluation, pruning and the viewer). */
   get acts(): Readonly<Acts> {
     if (!this.#acts) throw new Error("no forward pass yet");

@@ -84,24 +84,52 @@ export function crossEntropyBackward(
   });
 }
 
+interface MeanLossArgs {
+  losses: number;
+  targets?: number;
+  N: number;
+}
+
+function checkMeanLoss(be: ComputeBackend, a: MeanLossArgs): void {
+  const shapes = `losses [${a.N}]`;
+  checkDims("mean_loss", shapes, { N: a.N });
+  checkBuffers(be, "mean_loss", shapes, {
+    losses: [a.losses, 4 * a.N],
+    ...(a.targets === undefined ? {} : { targets: [a.targets, 4 * a.N] as [number, number] }),
+  });
+}
+
 /**
  * Mean of losses [N] over tokens whose target is not -1 (over all N when targets is omitted),
- * summed in f64 in wasm; 0 when no token counts.
+ * summed in f64 in wasm; 0 when no token counts. On a GPU: f32 (docs/webgpu.md), one wait.
  */
-export function meanLoss(
-  be: ComputeBackend,
-  a: { losses: number; targets?: number; N: number },
-): number {
-  const { N } = a;
-  const shapes = `losses [${N}]`;
-  checkDims("mean_loss", shapes, { N });
-  checkBuffers(be, "mean_loss", shapes, {
-    losses: [a.losses, 4 * N],
-    ...(a.targets === undefined ? {} : { targets: [a.targets, 4 * N] as [number, number] }),
-  });
+export function meanLoss(be: ComputeBackend, a: MeanLossArgs): number {
+  checkMeanLoss(be, a);
   const gpu = be.forms;
   if (gpu) return deviceResult(be, 1, (out) => gpu.meanLoss({ ...a, out })).f32[0];
-  return be.run("mean_loss", [a.losses, a.targets ?? 0, N], 0);
+  return be.run("mean_loss", [a.losses, a.targets ?? 0, a.N], 0);
+}
+
+/**
+ * meanLoss of each of several loss buffers, with the `read` ranges brought to the host as well
+ * (what the caller reads next): on a GPU one download, one wait, for all of it.
+ */
+export function meanLosses(
+  be: ComputeBackend,
+  list: MeanLossArgs[],
+  read: [ptr: number, bytes: number][] = [],
+): number[] {
+  const gpu = be.forms;
+  if (!gpu) {
+    be.download(...read);
+    return list.map((a) => meanLoss(be, a));
+  }
+  for (const a of list) checkMeanLoss(be, a);
+  return withScratch(be, 4 * list.length, (out) => {
+    list.forEach((a, i) => gpu.meanLoss({ ...a, out: out + 4 * i }));
+    be.download([out, 4 * list.length], ...read);
+    return Array.from(be.arena.f32(out, list.length));
+  });
 }
 
 /** Item arguments of the two-candidate task loss. */

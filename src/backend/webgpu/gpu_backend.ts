@@ -17,7 +17,7 @@
  *   thrown as KernelError at the next download or sync.
  */
 import { Arena, ARENA_BASE } from "../arena.ts";
-import { Backend } from "../backend.ts";
+import { Backend, type DeviceForms } from "../backend.ts";
 import { KernelError, UserError } from "../../errors.ts";
 import { type GpuDevice, type GpuInfo, requestGpu } from "./device.ts";
 import {
@@ -29,6 +29,7 @@ import {
   PRELUDE,
 } from "./wgsl.ts";
 import { GPU_KERNELS } from "./kernels/index.ts";
+import { deviceForms } from "./ops.ts";
 
 /** Bytes of uniforms per dispatch (every kernel's argument block fits). */
 const SLOT_BYTES = 256;
@@ -97,6 +98,13 @@ const QUERY_PAIRS = 2048;
 
 export class GpuBackend {
   readonly kind = "webgpu" as const;
+  /** The products stay dense on a GPU (docs/webgpu.md). */
+  readonly sparseProducts = false;
+  /**
+   * The GPU forms of the result-returning ops (ComputeBackend.forms), so that code that records
+   * without reading (a training step's `record`) runs on this backend too.
+   */
+  readonly forms: DeviceForms;
   /** Compute threads as the ops wrappers see them (per-thread scratch is sized by this). */
   readonly threads = 1;
   readonly device: GPUDevice;
@@ -152,6 +160,7 @@ export class GpuBackend {
         4,
     ) * 4;
     this.arena = new GpuArena(this, host.memory, host.arena.maxBytes);
+    this.forms = deviceForms(this);
     this.#specs = new Map(GPU_KERNELS.map((k) => [k.name, k]));
     const dev = this.device;
     this.#ownsDevice = ownsDevice;

@@ -14,7 +14,7 @@
 import { Backend } from "../backend.ts";
 import { KernelError, UserError } from "../../errors.ts";
 import { GpuBackend } from "./gpu_backend.ts";
-import { REPLY, type ThreadMessage, type ThreadOp } from "./thread_protocol.ts";
+import { HEARTBEAT_MS, REPLY, type ThreadMessage, type ThreadOp } from "./thread_protocol.ts";
 
 let gpu: GpuBackend | null = null;
 let ctrl: Int32Array;
@@ -65,6 +65,7 @@ async function handle(m: ThreadMessage): Promise<void> {
     case "init": {
       ctrl = new Int32Array(m.ctrl);
       text = new Uint8Array(m.text);
+      setInterval(() => Atomics.add(ctrl, REPLY.HEARTBEAT, 1), HEARTBEAT_MS);
       try {
         const host = await Backend.create({
           threads: 1,

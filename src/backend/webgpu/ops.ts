@@ -6,7 +6,7 @@
  * until the caller downloads it, so a training step records without waiting. Errors the CPU
  * throws at once (NaN/Inf in a top-k input) surface at the next download or sync.
  */
-import type { ComputeBackend } from "../backend.ts";
+import type { ComputeBackend, DeviceForms } from "../backend.ts";
 import { SparseMatrix } from "../ops/sparse.ts";
 import { KernelError } from "../../errors.ts";
 import { SUMSQ_BLOCK } from "./kernels/reduce.ts";
@@ -231,4 +231,16 @@ export function aliveNeurons(
 ): void {
   checkPtr("alive_neurons", "out", a.out);
   g.run("alive_neurons_to", [a.w, a.rows, a.cols, a.axis === "row" ? 1 : 2, a.out]);
+}
+
+/** The GPU forms as a backend's `forms` (ComputeBackend.forms), recording through `g`. */
+export function deviceForms(g: GpuRecorder): DeviceForms {
+  return {
+    magnitudeTopK: (p) => magnitudeTopK(g, p),
+    gradRmsNormalizeSpans: (spans, out) => gradRmsNormalizeSpans(g, spans, out),
+    sumSquares: (a) => sumSquares(g, a),
+    meanLoss: (a) => meanLoss(g, a),
+    countNonzero: (a) => countNonzero(g, a),
+    aliveNeurons: (a) => aliveNeurons(g, a),
+  };
 }

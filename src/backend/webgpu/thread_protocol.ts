@@ -4,8 +4,20 @@
  * because the command thread waits for them in Atomics.wait and receives no messages meanwhile.
  */
 
-/** Int32 slots of the reply block: a counter bumped per reply, and the reply's length in bytes. */
-export const REPLY = { SEQ: 0, LENGTH: 1, INTS: 4 } as const;
+/**
+ * Int32 slots of the reply block: a counter bumped per reply, the reply's length in bytes, and
+ * a heartbeat the device thread bumps every HEARTBEAT_MS while it lives.
+ */
+export const REPLY = { SEQ: 0, LENGTH: 1, HEARTBEAT: 2, INTS: 4 } as const;
+
+export const HEARTBEAT_MS = 250;
+
+/**
+ * A device thread whose heartbeat stopped this long ago has died (an uncaught error, a crash):
+ * the command thread stops waiting and throws instead of hanging. Generous: a heartbeat can be
+ * late while the thread compiles a pipeline or encodes a long batch.
+ */
+export const DEAD_AFTER_MS = 60_000;
 
 /** Bytes of the reply text (JSON: a value or an error's name and message). */
 export const REPLY_TEXT_BYTES = 1 << 16;

@@ -23,8 +23,10 @@ import { KernelError, UserError } from "../../errors.ts";
 import type { GpuInfo } from "./device.ts";
 import { GpuArena, HOST_KERNELS, STATUS_WORDS } from "./gpu_backend.ts";
 import { GPU_KERNELS } from "./kernels/index.ts";
-import * as gpuOps from "./ops.ts";
+import { deviceForms } from "./ops.ts";
 import {
+  DEAD_AFTER_MS,
+  HEARTBEAT_MS,
   REPLY,
   type Reply,
   REPLY_TEXT_BYTES,
@@ -85,14 +87,7 @@ export class WebGpuBackend implements ComputeBackend {
     // The device thread's GpuBackend put its status words first; the same bytes here.
     this.arena.tensor([STATUS_WORDS], "webgpu status words");
     this.arena.keep();
-    this.forms = {
-      magnitudeTopK: (p) => gpuOps.magnitudeTopK(this, p),
-      gradRmsNormalizeSpans: (spans, out) => gpuOps.gradRmsNormalizeSpans(this, spans, out),
-      sumSquares: (a) => gpuOps.sumSquares(this, a),
-      meanLoss: (a) => gpuOps.meanLoss(this, a),
-      countNonzero: (a) => gpuOps.countNonzero(this, a),
-      aliveNeurons: (a) => gpuOps.aliveNeurons(this, a),
-    };
+    this.forms = deviceForms(this);
   }
 
   /**
@@ -255,11 +250,26 @@ export class WebGpuBackend implements ComputeBackend {
   }
 }
 
-/** Posts a request to the device thread and sleeps until it replies; returns or throws its reply. */
+/**
+ * Posts a request to the device thread and sleeps until it replies; returns or throws its reply.
+ * A thread that stopped beating (it died) is an error, not a wait forever.
+ */
 function request(worker: Worker, ctrl: Int32Array, text: Uint8Array, m: ThreadMessage): unknown {
   const seq = Atomics.load(ctrl, REPLY.SEQ);
   worker.postMessage(m);
-  while (Atomics.load(ctrl, REPLY.SEQ) === seq) Atomics.wait(ctrl, REPLY.SEQ, seq);
+  let beat = Atomics.load(ctrl, REPLY.HEARTBEAT), beatAt = performance.now();
+  while (Atomics.load(ctrl, REPLY.SEQ) === seq) {
+    Atomics.wait(ctrl, REPLY.SEQ, seq, 4 * HEARTBEAT_MS);
+    const now = performance.now(), b = Atomics.load(ctrl, REPLY.HEARTBEAT);
+    if (b !== beat) [beat, beatAt] = [b, now];
+    else if (now - beatAt > DEAD_AFTER_MS) {
+      throw new Error(
+        `webgpu: the device thread stopped answering (no heartbeat for ${
+          Math.round((now - beatAt) / 1000)
+        } s)`,
+      );
+    }
+  }
   const n = Atomics.load(ctrl, REPLY.LENGTH);
   const r = JSON.parse(new TextDecoder().decode(text.slice(0, n))) as Reply;
   if ("ok" in r) return r.ok;
