@@ -106,6 +106,23 @@ await webgpuTest("webgpu: the model's training steps against the CPU path", asyn
     assert.ok(again.params.every((v, i) => Object.is(v, gpu.params[i])), "weights differ");
   });
 
+  await t.step("a non-finite loss is thrown at the next read, as the loss's", () => {
+    const mark = g.arena.mark();
+    try {
+      const runner = new StepRunner(g, rc);
+      runner.model.init(rc.train.seed);
+      const wte = runner.model.view(runner.model.layout.wte);
+      wte.fill(NaN);
+      g.upload(runner.model.ptr(runner.model.layout.wte), 4 * wte.length);
+      runner.record(data[0].inputs, data[0].targets, 0);
+      assert.throws(() => runner.lastLoss(), /^KernelError: train: the loss has NaN\/Inf/);
+      // Reported once: the status words are cleared by the read.
+      g.sync();
+    } finally {
+      g.arena.restore(mark);
+    }
+  });
+
   await t.step("with learned positions (read-only channels), 4 steps", async () => {
     const rp = runConfig(4);
     const dp = batches(rp, 4);
