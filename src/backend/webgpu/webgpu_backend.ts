@@ -65,6 +65,8 @@ export class WebGpuBackend implements ComputeBackend {
   #ops: ThreadOp[] = [];
   #transfer: ArrayBuffer[] = [];
   #closed = false;
+  /** The device thread stopped answering: close() then only terminates it. */
+  #dead = false;
 
   private constructor(
     host: Backend,
@@ -221,7 +223,7 @@ export class WebGpuBackend implements ComputeBackend {
     this.#ops = [];
     this.#transfer = [];
     try {
-      request(this.#worker, this.#ctrl, this.#text, { t: "close" });
+      if (!this.#dead) request(this.#worker, this.#ctrl, this.#text, { t: "close" });
     } finally {
       this.#worker.terminate();
       this.#host.close();
@@ -246,7 +248,12 @@ export class WebGpuBackend implements ComputeBackend {
 
   #request(m: ThreadMessage): unknown {
     this.#post();
-    return request(this.#worker, this.#ctrl, this.#text, m);
+    try {
+      return request(this.#worker, this.#ctrl, this.#text, m);
+    } catch (e) {
+      if (e instanceof ThreadStopped) this.#dead = true;
+      throw e;
+    }
   }
 }
 
@@ -262,18 +269,22 @@ function request(worker: Worker, ctrl: Int32Array, text: Uint8Array, m: ThreadMe
     Atomics.wait(ctrl, REPLY.SEQ, seq, 4 * HEARTBEAT_MS);
     const now = performance.now(), b = Atomics.load(ctrl, REPLY.HEARTBEAT);
     if (b !== beat) [beat, beatAt] = [b, now];
-    else if (now - beatAt > DEAD_AFTER_MS) {
-      throw new Error(
-        `webgpu: the device thread stopped answering (no heartbeat for ${
-          Math.round((now - beatAt) / 1000)
-        } s)`,
-      );
-    }
+    else if (now - beatAt > DEAD_AFTER_MS) throw new ThreadStopped(now - beatAt);
   }
   const n = Atomics.load(ctrl, REPLY.LENGTH);
   const r = JSON.parse(new TextDecoder().decode(text.slice(0, n))) as Reply;
   if ("ok" in r) return r.ok;
   throw rebuildError(r.error);
+}
+
+/** The device thread died (its heartbeat stopped): a bug or a crash, not a user's error. */
+class ThreadStopped extends Error {
+  constructor(ms: number) {
+    super(
+      `webgpu: the device thread stopped answering (no heartbeat for ${Math.round(ms / 1000)} s)`,
+    );
+    this.name = "ThreadStopped";
+  }
 }
 
 /** The device thread's error as the type the command thread's callers test for. */
