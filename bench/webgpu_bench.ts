@@ -10,7 +10,7 @@
  * With --profile: only the device time of each kernel in one tiny-preset training step
  * (timestamp queries; one compute pass per kernel, so the total exceeds a normal step's).
  */
-import { Backend } from "../src/backend/backend.ts";
+import { Backend, type ComputeBackend } from "../src/backend/backend.ts";
 import * as ops from "../src/backend/ops/index.ts";
 import { SparseMatrix } from "../src/backend/ops/sparse.ts";
 import { describeGpu, gpuUnavailable } from "../src/backend/webgpu/device.ts";
@@ -19,7 +19,7 @@ import * as gpuOps from "../src/backend/webgpu/ops.ts";
 import { PRESETS } from "../src/train/presets.ts";
 import type { RunConfig } from "../src/run/config.ts";
 import { StepRunner } from "../src/train/step.ts";
-import { GpuStepRunner } from "../src/train/webgpu_step.ts";
+import { WebGpuBackend } from "../src/backend/webgpu/webgpu_backend.ts";
 import { bestMs, filled, fmt, gflops, MODEL, QUICK, table } from "./util.ts";
 import { corpusBatches } from "./webgpu_compare.ts";
 
@@ -394,8 +394,8 @@ export async function main(): Promise<void> {
 
 /**
  * A training step of the tiny preset (the method, R = 1) on each side, on the same corpus
- * batches: the CPU path's StepRunner on 2 threads against GpuStepRunner, which records each step
- * as one submission and is read once at the end.
+ * batches, as `train` runs it: StepRunner on the CPU path (2 threads) and on the WebGpuBackend
+ * of `--backend webgpu`, which records each step as one submission and is read once at the end.
  */
 async function trainingRow(): Promise<void> {
   const base = PRESETS.tiny;
@@ -412,17 +412,18 @@ async function trainingRow(): Promise<void> {
   const cpuMs = (performance.now() - t0) / timed;
   cpu.close();
 
-  const g = await GpuBackend.create();
-  const gr = new GpuStepRunner(g, rc);
-  gr.init(rc.train.seed);
-  for (let s = 0; s < warm; s++) gr.step(data[s].inputs, data[s].targets, s);
-  await gr.loss();
-  const before = g.stats;
+  const g = await WebGpuBackend.create();
+  const gr = new StepRunner(g, rc);
+  gr.model.init(rc.train.seed);
+  gr.model.refresh(true);
+  for (let s = 0; s < warm; s++) gr.record(data[s].inputs, data[s].targets, s);
+  gr.lastLoss();
+  const before = g.stats();
   t0 = performance.now();
-  for (let s = warm; s < warm + timed; s++) gr.step(data[s].inputs, data[s].targets, s);
-  await gr.loss();
+  for (let s = warm; s < warm + timed; s++) gr.record(data[s].inputs, data[s].targets, s);
+  gr.lastLoss();
   const gpuMs = (performance.now() - t0) / timed;
-  const after = g.stats;
+  const after = g.stats();
   g.close();
   const N = rc.train.batchSize * rc.model.nCtx;
   console.log(`\nTraining step, tiny preset (${N} tokens/step), same batches on both`);
@@ -444,6 +445,14 @@ async function trainingRow(): Promise<void> {
 
 if (import.meta.main) await main();
 
+/**
+ * The in-thread GpuBackend where a ComputeBackend is taken: it records as one does, but its
+ * download is asynchronous (awaited here), so only code that records without reading runs on it.
+ */
+function asComputeBackend(g: GpuBackend): ComputeBackend {
+  return g as unknown as ComputeBackend;
+}
+
 /** Device time per kernel of one tiny-preset training step (after one untimed step). */
 async function profileStep(): Promise<void> {
   const base = PRESETS.tiny;
@@ -451,14 +460,16 @@ async function profileStep(): Promise<void> {
   const data = corpusBatches(rc, 2);
   const g = await GpuBackend.create({ timestamps: true });
   console.log(`device: ${describeGpu(g.info)}`);
-  const gr = new GpuStepRunner(g, rc);
-  gr.init(rc.train.seed);
-  gr.step(data[0].inputs, data[0].targets, 0);
-  await gr.loss();
+  // The in-thread backend (timestamps need it): the step records without reading, so
+  // StepRunner runs on it; its waits are the awaited syncs here.
+  const gr = new StepRunner(asComputeBackend(g), rc);
+  gr.model.init(rc.train.seed);
+  gr.record(data[0].inputs, data[0].targets, 0);
+  await g.sync();
   g.profile = new Map();
   const t0 = performance.now();
-  gr.step(data[1].inputs, data[1].targets, 1);
-  await gr.loss();
+  gr.record(data[1].inputs, data[1].targets, 1);
+  await g.sync();
   const wall = performance.now() - t0;
   await g.timings();
   const entries = [...g.profile.entries()].sort((a, b) => b[1].ms - a[1].ms);

@@ -1,5 +1,5 @@
 /**
- * The CPU path and the WebGPU step (src/train/webgpu_step.ts) trained side by side on the same
+ * The CPU path and `--backend webgpu` (StepRunner on the WebGpuBackend) trained side by side on the same
  * batches of the embedded corpus (the tiny preset, 200 steps by default): the training loss at
  * every logged step on each and their relative difference, then, per sparsified tensor, how
  * many kept positions the two agree on. Opt-in (minutes on lavapipe):
@@ -13,7 +13,7 @@
 import { parseArgs } from "node:util";
 import { Backend } from "../src/backend/backend.ts";
 import { describeGpu, gpuUnavailable } from "../src/backend/webgpu/device.ts";
-import { GpuBackend } from "../src/backend/webgpu/gpu_backend.ts";
+import { WebGpuBackend } from "../src/backend/webgpu/webgpu_backend.ts";
 import { TRAIN_SEED } from "../src/data/corpus/index.ts";
 import { corpusSource, splitBatch } from "../src/data/dataset.ts";
 import { loadDefaultTokenizer } from "../src/data/tokenizer.ts";
@@ -21,7 +21,6 @@ import { PRESETS } from "../src/train/presets.ts";
 import type { RunConfig } from "../src/run/config.ts";
 import { isSparsified } from "../src/train/sparsify.ts";
 import { StepRunner } from "../src/train/step.ts";
-import { GpuStepRunner } from "../src/train/webgpu_step.ts";
 import { fmt, table } from "./util.ts";
 
 /** `steps` batches of the preset's shape from the corpus stream the trainer reads. */
@@ -110,18 +109,19 @@ type Batches = ReturnType<typeof corpusBatches>;
 
 /** The GPU step on the batches, the loss read at logged steps (as the trainer would). */
 async function gpuRun(rc: RunConfig, data: Batches, every: number) {
-  const g = await GpuBackend.create();
+  const g = await WebGpuBackend.create();
   console.log(`device: ${describeGpu(g.info)}`);
-  const gr = new GpuStepRunner(g, rc);
-  gr.init(rc.train.seed);
+  const gr = new StepRunner(g, rc);
+  gr.model.init(rc.train.seed);
+  gr.model.refresh(!rc.train.dense);
   const losses: number[] = [];
   const t0 = performance.now();
   for (let s = 0; s < data.length; s++) {
-    gr.step(data[s].inputs, data[s].targets, s);
-    if ((s + 1) % every === 0 || s + 1 === data.length) losses[s] = await gr.loss();
+    gr.record(data[s].inputs, data[s].targets, s);
+    if ((s + 1) % every === 0 || s + 1 === data.length) losses[s] = gr.lastLoss();
   }
   const ms = (performance.now() - t0) / data.length;
-  const params = await g.readF32(gr.model.params, gr.model.layout.total);
+  const params = g.readF32(gr.model.params, gr.model.layout.total);
   g.close();
   return { losses, ms, params };
 }

@@ -5,7 +5,8 @@
  */
 import { parseArgs, type ParseArgsConfig } from "node:util";
 import { UserError } from "./errors.ts";
-import type { BackendOptions } from "./backend/backend.ts";
+import type { BackendKind } from "./backend/backend.ts";
+import { BACKEND_KINDS, type ComputeOptions } from "./backend/create.ts";
 import { type LoadedRun, loadRun } from "./run/run_dir.ts";
 import { getTask, type Task } from "../tasks/index.ts";
 
@@ -90,11 +91,11 @@ export function required<T>(command: string, value: T | undefined, what: string)
   return value;
 }
 
-/** The run folder of --model (required), opened with `backend`'s options. */
+/** The run folder of --model (required), opened on the backend `backend` describes. */
 export async function openModelFlag(
   command: string,
   model: string | undefined,
-  backend: BackendOptions,
+  backend: ComputeOptions,
 ): Promise<LoadedRun> {
   return await loadRun(required(command, model, "--model DIR"), backend);
 }
@@ -105,6 +106,43 @@ export function taskListFlag(command: string, v: string[] | undefined, all: read
   const names = v.flatMap((s) => s.split(",")).map((s) => s.trim()).filter((s) => s);
   if (names.length === 0) throw new UserError(`${command}: --task needs a task name`);
   return [...new Set(names)].map(getTask);
+}
+
+/**
+ * The flags of the commands that compute with a model (train, eval, prune, logits): --threads and
+ * --backend. Spread into commandFlags' options; computeFlags reads them.
+ */
+export const COMPUTE_FLAGS = {
+  threads: { type: "string" },
+  backend: { type: "string" },
+} as const;
+
+/**
+ * The usage lines of COMPUTE_FLAGS, flags padded to `width` columns as the command's other lines
+ * (`threads`: what --threads defaults to).
+ */
+export function computeUsage(width: number, threads = "all cores"): string {
+  const line = (flag: string, text: string) => `  ${flag.padEnd(width)} ${text}`;
+  return [
+    line("--threads N", `compute threads (default: ${threads})`),
+    line("--backend B", "cpu (default) or webgpu: compute on a GPU (docs/webgpu.md)"),
+  ].join("\n");
+}
+
+/** The backend COMPUTE_FLAGS ask for (threads default: `threads`, all cores when absent). */
+export function computeFlags(
+  v: { threads?: string; backend?: string },
+  threads?: number,
+): ComputeOptions & { threads: number; backend: BackendKind } {
+  return { threads: threadsFlag(v.threads, threads), backend: backendFlag(v.backend) };
+}
+
+/** The --backend value: cpu (default) or webgpu. */
+export function backendFlag(v: string | undefined): BackendKind {
+  if (v === undefined) return "cpu";
+  const k = BACKEND_KINDS.find((b) => b === v);
+  if (!k) throw new UserError(`--backend must be ${BACKEND_KINDS.join(" or ")}, got '${v}'`);
+  return k;
 }
 
 /** The --threads value: an integer in 1..64; `fallback` (all cores, at most 64) when not given. */

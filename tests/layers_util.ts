@@ -1,7 +1,7 @@
 /** Helpers for the layer-kernel tests: both backends at once, scoped arena use, bit comparisons. */
 import assert from "node:assert/strict";
 import type { U8Ptr } from "../src/backend/arena.ts";
-import { Backend } from "../src/backend/backend.ts";
+import { Backend, type ComputeBackend } from "../src/backend/backend.ts";
 
 /** The odd and even shapes every layer kernel is tried on. */
 export const TOKENS = [1, 3, 17, 64];
@@ -22,7 +22,7 @@ export async function withBoth(
 }
 
 /** Runs fn with arena allocations released afterwards. */
-export function scoped<T>(be: Backend, fn: () => T): T {
+export function scoped<T>(be: ComputeBackend, fn: () => T): T {
   const mark = be.arena.mark();
   try {
     return fn();

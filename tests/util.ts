@@ -82,16 +82,20 @@ export function tinyModelConfig(): ModelConfig {
   };
 }
 
-/** Runs `cli.ts` with these arguments in a new process (TMPDIR `tmpdir`); its code and output. */
+/**
+ * Runs `cli.ts` with these arguments in a new process (TMPDIR `tmpdir`, and `env` added to the
+ * environment); its code and output.
+ */
 export async function runCli(
   args: string[],
   tmpdir?: string,
+  env: Record<string, string> = {},
 ): Promise<{ code: number; stdout: string; stderr: string }> {
   const r = await new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", new URL("../cli.ts", import.meta.url).pathname, ...args],
     stdout: "piped",
     stderr: "piped",
-    env: tmpdir ? { TMPDIR: tmpdir } : {},
+    env: { ...(tmpdir ? { TMPDIR: tmpdir } : {}), ...env },
   }).output();
   const text = (b: Uint8Array) => new TextDecoder().decode(b);
   return { code: r.code, stdout: text(r.stdout), stderr: text(r.stderr) };

@@ -1,21 +1,20 @@
 /**
- * The whole model on WebGPU: the unchanged Model through the ops wrappers and the GPU step
- * (src/train/webgpu_step.ts) against the CPU path's StepRunner on a 2-layer, width-32 model,
- * step by step: the losses agree within 1e-4 (relative), the weights keep nearly the same
- * top-k pattern, and two GPU runs give the same bits. Then circuit pruning's masked pass: the
+ * The whole model on WebGPU: the unchanged Model and StepRunner on the WebGpuBackend the
+ * commands use, against the CPU path on a 2-layer, width-32 model, step by step: the losses
+ * agree within 1e-4 (relative), the weights keep nearly the same top-k pattern, a step is one
+ * submission, and two GPU runs give the same bits. Then circuit pruning's masked pass: the
  * ablated model's two-candidate loss at a few positions and its mask gradient.
  */
 import assert from "node:assert/strict";
-import { Backend } from "../src/backend/backend.ts";
+import { Backend, type ComputeBackend } from "../src/backend/backend.ts";
 import * as ops from "../src/backend/ops/index.ts";
-import { GpuBackend } from "../src/backend/webgpu/gpu_backend.ts";
+import type { WebGpuBackend } from "../src/backend/webgpu/webgpu_backend.ts";
 import { PRESETS } from "../src/train/presets.ts";
 import type { RunConfig } from "../src/run/config.ts";
 import { StepRunner } from "../src/train/step.ts";
-import { GpuStepRunner } from "../src/train/webgpu_step.ts";
 import { Model } from "../src/model/model.ts";
 import { randArray, rng, tinyModelConfig } from "./util.ts";
-import { asBackend, gpuTest, sharedGpu } from "./webgpu_util.ts";
+import { webgpuTest } from "./webgpu_util.ts";
 
 const STEPS = 12;
 
@@ -37,20 +36,25 @@ function batches(rc: RunConfig, steps = STEPS): { inputs: Int32Array; targets: I
   }));
 }
 
-async function gpuRun(rc: RunConfig, data: ReturnType<typeof batches>) {
-  const g = await GpuBackend.create({ gpu: await sharedGpu() });
+/** The steps on the shared WebGpuBackend, its arena restored afterwards. */
+function gpuRun(g: WebGpuBackend, rc: RunConfig, data: ReturnType<typeof batches>) {
+  const mark = g.arena.mark();
   try {
-    const runner = new GpuStepRunner(g, rc);
-    runner.init(rc.train.seed);
+    const runner = new StepRunner(g, rc);
+    runner.model.init(rc.train.seed);
+    runner.model.refresh(!rc.train.dense);
+    const before = g.stats();
     const losses: number[] = [];
+    // Recorded without a wait, the loss read after each step (as a log step does).
     for (let s = 0; s < data.length; s++) {
-      runner.step(data[s].inputs, data[s].targets, s);
-      losses.push(await runner.loss());
+      runner.record(data[s].inputs, data[s].targets, s);
+      losses.push(runner.lastLoss());
     }
-    const params = await g.readF32(runner.model.params, runner.model.layout.total);
-    return { losses, params, stats: g.stats };
+    const after = g.stats();
+    const params = g.readF32(runner.model.params, runner.model.layout.total);
+    return { losses, params, submits: after.submits - before.submits };
   } finally {
-    g.close();
+    g.arena.restore(mark);
   }
 }
 
@@ -67,11 +71,11 @@ async function cpuRun(rc: RunConfig, data: ReturnType<typeof batches>) {
   }
 }
 
-await gpuTest("webgpu: the model's training steps against the CPU path", async (t) => {
+await webgpuTest("webgpu: the model's training steps against the CPU path", async (t, g) => {
   const rc = runConfig();
   const data = batches(rc);
   const cpu = await cpuRun(rc, data);
-  const gpu = await gpuRun(rc, data);
+  const gpu = gpuRun(g, rc, data);
 
   await t.step("losses agree step by step within 1e-4", () => {
     for (let s = 0; s < STEPS; s++) {
@@ -94,21 +98,38 @@ await gpuTest("webgpu: the model's training steps against the CPU path", async (
     assert.ok(maxRel < 1e-3, `weights differ by ${maxRel} relative`);
   });
 
-  await t.step("one submission per step, and two GPU runs give the same bits", async () => {
-    // Per step: the token upload submits the previous step; the loss read submits its own.
-    assert.ok(gpu.stats.submits <= 3 * STEPS + 4, `${gpu.stats.submits} submissions`);
-    const again = await gpuRun(rc, data);
+  await t.step("one submission per step, and two GPU runs give the same bits", () => {
+    // Per step: the step's own, and the loss read's (a copy and the map), nothing else.
+    assert.ok(gpu.submits <= 2 * STEPS + 2, `${gpu.submits} submissions for ${STEPS} steps`);
+    const again = gpuRun(g, rc, data);
     assert.deepEqual(again.losses, gpu.losses);
     assert.ok(again.params.every((v, i) => Object.is(v, gpu.params[i])), "weights differ");
+  });
+
+  await t.step("a non-finite loss is thrown at the next read, as the loss's", () => {
+    const mark = g.arena.mark();
+    try {
+      const runner = new StepRunner(g, rc);
+      runner.model.init(rc.train.seed);
+      const wte = runner.model.view(runner.model.layout.wte);
+      wte.fill(NaN);
+      g.upload(runner.model.ptr(runner.model.layout.wte), 4 * wte.length);
+      runner.record(data[0].inputs, data[0].targets, 0);
+      assert.throws(() => runner.lastLoss(), /^KernelError: train: the loss has NaN\/Inf/);
+      // Reported once: the status words are cleared by the read.
+      g.sync();
+    } finally {
+      g.arena.restore(mark);
+    }
   });
 
   await t.step("with learned positions (read-only channels), 4 steps", async () => {
     const rp = runConfig(4);
     const dp = batches(rp, 4);
-    const [c, g] = [await cpuRun(rp, dp), await gpuRun(rp, dp)];
+    const [c, gp] = [await cpuRun(rp, dp), gpuRun(g, rp, dp)];
     for (let s = 0; s < 4; s++) {
-      const rel = Math.abs(g.losses[s] - c.losses[s]) / c.losses[s];
-      assert.ok(rel < 1e-4, `step ${s + 1}: GPU ${g.losses[s]}, CPU ${c.losses[s]}`);
+      const rel = Math.abs(gp.losses[s] - c.losses[s]) / c.losses[s];
+      assert.ok(rel < 1e-4, `step ${s + 1}: GPU ${gp.losses[s]}, CPU ${c.losses[s]}`);
     }
   });
 });
@@ -118,7 +139,7 @@ await gpuTest("webgpu: the model's training steps against the CPU path", async (
  * the last position of each sequence, the pair loss there, and the gradient of its mean into the
  * masks. Returns the per-item losses and the mask gradient.
  */
-async function maskedPass(be: Backend, gpu: GpuBackend | null) {
+function maskedPass(be: ComputeBackend) {
   const cfg = tinyModelConfig();
   const B = 4, T = cfg.nCtx, N = B * T, V = cfg.vocabSize;
   const model = new Model(be, cfg);
@@ -129,10 +150,9 @@ async function maskedPass(be: Backend, gpu: GpuBackend | null) {
     const t = be.arena.tensor([data.length]);
     if (data instanceof Int32Array) be.arena.viewI32(t).set(data);
     else be.arena.view(t).set(data);
-    gpu?.upload(t.ptr, 4 * data.length);
+    be.upload(t.ptr, 4 * data.length);
     return t.ptr;
   };
-  gpu?.upload(model.params, 4 * model.layout.total);
   const mask = tensor(Float32Array.from({ length: n }, () => (r() < 0.7 ? 1 : 0)));
   const mean = tensor(randArray(n, 12, 0.5));
   const dmask = tensor(new Float32Array(n));
@@ -145,14 +165,6 @@ async function maskedPass(be: Backend, gpu: GpuBackend | null) {
   const losses = tensor(new Float32Array(B));
   model.under({ ablation: { mask, mean, dmask } }, () => {
     const a = model.prepare(B, T);
-    if (gpu) {
-      // The host writes the forward makes (tokens, the tokens at the logit columns) uploaded
-      // first; phase 2 moves these uploads into Model.forward.
-      gpu.arena.i32(a.tokens, N).set(tokens);
-      gpu.arena.i32(a.tokR, B).set(colIds.map((c) => tokens[c]));
-      gpu.upload(a.tokens, 4 * N);
-      gpu.upload(a.tokR, 4 * B);
-    }
     model.forward(tokens, null, B, T, { logitCols: { ptr: cols, count: B } });
     const item = { logits: a.logits, pos, a: ia, b: ib, count: B, V, N: B };
     ops.pairLossForward(be, { losses, ...item });
@@ -160,16 +172,22 @@ async function maskedPass(be: Backend, gpu: GpuBackend | null) {
     ops.pairLossBackward(be, { dlogits: a.dlogits, ...item, scale: 1 / B });
     model.backward({ seed: "dlogits", weightGrads: false });
   });
-  if (gpu) await gpu.download([losses, 4 * B], [dmask, 4 * n]);
+  be.download([losses, 4 * B], [dmask, 4 * n]);
   return {
     losses: be.arena.f32(losses, B).slice(),
     dmask: be.arena.f32(dmask, n).slice(),
   };
 }
 
-await gpuTest("webgpu: circuit pruning's masked pass against the CPU path", async (_t, g, cpu) => {
-  const c = await maskedPass(cpu, null);
-  const gp = await maskedPass(asBackend(g), g);
+await webgpuTest("webgpu: circuit pruning's masked pass against the CPU path", async (_t, g) => {
+  const cpu = await Backend.create({ threads: 1 });
+  let c;
+  try {
+    c = maskedPass(cpu);
+  } finally {
+    cpu.close();
+  }
+  const gp = maskedPass(g);
   for (let i = 0; i < c.losses.length; i++) {
     assert.ok(Math.abs(gp.losses[i] - c.losses[i]) <= 1e-5 * Math.max(1, c.losses[i]), "losses");
   }

@@ -8,6 +8,8 @@ import { Backend } from "../src/backend/backend.ts";
 import { type GpuDevice, requestGpu } from "../src/backend/webgpu/device.ts";
 import { UserError } from "../src/errors.ts";
 import { GpuBackend } from "../src/backend/webgpu/gpu_backend.ts";
+import { WebGpuBackend } from "../src/backend/webgpu/webgpu_backend.ts";
+import type { ComputeBackend } from "../src/backend/backend.ts";
 
 export type HostData = Float32Array | Int32Array | Uint8Array | Float64Array;
 /** A twin's argument object: host arrays and numbers by name (each twin takes its own shape). */
@@ -72,10 +74,7 @@ export async function gpuTest(
   name: string,
   fn: (t: Deno.TestContext, g: GpuBackend, cpu: Backend) => Promise<void>,
 ): Promise<void> {
-  const why = await sharedGpu().then(
-    () => null,
-    (e) => (e instanceof UserError ? e.message : Promise.reject(e)),
-  );
+  const why = await gpuUnavailableHere();
   if (why) {
     Deno.test({ name: `${name}: skipped, ${why}`, ignore: true, fn() {} });
     return;
@@ -102,9 +101,64 @@ export async function gpuTest(
   });
 }
 
-/** The GPU backend where the ops wrappers take a Backend (phase 2 replaces this with an interface). */
+/**
+ * The in-thread GpuBackend where the ops wrappers take a ComputeBackend: it records as one does,
+ * but its download is asynchronous (these tests await it), so it is not one (the commands use
+ * WebGpuBackend, which is).
+ */
 export function asBackend(g: GpuBackend): Backend {
   return g as unknown as Backend;
+}
+
+const SHARED_WEBGPU = Symbol.for("thinwire.test.webgpu");
+
+/**
+ * The one WebGpuBackend (device thread and all) the tests of this process share, never closed:
+ * as sharedGpu, no device is destroyed while the suite runs. Each test allocates above an arena
+ * mark and restores it (webgpuTest does).
+ */
+export function sharedWebGpu(): Promise<WebGpuBackend> {
+  const g = globalThis as unknown as Record<symbol, Promise<WebGpuBackend>>;
+  g[SHARED_WEBGPU] ??= WebGpuBackend.create();
+  return g[SHARED_WEBGPU];
+}
+
+/**
+ * Registers one Deno test that runs fn on the shared WebGpuBackend (what the commands compute
+ * with), its arena restored afterwards; where no adapter exists, an ignored test whose name
+ * gives the reason.
+ */
+export async function webgpuTest(
+  name: string,
+  fn: (t: Deno.TestContext, be: ComputeBackend & WebGpuBackend) => Promise<void>,
+): Promise<void> {
+  const why = await gpuUnavailableHere();
+  if (why) {
+    Deno.test({ name: `${name}: skipped, ${why}`, ignore: true, fn() {} });
+    return;
+  }
+  Deno.test({
+    name,
+    sanitizeResources: false,
+    sanitizeOps: false,
+    async fn(t) {
+      const be = await sharedWebGpu();
+      const mark = be.arena.mark();
+      try {
+        await fn(t, be);
+      } finally {
+        be.arena.restore(mark);
+      }
+    },
+  });
+}
+
+/** Why no WebGPU test can run here (one line), or null. */
+export async function gpuUnavailableHere(): Promise<string | null> {
+  return await sharedGpu().then(
+    () => null,
+    (e) => (e instanceof UserError ? e.message : Promise.reject(e)),
+  );
 }
 
 const f32 = new Float32Array(1), u32 = new Uint32Array(f32.buffer);

@@ -119,6 +119,16 @@ export class Arena {
     this.#floor = Math.min(this.#floor, mark);
   }
 
+  /**
+   * Moves the bump pointer to `top` (kept memory included): for an arena that mirrors another
+   * one's allocations, the WebGPU device thread's, whose kernels take their scratch above the
+   * command thread's top at the time it recorded them.
+   */
+  moveTo(top: number): void {
+    this.#top = top;
+    this.#floor = Math.min(this.#floor, top);
+  }
+
   f32(ptr: number, n: number): Float32Array {
     return new Float32Array(this.memory.buffer, ptr, n);
   }

@@ -30,9 +30,88 @@ export interface BackendOptions {
    * cross-origin isolated, where the browser may refuse shared memory.
    */
   shared?: boolean;
+  /**
+   * The memory to instantiate the kernels on (shared: true): another thread's, so that both see
+   * one arena (the WebGPU backend's host copy and its device thread). Default: a new one.
+   */
+  memory?: WebAssembly.Memory;
 }
 
-export class Backend {
+/** Which compute path a command runs on (`--backend`). */
+export type BackendKind = "cpu" | "webgpu";
+
+/**
+ * What the ops wrappers, the model, the trainer and the pruner compute with: the CPU's
+ * WebAssembly backend (below) or the WebGPU backend (src/backend/webgpu/webgpu_backend.ts).
+ *
+ * Both address one arena by the same byte offsets. On the CPU the kernels work on the arena
+ * itself; on a GPU they work on a device copy, and the host's typed views (`arena.f32(ptr, n)`)
+ * see what the host wrote and what it brought back: `upload` after a host write that kernels
+ * read, `download` before a host read of what kernels wrote. Both are no-ops on the CPU, so code
+ * written for the GPU runs unchanged there.
+ */
+export interface ComputeBackend {
+  readonly kind: BackendKind;
+  readonly arena: Arena;
+  readonly memory: WebAssembly.Memory;
+  /** Compute threads as the ops wrappers size per-thread scratch (1 on a GPU). */
+  readonly threads: number;
+  /**
+   * Whether Linear may switch to the sparse products once a weight is sparse enough (the CPU);
+   * a GPU runs the dense GEMM throughout (docs/webgpu.md says why).
+   */
+  readonly sparseProducts: boolean;
+  /** The GPU forms of the ops whose CPU wrappers read a kernel's result; null on the CPU. */
+  readonly forms: DeviceForms | null;
+  /** When set, run() adds each kernel's calls (and on the CPU its wall time) here. */
+  profile: Map<string, { calls: number; ms: number }> | null;
+  has(kernel: string): boolean;
+  /** Runs (CPU) or records (GPU) a kernel; returns what the host can know now (see each). */
+  run(kernel: string, args: readonly number[], work?: number): number;
+  /** Throws (CPU: at once; GPU: at the next download) if the n f32 at ptr have NaN or Inf. */
+  checkFinite(kernel: string, what: string, ptr: number, n: number): void;
+  /** Makes what the host wrote to [ptr, ptr + bytes) visible to the kernels recorded next. */
+  upload(ptr: number, bytes: number): void;
+  /** Makes what the kernels wrote to each [ptr, bytes) range visible to the host (waits). */
+  download(...ranges: [ptr: number, bytes: number][]): void;
+  /** Starts the work recorded so far without waiting (a training step's end). */
+  flush(): void;
+  close(): void;
+}
+
+/**
+ * The GPU forms of the ops whose CPU wrappers need a kernel's result on the host before they go
+ * on (src/backend/webgpu/ops.ts): the same arguments, with the result written to the arena at
+ * `out` and left on the device until downloaded. The ops wrappers call them on a GPU.
+ */
+export interface DeviceForms {
+  /** ops.magnitudeTopK; returns min(k, rows·cols). */
+  magnitudeTopK(p: {
+    w: number;
+    rows: number;
+    cols: number;
+    k: number;
+    j?: number;
+    axis?: "row" | "col" | "none";
+  }): number;
+  /** Every span / (rms + 1e-5); out (2 f32): rms and the factor. */
+  gradRmsNormalizeSpans(spans: [ptr: number, n: number][], out?: number): void;
+  /** out (3 f32) = Σx², ‖x‖, and the factor x was scaled by (clip/‖x‖ when ‖x‖ > clip, else 1). */
+  sumSquares(a: { x: number; n: number; out: number; clip?: number }): void;
+  /** out (f32) = mean of losses [N] over tokens with a target ≥ 0. */
+  meanLoss(a: { losses: number; targets?: number; N: number; out: number }): void;
+  /** out (u32) = nonzero entries of n f32 at w. */
+  countNonzero(a: { w: number; n: number; out: number }): void;
+  /** out (u32) = rows ("row") or columns ("col") of W [rows, cols] with a nonzero. */
+  aliveNeurons(
+    a: { w: number; rows: number; cols: number; axis: "row" | "col"; out: number },
+  ): void;
+}
+
+export class Backend implements ComputeBackend {
+  readonly kind = "cpu" as const;
+  readonly sparseProducts = true;
+  readonly forms = null;
   readonly arena: Arena;
   readonly #kernels: Record<string, Kernel>;
   readonly #names: string[];
@@ -84,7 +163,7 @@ export class Backend {
     const module = opts.wasm instanceof WebAssembly.Module
       ? opts.wasm
       : await compileKernels(opts.wasm, shared);
-    const memory = createMemory(shared);
+    const memory = opts.memory ?? createMemory(shared);
     const exports = await instantiateKernels(module, memory);
     const ctrlBytes = CTRL.INTS * 4 + CTRL.MAX_ARGS * 8;
     // One thread never waits on the control block, and SharedArrayBuffer may not exist.
@@ -164,6 +243,13 @@ export class Backend {
     const bad = this.run("count_nonfinite", [ptr, n], 0);
     if (bad > 0) throw new KernelError(kernel, `${what} has ${bad} NaN/Inf value(s) of ${n}`);
   }
+
+  /** The kernels work on the arena itself: nothing to copy. */
+  upload(_ptr: number, _bytes: number): void {}
+  /** The kernels work on the arena itself: nothing to copy. */
+  download(..._ranges: [ptr: number, bytes: number][]): void {}
+  /** Kernels run when called: nothing is pending. */
+  flush(): void {}
 
   /** Stops the worker threads. */
   close(): void {

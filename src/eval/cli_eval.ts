@@ -4,12 +4,15 @@
  */
 import {
   commandFlags,
+  COMPUTE_FLAGS,
+  computeFlags,
+  computeUsage,
   intFlag,
   openModelFlag,
   required,
   taskListFlag,
-  threadsFlag,
 } from "../cli_flags.ts";
+import { backendLabel } from "../backend/create.ts";
 import { checkWritable, writeAtomic } from "../util/write_atomic.ts";
 import { formatDuration, Progress } from "../util/progress.ts";
 import { TASKS } from "../../tasks/index.ts";
@@ -27,7 +30,7 @@ Evaluates a trained run on the twenty-task suite (docs/method.md §3) and its va
   --show N       print N example pairs per task with the model's P(correct)
   --json FILE    also write the results as JSON; with '-', write the JSON to stdout
                  and the table (and --show examples) to stderr
-  --threads N    compute threads (default: all cores)
+${computeUsage(14)}
   --help         this text`;
 
 /** Runs `eval` with its own arguments; returns the exit code (problems are thrown as UserError). */
@@ -38,18 +41,18 @@ export async function evalCommand(argv: string[]): Promise<number> {
     task: { type: "string", multiple: true },
     show: { type: "string" },
     pairs: { type: "string" },
-    threads: { type: "string" },
+    ...COMPUTE_FLAGS,
   }, argv);
   if (!v) return 0;
   required("eval", v.model, "--model DIR");
   const pairs = intFlag("pairs", v.pairs, 200, 1, MAX_PAIRS);
   const show = intFlag("show", v.show, 0, 0);
-  const threads = threadsFlag(v.threads);
+  const compute = computeFlags(v);
   const tasks = taskListFlag("eval", v.task, TASKS);
   if (v.json && v.json !== "-") await checkWritable(v.json, "--json");
 
   const t0 = performance.now();
-  const run = await openModelFlag("eval", v.model, { threads });
+  const run = await openModelFlag("eval", v.model, compute);
   try {
     const progress = new Progress("eval", tasks.length, "task");
     const report = await evaluateRun(run, {
@@ -72,7 +75,7 @@ export async function evalCommand(argv: string[]): Promise<number> {
     }
     console.error(
       `evaluated ${tasks.length} task(s) × ${pairs} pairs in ` +
-        `${formatDuration((performance.now() - t0) / 1000)}, ${run.be.threads} thread(s)` +
+        `${formatDuration((performance.now() - t0) / 1000)}, ${backendLabel(run.be)}` +
         (v.json ? ` → ${toStdout ? "stdout" : v.json}` : ""),
     );
   } finally {

@@ -16,7 +16,7 @@
  * result (losses, their means, logit differences) is computed by WASM kernels.
  */
 import { accuracyOfMargins } from "./accuracy.ts";
-import { add, meanLoss, pairLossForward, scale } from "../backend/ops/index.ts";
+import { add, gatherCols, meanLosses, pairLossForward, scale } from "../backend/ops/index.ts";
 import type { Tokenizer } from "../data/tokenizer.ts";
 import type { Model } from "../model/model.ts";
 import { EVAL_SEED, makePairs, type Task, type TaskPair } from "../../tasks/index.ts";
@@ -110,6 +110,9 @@ export class PairScorer {
   readonly #pos: number;
   readonly #a: number;
   readonly #b: number;
+  /** Flat indices of each row's correct and wrong logit in its batch's [V, B] logits. */
+  readonly #fa: number;
+  readonly #fb: number;
   readonly #lc: number;
   readonly #lwNeg: number;
   readonly #diff: number;
@@ -136,11 +139,14 @@ export class PairScorer {
     this.#pos = buf("pair positions");
     this.#a = buf("correct tokens");
     this.#b = buf("wrong tokens");
+    this.#fa = buf("correct logit indices");
+    this.#fb = buf("wrong logit indices");
     this.#lc = buf("correct logits");
     this.#lwNeg = buf("wrong logits");
     this.#diff = buf("logit differences");
     this.#rows = buf("logit columns");
     arena.i32(this.#rows, capacity).set(Int32Array.from({ length: capacity }, (_, r) => r));
+    model.be.upload(this.#rows, 4 * capacity);
   }
 
   /** Scores `items` (at most `capacity`). */
@@ -160,7 +166,6 @@ export class PairScorer {
     });
     // Similar lengths share a batch, so little of each row is padding.
     const order = seqs.map((_, i) => i).sort((x, y) => seqs[x].length - seqs[y].length);
-    const lc = new Float32Array(n), lw = new Float32Array(n);
     for (let start = 0, k = 0; start < n; k++) {
       let end = start + 1;
       while (end < n && (end + 1 - start) * seqs[order[end]].length <= this.#tokensPerBatch) end++;
@@ -169,12 +174,18 @@ export class PairScorer {
       const pos = arena.i32(this.#pos + start * 4, B);
       const a = arena.i32(this.#a + start * 4, B);
       const b = arena.i32(this.#b + start * 4, B);
+      const fa = arena.i32(this.#fa + start * 4, B), fb = arena.i32(this.#fb + start * 4, B);
       for (let r = 0; r < B; r++) {
         const it = items[order[start + r]], s = seqs[order[start + r]];
         tokens.set(s, r * T);
         pos[r] = r * T + s.length - 1;
         a[r] = it.correct;
         b[r] = it.wrong;
+        fa[r] = it.correct * B + r;
+        fb[r] = it.wrong * B + r;
+      }
+      for (const p of [this.#pos, this.#a, this.#b, this.#fa, this.#fb]) {
+        be.upload(p + start * 4, 4 * B);
       }
       // Logits only at each row's last position: column r of [V, B] is row r's prediction.
       const cols = { ptr: this.#pos + start * 4, count: B };
@@ -198,12 +209,11 @@ export class PairScorer {
         V,
         N: B,
       });
-      const lv = arena.f32(logits, V * B);
-      const av = arena.i32(this.#a + start * 4, B), bv = arena.i32(this.#b + start * 4, B);
-      for (let r = 0; r < B; r++) {
-        lc[start + r] = lv[av[r] * B + r];
-        lw[start + r] = lv[bv[r] * B + r];
-      }
+      // Each row's two candidate logits, picked from [V, B] seen as one row of V·B, before the
+      // next batch overwrites them: no read per batch (on a GPU, no wait).
+      const pick = { inp: logits, C: 1, N: V * B, R: B };
+      gatherCols(be, { ...pick, out: this.#lc + start * 4, idx: this.#fa + start * 4 });
+      gatherCols(be, { ...pick, out: this.#lwNeg + start * 4, idx: this.#fb + start * 4 });
       opts.onBatch?.({
         B,
         T,
@@ -214,14 +224,16 @@ export class PairScorer {
       });
       start = end;
     }
-    // Means and differences in WASM, over the batch order; then back to the caller's order.
-    arena.f32(this.#lc, n).set(lc);
-    arena.f32(this.#lwNeg, n).set(lw);
+    // Means and differences in WASM (or on the GPU), over the batch order, read in one go; then
+    // back to the caller's order.
     scale(be, { x: this.#lwNeg, n, factor: -1 });
     add(be, { out: this.#diff, a: this.#lc, b: this.#lwNeg, n });
-    const mLoss = meanLoss(be, { losses: this.#losses, N: n });
-    const mDiff = meanLoss(be, { losses: this.#diff, N: n });
+    const [mLoss, mDiff] = meanLosses(be, [
+      { losses: this.#losses, N: n },
+      { losses: this.#diff, N: n },
+    ], [[this.#losses, 4 * n], [this.#diff, 4 * n], [this.#lc, 4 * n], [this.#lwNeg, 4 * n]]);
     const sorted = arena.f32(this.#losses, n), diffs = arena.f32(this.#diff, n);
+    const lc = arena.f32(this.#lc, n), lwNeg = arena.f32(this.#lwNeg, n);
     const out: PromptScores = {
       losses: new Float32Array(n),
       correct: new Float32Array(n),
@@ -234,7 +246,7 @@ export class PairScorer {
     for (let k = 0; k < n; k++) {
       out.losses[order[k]] = sorted[k];
       out.correct[order[k]] = lc[k];
-      out.wrong[order[k]] = lw[k];
+      out.wrong[order[k]] = -lwNeg[k];
       out.diff[order[k]] = diffs[k];
     }
     return out;

@@ -87,6 +87,7 @@ export function activationTensors(model: Model): NamedTensor[] {
   if (a.B !== 1) throw new Error(`activationTensors: the last forward had B = ${a.B}, not 1`);
   const { T, N } = a;
   const arena = model.be.arena;
+  model.downloadActs();
   const { V, H } = model.d;
   const { hooks, patterns } = hookBuffers(model);
   const out: NamedTensor[] = [{

@@ -183,6 +183,7 @@ function runBatch(
   const tokens = new Int32Array(B * Tb).fill(eot);
   batch.rows.forEach((i, b) => tokens.set(rows[i].ids, b * Tb));
   model.forward(tokens, null, B, Tb);
+  model.downloadActs();
   const arena = model.be.arena;
   const N = B * Tb;
   const { V, H } = model.d;

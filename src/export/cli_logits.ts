@@ -6,11 +6,13 @@
  */
 import {
   commandFlags,
+  COMPUTE_FLAGS,
+  computeFlags,
+  computeUsage,
   intFlag,
   numberFlag,
   openModelFlag,
   required,
-  threadsFlag,
 } from "../cli_flags.ts";
 import { EOT_TOKEN, type Tokenizer } from "../data/tokenizer.ts";
 import { UserError } from "../errors.ts";
@@ -34,7 +36,7 @@ every row of a file in one process and writes their logits and activations.
                   {"tokens": [ids]} (other keys ignored; blank lines skipped). Needs --out
   --patterns      with --batch: also the attention patterns (R·L·H·T² floats: often the bulk)
   --max-gb X      with --batch: refuse an output over X GiB (default ${DEFAULT_MAX_GB})
-  --threads N     compute threads (default 1; with --batch, all cores)
+${computeUsage(15, "1; with --batch, all cores")}
   --help          this text
 
 A prompt longer than the model's context (n_ctx) is cut from the left, with a note.
@@ -100,7 +102,7 @@ export async function logitsCommand(argv: string[]): Promise<number> {
     batch: { type: "string" },
     patterns: { type: "boolean" },
     "max-gb": { type: "string" },
-    threads: { type: "string" },
+    ...COMPUTE_FLAGS,
   }, argv);
   if (!v) return 0;
   required("logits", v.model, "--model DIR");
@@ -115,7 +117,7 @@ export async function logitsCommand(argv: string[]): Promise<number> {
       out: required("logits", v.out, "--out FILE (with --batch)"),
       patterns: !!v.patterns,
       maxGb: numberFlag("max-gb", v["max-gb"], DEFAULT_MAX_GB, (x) => x > 0, "a size in GiB > 0"),
-      threads: threadsFlag(v.threads),
+      ...computeFlags(v),
     });
   }
   for (const k of ["patterns", "max-gb"] as const) {
@@ -126,10 +128,10 @@ export async function logitsCommand(argv: string[]): Promise<number> {
   }
   if (v.prompt === "") throw new UserError("logits: --prompt is empty");
   const top = intFlag("top", v.top, 10);
-  const threads = threadsFlag(v.threads, 1);
+  const compute = computeFlags(v, 1);
   if (v.out) await checkWritable(v.out, "--out");
 
-  const run = await openModelFlag("logits", v.model, { threads });
+  const run = await openModelFlag("logits", v.model, compute);
   try {
     const { model, tokenizer: tok } = run;
     const V = model.d.V, nCtx = model.cfg.nCtx;
@@ -145,6 +147,7 @@ export async function logitsCommand(argv: string[]): Promise<number> {
     }
     const T = ids.length;
     model.forward(Int32Array.from(ids), null, 1, T);
+    model.downloadActs();
     const all = model.be.arena.f32(model.acts.logits, V * T);
     const last = new Float64Array(V);
     for (let i = 0; i < V; i++) last[i] = all[i * T + T - 1];

@@ -4,6 +4,7 @@
  * src/export/batch_activations.ts runs and writes them). For comparing a model against other code
  * (the reference's PyTorch model, TransformerLens, one's own analysis) on thousands of prompts.
  */
+import type { BackendKind } from "../backend/backend.ts";
 import { openModelFlag } from "../cli_flags.ts";
 import { UserError } from "../errors.ts";
 import { formatDuration, Progress } from "../util/progress.ts";
@@ -22,6 +23,8 @@ export interface BatchArgs {
   /** Refuse an output larger than this many GiB. */
   maxGb: number;
   threads: number;
+  /** What to compute on (default "cpu"). */
+  backend?: BackendKind;
 }
 
 const GIB = 1024 ** 3;
@@ -36,7 +39,7 @@ export async function logitsBatch(a: BatchArgs): Promise<number> {
       `logits: --batch ${a.batch}: cannot be read (${(e as Error).message.split("\n")[0]})`,
     );
   }
-  const run = await openModelFlag("logits", a.model, { threads: a.threads });
+  const run = await openModelFlag("logits", a.model, { threads: a.threads, backend: a.backend });
   try {
     const { model, tokenizer: tok } = run;
     const nCtx = model.cfg.nCtx;

@@ -23,7 +23,7 @@
  * it computed before they existed.
  */
 import { u8At, type U8Ptr } from "../backend/arena.ts";
-import type { Backend } from "../backend/backend.ts";
+import type { ComputeBackend } from "../backend/backend.ts";
 import * as ops from "../backend/ops/index.ts";
 import {
   afracAt,
@@ -259,7 +259,7 @@ export class Block {
   readonly #kM: number;
 
   constructor(
-    readonly be: Backend,
+    readonly be: ComputeBackend,
     readonly d: ModelDims,
     readonly cfg: ModelConfig,
     readonly p: LayerParams,
@@ -576,7 +576,7 @@ const QKV = ["attn.q", "attn.k", "attn.v"] as const;
  * `frozen`; "frozen" scales by `frozen` instead of computing (rstd is left untouched).
  */
 export function normForward(
-  be: Backend,
+  be: ComputeBackend,
   mode: NormMode,
   a: { out: number; rstd: number; frozen: number; inp: number; weight: number; C: number },
   N: number,

@@ -9,7 +9,7 @@
  * dense path the GEMM's dW picked at those positions; the two give the same bits, which are the
  * dense dW's there.
  */
-import type { Backend } from "../backend/backend.ts";
+import type { ComputeBackend } from "../backend/backend.ts";
 import { biasBackward, gemm } from "../backend/ops/gemm.ts";
 import {
   csrGather,
@@ -35,7 +35,7 @@ export class Linear {
   weightGrad: "dense" | "kept" = "dense";
 
   constructor(
-    readonly be: Backend,
+    readonly be: ComputeBackend,
     /** Byte offsets of the weight [rows, cols], its gradient, the bias [rows] and its gradient. */
     readonly w: number,
     readonly dw: number,

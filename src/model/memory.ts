@@ -41,10 +41,14 @@ export function rowsPerPass(model: Model, T: number, max: number, withRaw: boole
   const free = arena.maxBytes - arena.used - SCRATCH_RESERVE;
   const one = activationBytes(model.d, 1, T, withRaw);
   if (one > free) {
+    // A GPU's arena stops at what the device binds at once (docs/webgpu.md).
+    const memory = model.be.kind === "cpu"
+      ? `${formatBytes(ARENA_BYTES)} of WebAssembly memory`
+      : `${formatBytes(arena.maxBytes - ARENA_BASE)} the WebGPU device binds at once`;
     throw new UserError(
       `one sequence of ${T} tokens needs ${formatBytes(one)} of activations, and the model ` +
-        `leaves ${formatBytes(Math.max(0, free))} of the ${formatBytes(ARENA_BYTES)} of ` +
-        `WebAssembly memory: a model with fewer or narrower layers, or a shorter context, fits`,
+        `leaves ${formatBytes(Math.max(0, free))} of the ${memory}: a model with fewer or ` +
+        `narrower layers, or a shorter context, fits`,
     );
   }
   return Math.max(1, Math.min(max, Math.floor(free / one)));

@@ -14,7 +14,7 @@
  * caller wrote into `acts.dlogits` (pruning's two-candidate task loss); pruning also switches off
  * every weight gradient and trains only node masks (`under({ ablation })`).
  */
-import type { Backend } from "../backend/backend.ts";
+import type { ComputeBackend } from "../backend/backend.ts";
 import * as ops from "../backend/ops/index.ts";
 import {
   type Ablation,
@@ -126,6 +126,12 @@ export interface ForwardOptions {
    * live toggles. The token embedding is skipped; positions are embedded as usual.
    */
   fromLayer?: number;
+  /**
+   * With targets, on a backend with device forms (a GPU): leave the mean loss on the device, as
+   * an f32 at this arena pointer, and return NaN: a training step reads it only when it logs it,
+   * instead of waiting for the device once per step.
+   */
+  lossTo?: number;
 }
 
 /** What the next passes do differently from the plain model: circuit pruning's interventions. */
@@ -175,7 +181,7 @@ export class Model {
    * gradients: backward then computes only what flows to activations and node masks.
    */
   constructor(
-    readonly be: Backend,
+    readonly be: ComputeBackend,
     readonly cfg: ModelConfig,
     opts: { training?: boolean } = {},
   ) {
@@ -232,12 +238,17 @@ export class Model {
         ops.randnFill(this.be, { x: this.ptr(s), n: s.size, seed, stream, std: s.std });
       } else {
         this.be.arena.f32(this.ptr(s), s.size).fill(s.init === "ones" ? 1 : 0);
+        this.be.upload(this.ptr(s), 4 * s.size);
       }
     });
   }
 
-  /** Re-reads the weights after they changed (picks sparse or dense products per matrix). */
+  /**
+   * Re-reads the weights after they changed (picks sparse or dense products per matrix, where the
+   * backend has sparse products).
+   */
   refresh(allowSparse: boolean): void {
+    allowSparse &&= this.be.sparseProducts;
     for (const b of this.blocks) {
       for (const lin of Object.values(b.lin)) lin.refresh(allowSparse);
     }
@@ -363,6 +374,14 @@ export class Model {
         0;
   }
 
+  /**
+   * Brings every activation buffer of the last pass (model.acts) to the host: what a reader of
+   * them calls first on a GPU (a no-op on the CPU). One download of their arena span.
+   */
+  downloadActs(): void {
+    if (this.#acts) this.be.download([this.#actsMark, this.#actsEnd - this.#actsMark]);
+  }
+
   /** The activations of the last forward pass (for evaluation, pruning and the viewer). */
   get acts(): Readonly<Acts> {
     if (!this.#acts) throw new Error("no forward pass yet");
@@ -403,7 +422,32 @@ export class Model {
     if (!Number.isInteger(from) || from < 0 || from >= this.d.L) {
       throw new Error(`forward: fromLayer ${from} not in 0..${this.d.L - 1}`);
     }
+    const cols = opts.logitCols;
+    if (cols && targets) throw new Error("forward: targets need the logits of every position");
+    const R = cols ? cols.count : N;
+    // Every host write first, then the kernels: on a GPU the uploads then precede the pass, and
+    // a training step stays one submission.
     be.arena.i32(a.tokens, N).set(tokens.subarray(0, N));
+    be.upload(a.tokens, 4 * N);
+    if (lay.wpe) {
+      const ids = be.arena.i32(a.posIds, N);
+      for (let i = 0; i < N; i++) ids[i] = i % T;
+      be.upload(a.posIds, 4 * N);
+    }
+    if (cols) {
+      const all = be.arena.i32(a.tokens, N), at = be.arena.i32(cols.ptr, R);
+      const tokR = be.arena.i32(a.tokR, R);
+      for (let r = 0; r < R; r++) tokR[r] = all[at[r]];
+      be.upload(a.tokR, 4 * R);
+    }
+    if (targets) {
+      const tg = be.arena.i32(a.targets, N);
+      tg.set(targets.subarray(0, N));
+      be.upload(a.targets, 4 * N);
+      let count = 0;
+      for (let i = 0; i < N; i++) if (tg[i] >= 0) count++;
+      this.#count = count;
+    }
     if (from === 0) {
       ops.embeddingForward(be, {
         out: a.layers[0].residIn,
@@ -415,8 +459,6 @@ export class Model {
       });
     }
     if (lay.wpe) {
-      const ids = be.arena.i32(a.posIds, N);
-      for (let i = 0; i < N; i++) ids[i] = i % T;
       ops.embeddingForward(be, {
         out: a.pos,
         tokens: a.posIds,
@@ -442,17 +484,9 @@ export class Model {
       weight: this.ptr(lay.lnF),
       C,
     }, N);
-    const cols = opts.logitCols;
-    if (cols && targets) throw new Error("forward: targets need the logits of every position");
     a.logitRows = cols ? cols.count : 0;
     a.logitCols = cols ? cols.ptr : 0;
-    const R = cols ? cols.count : N;
-    if (cols) {
-      ops.gatherCols(be, { out: a.lnR, inp: a.lnF, idx: cols.ptr, C, N, R });
-      const all = be.arena.i32(a.tokens, N), at = be.arena.i32(cols.ptr, R);
-      const tokR = be.arena.i32(a.tokR, R);
-      for (let r = 0; r < R; r++) tokR[r] = all[at[r]];
-    }
+    if (cols) ops.gatherCols(be, { out: a.lnR, inp: a.lnF, idx: cols.ptr, C, N, R });
     this.lmHead.forward(cols ? a.lnR : a.lnF, a.logits, R);
     if (lay.bigram) {
       ops.bigramForward(be, {
@@ -464,11 +498,6 @@ export class Model {
       });
     }
     if (!targets) return NaN;
-    const tg = be.arena.i32(a.targets, N);
-    tg.set(targets.subarray(0, N));
-    let count = 0;
-    for (let i = 0; i < N; i++) if (tg[i] >= 0) count++;
-    this.#count = count;
     ops.crossEntropyForward(be, {
       losses: a.losses,
       logits: a.logits,
@@ -477,6 +506,11 @@ export class Model {
       N,
       stats: a.xentStats,
     });
+    if (opts.lossTo !== undefined) {
+      if (!be.forms) throw new Error("forward: lossTo needs a backend with device forms");
+      be.forms.meanLoss({ losses: a.losses, targets: a.targets, N, out: opts.lossTo });
+      return NaN;
+    }
     return ops.meanLoss(be, { losses: a.losses, targets: a.targets, N });
   }
 

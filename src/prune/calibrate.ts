@@ -3,7 +3,7 @@
  * difference, z = s·(l_A − l_B) + b, fitted by 16 LBFGS steps. The loss and its gradient are
  * computed in WASM (calibLossGrad); this is the optimiser's control flow over two numbers.
  */
-import type { Backend } from "../backend/backend.ts";
+import type { ComputeBackend } from "../backend/backend.ts";
 import { calibLossGrad } from "../backend/ops/index.ts";
 
 export interface Calibration {
@@ -14,7 +14,7 @@ export interface Calibration {
 export const IDENTITY: Calibration = { scale: 1, shift: 0 };
 
 /** Mean calibrated loss of the items whose d = l_correct − l_wrong sit at `d` (n f32). */
-export function calibratedLoss(be: Backend, d: number, n: number, c: Calibration): number {
+export function calibratedLoss(be: ComputeBackend, d: number, n: number, c: Calibration): number {
   return calibLossGrad(be, { d, n, scale: c.scale, shift: c.shift }).loss;
 }
 
@@ -22,7 +22,7 @@ export function calibratedLoss(be: Backend, d: number, n: number, c: Calibration
  * Fits (scale, shift) from (1, 0) with `steps` LBFGS iterations (history 8, backtracking line
  * search with the Armijo condition). Never returns a worse fit than the identity.
  */
-export function fitCalibration(be: Backend, d: number, n: number, steps = 16): Calibration {
+export function fitCalibration(be: ComputeBackend, d: number, n: number, steps = 16): Calibration {
   const f = (x: [number, number]) => {
     const r = calibLossGrad(be, { d, n, scale: x[0], shift: x[1] });
     return { f: r.loss, g: [r.dScale, r.dShift] as [number, number] };

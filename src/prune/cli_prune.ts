@@ -5,13 +5,17 @@
 
 import {
   commandFlags,
+  COMPUTE_FLAGS,
+  computeFlags,
+  computeUsage,
   intFlag,
   numberFlag,
   openModelFlag,
   required,
   taskListFlag,
-  threadsFlag,
 } from "../cli_flags.ts";
+import type { BackendKind } from "../backend/backend.ts";
+import { backendLabel } from "../backend/create.ts";
 import { UserError } from "../errors.ts";
 import { CHANCE_LOSS } from "../eval/accuracy.ts";
 import type { Circuit } from "../run/circuit.ts";
@@ -74,7 +78,7 @@ and the losses on held-out pairs: full model, circuit alone (sufficiency), circu
   --means-tokens N    pretraining tokens for the node means (default ${MEANS_TOKENS})
   --out-dir DIR       write <task>.json (and summary.json) into DIR instead of the run's
                       circuits/, e.g. one folder per --seed (node means stay in the run)
-  --threads N         compute threads (default: all cores)
+${computeUsage(19)}
   --help              this text`;
 
 const posInt = (flag: string, v: string | undefined, fallback: number) =>
@@ -96,6 +100,7 @@ export interface PruneRequest {
   evalPairs: number;
   meansTokens: number;
   threads: number;
+  backend: BackendKind;
   /** Where circuit files go instead of the run's circuits/ (several seeds of one run). */
   outDir: string | null;
 }
@@ -139,7 +144,7 @@ export function parsePruneFlags(argv: string[]): PruneRequest | null {
     "bisect-pairs": s,
     "means-tokens": s,
     "out-dir": s,
-    threads: s,
+    ...COMPUTE_FLAGS,
   }, argv);
   if (!v) return null;
   const model = required("prune", v.model, "--model DIR");
@@ -203,7 +208,7 @@ export function parsePruneFlags(argv: string[]): PruneRequest | null {
   );
   const evalPairs = intFlag("pairs", v.pairs, PRUNE_DEFAULTS.evalPairs, 1, MAX_PAIRS);
   const meansTokens = posInt("means-tokens", v["means-tokens"], MEANS_TOKENS);
-  const threads = threadsFlag(v.threads);
+  const { threads, backend } = computeFlags(v);
   const tasks = taskListFlag("prune", v.task, TASKS);
   if (v["out-dir"] !== undefined && v["out-dir"].trim() === "") {
     throw new UserError("prune: --out-dir needs a folder");
@@ -219,6 +224,7 @@ export function parsePruneFlags(argv: string[]): PruneRequest | null {
     evalPairs,
     meansTokens,
     threads,
+    backend,
     outDir: v["out-dir"] ?? null,
   };
 }
@@ -227,7 +233,10 @@ async function prune(req: PruneRequest): Promise<number> {
   const { settings, trials, prunePairs, evalPairs, meansTokens, tasks, format, outDir } = req;
   const ablation = settings.ablation;
   const t0 = performance.now();
-  const r = await openModelFlag("prune", req.model, { threads: req.threads });
+  const r = await openModelFlag("prune", req.model, {
+    threads: req.threads,
+    backend: req.backend,
+  });
   try {
     // Tasks given by name must be measurable before anything is computed.
     if (!req.all) {
@@ -288,7 +297,7 @@ async function prune(req: PruneRequest): Promise<number> {
       console.log(formatSummary(outcomes.map((o) => o.outcome), settings.target));
       console.error(`summary → ${path}`);
     }
-    console.error(`pruned in ${formatDuration(total)}, ${r.be.threads} thread(s)`);
+    console.error(`pruned in ${formatDuration(total)}, ${backendLabel(r.be)}`);
     const failed = outcomes.some((o) => o.outcome.status === "target not reached");
     return failed && !req.all ? 1 : 0;
   } finally {

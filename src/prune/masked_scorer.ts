@@ -15,6 +15,12 @@ export class MaskedScorer {
   readonly #d: number;
   readonly #losses: number;
   readonly #capacity: number;
+  /**
+   * True while kernels own the mask (the learned masks' optimiser writes it on the device): the
+   * host copy is stale until `mask` downloads it. Otherwise the host owns it (keepOnly, measure,
+   * the viewer write it through `mask`) and every pass uploads it first.
+   */
+  #maskOnDevice = false;
 
   constructor(
     readonly model: Model,
@@ -27,15 +33,34 @@ export class MaskedScorer {
     this.#capacity = scorer.capacity;
     const f = (n: number, what: string) => arena.tensor([n], what).ptr;
     const mean = means ? f(this.n, "node means") : 0;
-    if (means) arena.f32(mean, this.n).set(means);
+    if (means) {
+      arena.f32(mean, this.n).set(means);
+      model.be.upload(mean, 4 * this.n);
+    }
     this.ablation = { mask: f(this.n, "node mask"), mean, dmask: f(this.n, "mask gradient") };
     this.#d = f(this.#capacity, "logit differences");
     this.#losses = f(this.#capacity, "calibrated losses");
   }
 
-  /** The mask vector (a view: write 1 to keep a node, 0 to ablate it). */
+  /**
+   * The mask vector (a view: write 1 to keep a node, 0 to ablate it); the next pass sees what
+   * was written.
+   */
   get mask(): Float32Array {
-    return this.model.be.arena.f32(this.ablation.mask, this.n);
+    const be = this.model.be;
+    if (this.#maskOnDevice) be.download([this.ablation.mask, 4 * this.n]);
+    this.#maskOnDevice = false;
+    return be.arena.f32(this.ablation.mask, this.n);
+  }
+
+  /** Kernels wrote the mask (the optimiser's clamp): the host's view is stale until `mask`. */
+  maskWrittenByKernels(): void {
+    this.#maskOnDevice = true;
+  }
+
+  /** Before a pass: the host's writes to the mask reach the kernels (no-op on the CPU). */
+  #uploadMask(): void {
+    if (!this.#maskOnDevice) this.model.be.upload(this.ablation.mask, 4 * this.n);
   }
 
   /** Keeps exactly the nodes in `kept`. */
@@ -50,6 +75,7 @@ export class MaskedScorer {
    * blocks an earlier pass over the same items already has (src/eval/task_eval.ts BatchResume).
    */
   score(items: readonly PromptItem[], ablation = true, resume?: BatchResume): PromptScores {
+    if (ablation) this.#uploadMask();
     return this.model.under(
       { ablation: ablation ? this.#forwardAblation() : null },
       () => this.scorer.score(items, { freezeNorm: ablation && this.freezeNorm, resume }),
@@ -59,6 +85,7 @@ export class MaskedScorer {
   /** The model on B rows of T tokens under the current mask, as `score` runs it. */
   forward(tokens: Int32Array, B: number, T: number): void {
     const model = this.model;
+    this.#uploadMask();
     model.under({ ablation: this.#forwardAblation() }, () => {
       if (this.freezeNorm) model.forwardFrozenNorms(tokens, B, T);
       else model.forward(tokens, null, B, T);
@@ -82,6 +109,7 @@ export class MaskedScorer {
     const { model } = this, be = model.be, { V } = model.d;
     const scale = opts.scale ?? 1 / items.length;
     if (!opts.accumulate) ops.fill(be, { x: this.ablation.dmask, n: this.n, value: 0 });
+    this.#uploadMask();
     return model.under({ ablation: this.ablation }, () =>
       this.scorer.score(items, {
         freezeNorm: this.freezeNorm,

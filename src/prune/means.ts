@@ -37,6 +37,7 @@ export async function computeMeans(
     // Not a scratch scope: the first forward may allocate the model's activations in here.
     const acc = arena.allocBytes(8 * n, "node sums");
     arena.f32(acc, 2 * n).fill(0);
+    be.upload(acc, 8 * n);
     // Before the forwards: their activations then end the arena, and model.releaseActs() can
     // free them (at n_ctx 1024 they are most of the memory the pruning after this needs).
     const mean = arena.tensor([n], "node means");
@@ -59,6 +60,7 @@ export async function computeMeans(
       onBatch?.(i + 1, batches);
     }
     f64ToF32Scaled(be, { out: mean.ptr, acc, n, scale: 1 / (batches * N) });
+    be.download([mean.ptr, 4 * n]);
     return {
       mean: arena.view(mean).slice(),
       weightsSha256: r.weightsSha256,

@@ -60,6 +60,7 @@ export function neuronpediaGraph(
   const seq = [tok.eot, ...item.tokens].slice(-model.cfg.nCtx);
   const T = seq.length, ctx = T - 1;
   model.forward(Int32Array.from(seq), null, 1, T);
+  model.downloadActs();
   const a = model.acts, arena = model.be.arena;
   const act = (id: string): number => {
     const n = parseNodeId(id)!;

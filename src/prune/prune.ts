@@ -98,8 +98,12 @@ export function findCircuit(
   lap("bisect");
   const kept = opt.ranking.slice(0, k).sort((a, b) => a - b);
   const calibration = curve.get(k)!.c;
-  // Each delta pass differs from the circuit's in one node: resume at that node's layer.
-  const deltaResume = new LayerCache(ms.model, () => ms.mask, ms.freezeNorm);
+  // Each delta pass differs from the circuit's in one node: resume at that node's layer. The
+  // cache keeps host copies of every block's input, which on a GPU would cost a wait per batch
+  // for blocks a GPU recomputes faster: there every pass runs in full.
+  const deltaResume = ms.model.be.kind === "cpu"
+    ? new LayerCache(ms.model, () => ms.mask, ms.freezeNorm)
+    : undefined;
   const m = measureCircuit(ms, data.evalItems, kept, calibration, st, {
     progress,
     lap,

@@ -35,8 +35,12 @@ export function trainMasks(
   ops.randnFill(be, { x: tau, n, seed: st.seed, stream: 0, std: hp.initNoise });
   const bias = arena.tensor([n], "init bias");
   arena.view(bias).fill(hp.initBias);
+  be.upload(bias.ptr, 4 * n);
   ops.addInPlace(be, { x: tau, y: bias.ptr, n });
   ops.maskClampHeaviside(be, { m: ms.ablation.mask, tau, n });
+  ms.maskWrittenByKernels();
+  // On a GPU the τ gradient is clipped on the device (no wait for its norm).
+  const normOut = be.forms ? arena.tensor([3], "tau gradient norm").ptr : 0;
   const pairs = pool.length / 2;
   const order = Array.from({ length: pairs }, (_, i) => i);
   const rng = new Rng(st.seed).fork(0x4D41534B);
@@ -62,8 +66,11 @@ export function trainMasks(
       temperature: hp.temperature,
       kcoef: hp.kCoef,
     });
-    const norm = Math.sqrt(ops.sumSquares(be, { x: g, n }));
-    if (norm > hp.clip) ops.scale(be, { x: g, n, factor: hp.clip / norm });
+    if (be.forms) be.forms.sumSquares({ x: g, n, out: normOut, clip: hp.clip });
+    else {
+      const norm = Math.sqrt(ops.sumSquares(be, { x: g, n }));
+      if (norm > hp.clip) ops.scale(be, { x: g, n, factor: hp.clip / norm });
+    }
     const lr = ops.lrSchedule(be, {
       step,
       total: hp.steps,
@@ -86,11 +93,13 @@ export function trainMasks(
       t: step + 1,
     });
     ops.maskClampHeaviside(be, { m: ms.ablation.mask, tau, n });
+    ms.maskWrittenByKernels();
     on = ops.countNonzero(be, { w: ms.ablation.mask, n });
     loss = taskLoss + hp.kCoef * on;
     lastTask = taskLoss;
     progress?.(phase, step + 1, hp.steps, { loss: taskLoss.toFixed(3), nodes: String(on) });
   }
+  be.download([tau, 4 * n]);
   const t = arena.f32(tau, n).slice();
   const ranking = Array.from({ length: n }, (_, i) => i).sort((a, b) => t[b] - t[a] || a - b);
   return { ranking, loss, on, taskLoss: lastTask };
@@ -115,6 +124,7 @@ export function attributionRanking(
     });
     progress?.("attribute", c + 1, chunks);
   }
+  ms.model.be.download([ms.ablation.dmask, 4 * n]);
   const g = ms.model.be.arena.f32(ms.ablation.dmask, n).slice();
   const ranking = Array.from({ length: n }, (_, i) => i).sort((a, b) =>
     Math.abs(g[b]) - Math.abs(g[a]) || a - b

@@ -4,7 +4,8 @@
  * CLI reads a folder into RunFiles (src/run/run_dir.ts `loadRun`), the browser viewer fetches
  * them (src/view/engine.ts), and an importer can convert another program's checkpoint into them.
  */
-import { Backend, type BackendOptions } from "../backend/backend.ts";
+import { ARENA_BASE } from "../backend/arena.ts";
+import { Backend, type BackendOptions, type ComputeBackend } from "../backend/backend.ts";
 import type { Tokenizer } from "../data/tokenizer.ts";
 import { UserError } from "../errors.ts";
 import { ARENA_BYTES, formatBytes, inferenceBytes, rowsPerPass } from "../model/memory.ts";
@@ -34,12 +35,12 @@ export interface OpenRun {
   path: string;
   rc: RunConfig;
   tokenizer: Tokenizer;
-  be: Backend;
+  be: ComputeBackend;
   /** The trained model, weights loaded and checked finite, sparse products chosen. */
   model: Model;
   /** SHA-256 of model.safetensors (hex): circuits and means name the weights they belong to. */
   weightsSha256: string;
-  /** Stops the backend's threads if openRun created the backend. */
+  /** Releases the backend (its threads, its device) if the opener created it. */
   close(): void;
 }
 
@@ -66,7 +67,7 @@ export function runName(path: string): string {
  */
 export async function openRun(
   files: RunFiles,
-  backend: Backend | BackendOptions = {},
+  backend: ComputeBackend | BackendOptions = {},
 ): Promise<OpenRun> {
   const { rc, tokenizer, tensors } = parseRunFiles(files);
   const need = inferenceBytes(rc.model);
@@ -78,9 +79,11 @@ export async function openRun(
   }
   const where = (f: string) => `${files.run}/${f}`;
   const weightsSha256 = await sha256Hex(files.model);
-  const owned = !(backend instanceof Backend);
-  const be = backend instanceof Backend ? backend : await Backend.create(backend);
+  const given = typeof (backend as ComputeBackend).run === "function";
+  const owned = !given;
+  const be = given ? backend as ComputeBackend : await Backend.create(backend as BackendOptions);
   try {
+    checkDeviceFits(be, need, files.run, rc.model.nCtx);
     const model = buildModel(be, rc, tensors, where(RUN_FILES.model));
     return {
       name: runName(files.run),
@@ -98,6 +101,20 @@ export async function openRun(
     if (owned) be.close();
     throw e;
   }
+}
+
+/**
+ * A GPU's arena is capped by what the device binds at once (docs/webgpu.md): a model that needs
+ * more is refused in one line naming the limit, before any weight is uploaded.
+ */
+export function checkDeviceFits(be: ComputeBackend, need: number, run: string, T: number): void {
+  const room = be.arena.maxBytes - ARENA_BASE;
+  if (be.kind === "cpu" || need <= room) return;
+  throw new UserError(
+    `${run}: this model needs ${formatBytes(need)} of GPU memory to run one sequence of ${T} ` +
+      `tokens, and this WebGPU device binds ${formatBytes(room)} at once ` +
+      `(maxStorageBufferBindingSize): use --backend cpu`,
+  );
 }
 
 /** The files parsed and checked against each other (what openRun does before any computing). */
@@ -121,7 +138,7 @@ export function parseRunFiles(
  * each tensor checked finite and the sparse products chosen; `where` names the file in errors.
  */
 export function buildModel(
-  be: Backend,
+  be: ComputeBackend,
   rc: RunConfig,
   tensors: Map<string, NamedTensor>,
   where: string,
@@ -129,6 +146,7 @@ export function buildModel(
   const model = new Model(be, rc.model, { training: false });
   for (const spec of model.layout.specs) {
     model.view(spec).set(tensors.get(spec.name)!.data);
+    // On the host copy, where the weights were just written (a host kernel on a GPU too).
     const bad = be.run("count_nonfinite", [model.ptr(spec), spec.size], 0);
     if (bad > 0) {
       throw new UserError(
@@ -136,6 +154,7 @@ export function buildModel(
       );
     }
   }
+  be.upload(model.params, 4 * model.layout.total);
   model.refresh(true);
   return model;
 }

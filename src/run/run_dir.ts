@@ -4,7 +4,8 @@
  * atomically (temp file in the same folder, then rename), so a run killed at any moment leaves
  * every file either old or new, never half-written.
  */
-import type { Backend, BackendOptions } from "../backend/backend.ts";
+import type { ComputeBackend } from "../backend/backend.ts";
+import { type ComputeOptions, createBackend, isBackend } from "../backend/create.ts";
 import { UserError } from "../errors.ts";
 import { writeAtomic } from "../util/write_atomic.ts";
 import type { ModelConfig } from "../model/config.ts";
@@ -264,11 +265,13 @@ export interface LoadedRun extends OpenRun {
 /**
  * Opens a finished run folder for evaluation, pruning or viewing (src/run/open.ts on the folder's
  * files); every problem a damaged or foreign folder can have is a one-line UserError that names
- * the file. `backend`: as openRun's (default: a new one-thread backend).
+ * the file. `backend`: one to use (the caller closes it), or the options of one to create
+ * (`backend: "webgpu"` for the GPU; default: a new one-thread CPU backend), closed by the
+ * result's close().
  */
 export async function loadRun(
   dir: string,
-  backend: Backend | BackendOptions = {},
+  backend: ComputeBackend | ComputeOptions = {},
 ): Promise<LoadedRun> {
   const run = new RunDir(dir.replace(/\/+$/, "") || "/");
   await checkFolder(run);
@@ -279,7 +282,18 @@ export async function loadRun(
     model: await run.readBytes(run.model),
   };
   const metrics = await readMetrics(run);
-  return { ...await openRun(files, backend), dir: run, metrics };
+  // The files are read before a device is acquired.
+  const be = isBackend(backend) ? backend : await createBackend(backend);
+  try {
+    const r = await openRun(files, be);
+    const close = () => {
+      if (!isBackend(backend)) be.close();
+    };
+    return { ...r, close, dir: run, metrics };
+  } catch (e) {
+    if (!isBackend(backend)) be.close();
+    throw e;
+  }
 }
 
 /** The run folder exists and is a folder (one line otherwise). */

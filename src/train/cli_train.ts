@@ -2,7 +2,7 @@
  * `thinwire train`: flags → RunConfig → train(). Every model and schedule number of docs/method.md §1-2
  * has a flag; defaults come from the preset.
  */
-import { commandFlags, threadsFlag } from "../cli_flags.ts";
+import { commandFlags, COMPUTE_FLAGS, computeFlags, computeUsage } from "../cli_flags.ts";
 import { UserError } from "../errors.ts";
 import { ANNEAL_SHAPES, type AnnealShape, type RunConfig } from "../run/config.ts";
 import { DENSE_LR, denseVariant, PRESETS } from "./presets.ts";
@@ -45,7 +45,7 @@ const NUMERIC: Record<string, [string, (rc: RunConfig, v: number) => void]> = {
 };
 
 /** The flags --resume takes; every other one would change the saved run's config. */
-const RESUME_FLAGS = new Set(["resume", "out", "threads", "quiet", "steps"]);
+const RESUME_FLAGS = new Set(["resume", "out", "threads", "backend", "quiet", "steps"]);
 
 function help(): string {
   const p = PRESETS.small;
@@ -92,8 +92,8 @@ function help(): string {
     "  --data DIR        train on the .py files under DIR (default: the embedded corpus)",
     "  --out DIR         run folder (default runs/<preset>[-dense]-s<seed>)",
     "  --resume          continue the run in --out from its last checkpoint, with its saved",
-    "                    config: only --steps, --threads and --quiet may be given with it",
-    "  --threads N       compute threads (default: all cores)",
+    "                    config: only --steps, --threads, --backend and --quiet may be given",
+    computeUsage(16),
     "  --sink / --no-sink       attention sink logits (default on)",
     "  --bigram / --no-bigram   dense bigram table (default on)",
     `  --anneal-shape S  how the L0 anneal falls: ${ANNEAL_SHAPES.join(" or ")} (default`,
@@ -126,7 +126,7 @@ export function parseTrainFlags(argv: string[]): TrainArgs | null {
     data: { type: "string" },
     out: { type: "string" },
     resume: { type: "boolean" },
-    threads: { type: "string" },
+    ...COMPUTE_FLAGS,
     sink: { type: "boolean" },
     "no-sink": { type: "boolean" },
     bigram: { type: "boolean" },
@@ -143,7 +143,7 @@ export function parseTrainFlags(argv: string[]): TrainArgs | null {
       throw new UserError(
         `--resume continues the run with its saved config; not with ${
           fixed.map((k) => `--${k}`).join(", ")
-        } (only --steps, --threads and --quiet apply)`,
+        } (only --steps, --threads, --backend and --quiet apply)`,
       );
     }
   }
@@ -180,13 +180,16 @@ export function parseTrainFlags(argv: string[]): TrainArgs | null {
   if (values["anneal-shape"] !== undefined) {
     rc.train.annealShape = values["anneal-shape"] as AnnealShape;
   }
-  const threads = threadsFlag(values.threads as string | undefined);
+  const { threads, backend } = computeFlags(
+    values as { threads?: string; backend?: string },
+  );
   const out = (values.out as string | undefined) ??
     `runs/${presetName}${rc.train.dense ? "-dense" : ""}-s${rc.train.seed}`;
   return {
     out,
     rc,
     threads,
+    backend,
     resume: !!values.resume,
     steps: values.steps === undefined ? undefined : rc.train.steps,
     quiet: !!values.quiet,

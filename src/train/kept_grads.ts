@@ -39,7 +39,7 @@
  * the pattern is always exactly W's nonzeros (Linear.refreshKept), and whether a step is dense
  * depends on its number only.
  */
-import type { Backend } from "../backend/backend.ts";
+import type { ComputeBackend } from "../backend/backend.ts";
 import {
   adamStep,
   adamStepCsr,
@@ -67,7 +67,7 @@ export class KeptGrads {
   readonly #kept: Set<ParamSpec>;
 
   constructor(
-    readonly be: Backend,
+    readonly be: ComputeBackend,
     readonly model: Model,
     readonly rc: RunConfig,
     /** Byte offsets of the Adam moments (the parameters' layout). */

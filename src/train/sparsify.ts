@@ -3,7 +3,7 @@
  * runs after every optimizer step, followed by decoupled weight decay (after top-k, so zeros stay
  * zero).
  */
-import type { Backend } from "../backend/backend.ts";
+import type { ComputeBackend } from "../backend/backend.ts";
 import { decayWeights } from "../backend/ops/index.ts";
 import { magnitudeTopK } from "../backend/ops/topk.ts";
 import type { Model } from "../model/model.ts";
@@ -52,7 +52,13 @@ export function isSparsified(spec: ParamSpec, rc: RunConfig): boolean {
 }
 
 /** Keeps the k largest-|w| entries of one tensor (block matrices: j protected per neuron). */
-export function topKTensor(be: Backend, model: Model, spec: ParamSpec, k: number, rc: RunConfig) {
+export function topKTensor(
+  be: ComputeBackend,
+  model: Model,
+  spec: ParamSpec,
+  k: number,
+  rc: RunConfig,
+) {
   const [rows, cols] = spec.shape.length === 2 ? spec.shape : [1, spec.size];
   const block = spec.cls === "block";
   magnitudeTopK(be, {
@@ -71,7 +77,7 @@ export function topKTensor(be: Backend, model: Model, spec: ParamSpec, k: number
  * limits both to some tensors (the sparse-gradient mode treats its kept tensors itself).
  */
 export function sparsifyAndDecay(
-  be: Backend,
+  be: ComputeBackend,
   model: Model,
   step: number,
   rc: RunConfig,

@@ -4,13 +4,35 @@
  * Adam, per-tensor top-k to the annealed L0, decoupled weight decay, sparse-copy refresh. With
  * --dense-grad-every R > 1, the steps between dense ones are sparse-gradient steps
  * (src/train/kept_grads.ts).
+ *
+ * On a GPU (a backend with device forms) the step is recorded as one submission with no wait:
+ * the loss stays on the device until `lastLoss()` reads it (the trainer does when it logs), so a
+ * non-finite loss is not caught before the update but at the next read (a status word counts it),
+ * and the products stay dense (docs/webgpu.md).
  */
-import type { Backend } from "../backend/backend.ts";
+import type { ComputeBackend } from "../backend/backend.ts";
 import { adamStep, fill, gradRmsNormalize, lrSchedule } from "../backend/ops/index.ts";
+import { UserError } from "../errors.ts";
 import { Model } from "../model/model.ts";
 import { type RunConfig } from "../run/config.ts";
 import { isDenseGradStep, KeptGrads } from "./kept_grads.ts";
 import { blockDensity, sparsifyAndDecay } from "./sparsify.ts";
+
+/** The status-word name a non-finite loss on a GPU is reported under (trainer.ts reads it). */
+export const LOSS_CHECK = { kernel: "train", what: "the loss" } as const;
+
+/**
+ * Throws the one-line UserError of a run a backend cannot train: the sparse-gradient mode
+ * (--dense-grad-every R > 1) needs the sparse products, which a GPU does not run.
+ */
+export function checkBackendTrains(be: { kind: string; sparseProducts: boolean }, rc: RunConfig) {
+  if (rc.train.denseGradEvery > 1 && !be.sparseProducts) {
+    throw new UserError(
+      `--backend ${be.kind} trains with dense gradients only (--dense-grad-every 1, the ` +
+        `method's steps), not --dense-grad-every ${rc.train.denseGradEvery}`,
+    );
+  }
+}
 
 export class StepRunner {
   readonly model: Model;
@@ -19,8 +41,17 @@ export class StepRunner {
   readonly adamV: number;
   /** The sparse-gradient steps' state, when R = denseGradEvery > 1. */
   readonly kept: KeptGrads | null;
+  /**
+   * True on a GPU: the loss stays on the device (lastLoss() waits for it), and a non-finite one
+   * is thrown at the next download instead of stopping the step.
+   */
+  readonly lossDeferred: boolean;
+  /** On a GPU: f32 results of the last step (mean loss, gradient RMS, 1/(rms + 1e-5)). */
+  readonly #results: number;
+  #loss = NaN;
 
-  constructor(readonly be: Backend, readonly rc: RunConfig) {
+  constructor(readonly be: ComputeBackend, readonly rc: RunConfig) {
+    checkBackendTrains(be, rc);
     this.model = new Model(be, rc.model);
     const total = this.model.layout.total;
     this.adamM = be.arena.tensor([total], "Adam m").ptr;
@@ -28,23 +59,46 @@ export class StepRunner {
     this.kept = rc.train.denseGradEvery > 1
       ? new KeptGrads(be, this.model, rc, this.adamM, this.adamV)
       : null;
+    this.lossDeferred = be.forms !== null;
+    this.#results = this.lossDeferred ? be.arena.tensor([4], "step results").ptr : 0;
   }
 
   /**
    * Runs step `step` (0-based) on B×T inputs/targets; returns the loss before the update and the
-   * learning rate used. A non-finite loss returns before changing any parameter.
+   * learning rate used. A non-finite loss returns before changing any parameter (on a GPU: see
+   * the file comment). On a GPU this waits for the step to finish: the trainer uses `record`.
    */
   step(inputs: Int32Array, targets: Int32Array, step: number): { loss: number; lr: number } {
+    const { lr } = this.record(inputs, targets, step);
+    return { loss: this.lastLoss(), lr };
+  }
+
+  /** The loss of the last step recorded (on a GPU: one wait for the device). */
+  lastLoss(): number {
+    if (!this.lossDeferred) return this.#loss;
+    this.be.download([this.#results, 4]);
+    return this.be.arena.f32(this.#results, 1)[0];
+  }
+
+  /**
+   * Runs (CPU) or records (GPU) step `step` without reading its loss on a GPU; returns the
+   * learning rate used (NaN when a non-finite loss on the CPU stopped the step).
+   */
+  record(inputs: Int32Array, targets: Int32Array, step: number): { lr: number } {
     const { be, model, rc } = this;
     const t = rc.train;
-    const loss = model.forward(inputs, targets, t.batchSize, rc.model.nCtx);
-    if (!Number.isFinite(loss)) return { loss, lr: NaN };
+    const dev = be.forms;
+    const fwd = dev ? { lossTo: this.#results } : {};
+    this.#loss = model.forward(inputs, targets, t.batchSize, rc.model.nCtx, fwd);
+    if (dev) be.checkFinite(LOSS_CHECK.kernel, LOSS_CHECK.what, this.#results, 1);
+    else if (!Number.isFinite(this.#loss)) return { lr: NaN };
     const kept = this.kept && !isDenseGradStep(step, rc) ? this.kept : null;
     this.kept?.setKept(kept !== null);
     if (kept) kept.zeroGrads();
     else fill(be, { x: model.grads, n: model.layout.total, value: 0 });
     model.backward();
     if (kept) kept.gradRmsNormalize();
+    else if (dev) dev.gradRmsNormalizeSpans([[model.grads, model.layout.total]], this.#results + 4);
     else gradRmsNormalize(be, { grad: model.grads, n: model.layout.total });
     const dens = blockDensity(step + 1, rc);
     const lr = lrSchedule(be, {
@@ -57,7 +111,7 @@ export class StepRunner {
     });
     if (kept) {
       kept.optimize(step, lr);
-      return { loss, lr };
+      return { lr };
     }
     adamStep(be, {
       param: model.params,
@@ -73,6 +127,7 @@ export class StepRunner {
     });
     sparsifyAndDecay(be, model, step + 1, rc, lr);
     model.refresh(!t.dense);
-    return { loss, lr };
+    be.flush();
+    return { lr };
   }
 }

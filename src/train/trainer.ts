@@ -3,7 +3,9 @@
  * 1, warmup + linear decay × the sharkfin factor, then per-tensor magnitude top-k to the annealed L0
  * and decoupled weight decay, after every step. Checkpoints are atomic and resumable bit-exactly.
  */
-import { Backend } from "../backend/backend.ts";
+import { ARENA_BASE } from "../backend/arena.ts";
+import type { BackendKind, ComputeBackend } from "../backend/backend.ts";
+import { backendLabel, createBackend } from "../backend/create.ts";
 import { aliveNeurons, countNonzero } from "../backend/ops/topk.ts";
 import { TRAIN_SEED } from "../data/corpus/index.ts";
 import {
@@ -31,6 +33,7 @@ import {
   type SafetensorsFile,
 } from "../model/safetensors.ts";
 import { formatDuration, Progress } from "../util/progress.ts";
+import { formatBytes, trainingBytes } from "../model/memory.ts";
 import {
   checkTrainingFits,
   FORMAT_VERSION,
@@ -55,8 +58,8 @@ import {
   writeMetrics,
 } from "../run/run_dir.ts";
 import { checkSparsityFeasible } from "./sparsify.ts";
-import { paramLayout } from "../model/params.ts";
-import { StepRunner } from "./step.ts";
+import { paramLayout, type ParamSpec } from "../model/params.ts";
+import { checkBackendTrains, LOSS_CHECK, StepRunner } from "./step.ts";
 import { validationXent } from "./validation.ts";
 import { sha256Hex } from "../util/sha256.ts";
 import { VERSION } from "../version.ts";
@@ -66,6 +69,8 @@ export interface TrainArgs {
   /** The run's config (with `resume`, config.json's is used instead). */
   rc: RunConfig;
   threads: number;
+  /** What to compute on (default "cpu"; "webgpu": docs/webgpu.md). Not part of the run's config. */
+  backend?: BackendKind;
   /** Continue the run in `out` from its checkpoint, with its saved config. */
   resume: boolean;
   /**
@@ -136,16 +141,28 @@ export async function train(args: TrainArgs): Promise<TrainResult> {
       `tokenizer has ${tok.vocabSize} tokens but the model expects ${m.vocabSize}`,
     );
   }
+  const kind = args.backend ?? "cpu";
+  checkBackendTrains({ kind, sparseProducts: kind === "cpu" }, rc);
   // Load the data before writing anything, so bad input leaves no half-made run behind.
   const { train: source, val: valSource } = await makeSources(rc, tok);
   const valBatches = fixedBatches(valSource, t.valBatches, t.batchSize, m.nCtx);
-  const madeFolder = !(await fileExists(run.dir));
-  await run.create();
-  const lock = await run.lock();
+  // So is a missing GPU, or one too small for the model.
+  const be = await createBackend({ threads: args.threads, backend: kind });
+  let madeFolder: boolean, lock: { release(): void };
+  try {
+    checkTrainingFitsDevice(be, rc);
+    madeFolder = !(await fileExists(run.dir));
+    await run.create();
+    lock = await run.lock();
+  } catch (e) {
+    be.close();
+    throw e;
+  }
   // Until its first checkpoint a new run can be redone from nothing: a failure before it removes
   // what this call wrote (a run killed then resumes from step 0).
   let written = !args.resume;
-  const be = await Backend.create({ threads: args.threads });
+  // Steps whose loss was checked finite (on a GPU: read, at log steps), and the last checkpoint.
+  let checkedTo = 0, lastSaved = 0;
   try {
     const runner = new StepRunner(be, rc);
     const { model, adamM, adamV } = runner;
@@ -188,7 +205,7 @@ export async function train(args: TrainArgs): Promise<TrainResult> {
           t.denseGradEvery > 1 ? ` (dense gradients every ${t.denseGradEvery} steps)` : ""
         }, ${model.d.L} layers, d_model ${model.d.C}, ` +
           `${(total / 1e6).toFixed(2)}M parameters, ${B}×${T} tokens/step, ${t.steps} steps, ` +
-          `${be.threads} thread(s) → ${args.out}` + (args.resume ? ` (from step ${start})` : ""),
+          `${backendLabel(be)} → ${args.out}` + (args.resume ? ` (from step ${start})` : ""),
       );
       if (start >= t.steps) {
         console.error(
@@ -198,22 +215,30 @@ export async function train(args: TrainArgs): Promise<TrainResult> {
     }
     const t0 = performance.now();
     let windowStart = performance.now(), windowTokens = 0;
-    let lastLoss = NaN, lastVal = NaN, lastSaved = start;
+    let lastLoss = NaN, lastVal = NaN;
+    lastSaved = checkedTo = start;
     for (let step = start; step < end; step++) {
       splitBatch(source.nextBatch(B, T), B, T, inputs, targets);
-      const { loss, lr } = runner.step(inputs, targets, step);
-      if (!Number.isFinite(loss)) {
-        throw new UserError(
-          `loss became ${loss} at step ${step + 1}; stopped. The last good checkpoint (step ` +
-            `${lastSaved}) is in ${run.stateDir}`,
-          3,
-        );
-      }
-      lastLoss = loss;
+      const { lr } = runner.record(inputs, targets, step);
       windowTokens += N;
       const done = step + 1;
       const last = done === t.steps;
-      if (done % t.logEvery === 0 || last) {
+      const logged = done % t.logEvery === 0 || last;
+      // On a GPU the loss is read (one wait) only where it is logged or training stops.
+      if (logged || done === end || !runner.lossDeferred) {
+        const loss = runner.lastLoss();
+        if (!Number.isFinite(loss)) {
+          throw new UserError(
+            `loss became ${loss} at step ${done}; stopped. The last good checkpoint (step ` +
+              `${lastSaved}) is in ${run.stateDir}`,
+            3,
+          );
+        }
+        lastLoss = loss;
+        checkedTo = done;
+      }
+      const loss = lastLoss;
+      if (logged) {
         const now = performance.now();
         const row: MetricsRow = { step: done, "train/xent": loss, lr };
         if (done % t.evalEvery === 0 || last) row["val/xent"] = lastVal = valLoss();
@@ -270,7 +295,7 @@ export async function train(args: TrainArgs): Promise<TrainResult> {
     return result;
   } catch (e) {
     if (written) await removeUnstarted(run, madeFolder);
-    throw translateArenaError(e, rc);
+    throw translateDeviceLoss(translateArenaError(e, rc), checkedTo, lastSaved, run);
   } finally {
     be.close();
     lock.release();
@@ -288,8 +313,44 @@ async function removeUnstarted(run: RunDir, madeFolder: boolean): Promise<void> 
   }
 }
 
+/**
+ * A GPU's arena is capped by what the device binds at once (docs/webgpu.md): a model whose
+ * training needs more is refused in one line naming the limit, before anything is written.
+ */
+function checkTrainingFitsDevice(be: ComputeBackend, rc: RunConfig): void {
+  const need = trainingBytes(rc.model, rc.train.batchSize, rc.model.nCtx);
+  const room = be.arena.maxBytes - ARENA_BASE;
+  if (be.kind === "cpu" || need <= room) return;
+  throw new UserError(
+    `training this model on batches of ${rc.train.batchSize}×${rc.model.nCtx} tokens needs ` +
+      `${formatBytes(need)} of GPU memory, and this WebGPU device binds ${formatBytes(room)} ` +
+      `at once (maxStorageBufferBindingSize): lower --batch or --n-ctx, or use --backend cpu`,
+  );
+}
+
+/**
+ * A non-finite loss on a GPU is counted on the device and thrown at the next download (a log
+ * step, a validation, a checkpoint): the line the CPU path gives, with the steps it lies between.
+ */
+function translateDeviceLoss(e: unknown, checkedTo: number, saved: number, run: RunDir): unknown {
+  const prefix = `${LOSS_CHECK.kernel}: ${LOSS_CHECK.what} has NaN/Inf`;
+  if (!(e instanceof KernelError) || !e.message.startsWith(prefix)) return e;
+  return new UserError(
+    `loss became NaN or Inf after step ${checkedTo} (found on the GPU at a later log step); ` +
+      `stopped. The last good checkpoint (step ${saved}) is in ${run.stateDir}`,
+    3,
+  );
+}
+
 /** The arena running out is a size the user chose: one line saying so (exit 2). */
 function translateArenaError(e: unknown, rc: RunConfig): unknown {
+  if (e instanceof KernelError && /^arena: out of WebGPU memory/.test(e.message)) {
+    return new UserError(
+      `this model does not fit what the WebGPU device binds at once at batches of ` +
+        `${rc.train.batchSize}×${rc.model.nCtx} tokens (${e.message}): lower --batch or --n-ctx, ` +
+        `or use --backend cpu`,
+    );
+  }
   if (e instanceof KernelError && /^arena: out of memory/.test(e.message)) {
     return new UserError(
       `this model does not fit the 2 GiB of WebAssembly memory at batches of ` +
@@ -341,27 +402,62 @@ function runConfigJson(rc: RunConfig, tok: Tokenizer) {
   };
 }
 
-function sparsityMetrics(be: Backend, model: Model): MetricsRow {
+function sparsityMetrics(be: ComputeBackend, model: Model): MetricsRow {
   const out: MetricsRow = {};
   let l0 = 0, l0NonEmbed = 0;
-  for (const spec of model.layout.specs) {
-    if (spec.name === "bigram_table") continue;
-    const nnz = countNonzero(be, { w: model.ptr(spec), n: spec.size });
+  const specs = model.layout.specs.filter((s) => s.name !== "bigram_table");
+  const counts = tensorCounts(be, model, specs);
+  specs.forEach((spec, i) => {
+    const nnz = counts[i].nnz;
     l0 += nnz;
     if (spec.cls !== "embed") l0NonEmbed += nnz;
     if (spec.cls !== "dense") out[`L0/${spec.name}`] = nnz;
-    if (spec.cls === "block") {
-      const [rows, cols] = spec.shape;
-      const axis = spec.axis === "col" ? "col" : "row";
-      out[`alive_neurons/${spec.name}`] = aliveNeurons(be, {
-        w: model.ptr(spec),
-        rows,
-        cols,
-        axis,
-      });
-    }
-  }
+    if (spec.cls === "block") out[`alive_neurons/${spec.name}`] = counts[i].alive;
+  });
   return { L0: l0, L0_non_embed: l0NonEmbed, ...out };
+}
+
+/**
+ * Nonzeros of each tensor, and for block matrices the neurons with one. On a GPU the counts are
+ * written to the arena by the device forms and read in one download, not one wait each.
+ */
+function tensorCounts(
+  be: ComputeBackend,
+  model: Model,
+  specs: ParamSpec[],
+): { nnz: number; alive: number }[] {
+  const axisOf = (spec: ParamSpec) => spec.axis === "col" ? "col" as const : "row" as const;
+  const dev = be.forms;
+  if (!dev) {
+    return specs.map((spec) => ({
+      nnz: countNonzero(be, { w: model.ptr(spec), n: spec.size }),
+      alive: spec.cls === "block"
+        ? aliveNeurons(be, {
+          w: model.ptr(spec),
+          rows: spec.shape[0],
+          cols: spec.shape[1],
+          axis: axisOf(spec),
+        })
+        : 0,
+    }));
+  }
+  const arena = be.arena, mark = arena.mark();
+  try {
+    const out = arena.allocBytes(8 * specs.length, "tensor counts");
+    specs.forEach((spec, i) => {
+      const w = model.ptr(spec);
+      dev.countNonzero({ w, n: spec.size, out: out + 8 * i });
+      if (spec.cls === "block") {
+        const [rows, cols] = spec.shape;
+        dev.aliveNeurons({ w, rows, cols, axis: axisOf(spec), out: out + 8 * i + 4 });
+      }
+    });
+    be.download([out, 8 * specs.length]);
+    const u = arena.u32(out, 2 * specs.length);
+    return specs.map((_, i) => ({ nnz: u[2 * i], alive: u[2 * i + 1] }));
+  } finally {
+    arena.reset(mark);
+  }
 }
 
 function formatCount(n: number): string {
@@ -404,6 +500,7 @@ function modelTensors(model: Model): NamedTensor[] {
 
 /** Writes model.safetensors (reference names and layouts); returns its bytes. */
 export async function saveModel(run: RunDir, model: Model, rc: RunConfig): Promise<Uint8Array> {
+  model.be.download([model.params, 4 * model.layout.total]);
   const bytes = encodeModelFile(modelTensors(model), rc.model);
   await writeAtomic(run.model, bytes);
   return bytes;
@@ -435,6 +532,7 @@ async function saveCheckpoint(
 ): Promise<void> {
   const n = model.layout.total;
   const arena = model.be.arena;
+  model.be.download([model.params, 4 * n], [adamM, 4 * n], [adamV, 4 * n]);
   const bytes = encodeSafetensors([
     { name: "params", shape: [n], data: arena.f32(model.params, n) },
     { name: "adam_m", shape: [n], data: arena.f32(adamM, n) },
@@ -468,6 +566,8 @@ export function restoreTrainingState(
       throw new UserError(`${where}: tensor ${name} missing or of the wrong size`);
     }
     arena.f32(ptr, n).set(t.data);
+    model.be.upload(ptr, 4 * n);
+    // On the host copy (a host kernel on a GPU too).
     const bad = model.be.run("count_nonfinite", [ptr, n], 0);
     if (bad > 0) {
       throw new UserError(`${where}: tensor ${name} has ${bad} NaN/Inf value(s): not resumable`);

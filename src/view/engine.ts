@@ -7,7 +7,7 @@
  * Browser-safe (no Deno APIs): the page runs it in a dedicated worker (src/view/page/
  * model_worker.ts); tests run it in Deno.
  */
-import type { Backend } from "../backend/backend.ts";
+import type { ComputeBackend } from "../backend/backend.ts";
 import { corpusSource } from "../data/dataset.ts";
 import { TRAIN_SEED } from "../data/corpus/index.ts";
 import type { Tokenizer } from "../data/tokenizer.ts";
@@ -225,7 +225,7 @@ export class Engine {
   get tok(): Tokenizer {
     return this.run.tokenizer;
   }
-  get be(): Backend {
+  get be(): ComputeBackend {
     return this.run.be;
   }
   get model(): Model {

@@ -4,7 +4,7 @@
  * x̃ = m[c]·x + (1 − m[c])·μ[c]; the backward passes m·dout to the input and accumulates the mask
  * gradient Σ_tokens (x − μ)·dout. Also the f64 per-channel token sums the node means are made of.
  */
-import type { Backend } from "../backend.ts";
+import type { ComputeBackend } from "../backend.ts";
 import { checkBuffers, checkDims } from "./layer_args.ts";
 
 export interface AblateForwardArgs {
@@ -21,7 +21,7 @@ export interface AblateForwardArgs {
 }
 
 /** Ablates the channels of x [C,N] in place, keeping the original in raw. */
-export function ablateForward(be: Backend, a: AblateForwardArgs): void {
+export function ablateForward(be: ComputeBackend, a: AblateForwardArgs): void {
   const { C, N } = a;
   const shapes = `x [C=${C}, N=${N}]`;
   checkDims("ablate_forward", shapes, { C, N });
@@ -49,7 +49,7 @@ export interface AblateBackwardArgs {
 }
 
 /** Gradient of ablateForward: to its input (overwrites dinp) and to the mask (accumulates dm). */
-export function ablateBackward(be: Backend, a: AblateBackwardArgs): void {
+export function ablateBackward(be: ComputeBackend, a: AblateBackwardArgs): void {
   const { C, N } = a;
   const shapes = `dout [C=${C}, N=${N}]`;
   checkDims("ablate_backward", shapes, { C, N });
@@ -65,7 +65,10 @@ export function ablateBackward(be: Backend, a: AblateBackwardArgs): void {
 }
 
 /** acc [C] (f64, 8-byte entries) += Σ_n x[c,n] over the N tokens of x [C,N], in token order. */
-export function rowSumF64(be: Backend, a: { acc: number; x: number; C: number; N: number }): void {
+export function rowSumF64(
+  be: ComputeBackend,
+  a: { acc: number; x: number; C: number; N: number },
+): void {
   const { C, N } = a;
   const shapes = `x [C=${C}, N=${N}]`;
   checkDims("row_sum_f64", shapes, { C, N });

@@ -4,12 +4,12 @@
  * (u8 [C,N], 1 = kept) carries the choice to the backward. k ≥ C keeps everything, k = 0 nothing.
  */
 import type { U8Ptr } from "../arena.ts";
-import type { Backend } from "../backend.ts";
+import type { ComputeBackend } from "../backend.ts";
 import { checkBuffers, checkDims, withScratch } from "./layer_args.ts";
 
 /** out [C,N] = inp with each token's C − k smallest-|x| entries zeroed; mask [C,N] u8. out may be inp. */
 export function absTopKForward(
-  be: Backend,
+  be: ComputeBackend,
   a: { out: number; mask: U8Ptr; inp: number; C: number; N: number; k: number },
 ): void {
   const { C, N, k } = a;
@@ -38,7 +38,7 @@ export interface AbsTopKBackwardArgs {
   N: number;
 }
 
-function backward(be: Backend, kernel: string, a: AbsTopKBackwardArgs): void {
+function backward(be: ComputeBackend, kernel: string, a: AbsTopKBackwardArgs): void {
   const { C, N } = a;
   const shapes = `dout [C=${C}, N=${N}]`;
   checkDims(kernel, shapes, { C, N });
@@ -51,7 +51,7 @@ function backward(be: Backend, kernel: string, a: AbsTopKBackwardArgs): void {
 }
 
 /** dinp [C,N] += dout where mask is set (the gradient flows through kept entries only). */
-export function absTopKBackward(be: Backend, a: AbsTopKBackwardArgs): void {
+export function absTopKBackward(be: ComputeBackend, a: AbsTopKBackwardArgs): void {
   backward(be, "abstopk_backward", a);
 }
 
@@ -59,6 +59,6 @@ export function absTopKBackward(be: Backend, a: AbsTopKBackwardArgs): void {
  * dinp [C,N] = dout where mask is set, 0 elsewhere: bit for bit what a zero-filled dinp gets from
  * absTopKBackward (−0 gradients become +0), without the fill. dinp may be dout.
  */
-export function absTopKBackwardWrite(be: Backend, a: AbsTopKBackwardArgs): void {
+export function absTopKBackwardWrite(be: ComputeBackend, a: AbsTopKBackwardArgs): void {
   backward(be, "abstopk_backward_write", a);
 }

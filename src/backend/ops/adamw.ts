@@ -3,7 +3,7 @@
  * weight decay (applied after the weight top-k so pruned zeros stay zero) and the learning-rate
  * schedule. All arithmetic happens in wasm; these wrappers only check arguments.
  */
-import type { Backend } from "../backend.ts";
+import type { ComputeBackend } from "../backend.ts";
 import { KernelError } from "../../errors.ts";
 import { checkBuffers, checkDims, checkFinite } from "./layer_args.ts";
 import { scale } from "./residual.ts";
@@ -25,7 +25,7 @@ export interface AdamStepArgs {
 }
 
 /** One Adam step: m, v updated, param −= lr·m̂/(sqrt(v̂) + eps). */
-export function adamStep(be: Backend, a: AdamStepArgs): void {
+export function adamStep(be: ComputeBackend, a: AdamStepArgs): void {
   const { n } = a;
   const shapes = `n=${n} lr=${a.lr} beta1=${a.beta1} beta2=${a.beta2} eps=${a.eps} t=${a.t}`;
   checkDims("adam_step", shapes, { n }, 0);
@@ -55,7 +55,7 @@ export function adamStep(be: Backend, a: AdamStepArgs): void {
  * updated weights are then multiplied by `factor` (the decay 1 − lr·wd, or 1 for none).
  */
 export function adamStepCsr(
-  be: Backend,
+  be: ComputeBackend,
   a: Omit<AdamStepArgs, "n"> & { w: SparseMatrix; factor: number },
 ): void {
   const { w } = a;
@@ -99,7 +99,10 @@ export function adamStepCsr(
 }
 
 /** param[i] *= factor, i < n (the caller passes factor = 1 − lr·wd): the scale kernel. */
-export function decayWeights(be: Backend, a: { param: number; n: number; factor: number }): void {
+export function decayWeights(
+  be: ComputeBackend,
+  a: { param: number; n: number; factor: number },
+): void {
   scale(be, { x: a.param, n: a.n, factor: a.factor });
 }
 
@@ -120,7 +123,7 @@ export interface LrScheduleArgs {
  * Learning rate at `step`: base · warmup/decay factor · sqrt(pfracTarget/pfracNow) (docs/method.md §2).
  * Warmup (step+1)/W over the first W = warmupFrac·total steps, then (total − step)/(total − W).
  */
-export function lrSchedule(be: Backend, a: LrScheduleArgs): number {
+export function lrSchedule(be: ComputeBackend, a: LrScheduleArgs): number {
   const shapes = `step=${a.step} total=${a.total} warmupFrac=${a.warmupFrac} ` +
     `pfracTarget=${a.pfracTarget} pfracNow=${a.pfracNow}`;
   checkDims("lr_schedule", shapes, { total: a.total });

@@ -9,7 +9,7 @@
  * per-thread scratch from the top of the arena (the kernels copy a pair's rows there so that they
  * sit contiguously in cache) and gives it back before returning.
  */
-import type { Backend } from "../backend.ts";
+import type { ComputeBackend } from "../backend.ts";
 import { KernelError } from "../../errors.ts";
 
 export interface AttentionShape {
@@ -61,7 +61,7 @@ function shapeText(s: AttentionShape): string {
 
 /** Validates the shape and that each named pointer holds its tensor inside the memory. */
 function check(
-  be: Backend,
+  be: ComputeBackend,
   kernel: string,
   s: AttentionShape,
   tensors: Record<string, [ptr: number, floats: number]>,
@@ -94,7 +94,7 @@ function check(
  * `extra` floats.
  */
 function withScratch(
-  be: Backend,
+  be: ComputeBackend,
   s: AttentionShape,
   blocks: number,
   extra: number,
@@ -121,7 +121,7 @@ export function attentionFlops(s: AttentionShape): number {
  * out[H·dh, N] = Σ_{j≤t} p[h,b,t,j] v[:, b·T+j] with p = softmax over keys 0..t (and the sink, if
  * any) of q·k/sqrt(dh); saves p in att [H, B, T, T]. sink [H] or 0.
  */
-export function attentionForward(be: Backend, a: AttentionForwardArgs): void {
+export function attentionForward(be: ComputeBackend, a: AttentionForwardArgs): void {
   const kernel = "attention_forward";
   const act = a.H * a.dh * a.B * a.T;
   check(be, kernel, a, {
@@ -138,7 +138,7 @@ export function attentionForward(be: Backend, a: AttentionForwardArgs): void {
   });
 }
 
-function backward(be: Backend, kernel: string, a: AttentionBackwardArgs): void {
+function backward(be: ComputeBackend, kernel: string, a: AttentionBackwardArgs): void {
   const act = a.H * a.dh * a.B * a.T;
   const att = a.H * a.B * a.T * a.T;
   check(be, kernel, a, {
@@ -167,7 +167,7 @@ function backward(be: Backend, kernel: string, a: AttentionBackwardArgs): void {
  * Backward of attentionForward: accumulates dq, dk, dv [H·dh, N] and, when sink ≠ 0, dsink [H].
  * datt [H, B, T, T] is scratch.
  */
-export function attentionBackward(be: Backend, a: AttentionBackwardArgs): void {
+export function attentionBackward(be: ComputeBackend, a: AttentionBackwardArgs): void {
   backward(be, "attention_backward", a);
 }
 
@@ -175,6 +175,6 @@ export function attentionBackward(be: Backend, a: AttentionBackwardArgs): void {
  * attentionBackward with dq, dk, dv written instead of added to: bit for bit what zero-filled
  * dq, dk, dv get, without the fill or the reads. dsink is still accumulated.
  */
-export function attentionBackwardWrite(be: Backend, a: AttentionBackwardArgs): void {
+export function attentionBackwardWrite(be: ComputeBackend, a: AttentionBackwardArgs): void {
   backward(be, "attention_backward_write", a);
 }

@@ -4,12 +4,12 @@
  * are checked in wasm first: one outside [0, V) is a KernelError. The backwards accumulate and are
  * deterministic (threads split channels; tokens are added in order).
  */
-import type { Backend } from "../backend.ts";
+import type { ComputeBackend } from "../backend.ts";
 import { checkBuffers, checkDims, checkIdsInRange } from "./layer_args.ts";
 
 /** out[c,n] = wte[tokens[n]·C + c]; tokens Int32 [N], wte [V,C]. */
 export function embeddingForward(
-  be: Backend,
+  be: ComputeBackend,
   a: { out: number; tokens: number; wte: number; C: number; N: number; V: number },
 ): void {
   const { C, N, V } = a;
@@ -29,7 +29,7 @@ export function embeddingForward(
  * trusted to be the ones embeddingForward checked, and only need to be ≥ 0.
  */
 export function embeddingBackward(
-  be: Backend,
+  be: ComputeBackend,
   a: { dwte: number; dout: number; tokens: number; C: number; N: number; V?: number },
 ): void {
   const { C, N } = a;
@@ -48,7 +48,7 @@ export function embeddingBackward(
 
 /** logits[v,n] += table[tokens[n]·V + v]; table [V,V], logits [V,N]. */
 export function bigramForward(
-  be: Backend,
+  be: ComputeBackend,
   a: { logits: number; tokens: number; table: number; V: number; N: number },
 ): void {
   const { V, N } = a;
@@ -65,7 +65,7 @@ export function bigramForward(
 
 /** dtable[tokens[n]·V + v] += dlogits[v,n]. */
 export function bigramBackward(
-  be: Backend,
+  be: ComputeBackend,
   a: { dtable: number; dlogits: number; tokens: number; V: number; N: number },
 ): void {
   const { V, N } = a;

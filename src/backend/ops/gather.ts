@@ -2,7 +2,7 @@
  * Column gathers and scatters of feature-major activations (asm/kernels/gather.ts): logits at
  * only the positions a loss reads.
  */
-import type { Backend } from "../backend.ts";
+import type { ComputeBackend } from "../backend.ts";
 import { checkBuffers, checkDims, checkIdsInRange } from "./layer_args.ts";
 
 interface ColsArgs {
@@ -14,7 +14,7 @@ interface ColsArgs {
 }
 
 function check(
-  be: Backend,
+  be: ComputeBackend,
   kernel: string,
   a: ColsArgs & { out: number; inp: number },
   outCols: number,
@@ -31,13 +31,16 @@ function check(
 }
 
 /** out [C, R] = inp [C, N] at columns idx. */
-export function gatherCols(be: Backend, a: ColsArgs & { out: number; inp: number }): void {
+export function gatherCols(be: ComputeBackend, a: ColsArgs & { out: number; inp: number }): void {
   check(be, "gather_cols_f32", a, a.R, a.N);
   be.run("gather_cols_f32", [a.out, a.inp, a.idx, a.C, a.N, a.R], a.C * a.R);
 }
 
 /** out [C, N] at columns idx += inp [C, R] (in r order where columns repeat). */
-export function scatterAddCols(be: Backend, a: ColsArgs & { out: number; inp: number }): void {
+export function scatterAddCols(
+  be: ComputeBackend,
+  a: ColsArgs & { out: number; inp: number },
+): void {
   check(be, "scatter_add_cols_f32", a, a.N, a.R);
   be.run("scatter_add_cols_f32", [a.out, a.inp, a.idx, a.C, a.N, a.R], a.C * a.R);
 }

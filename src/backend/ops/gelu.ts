@@ -4,12 +4,12 @@
  * x = −1.19, ≤ 6 ulp in the negative tail).
  */
 import type { U8Ptr } from "../arena.ts";
-import type { Backend } from "../backend.ts";
+import type { ComputeBackend } from "../backend.ts";
 import { KernelError } from "../../errors.ts";
 import { checkBuffers, checkDims, withScratch } from "./layer_args.ts";
 
 /** Runs a GELU kernel with its per-thread scratch (gelu_scratch_bytes each). */
-function run(be: Backend, kernel: string, args: number[], work: number): void {
+function run(be: ComputeBackend, kernel: string, args: number[], work: number): void {
   const bytes = be.run("gelu_scratch_bytes", [], 0) * be.threads;
   withScratch(be, bytes, (scratch) => be.run(kernel, [...args, scratch], work));
 }
@@ -19,7 +19,7 @@ function run(be: Backend, kernel: string, args: number[], work: number): void {
  * phi[i] = 1 + erf(inp[i]/√2), which geluBackwardWrite then reads instead of evaluating again.
  */
 export function geluForward(
-  be: Backend,
+  be: ComputeBackend,
   a: { out: number; inp: number; n: number; phi?: number },
 ): void {
   const kernel = a.phi === undefined ? "gelu_forward" : "gelu_forward_phi";
@@ -52,7 +52,7 @@ export function geluForward(
  * the same bits at about half the cost. dinp may be dout.
  */
 export function geluBackwardWrite(
-  be: Backend,
+  be: ComputeBackend,
   a: { dinp: number; dout: number; inp: number; n: number; mask?: U8Ptr; phi?: number },
 ): void {
   const kernel = a.phi === undefined ? "gelu_backward_write" : "gelu_backward_write_phi";
@@ -73,7 +73,7 @@ export function geluBackwardWrite(
 
 /** dinp[i] += dout[i]·gelu'(inp[i]), i < n. */
 export function geluBackward(
-  be: Backend,
+  be: ComputeBackend,
   a: { dinp: number; dout: number; inp: number; n: number },
 ): void {
   const shapes = `n=${a.n}`;

@@ -17,7 +17,7 @@
  * Results are bit-reproducible: every element follows one summation order (see the kernel file),
  * whatever the micro-kernel, tiling or thread count; src/reference/gemm.ts matches bit for bit.
  */
-import type { Backend } from "../backend.ts";
+import type { ComputeBackend } from "../backend.ts";
 import { KernelError } from "../../errors.ts";
 
 /** The GEMM micro-kernel variants in the module: name and register tile (MR rows × NR columns). */
@@ -77,7 +77,7 @@ function checkPtrs(kernel: string, ptrs: Record<string, number | undefined>, sha
 
 /** Each operand [ptr, ptr + 4·count) must lie inside the memory (a kernel would trap). */
 function checkSpans(
-  be: Backend,
+  be: ComputeBackend,
   kernel: string,
   spans: Record<string, [number | undefined, number]>,
   shapes: string,
@@ -99,7 +99,7 @@ function checkSpans(
  * transA: A is stored [K,M]; transB: B is stored [N,K]; accumulate: add to C instead of
  * overwriting it. K = 0 leaves C = bias (or 0), or C (+ bias) when accumulating.
  */
-export function gemm(be: Backend, p: GemmParams): void {
+export function gemm(be: ComputeBackend, p: GemmParams): void {
   const name = p.kernel ?? GEMM_DEFAULT;
   const { M, N, K } = p;
   const shapes = `M=${M} N=${N} K=${K} A ${p.transA ? `[K,M]` : `[M,K]`} B ${
@@ -143,7 +143,7 @@ export function gemm(be: Backend, p: GemmParams): void {
 
 /** dbias[C] += Σ_n dout[C,N] (the bias gradient of a feature-major linear layer). */
 export function biasBackward(
-  be: Backend,
+  be: ComputeBackend,
   p: { dbias: number; dout: number; C: number; N: number },
 ): void {
   const name = "bias_backward_f32";

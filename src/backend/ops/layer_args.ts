@@ -3,7 +3,7 @@
  * residual, embedding, xent, adamw, reduce, random). Every problem becomes a KernelError naming
  * the kernel and the shapes, thrown before anything runs.
  */
-import type { Backend } from "../backend.ts";
+import type { ComputeBackend } from "../backend.ts";
 import { KernelError } from "../../errors.ts";
 
 const I32_MAX = 0x7fffffff;
@@ -28,7 +28,7 @@ export function checkDims(
  * `align`, 4 for f32/i32 data, 1 for u8 masks) and the buffer must lie inside the memory.
  */
 export function checkBuffers(
-  be: Backend,
+  be: ComputeBackend,
   kernel: string,
   shapes: string,
   bufs: Record<string, [ptr: number, bytes: number, align?: number]>,
@@ -59,7 +59,7 @@ export function checkFinite(kernel: string, shapes: string, vals: Record<string,
 
 /** Throws unless every one of the n i32 at ptr lies in [lo, hi) (checked in wasm). */
 export function checkIdsInRange(
-  be: Backend,
+  be: ComputeBackend,
   kernel: string,
   shapes: string,
   what: string,
@@ -76,11 +76,27 @@ export function checkIdsInRange(
 }
 
 /** Runs fn with `bytes` of temporary arena memory (64-byte aligned), released afterwards. */
-export function withScratch<T>(be: Backend, bytes: number, fn: (ptr: number) => T): T {
+export function withScratch<T>(be: ComputeBackend, bytes: number, fn: (ptr: number) => T): T {
   const mark = be.arena.mark();
   try {
     return fn(be.arena.allocBytes(Math.max(bytes, 64), "kernel scratch"));
   } finally {
     be.arena.reset(mark);
   }
+}
+
+/**
+ * A result a GPU form writes to `words` 4-byte words of arena scratch, downloaded (one wait) and
+ * copied out: what a wrapper returns on a backend whose kernels do not return numbers.
+ */
+export function deviceResult(
+  be: ComputeBackend,
+  words: number,
+  fn: (out: number) => void,
+): { f32: Float32Array; u32: Uint32Array } {
+  return withScratch(be, 4 * words, (out) => {
+    fn(out);
+    be.download([out, 4 * words]);
+    return { f32: be.arena.f32(out, words).slice(), u32: be.arena.u32(out, words).slice() };
+  });
 }

@@ -3,12 +3,12 @@
  * docs/method.md §4): the surrogate gradient of τ, the clamp + Heaviside that makes m, the calibrated
  * two-candidate loss with its gradient in (scale, shift), and f64 sums to f32 means.
  */
-import type { Backend } from "../backend.ts";
+import type { ComputeBackend } from "../backend.ts";
 import { checkBuffers, checkDims, checkFinite, withScratch } from "./layer_args.ts";
 
 /** g = (dm + kcoef)·σ'(τ/T)/T over n nodes (the Heaviside's sigmoid-derivative surrogate). */
 export function maskSurrogateGrad(
-  be: Backend,
+  be: ComputeBackend,
   a: { g: number; tau: number; dm: number; n: number; temperature: number; kcoef: number },
 ): void {
   const { n } = a;
@@ -24,7 +24,10 @@ export function maskSurrogateGrad(
 }
 
 /** τ = clamp(τ, −1, 1) and m = H(τ) = [τ > 0] over n nodes. */
-export function maskClampHeaviside(be: Backend, a: { m: number; tau: number; n: number }): void {
+export function maskClampHeaviside(
+  be: ComputeBackend,
+  a: { m: number; tau: number; n: number },
+): void {
   const shapes = `n=${a.n}`;
   checkDims("mask_clamp_heaviside", shapes, { n: a.n });
   checkBuffers(be, "mask_clamp_heaviside", shapes, { m: [a.m, 4 * a.n], tau: [a.tau, 4 * a.n] });
@@ -44,7 +47,7 @@ export interface CalibLoss {
  * losses into `losses` [n] when given.
  */
 export function calibLossGrad(
-  be: Backend,
+  be: ComputeBackend,
   a: { d: number; n: number; scale: number; shift: number; losses?: number },
 ): CalibLoss {
   const { n } = a;
@@ -64,7 +67,7 @@ export function calibLossGrad(
 
 /** out [n] f32 = acc [n] f64 × scale. */
 export function f64ToF32Scaled(
-  be: Backend,
+  be: ComputeBackend,
   a: { out: number; acc: number; n: number; scale: number },
 ): void {
   const shapes = `n=${a.n} scale=${a.scale}`;

@@ -2,13 +2,13 @@
  * Gaussian fill for weight initialisation (asm/kernels/random.ts): counter-based, so x[i] depends
  * only on (seed, stream, i): the same for any thread count and call order.
  */
-import type { Backend } from "../backend.ts";
+import type { ComputeBackend } from "../backend.ts";
 import { KernelError } from "../../errors.ts";
 import { checkBuffers, checkDims, checkFinite } from "./layer_args.ts";
 
 /** x[i] = std·N(0,1) for i < n; seed and stream are 32-bit unsigned integers. */
 export function randnFill(
-  be: Backend,
+  be: ComputeBackend,
   a: { x: number; n: number; seed: number; stream: number; std: number },
 ): void {
   const shapes = `n=${a.n} seed=${a.seed} stream=${a.stream} std=${a.std}`;

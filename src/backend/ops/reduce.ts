@@ -3,11 +3,11 @@
  * 8192-float blocks summed in block order (the same bits for any thread count), and the global
  * gradient RMS normalisation of docs/method.md §2.
  */
-import type { Backend } from "../backend.ts";
-import { checkBuffers, checkDims, withScratch } from "./layer_args.ts";
+import type { ComputeBackend } from "../backend.ts";
+import { checkBuffers, checkDims, deviceResult, withScratch } from "./layer_args.ts";
 
 function blockPartials<T>(
-  be: Backend,
+  be: ComputeBackend,
   kernel: string,
   x: number,
   n: number,
@@ -23,13 +23,19 @@ function blockPartials<T>(
   });
 }
 
-/** Σ x[i]² over i < n, in f64. */
-export function sumSquares(be: Backend, a: { x: number; n: number }): number {
+/** Σ x[i]² over i < n, in f64 (on a GPU: f32, docs/webgpu.md). */
+export function sumSquares(be: ComputeBackend, a: { x: number; n: number }): number {
+  const gpu = be.forms;
+  if (gpu) {
+    checkDims("sum_squares", `n=${a.n}`, { n: a.n });
+    return deviceResult(be, 3, (out) => gpu.sumSquares({ ...a, out })).f32[0];
+  }
   return blockPartials(be, "sum_squares", a.x, a.n, (p, nb) => be.run("sum_f64", [p, nb], 0));
 }
 
 /** grad /= rms + 1e-5 with rms = sqrt(mean grad²) over the n floats; returns rms. */
-export function gradRmsNormalize(be: Backend, a: { grad: number; n: number }): number {
+export function gradRmsNormalize(be: ComputeBackend, a: { grad: number; n: number }): number {
+  if (be.forms) return gradRmsNormalizeSpans(be, [[a.grad, a.n]]);
   return blockPartials(be, "grad_rms_normalize", a.grad, a.n, (p, nb) => {
     const rms = be.run("rms_from_partials", [p, nb, a.n], 0);
     be.run("scale_by_inv_rms_f32", [a.grad, a.n, rms], a.n);
@@ -42,7 +48,10 @@ export function gradRmsNormalize(be: Backend, a: { grad: number; n: number }): n
  * rms = sqrt(Σ x² / Σ n), the block partials of each span in span order, then every span scaled.
  * Returns rms. (The sparse-gradient mode's gradient lives in several buffers.)
  */
-export function gradRmsNormalizeSpans(be: Backend, spans: [ptr: number, n: number][]): number {
+export function gradRmsNormalizeSpans(
+  be: ComputeBackend,
+  spans: [ptr: number, n: number][],
+): number {
   const kernel = "grad_rms_normalize_spans";
   let total = 0, blocks = 0;
   const first: number[] = [];
@@ -55,6 +64,8 @@ export function gradRmsNormalizeSpans(be: Backend, spans: [ptr: number, n: numbe
     total += n;
   }
   checkDims(kernel, `${spans.length} spans`, { n: total });
+  const gpu = be.forms;
+  if (gpu) return deviceResult(be, 2, (out) => gpu.gradRmsNormalizeSpans(spans, out)).f32[0];
   return withScratch(be, 8 * blocks, (partials) => {
     spans.forEach(([ptr, n], i) => {
       if (n > 0) be.run("sumsq_blocks_f64", [ptr, n, partials + 8 * first[i]], 2 * n);

@@ -3,12 +3,12 @@
  * adds, in-place scaling, copies and fills. n counts floats; pointers are byte offsets; n = 0 is a
  * no-op.
  */
-import type { Backend } from "../backend.ts";
+import type { ComputeBackend } from "../backend.ts";
 import { KernelError } from "../../errors.ts";
 import { checkBuffers, checkDims, checkFinite } from "./layer_args.ts";
 
 /** out[i] = a[i] + b[i], i < n (out may be a or b). */
-export function add(be: Backend, p: { out: number; a: number; b: number; n: number }): void {
+export function add(be: ComputeBackend, p: { out: number; a: number; b: number; n: number }): void {
   const shapes = `n=${p.n}`;
   checkDims("add_f32", shapes, { n: p.n }, 0);
   checkBuffers(be, "add_f32", shapes, {
@@ -20,7 +20,7 @@ export function add(be: Backend, p: { out: number; a: number; b: number; n: numb
 }
 
 /** x[i] += y[i], i < n. */
-export function addInPlace(be: Backend, p: { x: number; y: number; n: number }): void {
+export function addInPlace(be: ComputeBackend, p: { x: number; y: number; n: number }): void {
   const shapes = `n=${p.n}`;
   checkDims("add_inplace_f32", shapes, { n: p.n }, 0);
   checkBuffers(be, "add_inplace_f32", shapes, { x: [p.x, 4 * p.n], y: [p.y, 4 * p.n] });
@@ -28,7 +28,7 @@ export function addInPlace(be: Backend, p: { x: number; y: number; n: number }):
 }
 
 /** x[i] *= factor (rounded to f32), i < n. */
-export function scale(be: Backend, p: { x: number; n: number; factor: number }): void {
+export function scale(be: ComputeBackend, p: { x: number; n: number; factor: number }): void {
   const shapes = `n=${p.n} factor=${p.factor}`;
   checkDims("scale_f32", shapes, { n: p.n }, 0);
   checkFinite("scale_f32", shapes, { factor: p.factor });
@@ -37,7 +37,7 @@ export function scale(be: Backend, p: { x: number; n: number; factor: number }):
 }
 
 /** dst[i] = src[i], i < n (the ranges must not overlap unless dst = src). */
-export function copy(be: Backend, p: { dst: number; src: number; n: number }): void {
+export function copy(be: ComputeBackend, p: { dst: number; src: number; n: number }): void {
   const shapes = `n=${p.n}`;
   checkDims("copy_f32", shapes, { n: p.n }, 0);
   checkBuffers(be, "copy_f32", shapes, { dst: [p.dst, 4 * p.n], src: [p.src, 4 * p.n] });
@@ -48,7 +48,7 @@ export function copy(be: Backend, p: { dst: number; src: number; n: number }): v
 }
 
 /** x[i] = value (rounded to f32), i < n. */
-export function fill(be: Backend, p: { x: number; n: number; value: number }): void {
+export function fill(be: ComputeBackend, p: { x: number; n: number; value: number }): void {
   const shapes = `n=${p.n} value=${p.value}`;
   checkDims("fill_f32", shapes, { n: p.n }, 0);
   if (typeof p.value !== "number") {
@@ -59,7 +59,7 @@ export function fill(be: Backend, p: { x: number; n: number; value: number }): v
 }
 
 /** out[i] = e^inp[i], i < n, with the kernels' exp (Mathf.exp's bits); out may be inp. */
-export function exp(be: Backend, p: { out: number; inp: number; n: number }): void {
+export function exp(be: ComputeBackend, p: { out: number; inp: number; n: number }): void {
   const shapes = `n=${p.n}`;
   checkDims("exp_f32", shapes, { n: p.n }, 0);
   checkBuffers(be, "exp_f32", shapes, { out: [p.out, 4 * p.n], inp: [p.inp, 4 * p.n] });

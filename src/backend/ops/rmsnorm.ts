@@ -3,7 +3,7 @@
  * weight, no bias, eps = 2^-23 (docs/method.md §1). The backward accumulates into dinp and dweight.
  */
 import type { U8Ptr } from "../arena.ts";
-import type { Backend } from "../backend.ts";
+import type { ComputeBackend } from "../backend.ts";
 import { checkBuffers, checkDims, withScratch } from "./layer_args.ts";
 
 export interface RmsnormForwardArgs {
@@ -20,7 +20,7 @@ export interface RmsnormForwardArgs {
 }
 
 /** out = RMSNorm(inp)·weight per token; also writes rstd [N]. */
-export function rmsnormForward(be: Backend, a: RmsnormForwardArgs): void {
+export function rmsnormForward(be: ComputeBackend, a: RmsnormForwardArgs): void {
   const { C, N } = a;
   const shapes = `inp [C=${C}, N=${N}] weight [${C}] rstd [${N}]`;
   checkDims("rmsnorm_forward", shapes, { C, N });
@@ -56,7 +56,12 @@ export interface RmsnormBackwardArgs {
   frozen?: boolean;
 }
 
-function backward(be: Backend, kernel: string, a: RmsnormBackwardArgs, write: boolean): void {
+function backward(
+  be: ComputeBackend,
+  kernel: string,
+  a: RmsnormBackwardArgs,
+  write: boolean,
+): void {
   const { C, N } = a;
   const shapes = `inp [C=${C}, N=${N}] weight [${C}] rstd [${N}]`;
   checkDims(kernel, shapes, { C, N });
@@ -101,7 +106,7 @@ function backward(be: Backend, kernel: string, a: RmsnormBackwardArgs, write: bo
 }
 
 /** Accumulates the RMSNorm gradients into dinp [C,N] and dweight [C]. */
-export function rmsnormBackward(be: Backend, a: RmsnormBackwardArgs): void {
+export function rmsnormBackward(be: ComputeBackend, a: RmsnormBackwardArgs): void {
   backward(be, "rmsnorm_backward", a, false);
 }
 
@@ -109,7 +114,7 @@ export function rmsnormBackward(be: Backend, a: RmsnormBackwardArgs): void {
  * Writes dinp [C,N] (bit for bit what a zero-filled dinp gets from rmsnormBackward, without the
  * fill) and accumulates dweight [C].
  */
-export function rmsnormBackwardWrite(be: Backend, a: RmsnormBackwardArgs): void {
+export function rmsnormBackwardWrite(be: ComputeBackend, a: RmsnormBackwardArgs): void {
   backward(be, "rmsnorm_backward_write", a, true);
 }
 
@@ -118,7 +123,7 @@ export function rmsnormBackwardWrite(be: Backend, a: RmsnormBackwardArgs): void 
  * another forward's (pruning with --freeze-norm). Its backward is rmsnormBackward with
  * `frozen: true`.
  */
-export function rmsnormScale(be: Backend, a: RmsnormForwardArgs): void {
+export function rmsnormScale(be: ComputeBackend, a: RmsnormForwardArgs): void {
   const { C, N } = a;
   const shapes = `inp [C=${C}, N=${N}] weight [${C}] rstd [${N}]`;
   checkDims("rmsnorm_scale", shapes, { C, N });

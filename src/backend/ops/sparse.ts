@@ -15,7 +15,7 @@
  * Results equal the dense gemm's bit for bit up to the sign of zero (same summation order with
  * zero weights skipped), whatever the thread count.
  */
-import type { Backend } from "../backend.ts";
+import type { ComputeBackend } from "../backend.ts";
 import { KernelError } from "../../errors.ts";
 
 function checkCount(kernel: string, name: string, v: number, shapes: string): void {
@@ -54,7 +54,7 @@ export class SparseMatrix {
   readonly #colPart: number;
   #nnz = 0;
 
-  constructor(readonly be: Backend, readonly rows: number, readonly cols: number) {
+  constructor(readonly be: ComputeBackend, readonly rows: number, readonly cols: number) {
     const shapes = `W [${rows}, ${cols}]`;
     checkCount("SparseMatrix", "rows", rows, shapes);
     checkCount("SparseMatrix", "cols", cols, shapes);
@@ -177,7 +177,7 @@ function tileWidth(S: number): number {
  * into scratch first (spmm_pack_f32).
  */
 function withTiles(
-  be: Backend,
+  be: ComputeBackend,
   src: number,
   S: number,
   N: number,
@@ -198,7 +198,7 @@ function withTiles(
 
 /** y[rows,N] = W·x[cols,N] + bias[rows] (bias optional, omitted or 0 for none); overwrites y. */
 export function spmmForward(
-  be: Backend,
+  be: ComputeBackend,
   p: { w: SparseMatrix; x: number; y: number; N: number; bias?: number },
 ): void {
   const name = "spmm_forward_f32";
@@ -226,7 +226,7 @@ export function spmmForward(
 
 /** dx[cols,N] (+)= Wᵀ·dy[rows,N]; accumulate adds to dx instead of overwriting it (like gemm). */
 export function spmmBackwardInput(
-  be: Backend,
+  be: ComputeBackend,
   p: { w: SparseMatrix; dy: number; dx: number; N: number; accumulate?: boolean },
 ): void {
   const name = "spmm_backward_input_f32";
@@ -267,7 +267,7 @@ const SDDMM_TILE = 512;
  * gemm's dW = dy·xᵀ at those positions bit for bit.
  */
 export function sddmm(
-  be: Backend,
+  be: ComputeBackend,
   p: { w: SparseMatrix; dy: number; x: number; N: number; out: number },
 ): void {
   const name = "sddmm_f32";
@@ -288,7 +288,7 @@ export function sddmm(
 
 /** out[e] = dense[r, c] for the e-th entry (r, c) of W's CSR form; dense is [rows, cols]. */
 export function csrGather(
-  be: Backend,
+  be: ComputeBackend,
   p: { w: SparseMatrix; dense: number; out: number },
 ): void {
   const name = "csr_gather_f32";

@@ -14,8 +14,9 @@
  * torch.topk leaves ties unspecified; here the lower flat index wins, both within a neuron and
  * globally. Kept positions that hold zeros stay zero (the count kept is positions, not nonzeros).
  */
-import type { Backend } from "../backend.ts";
+import type { ComputeBackend } from "../backend.ts";
 import { KernelError } from "../../errors.ts";
+import { deviceResult } from "./layer_args.ts";
 
 const HI_BINS = 1 << 16;
 const LO_BINS = 1 << 15;
@@ -50,7 +51,7 @@ function checkShape(kernel: string, rows: number, cols: number, shapes: string):
  * on k < j·neurons, or j > neuron length.
  */
 export function magnitudeTopK(
-  be: Backend,
+  be: ComputeBackend,
   p: { w: number; rows: number; cols: number; k: number; j?: number; axis?: NeuronAxis },
 ): number {
   const name = "magnitude_topk";
@@ -80,6 +81,7 @@ export function magnitudeTopK(
   if (k < nProt) {
     throw new KernelError(name, `k is below the ${nProt} protected entries j·neurons (${shapes})`);
   }
+  if (be.forms) return be.forms.magnitudeTopK(p);
   if (k === n) {
     be.checkFinite(name, "W", w, n);
     return n;
@@ -122,13 +124,15 @@ export function magnitudeTopK(
 }
 
 /** Number of nonzero entries among the n f32 at w (±0 count as zero). */
-export function countNonzero(be: Backend, p: { w: number; n: number }): number {
+export function countNonzero(be: ComputeBackend, p: { w: number; n: number }): number {
   const name = "count_nonzero_f32";
   const shapes = `w [${p.n}]`;
   if (!Number.isInteger(p.n) || p.n < 0 || p.n > 0x7fffffff) {
     throw new KernelError(name, `n must be a non-negative integer (${shapes})`);
   }
   checkPtr(name, "w", p.w, shapes);
+  const gpu = be.forms;
+  if (gpu) return deviceResult(be, 1, (out) => gpu.countNonzero({ ...p, out })).u32[0];
   const arena = be.arena;
   const mark = arena.mark();
   try {
@@ -142,7 +146,7 @@ export function countNonzero(be: Backend, p: { w: number; n: number }): number {
 
 /** Neurons of W[rows, cols] with at least one nonzero: rows for axis "row", columns for "col". */
 export function aliveNeurons(
-  be: Backend,
+  be: ComputeBackend,
   p: { w: number; rows: number; cols: number; axis: "row" | "col" },
 ): number {
   const name = "alive_neurons_f32";
@@ -152,6 +156,8 @@ export function aliveNeurons(
   if (p.axis !== "row" && p.axis !== "col") {
     throw new KernelError(name, `axis must be "row" or "col" (${shapes})`);
   }
+  const gpu = be.forms;
+  if (gpu) return deviceResult(be, 1, (out) => gpu.aliveNeurons({ ...p, out })).u32[0];
   const arena = be.arena;
   const mark = arena.mark();
   try {

@@ -2,12 +2,13 @@
  * Losses on feature-major logits [V,N] (asm/kernels/xent.ts): per-token softmax cross-entropy, its
  * mean, and the two-candidate task loss of docs/method.md §3. Targets are Int32 [N] with -1 = ignore.
  */
-import type { Backend } from "../backend.ts";
+import type { ComputeBackend } from "../backend.ts";
 import {
   checkBuffers,
   checkDims,
   checkFinite,
   checkIdsInRange,
+  deviceResult,
   withScratch,
 } from "./layer_args.ts";
 
@@ -16,7 +17,7 @@ import {
  * [2N]), the per-token max and Σexp stay there for crossEntropyBackward of the same logits.
  */
 export function crossEntropyForward(
-  be: Backend,
+  be: ComputeBackend,
   a: { losses: number; logits: number; targets: number; V: number; N: number; stats?: number },
 ): void {
   const { V, N } = a;
@@ -41,7 +42,7 @@ export function crossEntropyForward(
  * there for these same logits: one pass over them instead of three, the same bits.
  */
 export function crossEntropyBackward(
-  be: Backend,
+  be: ComputeBackend,
   a: {
     dlogits: number;
     logits: number;
@@ -83,19 +84,52 @@ export function crossEntropyBackward(
   });
 }
 
+interface MeanLossArgs {
+  losses: number;
+  targets?: number;
+  N: number;
+}
+
+function checkMeanLoss(be: ComputeBackend, a: MeanLossArgs): void {
+  const shapes = `losses [${a.N}]`;
+  checkDims("mean_loss", shapes, { N: a.N });
+  checkBuffers(be, "mean_loss", shapes, {
+    losses: [a.losses, 4 * a.N],
+    ...(a.targets === undefined ? {} : { targets: [a.targets, 4 * a.N] as [number, number] }),
+  });
+}
+
 /**
  * Mean of losses [N] over tokens whose target is not -1 (over all N when targets is omitted),
- * summed in f64 in wasm; 0 when no token counts.
+ * summed in f64 in wasm; 0 when no token counts. On a GPU: f32 (docs/webgpu.md), one wait.
  */
-export function meanLoss(be: Backend, a: { losses: number; targets?: number; N: number }): number {
-  const { N } = a;
-  const shapes = `losses [${N}]`;
-  checkDims("mean_loss", shapes, { N });
-  checkBuffers(be, "mean_loss", shapes, {
-    losses: [a.losses, 4 * N],
-    ...(a.targets === undefined ? {} : { targets: [a.targets, 4 * N] as [number, number] }),
+export function meanLoss(be: ComputeBackend, a: MeanLossArgs): number {
+  checkMeanLoss(be, a);
+  const gpu = be.forms;
+  if (gpu) return deviceResult(be, 1, (out) => gpu.meanLoss({ ...a, out })).f32[0];
+  return be.run("mean_loss", [a.losses, a.targets ?? 0, a.N], 0);
+}
+
+/**
+ * meanLoss of each of several loss buffers, with the `read` ranges brought to the host as well
+ * (what the caller reads next): on a GPU one download, one wait, for all of it.
+ */
+export function meanLosses(
+  be: ComputeBackend,
+  list: MeanLossArgs[],
+  read: [ptr: number, bytes: number][] = [],
+): number[] {
+  const gpu = be.forms;
+  if (!gpu) {
+    be.download(...read);
+    return list.map((a) => meanLoss(be, a));
+  }
+  for (const a of list) checkMeanLoss(be, a);
+  return withScratch(be, 4 * list.length, (out) => {
+    list.forEach((a, i) => gpu.meanLoss({ ...a, out: out + 4 * i }));
+    be.download([out, 4 * list.length], ...read);
+    return Array.from(be.arena.f32(out, list.length));
   });
-  return be.run("mean_loss", [a.losses, a.targets ?? 0, N], 0);
 }
 
 /** Item arguments of the two-candidate task loss. */
@@ -113,7 +147,7 @@ export interface PairLossArgs {
   N: number;
 }
 
-function checkPair(be: Backend, kernel: string, p: PairLossArgs, extra: string): string {
+function checkPair(be: ComputeBackend, kernel: string, p: PairLossArgs, extra: string): string {
   const { V, N, count } = p;
   const shapes = `logits [V=${V}, N=${N}] items ${count}${extra}`;
   checkDims(kernel, shapes, { V, N, count });
@@ -130,7 +164,7 @@ function checkPair(be: Backend, kernel: string, p: PairLossArgs, extra: string):
 }
 
 /** losses[i] = softplus(l_b − l_a) = −log(e^l_a / (e^l_a + e^l_b)) at (pos[i]); losses [count]. */
-export function pairLossForward(be: Backend, p: PairLossArgs & { losses: number }): void {
+export function pairLossForward(be: ComputeBackend, p: PairLossArgs & { losses: number }): void {
   const shapes = checkPair(be, "pair_loss_forward", p, "");
   checkBuffers(be, "pair_loss_forward", shapes, { losses: [p.losses, 4 * p.count] });
   be.run("pair_loss_forward", [p.losses, p.logits, p.pos, p.a, p.b, p.count, p.V, p.N], 0);
@@ -138,7 +172,7 @@ export function pairLossForward(be: Backend, p: PairLossArgs & { losses: number 
 
 /** dlogits [V,N] += ∂(scale·Σ_i losses_i)/∂logits. */
 export function pairLossBackward(
-  be: Backend,
+  be: ComputeBackend,
   p: PairLossArgs & { dlogits: number; scale: number },
 ): void {
   const shapes = checkPair(be, "pair_loss_backward", p, ` scale=${p.scale}`);

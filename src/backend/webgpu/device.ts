@@ -43,7 +43,8 @@ const MAX_LIMITS = [
 
 /** Why WebGPU is unavailable here, or null when navigator.gpu exists. */
 function missingApi(): string | null {
-  const nav = globalThis.navigator as Navigator & { gpu?: GPU };
+  // Typed loosely: a worker (the WebGPU backend's device thread) has a WorkerNavigator.
+  const nav = globalThis.navigator as { gpu?: GPU } | undefined;
   return nav?.gpu ? null : "this runtime has no navigator.gpu";
 }
 

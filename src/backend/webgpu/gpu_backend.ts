@@ -17,7 +17,7 @@
  *   thrown as KernelError at the next download or sync.
  */
 import { Arena, ARENA_BASE } from "../arena.ts";
-import { Backend } from "../backend.ts";
+import { Backend, type DeviceForms } from "../backend.ts";
 import { KernelError, UserError } from "../../errors.ts";
 import { type GpuDevice, type GpuInfo, requestGpu } from "./device.ts";
 import {
@@ -29,16 +29,23 @@ import {
   PRELUDE,
 } from "./wgsl.ts";
 import { GPU_KERNELS } from "./kernels/index.ts";
+import { deviceForms } from "./ops.ts";
 
 /** Bytes of uniforms per dispatch (every kernel's argument block fits). */
 const SLOT_BYTES = 256;
 /** Dispatches per submission before the uniform ring forces one (a step needs a few hundred). */
 const RING_SLOTS = 4096;
 /** Status words for deferred GPU errors, at the start of the arena's first allocation. */
-const STATUS_WORDS = 64;
+export const STATUS_WORDS = 64;
 
-/** WASM kernels that run on the host copy through the module (their data comes from the host). */
-const HOST_KERNELS: Record<string, (a: number[]) => [ptr: number, bytes: number] | null> = {
+/**
+ * WASM kernels that run on the host copy through the module (their data comes from the host),
+ * each with the range it filled that the device needs (uploaded), or null.
+ */
+export const HOST_KERNELS: Record<
+  string,
+  (a: readonly number[]) => [ptr: number, bytes: number] | null
+> = {
   // checkIdsInRange: token ids, targets and positions are written by the host and uploaded.
   i32_find_out_of_range: () => null,
   // Pure arithmetic on its arguments.
@@ -47,6 +54,9 @@ const HOST_KERNELS: Record<string, (a: number[]) => [ptr: number, bytes: number]
   count_nonfinite: () => null,
   // The Gaussian init, bit for bit the CPU path's; the filled range is uploaded.
   randn_fill: (a) => [a[0], 4 * a[1]],
+  // Pruning's calibration: the logit differences are host data (the scores were downloaded) and
+  // its results (f64 loss and gradient, per-item losses) are read by the host's LBFGS only.
+  calib_loss_grad: () => null,
 };
 
 interface Compiled {
@@ -76,6 +86,11 @@ export interface GpuBackendOptions {
    * finish (`await timings()`). Costs a pass per kernel; for benchmarks.
    */
   timestamps?: boolean;
+  /**
+   * The host copy's module and memory (default: a new one-thread backend on a memory of its
+   * own). The WebGPU backend's device thread passes one over the command thread's shared memory.
+   */
+  host?: Backend;
 }
 
 /** Kernel timings per submission at most (two timestamps each). */
@@ -83,6 +98,13 @@ const QUERY_PAIRS = 2048;
 
 export class GpuBackend {
   readonly kind = "webgpu" as const;
+  /** The products stay dense on a GPU (docs/webgpu.md). */
+  readonly sparseProducts = false;
+  /**
+   * The GPU forms of the result-returning ops (ComputeBackend.forms), so that code that records
+   * without reading (a training step's `record`) runs on this backend too.
+   */
+  readonly forms: DeviceForms;
   /** Compute threads as the ops wrappers see them (per-thread scratch is sized by this). */
   readonly threads = 1;
   readonly device: GPUDevice;
@@ -138,6 +160,7 @@ export class GpuBackend {
         4,
     ) * 4;
     this.arena = new GpuArena(this, host.memory, host.arena.maxBytes);
+    this.forms = deviceForms(this);
     this.#specs = new Map(GPU_KERNELS.map((k) => [k.name, k]));
     const dev = this.device;
     this.#ownsDevice = ownsDevice;
@@ -179,7 +202,7 @@ export class GpuBackend {
     if (opts.timestamps && !timestamps) {
       throw new UserError("webgpu: this adapter cannot time kernels (no timestamp-query)");
     }
-    const host = await Backend.create({ threads: 1, shared: false });
+    const host = opts.host ?? await Backend.create({ threads: 1, shared: false });
     return new GpuBackend(gpu, host, timestamps, !opts.gpu);
   }
 
@@ -455,12 +478,28 @@ export class GpuBackend {
    */
   upload(ptr: number, bytes: number): void {
     if (bytes <= 0) return;
+    this.uploadFrom(ptr, new Uint8Array(this.memory.buffer, ptr, bytes));
+  }
+
+  /**
+   * Copies `data` to the GPU at [ptr, ptr + data.length), after everything recorded so far: an
+   * upload of bytes the host copied out when it wrote them (the device thread's uploads).
+   */
+  uploadFrom(ptr: number, data: Uint8Array): void {
+    const bytes = data.byteLength;
+    if (bytes <= 0) return;
     if (ptr % 4 !== 0 || bytes % 4 !== 0) {
       throw new KernelError("webgpu upload", `range [${ptr}, +${bytes}) is not 4-byte aligned`);
     }
     this.#ensureCapacity(ptr + bytes);
     this.flush();
-    this.device.queue.writeBuffer(this.#buffer, ptr, this.memory.buffer as ArrayBuffer, ptr, bytes);
+    this.device.queue.writeBuffer(
+      this.#buffer,
+      ptr,
+      data.buffer as ArrayBuffer,
+      data.byteOffset,
+      bytes,
+    );
   }
 
   /** Submits what is recorded (no wait). */
@@ -593,13 +632,19 @@ function lineOf(src: string, n: number): string {
   return (src.split("\n")[n - 1] ?? "").trim();
 }
 
+/** What a GPU arena needs of its backend: a recorded zero fill and the binding limit. */
+export interface ArenaDevice {
+  zero(ptr: number, bytes: number): void;
+  readonly maxBytes: number;
+}
+
 /**
- * The backend's arena: the CPU arena class over the host copy (the WASM module's memory), whose
+ * A GPU backend's arena: the CPU arena class over the host copy (the WASM module's memory), whose
  * `tensor()` also zeroes the tensor on the GPU and whose allocations stop at what the device
  * binds at once.
  */
-class GpuArena extends Arena {
-  constructor(readonly gpu: GpuBackend, memory: WebAssembly.Memory, maxBytes: number) {
+export class GpuArena extends Arena {
+  constructor(readonly gpu: ArenaDevice, memory: WebAssembly.Memory, maxBytes: number) {
     super(memory, maxBytes);
   }
 

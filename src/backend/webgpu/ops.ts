@@ -6,15 +6,20 @@
  * until the caller downloads it, so a training step records without waiting. Errors the CPU
  * throws at once (NaN/Inf in a top-k input) surface at the next download or sync.
  */
-import type { Backend } from "../backend.ts";
+import type { ComputeBackend, DeviceForms } from "../backend.ts";
 import { SparseMatrix } from "../ops/sparse.ts";
 import { KernelError } from "../../errors.ts";
-import type { GpuBackend } from "./gpu_backend.ts";
 import { SUMSQ_BLOCK } from "./kernels/reduce.ts";
 import { TOPK_CHUNK } from "./kernels/topk.ts";
 
+/**
+ * What the GPU forms record through: either WebGPU backend (the commands' WebGpuBackend, or the
+ * in-thread GpuBackend the kernel tests drive).
+ */
+export type GpuRecorder = Pick<ComputeBackend, "run" | "arena" | "checkFinite">;
+
 /** Runs fn with `bytes` of arena scratch, released afterwards (safe: the queue runs in order). */
-function withScratch<T>(g: GpuBackend, bytes: number, fn: (ptr: number) => T): T {
+function withScratch<T>(g: GpuRecorder, bytes: number, fn: (ptr: number) => T): T {
   const mark = g.arena.mark();
   try {
     return fn(g.arena.allocBytes(Math.max(64, bytes), "webgpu op scratch"));
@@ -35,7 +40,7 @@ function checkPtr(kernel: string, name: string, p: number): void {
  * min(k, rows·cols), known on the host. NaN/Inf in W is reported at the next sync.
  */
 export function magnitudeTopK(
-  g: GpuBackend,
+  g: GpuRecorder,
   p: {
     w: number;
     rows: number;
@@ -107,8 +112,13 @@ export function magnitudeTopK(
  * wrapper accepts (buffers are sized for it); the kernels read the real count at rowPtr[rows].
  */
 export class GpuSparseMatrix extends SparseMatrix {
-  constructor(readonly gpu: GpuBackend, rows: number, cols: number) {
-    super(gpu as unknown as Backend, rows, cols);
+  constructor(
+    readonly gpu: GpuRecorder & { readonly threads: number },
+    rows: number,
+    cols: number,
+  ) {
+    // SparseMatrix allocates and runs kernels only: what a recorder has.
+    super(gpu as ComputeBackend, rows, cols);
   }
 
   override get nnz(): number {
@@ -140,7 +150,7 @@ export class GpuSparseMatrix extends SparseMatrix {
 }
 
 /** Σ x² of one or more spans into block partials at `partials` (one f32 per 8192 floats). */
-function sumsqSpans(g: GpuBackend, spans: [number, number][], partials: number): number {
+function sumsqSpans(g: GpuRecorder, spans: [number, number][], partials: number): number {
   let blocks = 0;
   for (const [ptr, n] of spans) {
     if (n < 0 || !Number.isInteger(n)) {
@@ -157,7 +167,7 @@ function sumsqSpans(g: GpuBackend, spans: [number, number][], partials: number):
  * union. out (2 f32, optional) receives rms and 1/(rms + 1e-5).
  */
 export function gradRmsNormalizeSpans(
-  g: GpuBackend,
+  g: GpuRecorder,
   spans: [ptr: number, n: number][],
   out?: number,
 ): void {
@@ -174,7 +184,7 @@ export function gradRmsNormalizeSpans(
 }
 
 /** ops.gradRmsNormalize on the GPU (one span); out as gradRmsNormalizeSpans. */
-export function gradRmsNormalize(g: GpuBackend, a: { grad: number; n: number; out?: number }) {
+export function gradRmsNormalize(g: GpuRecorder, a: { grad: number; n: number; out?: number }) {
   gradRmsNormalizeSpans(g, [[a.grad, a.n]], a.out);
 }
 
@@ -184,7 +194,7 @@ export function gradRmsNormalize(g: GpuBackend, a: { grad: number; n: number; ou
  * ‖x‖ > clip (by 1, which changes no bit, otherwise).
  */
 export function sumSquares(
-  g: GpuBackend,
+  g: GpuRecorder,
   a: { x: number; n: number; out: number; clip?: number },
 ): void {
   checkPtr("sum_squares", "out", a.out);
@@ -201,7 +211,7 @@ export function sumSquares(
 
 /** ops.meanLoss on the GPU: out (f32) = mean of losses [N] over tokens with a target ≥ 0. */
 export function meanLoss(
-  g: GpuBackend,
+  g: GpuRecorder,
   a: { losses: number; targets?: number; N: number; out: number },
 ): void {
   checkPtr("mean_loss", "out", a.out);
@@ -209,16 +219,28 @@ export function meanLoss(
 }
 
 /** ops.countNonzero on the GPU: out (u32) = nonzero entries among n f32 at w. */
-export function countNonzero(g: GpuBackend, a: { w: number; n: number; out: number }): void {
+export function countNonzero(g: GpuRecorder, a: { w: number; n: number; out: number }): void {
   checkPtr("count_nonzero", "out", a.out);
   g.run("count_nonzero_to", [a.w, a.n, a.out]);
 }
 
 /** ops.aliveNeurons on the GPU: out (u32) = rows ("row") or columns ("col") with a nonzero. */
 export function aliveNeurons(
-  g: GpuBackend,
+  g: GpuRecorder,
   a: { w: number; rows: number; cols: number; axis: "row" | "col"; out: number },
 ): void {
   checkPtr("alive_neurons", "out", a.out);
   g.run("alive_neurons_to", [a.w, a.rows, a.cols, a.axis === "row" ? 1 : 2, a.out]);
+}
+
+/** The GPU forms as a backend's `forms` (ComputeBackend.forms), recording through `g`. */
+export function deviceForms(g: GpuRecorder): DeviceForms {
+  return {
+    magnitudeTopK: (p) => magnitudeTopK(g, p),
+    gradRmsNormalizeSpans: (spans, out) => gradRmsNormalizeSpans(g, spans, out),
+    sumSquares: (a) => sumSquares(g, a),
+    meanLoss: (a) => meanLoss(g, a),
+    countNonzero: (a) => countNonzero(g, a),
+    aliveNeurons: (a) => aliveNeurons(g, a),
+  };
 }
