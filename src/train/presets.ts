@@ -64,6 +64,29 @@ export const PRESETS: Record<string, RunConfig> = {
       logEvery: 10,
     },
   },
+  /**
+   * The paper's regime on a laptop (docs/sparsity.md, "The paper preset"): ef 4 (d_model 512,
+   * d_mlp 2048), block density 1/64, 20M tokens. It departs from the method (docs/method.md §2)
+   * in three ways: weight gradients at the kept entries only between dense-gradient steps every
+   * 16 (src/train/kept_grads.ts), a cubic anneal (Zhu & Gupta 2017), and a sparse anneal from
+   * block density 1/16 (src/train/sparse_anneal.ts), so that no step runs dense products.
+   */
+  paper: {
+    model: { ...ARCH, ef: 4, nLayer: 4, baseDModel: 128, baseDMlp: 512, nCtx: 128 },
+    train: {
+      ...METHOD,
+      lr: 0.04,
+      steps: 9766,
+      batchSize: 16,
+      annealShape: "cubic",
+      annealFrom: 1 / 16,
+      denseGradEvery: 16,
+      evalEvery: 500,
+      valBatches: 8,
+      saveEvery: 200,
+      logEvery: 10,
+    },
+  },
 };
 
 /**

@@ -54,6 +54,7 @@ import {
   writeMetrics,
 } from "../run/run_dir.ts";
 import { checkSparsityFeasible } from "./sparsify.ts";
+import { pruneAtInit } from "./sparse_anneal.ts";
 import { paramLayout } from "../model/params.ts";
 import { StepRunner } from "./step.ts";
 import { validationXent } from "./validation.ts";
@@ -167,6 +168,7 @@ export async function train(args: TrainArgs): Promise<TrainResult> {
       }
       if (args.resume) await writeMetrics(run, []);
       model.init(t.seed);
+      pruneAtInit(be, model, rc);
     }
     if (args.resume && extendedFrom !== null) {
       await recordExtension(run, start, extendedFrom, t.steps);
