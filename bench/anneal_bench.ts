@@ -45,6 +45,9 @@ import { blockDensity, isSparseAnneal } from "../src/train/sparsify.ts";
 import { StepRunner } from "../src/train/step.ts";
 import { Rng } from "../src/util/rng.ts";
 
+/** The default's time on 2 cores of a quiet laptop, in minutes (README). */
+const DEFAULT_MIN = 15;
+
 /** A long linear schedule, so that one step moves the density by almost nothing. */
 const LONG = 1_000_000;
 
@@ -174,12 +177,19 @@ function predict(rc: RunConfig, points: Point[], S: number, shape: AnnealShape) 
   return { s: ms / 1000, cpu: cpu / 1000, densePhase: densePhase / ms };
 }
 
-/** The most steps whose predicted time fits `budget` seconds. */
-function stepsFor(rc: RunConfig, points: Point[], budget: number, shape: AnnealShape): number {
+/** The most steps whose predicted time (or CPU time) fits `budget` seconds. */
+function stepsFor(
+  rc: RunConfig,
+  points: Point[],
+  budget: number,
+  shape: AnnealShape,
+  cpu = false,
+): number {
   let lo = 1, hi = 100_000;
   while (lo < hi) {
     const mid = Math.ceil((lo + hi) / 2);
-    if (predict(rc, points, mid, shape).s <= budget) lo = mid;
+    const p = predict(rc, points, mid, shape);
+    if ((cpu ? p.cpu : p.s) <= budget) lo = mid;
     else hi = mid - 1;
   }
   return lo;
@@ -244,25 +254,32 @@ export async function main(argv: string[]): Promise<void> {
   console.log(`\nThe default (small preset: ef 1, R = 1), the same way:\n`);
   const defPoints = await curve(def, "dense", threads, rounds);
   const defS = PRESETS.small.train.steps;
-  const defTime = predict(def, defPoints, defS, "linear").s;
+  const defRun = predict(def, defPoints, defS, "linear");
+  const defTime = defRun.s;
   console.log(
     `\nPredicted for a run (anneal ${rc.train.annealStart}–${rc.train.annealEnd} of the steps; ` +
       `steps only, without validation and checkpoints); the default's ${defS} steps: ` +
-      `${(defTime / 60).toFixed(1)} min\n`,
+      `${(defTime / 60).toFixed(1)} min, ${(defRun.cpu / 60).toFixed(1)} min of CPU time\n`,
   );
   console.log(
-    `| start | shape | time of ${S} steps | CPU time | tokens/s | share at density ≥ ` +
-      `${SPARSE_DENSITY} | steps in ${budget / 60} min | steps in the default's time |`,
+    `| start | shape | time of ${S} steps | CPU time | CPU time / the default's | tokens/s | ` +
+      `share at density ≥ ${SPARSE_DENSITY} | steps in ${budget / 60} min | steps in the ` +
+      `default's time | steps in ${budget / 60} min by CPU time (the default = ` +
+      `${DEFAULT_MIN} min) |`,
   );
-  console.log("|---|---|---|---|---|---|---|---|");
+  console.log("|---|---|---|---|---|---|---|---|---|---|");
+  // The README's "about 15 minutes on 2 cores" for the default: the budget as a multiple of the
+  // default's CPU time in this run, which the host's load moves much less than wall time.
+  const cpuBudget = (budget / (60 * DEFAULT_MIN)) * defRun.cpu;
   for (const [name, run, points] of starts) {
     for (const shape of ANNEAL_SHAPES) {
       const p = predict(run, points, S, shape);
       console.log(
         `| ${name} | ${shape} | ${(p.s / 60).toFixed(1)} min | ${(p.cpu / 60).toFixed(1)} min | ` +
-          `${Math.round((S * N) / p.s)} | ${(100 * p.densePhase).toFixed(0)}% | ${
-            stepsFor(run, points, budget, shape)
-          } | ${stepsFor(run, points, defTime, shape)} |`,
+          `${(p.cpu / defRun.cpu).toFixed(2)} | ${Math.round((S * N) / p.s)} | ` +
+          `${(100 * p.densePhase).toFixed(0)}% | ${stepsFor(run, points, budget, shape)} | ` +
+          `${stepsFor(run, points, defTime, shape)} | ` +
+          `${stepsFor(run, points, cpuBudget, shape, true)} |`,
       );
     }
   }

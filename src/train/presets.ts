@@ -67,9 +67,11 @@ export const PRESETS: Record<string, RunConfig> = {
   /**
    * The paper's regime on a laptop (docs/sparsity.md, "The paper preset"): ef 4 (d_model 512,
    * d_mlp 2048), block density 1/64, 20M tokens. It departs from the method (docs/method.md §2)
-   * in three ways: weight gradients at the kept entries only between dense-gradient steps every
-   * 16 (src/train/kept_grads.ts), a cubic anneal (Zhu & Gupta 2017), and a sparse anneal from
-   * block density 1/16 (src/train/sparse_anneal.ts), so that no step runs dense products.
+   * in two ways: weight gradients at the kept entries only between dense-gradient steps every 16
+   * (src/train/kept_grads.ts), and a sparse start (src/train/sparse_anneal.ts): the weights are
+   * pruned to the target counts at init and trained there, with no anneal from dense, so that no
+   * step runs dense products. At 634 steps it beat both the method's anneal and a sparse anneal
+   * from 4× the target at equal steps, at a fraction of their time.
    */
   paper: {
     model: { ...ARCH, ef: 4, nLayer: 4, baseDModel: 128, baseDMlp: 512, nCtx: 128 },
@@ -78,8 +80,7 @@ export const PRESETS: Record<string, RunConfig> = {
       lr: 0.04,
       steps: 9766,
       batchSize: 16,
-      annealShape: "cubic",
-      annealFrom: 1 / 16,
+      annealFrom: 1 / 64,
       denseGradEvery: 16,
       evalEvery: 500,
       valBatches: 8,
