@@ -8,7 +8,11 @@
  *   deno run -A bench/anneal_bench.ts [--preset small] [--ef 4] [--dense-grad-every 16]
  *     [--anneal-from D] [--threads 2] [--steps 2400] [--budget-min 15] [--rounds 2]
  *     [--no-dense-start]
- *   deno run -A bench/anneal_bench.ts --preset paper --budget-min 120
+ *   deno run -A bench/anneal_bench.ts --preset paper --budget-min 120 \
+ *     --anneal-from 0.0625,0.03125,0.015625 --dense-grad-every 16,32 --steps 9766,8500
+ *
+ * --dense-grad-every, --anneal-from and --steps take comma lists: every combination is predicted
+ * from the same measurements.
  *
  * A step's cost depends on the density it runs at (dense products at density ≥ SPARSE_DENSITY,
  * sparse ones below, plus the anneal's top-k and rebuild), not on the shape, so the bench times
@@ -22,7 +26,9 @@
  * --no-dense-start leaves the method's curve out (it is the slow part of this bench at ef 4).
  *
  * Each step is also timed in CPU time (the process's, all threads), which other jobs on a shared
- * machine move much less than wall time; the predictions give both.
+ * machine move much less than wall time; the predictions give both, and the last column the steps
+ * that fit the budget when the default's predicted CPU time stands for its README time (15 minutes
+ * on 2 cores of a quiet laptop): a ratio of two CPU times from the same run.
  *
  * It also times the default (the small preset: ef 1, the method, linear) the same way in the same
  * run and predicts its full run's time, so the step counts that fit "the default's time" are a
@@ -195,12 +201,19 @@ function stepsFor(
   return lo;
 }
 
+/** A comma list of numbers ("16,32"). */
+function list(s: string): number[] {
+  const xs = s.split(",").map(Number);
+  if (xs.some((x) => !Number.isFinite(x))) throw new Error(`not a list of numbers: ${s}`);
+  return xs;
+}
+
 export async function main(argv: string[]): Promise<void> {
   const { values } = parseArgs({
     args: argv,
     options: {
       preset: { type: "string", default: "small" },
-      ef: { type: "string", default: "4" },
+      ef: { type: "string" },
       "dense-grad-every": { type: "string", default: "16" },
       "anneal-from": { type: "string" },
       threads: { type: "string", default: "2" },
@@ -215,39 +228,52 @@ export async function main(argv: string[]): Promise<void> {
   const preset = PRESETS[values.preset!];
   if (!preset) throw new Error(`--preset: one of ${Object.keys(PRESETS).join(", ")}`);
   const rc = structuredClone(preset);
-  rc.model.ef = num("ef");
-  rc.train.denseGradEvery = num("dense-grad-every");
+  // The small preset is timed at ef 4 unless --ef says otherwise (this bench's first use).
+  if (values.ef !== undefined || values.preset === "small") rc.model.ef = Number(values.ef ?? 4);
   if (values.pfrac !== undefined) rc.train.pfrac = num("pfrac");
-  if (values["anneal-from"] !== undefined) rc.train.annealFrom = num("anneal-from");
-  const S = values.steps === undefined ? preset.train.steps : num("steps");
+  // Lists: every combination is predicted from one set of measurements. A step's cost does not
+  // depend on R (a cycle of R is R − 1 sparse steps and one dense-gradient step), and a sparse
+  // anneal's steps at density d cost the same whatever density it started from, so one curve
+  // from the largest D covers every D.
+  const Rs = list(values["dense-grad-every"]!);
+  const Ds = values["anneal-from"] !== undefined
+    ? list(values["anneal-from"])
+    : rc.train.annealFrom !== undefined
+    ? [rc.train.annealFrom]
+    : [];
+  const Ss = values.steps === undefined ? [preset.train.steps] : list(values.steps);
+  rc.train.denseGradEvery = Math.max(...Rs);
   rc.train.steps = LONG;
+  if (Ds.length) rc.train.annealFrom = Math.max(...Ds);
   validateRunConfig(rc);
+  for (const D of Ds) validateRunConfig({ ...rc, train: { ...rc.train, annealFrom: D } });
   const threads = num("threads"), budget = 60 * num("budget-min");
   const rounds = num("rounds");
-  const R = rc.train.denseGradEvery;
   const target = blockDensity(LONG, rc).target;
-  const sparseStart = isSparseAnneal(rc);
   const N = rc.train.batchSize * rc.model.nCtx;
   console.log(
     `## Anneal cost: ${values.preset} preset at ef ${rc.model.ef}, pfrac ${rc.train.pfrac} ` +
-      `(block density → ${target.toPrecision(3)}), R = ${R}, ${N} tokens a step, ${threads} ` +
-      `threads, shortest of ${rounds}; load average before: ` +
+      `(block density → ${target.toPrecision(3)}), timed at R = ${rc.train.denseGradEvery}, ${N} ` +
+      `tokens a step, ${threads} threads, shortest of ${rounds}; load average before: ` +
       `${Deno.loadavg().map((x) => x.toFixed(2))}\n`,
   );
-  const starts: [string, RunConfig, Point[]][] = [];
+  const runs: { start: string; rc: RunConfig; points: Point[] }[] = [];
   if (!values["no-dense-start"]) {
     const dense: RunConfig = { model: rc.model, train: { ...rc.train } };
     delete dense.train.annealFrom;
     console.log("The method's anneal (from dense):\n");
-    starts.push(["dense", dense, await curve(dense, "dense", threads, rounds)]);
+    runs.push({ start: "dense", rc: dense, points: await curve(dense, "dense", threads, rounds) });
   }
-  if (sparseStart) {
+  if (isSparseAnneal(rc)) {
     console.log(`\nA sparse anneal (from block density ${rc.train.annealFrom}):\n`);
-    starts.push([
-      `sparse from ${rc.train.annealFrom}`,
-      rc,
-      await curve(rc, "sparse", threads, rounds),
-    ]);
+    const points = await curve(rc, "sparse", threads, rounds);
+    for (const D of Ds) {
+      runs.push({
+        start: D === target ? "sparse, at the target" : `sparse from ${D}`,
+        rc: { model: rc.model, train: { ...rc.train, annealFrom: D } },
+        points,
+      });
+    }
   }
   const def = structuredClone(PRESETS.small);
   def.train.steps = LONG;
@@ -262,25 +288,33 @@ export async function main(argv: string[]): Promise<void> {
       `${(defTime / 60).toFixed(1)} min, ${(defRun.cpu / 60).toFixed(1)} min of CPU time\n`,
   );
   console.log(
-    `| start | shape | time of ${S} steps | CPU time | CPU time / the default's | tokens/s | ` +
+    `| start | shape | R | steps | time | CPU time | CPU time / the default's | tokens/s | ` +
       `share at density ≥ ${SPARSE_DENSITY} | steps in ${budget / 60} min | steps in the ` +
       `default's time | steps in ${budget / 60} min by CPU time (the default = ` +
       `${DEFAULT_MIN} min) |`,
   );
-  console.log("|---|---|---|---|---|---|---|---|---|---|");
+  console.log("|---|---|---|---|---|---|---|---|---|---|---|---|");
   // The README's "about 15 minutes on 2 cores" for the default: the budget as a multiple of the
   // default's CPU time in this run, which the host's load moves much less than wall time.
   const cpuBudget = (budget / (60 * DEFAULT_MIN)) * defRun.cpu;
-  for (const [name, run, points] of starts) {
-    for (const shape of ANNEAL_SHAPES) {
-      const p = predict(run, points, S, shape);
-      console.log(
-        `| ${name} | ${shape} | ${(p.s / 60).toFixed(1)} min | ${(p.cpu / 60).toFixed(1)} min | ` +
-          `${(p.cpu / defRun.cpu).toFixed(2)} | ${Math.round((S * N) / p.s)} | ` +
-          `${(100 * p.densePhase).toFixed(0)}% | ${stepsFor(run, points, budget, shape)} | ` +
-          `${stepsFor(run, points, defTime, shape)} | ` +
-          `${stepsFor(run, points, cpuBudget, shape, true)} |`,
-      );
+  for (const { start, rc: base, points } of runs) {
+    // Starting at the target there is no anneal, and the shape changes nothing.
+    const shapes = base.train.annealFrom === target ? [base.train.annealShape] : ANNEAL_SHAPES;
+    for (const shape of shapes) {
+      for (const R of Rs) {
+        const run: RunConfig = { model: base.model, train: { ...base.train, denseGradEvery: R } };
+        for (const S of Ss) {
+          const p = predict(run, points, S, shape);
+          console.log(
+            `| ${start} | ${shape} | ${R} | ${S} | ${(p.s / 60).toFixed(1)} min | ` +
+              `${(p.cpu / 60).toFixed(1)} min | ${(p.cpu / defRun.cpu).toFixed(2)} | ` +
+              `${Math.round((S * N) / p.s)} | ${(100 * p.densePhase).toFixed(0)}% | ` +
+              `${stepsFor(run, points, budget, shape)} | ` +
+              `${stepsFor(run, points, defTime, shape)} | ` +
+              `${stepsFor(run, points, cpuBudget, shape, true)} |`,
+          );
+        }
+      }
     }
   }
 }
