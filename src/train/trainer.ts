@@ -53,7 +53,7 @@ import {
   writeAtomic,
   writeMetrics,
 } from "../run/run_dir.ts";
-import { checkSparsityFeasible } from "./sparsify.ts";
+import { checkSparsityFeasible, isSparseAnneal } from "./sparsify.ts";
 import { pruneAtInit } from "./sparse_anneal.ts";
 import { paramLayout } from "../model/params.ts";
 import { StepRunner } from "./step.ts";
@@ -186,6 +186,8 @@ export async function train(args: TrainArgs): Promise<TrainResult> {
       console.error(
         `thinwire: ${t.dense ? "dense" : "sparse"} model${
           t.denseGradEvery > 1 ? ` (dense gradients every ${t.denseGradEvery} steps)` : ""
+        }${
+          isSparseAnneal(rc) ? `, starting sparse at block density ${t.annealFrom}` : ""
         }, ${model.d.L} layers, d_model ${model.d.C}, ` +
           `${(total / 1e6).toFixed(2)}M parameters, ${B}×${T} tokens/step, ${t.steps} steps, ` +
           `${be.threads} thread(s) → ${args.out}` + (args.resume ? ` (from step ${start})` : ""),
