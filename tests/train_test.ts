@@ -242,6 +242,18 @@ Deno.test("a sparse-gradient run killed with SIGKILL resumes to bit-identical we
   await killAndResume(["--dense-grad-every", "3"]);
 });
 
+Deno.test("a sparse-anneal run killed with SIGKILL resumes to bit-identical weights", async () => {
+  // Block target 1/4, so the anneal starts at 1/2; R = 3 against checkpoints every 4 steps.
+  await killAndResume([
+    "--anneal-from",
+    "0.5",
+    "--dense-grad-every",
+    "3",
+    "--anneal-shape",
+    "cubic",
+  ]);
+});
+
 Deno.test("bad input: one line on stderr, exit 2, nothing written", async (t) => {
   const dir = await tmp();
   const cases: [string, string[], RegExp][] = [
@@ -282,6 +294,17 @@ Deno.test("bad input: one line on stderr, exit 2, nothing written", async (t) =>
       "dense baseline with an anneal shape",
       ["--dense", "--anneal-shape", "cubic"],
       /anneal-shape cubic needs weight sparsity.*--dense/,
+    ],
+    [
+      "anneal-from below the target density",
+      ["--anneal-from", "0.1"],
+      /anneal-from must be a block density in \[the target 0\.25, 1\], got 0\.1/,
+    ],
+    ["anneal-from above 1", ["--anneal-from", "2"], /anneal-from must be a block density/],
+    [
+      "dense baseline with a sparse anneal",
+      ["--dense", "--anneal-from", "0.5"],
+      /anneal-from 0\.5 needs weight sparsity.*--dense/,
     ],
     [
       "dense baseline with sparse gradients",

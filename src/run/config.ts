@@ -6,6 +6,7 @@
 import { UserError } from "../errors.ts";
 import { type ModelConfig, validateModelConfig } from "../model/config.ts";
 import { ARENA_BYTES, formatBytes, trainingBytes } from "../model/memory.ts";
+import { targetDensity } from "../model/params.ts";
 
 export const FORMAT_VERSION = 1;
 
@@ -34,6 +35,13 @@ export interface TrainConfig {
    * so fewer steps run at the densities where products are dense).
    */
   annealShape: AnnealShape;
+  /**
+   * Block density the anneal starts from (src/train/sparse_anneal.ts). Absent: 1, dense, the
+   * method. Below 1, a sparse anneal: every sparsified tensor is pruned at init to this many
+   * times its target density (at most dense), the anneal runs from there, and with R > 1 the kept
+   * tensors are pruned only on dense-gradient steps. Written to config.json only when below 1.
+   */
+  annealFrom?: number;
   /** Dense baseline: no weight sparsity (and, with afrac = 1, no activation sparsity). */
   dense: boolean;
   /**
@@ -110,6 +118,20 @@ export function validateRunConfig(rc: RunConfig): void {
       `anneal-shape ${t.annealShape} needs weight sparsity: the --dense baseline has no anneal`,
     );
   }
+  if (t.annealFrom !== undefined) {
+    if (t.dense && t.annealFrom !== 1) {
+      throw new UserError(
+        `anneal-from ${t.annealFrom} needs weight sparsity: the --dense baseline has no anneal`,
+      );
+    }
+    const target = targetDensity("block", t.pfrac, rc.model.ef);
+    if (!(t.annealFrom >= target && t.annealFrom <= 1)) {
+      throw new UserError(
+        `anneal-from must be a block density in [the target ${+target.toPrecision(4)}, 1], ` +
+          `got ${t.annealFrom}`,
+      );
+    }
+  }
   if (t.annealEnd < t.annealStart) {
     throw new UserError(
       `anneal-end (${t.annealEnd}) must not precede anneal-start (${t.annealStart})`,
@@ -162,11 +184,18 @@ export const MODEL_FIELDS: Record<RequiredModelField, "number" | "boolean"> = {
  */
 export const OPTIONAL_MODEL_FIELDS: readonly OptionalModelField[] = ["afracLoctypes", "addPosEmb"];
 
+/** TrainConfig's fields that a config.json has only when they differ from the method. */
+type OptionalTrainField = "annealFrom";
+const OPTIONAL_TRAIN_FIELDS: Record<OptionalTrainField, "number"> = { annealFrom: "number" };
+
 /**
  * The train section's field types: validateRunConfig's range checks compare with `>` and `<=`,
  * which a string such as "0.1" would pass.
  */
-const TRAIN_FIELDS: Record<keyof TrainConfig, "number" | "boolean" | "string"> = {
+const TRAIN_FIELDS: Record<
+  Exclude<keyof TrainConfig, OptionalTrainField>,
+  "number" | "boolean" | "string"
+> = {
   steps: "number",
   batchSize: "number",
   lr: "number",
@@ -222,6 +251,11 @@ export function parseRunConfig(j: unknown, where: string): RunConfig {
       if (actual !== type) {
         bad(`${section}.${k} must be a ${type}, got ${JSON.stringify(obj[k])}`);
       }
+    }
+  }
+  for (const [k, type] of Object.entries(OPTIONAL_TRAIN_FIELDS)) {
+    if (train![k] !== undefined && typeof train![k] !== type) {
+      bad(`train.${k} must be a ${type}, got ${JSON.stringify(train![k])}`);
     }
   }
   const rc = { model, train } as unknown as RunConfig;

@@ -29,6 +29,13 @@ const NUMERIC: Record<string, [string, (rc: RunConfig, v: number) => void]> = {
   warmup: ["warmup fraction of steps", (rc, v) => rc.train.warmupFrac = v],
   "anneal-start": ["L0 anneal start (fraction of steps)", (rc, v) => rc.train.annealStart = v],
   "anneal-end": ["L0 anneal end (fraction of steps)", (rc, v) => rc.train.annealEnd = v],
+  "anneal-from": [
+    "block density the L0 anneal starts from (1 = dense, the method; below 1 a sparse anneal)",
+    (rc, v) => {
+      if (v === 1) delete rc.train.annealFrom;
+      else rc.train.annealFrom = v;
+    },
+  ],
   "protect-j": ["entries protected per neuron by top-k", (rc, v) => rc.train.protectJ = v],
   "dense-grad-every": [
     "R: dense weight gradients every R steps, kept entries only between (1 = the paper's method)",
@@ -67,6 +74,7 @@ function help(): string {
     warmup: p.train.warmupFrac,
     "anneal-start": p.train.annealStart,
     "anneal-end": p.train.annealEnd,
+    "anneal-from": p.train.annealFrom ?? 1,
     "protect-j": p.train.protectJ,
     "dense-grad-every": p.train.denseGradEvery,
     wd: p.train.weightDecay,
@@ -87,7 +95,8 @@ function help(): string {
     "Trains a weight-sparse GPT-2-style decoder (docs/method.md §1-2) and writes a run folder:",
     "config.json, model.safetensors, tokenizer.json, metrics.jsonl, loss.svg, state/.",
     "",
-    "  --preset NAME     tiny (CI smoke run) or small (default)",
+    "  --preset NAME     tiny (CI smoke run), small (default) or paper (ef 4, block density",
+    "                    1/64, 18.2M tokens from a sparse start, ~2 hours: docs/sparsity.md)",
     "  --dense           dense baseline: no weight sparsity, no activation sparsity",
     "  --data DIR        train on the .py files under DIR (default: the embedded corpus)",
     "  --out DIR         run folder (default runs/<preset>[-dense]-s<seed>)",

@@ -23,8 +23,9 @@
  *     the order of the f64 sum);
  *   - Adam at the pattern only: pruned entries stay 0 and their m and v stay as they are;
  *   - top-k of a kept tensor only when its annealed count is below its pattern size (during the
- *     anneal), over the whole tensor (entries outside the pattern are 0, so it can only prune);
- *     otherwise the pattern stays as it is;
+ *     anneal; with a sparse anneal only on dense-gradient steps, src/train/sparse_anneal.ts), over
+ *     the whole tensor (entries outside the pattern are 0, so it can only prune); otherwise the
+ *     pattern stays as it is;
  *   - decay of the kept tensors' entries (fused into the Adam kernel when no top-k runs between
  *     them: the same f32 products as the method's separate pass).
  *
@@ -51,6 +52,7 @@ import type { Linear } from "../model/linear.ts";
 import type { Model } from "../model/model.ts";
 import type { ParamSpec } from "../model/params.ts";
 import { type RunConfig } from "../run/config.ts";
+import { keptCountStep } from "./sparse_anneal.ts";
 import { keptCount, sparsifyAndDecay, topKTensor } from "./sparsify.ts";
 
 /** Does 0-based step `step` compute dense weight gradients (always, when R = 1)? */
@@ -148,7 +150,7 @@ export class KeptGrads {
     }
     const factor = 1 - lr * t.weightDecay;
     for (const { spec, lin } of this.tensors) {
-      const k = keptCount(spec, step + 1, rc);
+      const k = keptCount(spec, keptCountStep(step + 1, rc), rc);
       const prune = k < lin.pattern.nnz;
       adamStepCsr(be, {
         w: lin.pattern,

@@ -33,16 +33,34 @@ export function annealPruned(step: number, rc: RunConfig): number {
   return 1 - q * q * q;
 }
 
-/** Nonzeros a tensor keeps at this step: from dense to its target, as annealPruned says. */
+/** Is the anneal a sparse one (train.annealFrom below 1, src/train/sparse_anneal.ts)? */
+export function isSparseAnneal(rc: RunConfig): boolean {
+  return rc.train.annealFrom !== undefined && rc.train.annealFrom < 1 && !rc.train.dense;
+}
+
+/**
+ * Nonzeros a tensor keeps at this step: from its start count (dense, or with a sparse anneal
+ * annealFrom / block target times its target density, at most dense) to its target, as
+ * annealPruned says.
+ */
 export function keptCount(spec: ParamSpec, step: number, rc: RunConfig): number {
   const density = targetDensity(spec.cls, rc.train.pfrac, rc.model.ef);
   const target = Math.max(1, Math.round(spec.size * density));
-  return spec.size - Math.floor((spec.size - target) * annealPruned(step, rc));
+  let start = spec.size;
+  if (isSparseAnneal(rc)) {
+    const scale = rc.train.annealFrom! / targetDensity("block", rc.train.pfrac, rc.model.ef);
+    start = Math.max(target, Math.min(spec.size, Math.round(spec.size * density * scale)));
+  }
+  return start - Math.floor((start - target) * annealPruned(step, rc));
 }
 
 /** The block matrices' density now and at the end (for the sharkfin lr factor). */
 export function blockDensity(step: number, rc: RunConfig): { now: number; target: number } {
   const target = targetDensity("block", rc.train.pfrac, rc.model.ef);
+  if (isSparseAnneal(rc)) {
+    const from = rc.train.annealFrom!;
+    return { target, now: target + (from - target) * (1 - annealPruned(step, rc)) };
+  }
   return { target, now: 1 - (1 - target) * annealPruned(step, rc) };
 }
 

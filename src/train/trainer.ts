@@ -57,7 +57,8 @@ import {
   writeAtomic,
   writeMetrics,
 } from "../run/run_dir.ts";
-import { checkSparsityFeasible } from "./sparsify.ts";
+import { checkSparsityFeasible, isSparseAnneal } from "./sparsify.ts";
+import { pruneAtInit } from "./sparse_anneal.ts";
 import { paramLayout, type ParamSpec } from "../model/params.ts";
 import { checkBackendTrains, LOSS_CHECK, StepRunner } from "./step.ts";
 import { validationXent } from "./validation.ts";
@@ -186,6 +187,7 @@ export async function train(args: TrainArgs): Promise<TrainResult> {
       }
       if (args.resume) await writeMetrics(run, []);
       model.init(t.seed);
+      pruneAtInit(be, model, rc);
     }
     if (args.resume && extendedFrom !== null) {
       await recordExtension(run, start, extendedFrom, t.steps);
@@ -203,6 +205,8 @@ export async function train(args: TrainArgs): Promise<TrainResult> {
       console.error(
         `thinwire: ${t.dense ? "dense" : "sparse"} model${
           t.denseGradEvery > 1 ? ` (dense gradients every ${t.denseGradEvery} steps)` : ""
+        }${
+          isSparseAnneal(rc) ? `, starting sparse at block density ${t.annealFrom}` : ""
         }, ${model.d.L} layers, d_model ${model.d.C}, ` +
           `${(total / 1e6).toFixed(2)}M parameters, ${B}×${T} tokens/step, ${t.steps} steps, ` +
           `${backendLabel(be)} → ${args.out}` + (args.resume ? ` (from step ${start})` : ""),
