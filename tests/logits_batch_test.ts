@@ -267,17 +267,9 @@ Deno.test("logits --batch: over --max-gb is refused with a split that fits", asy
   const rows = Array.from({ length: 40 }, (_, i) => JSON.stringify([i, 1, 2, 3, 4, 5, 6, 7, 8, 9]));
   await Deno.writeTextFile(file, rows.join("\n"));
   const limit = "0.001"; // 1 MiB: each row is about 0.1 MiB here (T 10, V 2048 and the hooks)
-  const r = await run([
-    "logits",
-    "--model",
-    model,
-    "--batch",
-    file,
-    "--out",
-    out,
-    "--max-gb",
-    limit,
-  ]);
+  const batchLimited = () =>
+    run(["logits", "--model", model, "--batch", file, "--out", out, "--max-gb", limit]);
+  const r = await batchLimited();
   assert.equal(r.code, 2, r.stderr);
   assert.equal(r.stderr.split("\n").length, 1, r.stderr);
   const m =
@@ -288,31 +280,11 @@ Deno.test("logits --batch: over --max-gb is refused with a split that fits", asy
   const fit = Number(m[2]);
   assert.ok(fit > 1 && fit < 40, `${fit} rows`);
   await Deno.writeTextFile(file, rows.slice(0, fit).join("\n"));
-  const ok = await run([
-    "logits",
-    "--model",
-    model,
-    "--batch",
-    file,
-    "--out",
-    out,
-    "--max-gb",
-    limit,
-  ]);
+  const ok = await batchLimited();
   assert.equal(ok.code, 0, ok.stderr);
   assert.ok((await Deno.stat(out)).size <= 0.001 * 1024 ** 3);
   await Deno.writeTextFile(file, rows.slice(0, fit + 1).join("\n"));
-  const over = await run([
-    "logits",
-    "--model",
-    model,
-    "--batch",
-    file,
-    "--out",
-    out,
-    "--max-gb",
-    limit,
-  ]);
+  const over = await batchLimited();
   assert.equal(over.code, 2, "one row more does not fit");
 
   const p = await run([
