@@ -11,6 +11,7 @@ import { locationRows, LOCATIONS } from "../model/nodes.ts";
 import type { NodeMeans } from "../run/format.ts";
 import { type LoadedRun, readMeans, writeMeans } from "../run/run_dir.ts";
 import type { OpenRun } from "../run/open.ts";
+import type { Model } from "../model/model.ts";
 
 /** Pretraining tokens the means are taken over by default (docs/method.md §4 asks for ≥ 64k). */
 export const MEANS_TOKENS = 65536;
@@ -29,37 +30,50 @@ export async function computeMeans(
   const source = t.data === "corpus"
     ? corpusSource(tokenizer, (TRAIN_SEED + t.seed) >>> 0)
     : filesSource(tokenizer, await loadPyFiles(t.data), "train", t.seed);
-  const B = t.batchSize, T = rc.model.nCtx, N = B * T;
-  const batches = Math.max(1, Math.ceil(tokens / N));
+  const B = t.batchSize, T = rc.model.nCtx;
+  const inputs = new Int32Array(B * T), targets = new Int32Array(B * T);
+  const batches = Math.max(1, Math.ceil(tokens / (B * T)));
+  const mean = nodeMeansOf(model, B, T, batches, () => {
+    splitBatch(source.nextBatch(B, T), B, T, inputs, targets);
+    return inputs;
+  }, onBatch);
+  return { mean, weightsSha256: r.weightsSha256, tokens: batches * B * T, data: t.data };
+}
+
+/**
+ * The mean of every node over `batches` batches of B rows of T tokens, each batch `next(i)`'s
+ * tokens (computeMeans's arithmetic, for models built without a run: tests). The model must have
+ * no ablation.
+ */
+export function nodeMeansOf(
+  model: Model,
+  B: number,
+  T: number,
+  batches: number,
+  next: (i: number) => Int32Array,
+  onBatch?: (done: number, total: number) => void,
+): Float32Array {
+  const N = B * T;
   const be = model.be, arena = be.arena;
   const n = model.nodes.total;
-  {
-    // Not a scratch scope: the first forward may allocate the model's activations in here.
-    const acc = arena.allocBytes(8 * n, "node sums");
-    arena.f32(acc, 2 * n).fill(0);
-    // Before the forwards: their activations then end the arena, and model.releaseActs() can
-    // free them (at n_ctx 1024 they are most of the memory the pruning after this needs).
-    const mean = arena.tensor([n], "node means");
-    const inputs = new Int32Array(N), targets = new Int32Array(N);
-    for (let i = 0; i < batches; i++) {
-      splitBatch(source.nextBatch(B, T), B, T, inputs, targets);
-      model.forward(inputs, null, B, T);
-      model.acts.layers.forEach((s, l) => {
-        for (const { name } of LOCATIONS) {
-          const { ptr, rows } = locationRows(s, model.d, name, N);
-          rowSumF64(be, { acc: acc + 8 * model.nodes.offsets[l][name], x: ptr, C: rows, N });
-        }
-      });
-      onBatch?.(i + 1, batches);
-    }
-    f64ToF32Scaled(be, { out: mean.ptr, acc, n, scale: 1 / (batches * N) });
-    return {
-      mean: arena.view(mean).slice(),
-      weightsSha256: r.weightsSha256,
-      tokens: batches * N,
-      data: t.data,
-    };
+  // Not a scratch scope: the first forward may allocate the model's activations in here.
+  const acc = arena.allocBytes(8 * n, "node sums");
+  arena.f32(acc, 2 * n).fill(0);
+  // Before the forwards: their activations then end the arena, and model.releaseActs() can
+  // free them (at n_ctx 1024 they are most of the memory the pruning after this needs).
+  const mean = arena.tensor([n], "node means");
+  for (let i = 0; i < batches; i++) {
+    model.forward(next(i), null, B, T);
+    model.acts.layers.forEach((s, l) => {
+      for (const { name } of LOCATIONS) {
+        const { ptr, rows } = locationRows(s, model.d, name, N);
+        rowSumF64(be, { acc: acc + 8 * model.nodes.offsets[l][name], x: ptr, C: rows, N });
+      }
+    });
+    onBatch?.(i + 1, batches);
   }
+  f64ToF32Scaled(be, { out: mean.ptr, acc, n, scale: 1 / (batches * N) });
+  return arena.view(mean).slice();
 }
 
 /** Loads the cached node means or computes (and caches) them; a damaged cache is recomputed. */
