@@ -81,7 +81,8 @@ export function hyperparamsJson(hp: MaskHyperparams): Record<string, number> {
 export function hyperparamsFromJson(
   j: Record<string, number | string | boolean>,
 ): MaskHyperparams {
-  const hp = { ...DEFAULT_HP };
+  // A file without mask_noise or loss_set_point was written before they existed: without both.
+  const hp = { ...DEFAULT_HP, maskNoise: 0, lossSetPoint: 0 };
   for (const k of Object.keys(HP_NAMES) as (keyof MaskHyperparams)[]) {
     const v = j[HP_NAMES[k]];
     if (typeof v === "number" && Number.isFinite(v)) hp[k] = v;
