@@ -17,8 +17,6 @@ export interface Ranking {
   on: number;
   /** The last batch's task loss (without the penalty); NaN for attribution. */
   taskLoss: number;
-  /** The learned τ per node (null for attribution). */
-  tau: Float32Array | null;
   /** The logit scale the masks' task loss was taken at (lossScale; 1 for attribution). */
   logitScale: number;
 }
@@ -145,7 +143,7 @@ export function trainMasks(
   }
   const t = arena.f32(tau, n).slice();
   const ranking = Array.from({ length: n }, (_, i) => i).sort((a, b) => t[b] - t[a] || a - b);
-  return { ranking, loss, on, taskLoss: lastTask, tau: t, logitScale };
+  return { ranking, loss, on, taskLoss: lastTask, logitScale };
 }
 
 /** Nodes ranked by |∂L/∂m| at m = 1 (attribution: gradient × (x − μ) summed over tokens). */
@@ -171,5 +169,5 @@ export function attributionRanking(
   const ranking = Array.from({ length: n }, (_, i) => i).sort((a, b) =>
     Math.abs(g[b]) - Math.abs(g[a]) || a - b
   );
-  return { ranking, loss: NaN, on: n, taskLoss: NaN, tau: null, logitScale: 1 };
+  return { ranking, loss: NaN, on: n, taskLoss: NaN, logitScale: 1 };
 }
