@@ -5,7 +5,12 @@
  * is the necessary one (it meets the target alone; without any one of its nodes it does not).
  *
  *   deno run -A --config bench/bench.json bench/planted_bench.ts [--threads N] [--shape S]
- *     [--loss L,...] [--k-coef K] [--lr LR] [--steps S]
+ *     [--loss L,...] [--k-coef K] [--lr LR] [--steps S] [--noise X] [--set-point X] [--seed N]
+ *     [--ef E]
+ *
+ * --noise and --set-point are prune's --mask-noise and --loss-set-point; --seed draws other
+ * distractor weights; --ef widens the model (d_model 64·E: 1408·E nodes). docs/prune.md, "Planted
+ * circuits", has the table that chose the defaults.
  */
 import { parseArgs } from "node:util";
 import { Backend } from "../src/backend/backend.ts";
@@ -26,6 +31,10 @@ export async function main(argv: string[] = []): Promise<void> {
       "k-coef": { type: "string" },
       lr: { type: "string" },
       steps: { type: "string" },
+      noise: { type: "string" },
+      seed: { type: "string" },
+      ef: { type: "string" },
+      "set-point": { type: "string" },
     },
     strict: true,
   });
@@ -36,12 +45,14 @@ export async function main(argv: string[] = []): Promise<void> {
   if (values["k-coef"]) hp.kCoef = Number(values["k-coef"]);
   if (values.lr) hp.lr = Number(values.lr);
   if (values.steps) hp.steps = Number(values.steps);
+  if (values.noise) hp.maskNoise = Number(values.noise);
+  if (values["set-point"]) hp.lossSetPoint = Number(values["set-point"]);
   const be = await Backend.create({ threads });
   console.log(
-    `\n## Planted circuits, ${be.threads} thread(s), k_coef ${hp.kCoef}, lr ${hp.lr}, ${hp.steps} steps\n`,
+    `\n## Planted circuits, ${be.threads} thread(s), k_coef ${hp.kCoef}, lr ${hp.lr}, ${hp.steps} steps, mask noise ${hp.maskNoise}, loss set point ${hp.lossSetPoint}\n`,
   );
   console.log(
-    "| shape | full loss | nodes | planted | exact | kept | edges | bisect cal. | held-out cal. | collapses | time |",
+    "| shape | full loss | nodes | planted | exact | kept | edges | cal. bisect / check pairs | cal. eval pairs | collapses | time |",
   );
   console.log("|---|---|---|---|---|---|---|---|---|---|---|");
   try {
@@ -49,7 +60,13 @@ export async function main(argv: string[] = []): Promise<void> {
       for (const fullLoss of losses) {
         const mark = be.arena.mark();
         try {
-          const p = plantedModel(be, shape, fullLoss);
+          const p = plantedModel(
+            be,
+            shape,
+            fullLoss,
+            Number(values.seed ?? 1),
+            Number(values.ef ?? 1),
+          );
           const model = p.model;
           const ms = new MaskedScorer(model, p.scorer, p.means, false);
           const pool = p.items(PRUNE_DEFAULTS.prunePairs, 11);
@@ -88,10 +105,10 @@ export async function main(argv: string[] = []): Promise<void> {
             }, min without ${Math.min(...without).toFixed(3)}) | ${
               exact ? "yes" : "**no**"
             } | ${res.kept.length} | ${edges} | ${
-              res.curve.find((c) => c.k === res.kept.length)?.loss_calibrated.toFixed(3)
-            } | ${res.losses.circuit_calibrated.toFixed(3)} | ${
-              res.collapses.map((c) => c.kCoef).join(" ")
-            } | ${s.toFixed(1)} s |`,
+              res.pruningLosses.bisect.circuit_calibrated.toFixed(3)
+            } / ${res.pruningLosses.check?.circuit_calibrated.toFixed(3) ?? "-"} | ${
+              res.losses.circuit_calibrated.toFixed(3)
+            } | ${res.collapses.map((c) => c.kCoef).join(" ")} | ${s.toFixed(1)} s |`,
           );
           if (!exact && res.kept.length <= 40) {
             console.log(`    kept: ${res.kept.map(name).join(" ")}`);

@@ -103,8 +103,9 @@ export function plantedModel(
   shape: PlantedShape,
   fullLoss: number,
   seed = 1,
+  ef = 1,
 ): Planted {
-  const cfg = PLANTED_CONFIG;
+  const cfg = { ...PLANTED_CONFIG, ef };
   const m = new Model(be, cfg);
   const L = m.layout, d = m.d, { C, M, HD } = d;
   for (const s of L.specs) m.view(s).fill(s.init === "ones" ? 1 : 0);
