@@ -186,6 +186,7 @@ function pairRun(
   d: ReturnType<typeof pairData>,
   scale: number,
   dl0: Float32Array,
+  logitScale?: number,
 ) {
   return scoped(be, () => {
     const count = d.pos.length;
@@ -193,7 +194,7 @@ function pairRun(
     const tb = upload(be, d.b), loss = be.arena.tensor([count]), dl = upload(be, dl0);
     const items = { logits: tl.ptr, pos: tp.ptr, a: ta.ptr, b: tb.ptr, count, V, N };
     pairLossForward(be, { ...items, losses: loss.ptr });
-    pairLossBackward(be, { ...items, dlogits: dl.ptr, scale });
+    pairLossBackward(be, { ...items, dlogits: dl.ptr, scale, logitScale });
     return { losses: be.arena.view(loss).slice(), dlogits: be.arena.view(dl).slice() };
   });
 }
@@ -213,7 +214,24 @@ Deno.test("pair loss", async (t) => {
         ref.pairLossBackward({ ...items, dlogits, scale: 0.25 });
         assertClose(got.losses, losses, 1e-6, `losses V=${V} N=${N}`);
         assertClose(got.dlogits, dlogits, 1e-6, `dlogits V=${V} N=${N}`);
+        // At a temperature (logits × 0.3), as the mask optimiser of a very sure model uses it.
+        const hot = pairRun(one, V, N, d, 0.25, dl0, 0.3);
+        assertBits(pairRun(two, V, N, d, 0.25, dl0, 0.3).dlogits, hot.dlogits, "scaled, 2 threads");
+        const want = dl0.slice();
+        ref.pairLossBackward({ ...items, dlogits: want, scale: 0.25, logitScale: 0.3 });
+        assertClose(hot.dlogits, want, 1e-6, `scaled dlogits V=${V} N=${N}`);
       }
+    });
+
+    await t.step("scaled gradient matches finite differences of the loss at logits × s", () => {
+      const V = 6, N = 4, count = 5, scale = 1.5, s = 0.2;
+      const d = pairData(V, N, count, 5);
+      const g = pairRun(one, V, N, d, scale, new Float32Array(V * N), s).dlogits;
+      const loss = (l: Float32Array) =>
+        scale *
+        pairRun(one, V, N, { ...d, logits: l.map((x) => x * s) }, scale, new Float32Array(V * N))
+          .losses.reduce((x, y) => x + y, 0);
+      assertFiniteDiff(d.logits, g, loss, sampleIndices(V * N, 24), 1e-2, 1e-2, 2e-4, "scaled");
     });
 
     await t.step("gradient matches finite differences", () => {

@@ -119,6 +119,11 @@ Deno.test("prune one task: a valid circuit file, a neuronpedia graph, cached mea
   assert.equal(c.pairs.eval_pairs, 8);
   assert.ok(c.curve.length > 0 && c.ranking.length >= c.nodes.length);
   assert.equal(c.losses.random.draws, 2);
+  // The pruning pairs' losses: those k was bisected on, and the rest with their calibration.
+  const pr = c.losses.pruning!;
+  assert.equal(pr.bisect.pairs + (pr.check?.pairs ?? 0), c.pairs.prune_pairs);
+  assert.equal(c.hyperparameters.check_pairs, pr.check?.pairs ?? 0);
+  assert.match(r.out, /circuit calibrated [\d.]+ on the \d+ pairs k was bisected on/);
   assert.equal(c.examples.length, 4);
   // The full model's loss is exactly what eval reports on the same pairs (means were computed
   // first in the same process: no buffer may be shared with them).

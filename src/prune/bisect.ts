@@ -1,7 +1,8 @@
 /**
  * Discretising a ranking (step 2 of src/prune/prune.ts): bisect the kept count k so that the
- * calibrated task loss on the pruning pairs just meets the target; every k measured is a point
- * of the loss-vs-k curve.
+ * calibrated task loss on the pruning pairs just meets the target, on the pairs it is bisected
+ * and calibrated on and, with that calibration, on the pruning pairs held out of the bisection;
+ * every k measured is a point of the loss-vs-k curve.
  */
 import type { PromptItem } from "../eval/task_eval.ts";
 import type { Calibration } from "./calibrate.ts";
@@ -18,7 +19,18 @@ export interface CurvePoint {
 /** The curve's points by k, each with the calibration fitted there. */
 export type Curve = Map<number, CurvePoint & { c: Calibration }>;
 
-/** Bisects the smallest k whose top-k nodes meet the target (calibrated, pruning pairs). */
+/** Raw and calibrated task loss of a node set on some pairs. */
+export interface PairLosses {
+  pairs: number;
+  circuit: number;
+  circuit_calibrated: number;
+}
+
+/**
+ * Bisects the smallest k whose top-k nodes meet the target: calibrated on `pool` (the curve's
+ * pairs) and, when `check` has pairs, on them too with pool's calibration (a k tuned to just meet
+ * the target on the pairs it was chosen on generalises a little worse: docs/prune.md).
+ */
 export function bisect(
   ms: MaskedScorer,
   pool: readonly PromptItem[],
@@ -26,8 +38,20 @@ export function bisect(
   target: number,
   hint: number,
   progress?: OnProgress,
+  check: readonly PromptItem[] = [],
 ) {
   const curve: Curve = new Map();
+  const checked = new Map<number, PairLosses>();
+  const atCheck = (k: number) => {
+    let got = checked.get(k);
+    if (!got) {
+      ms.keepOnly(ranking.slice(0, k));
+      const m = ms.measure(check, at(k).c);
+      got = { pairs: check.length / 2, circuit: m.raw, circuit_calibrated: m.cal };
+      checked.set(k, got);
+    }
+    return got;
+  };
   const at = (k: number) => {
     const got = curve.get(k);
     if (got) return got;
@@ -39,21 +63,35 @@ export function bisect(
     return p;
   };
   const n = ranking.length;
-  const ok = (k: number) => at(k).loss_calibrated <= target;
+  const ok = (k: number) =>
+    at(k).loss_calibrated <= target &&
+    (check.length === 0 || atCheck(k).circuit_calibrated <= target);
   let lo = 0, hi = n;
   // lo fails (or is 0), hi passes; start from the optimiser's own circuit size.
   const h = Math.min(Math.max(hint, 1), n);
   if (ok(h)) hi = h;
   else lo = h;
-  if (!ok(hi)) {
-    return { k: hi, reached: false, curve };
-  }
+  const result = (k: number, reached: boolean) => {
+    const p = at(k);
+    return {
+      k,
+      reached,
+      curve,
+      bisectLosses: {
+        pairs: pool.length / 2,
+        circuit: p.loss,
+        circuit_calibrated: p.loss_calibrated,
+      },
+      checkLosses: check.length ? atCheck(k) : null,
+    };
+  };
+  if (!ok(hi)) return result(hi, false);
   while (hi - lo > 1) {
     const mid = (lo + hi) >> 1;
     if (ok(mid)) hi = mid;
     else lo = mid;
   }
-  return { k: hi, reached: true, curve };
+  return result(hi, true);
 }
 
 /** The curve's extra points: powers of two up to 2k, for the viewer's slider. */

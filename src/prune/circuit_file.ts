@@ -39,11 +39,13 @@ export function circuitJson(
       seed: st.seed,
       hyperparameters: {
         ...hyperparamsJson(st.hp),
+        logit_scale: res.logitScale,
         means_tokens: opts.meansTokens,
         random_draws: st.randomDraws,
         random_pairs: Math.min(st.randomPairs, opts.evalPairs),
         delta_pairs: Math.min(st.deltaPairs, opts.evalPairs),
         bisect_pairs: Math.min(st.bisectPairs, opts.prunePairs),
+        check_pairs: Math.max(0, opts.prunePairs - st.bisectPairs),
       },
     },
     pairs: {
@@ -58,7 +60,7 @@ export function circuitJson(
       delta: res.deltas[j] ?? 0,
     })),
     edges: circuitEdges(r.model, res.kept),
-    losses: res.losses,
+    losses: { ...res.losses, pruning: res.pruningLosses },
     calibration: res.calibration,
     curve: res.curve,
     ranking: res.ranking.slice(0, maxK).map(ref),

@@ -43,6 +43,7 @@ import { nodeMeans } from "./means.ts";
 import { taskData } from "./task_data.ts";
 import { MAX_PAIRS } from "../eval/task_eval.ts";
 import { LOCATIONS } from "../model/nodes.ts";
+import { PENALTY_REF_NODES } from "./ranking.ts";
 
 const USAGE = `usage: deno task prune --model DIR (--task NAME | --all) [options]
 
@@ -64,13 +65,20 @@ and the losses on held-out pairs: full model, circuit alone (sufficiency), circu
   --steps N           mask optimisation steps (default ${DEFAULT_HP.steps})
   --batch-pairs N     pairs per step (default ${DEFAULT_HP.batchPairs})
   --lr X              (default ${DEFAULT_HP.lr})
-  --k-coef X          weight of Σm in the loss (default ${DEFAULT_HP.kCoef})
+  --k-coef X          weight of Σm in the loss (default ${DEFAULT_HP.kCoef}); per node
+                      k_coef·min(1, ${PENALTY_REF_NODES}/nodes): wider models pay less per node
   --temperature X     Heaviside surrogate temperature (default ${DEFAULT_HP.temperature})
   --init-bias X       τ init mean (default ${DEFAULT_HP.initBias})
   --init-noise X      τ init spread (default ${DEFAULT_HP.initNoise})
   --weight-decay X    AdamW decay of τ (default ${DEFAULT_HP.weightDecay})
+  --mask-noise X      std of Gaussian noise on τ before the forward's step, decaying to 0, so
+                      nodes useful only together (a head's key and value) keep a gradient
+                      (default ${DEFAULT_HP.maskNoise}; 0: none)
+  --loss-set-point X  a full model surer than this on the pruning pairs trains the masks on its
+                      logits cooled to this loss (default ${DEFAULT_HP.lossSetPoint}; 0: never)
   --prune-pairs N     pairs the masks train on (default ${PRUNE_DEFAULTS.prunePairs}, PRUNE_SEED)
-  --bisect-pairs N    the first of them, where k is bisected and calibrated (default ${PRUNE_DEFAULTS.bisectPairs})
+  --bisect-pairs N    the first of them, where k is bisected and calibrated; k must also meet the
+                      target on the rest with that calibration (default ${PRUNE_DEFAULTS.bisectPairs})
   --pairs N           held-out evaluation pairs (default ${PRUNE_DEFAULTS.evalPairs}, EVAL_SEED)
   --random-draws N    random circuits for the baseline (default ${PRUNE_DEFAULTS.randomDraws})
   --random-pairs N    evaluation pairs each is measured on (default ${PRUNE_DEFAULTS.randomPairs})
@@ -136,6 +144,8 @@ export function parsePruneFlags(argv: string[]): PruneRequest | null {
     "init-bias": s,
     "init-noise": s,
     "weight-decay": s,
+    "mask-noise": s,
+    "loss-set-point": s,
     "prune-pairs": s,
     pairs: s,
     "random-draws": s,
@@ -178,6 +188,8 @@ export function parsePruneFlags(argv: string[]): PruneRequest | null {
     ),
     initNoise: nonNeg("init-noise", v["init-noise"], DEFAULT_HP.initNoise),
     weightDecay: nonNeg("weight-decay", v["weight-decay"], DEFAULT_HP.weightDecay),
+    maskNoise: nonNeg("mask-noise", v["mask-noise"], DEFAULT_HP.maskNoise),
+    lossSetPoint: nonNeg("loss-set-point", v["loss-set-point"], DEFAULT_HP.lossSetPoint),
   };
   const settings: PruneSettings = {
     target: numberFlag(
@@ -340,6 +352,21 @@ async function writeNeuronpedia(
 
 const f4 = (x: number) => Number.isFinite(x) ? x.toFixed(4) : "-";
 
+/** The calibrated losses on the pruning pairs (bisected on, and held out of the bisection). */
+function pruningLine(c: Circuit): string[] {
+  const p = c.losses.pruning;
+  if (!p) return [];
+  const check = p.check
+    ? `, ${f4(p.check.circuit_calibrated)} on the other ${p.check.pairs} pruning pairs`
+    : "";
+  return [
+    `  circuit calibrated ${
+      f4(p.bisect.circuit_calibrated)
+    } on the ${p.bisect.pairs} pairs k was ` +
+    `bisected on${check}`,
+  ];
+}
+
 /** The table of one task's circuit. */
 export function formatOutcome(o: TaskOutcome, path: string): string {
   if (o.status === "not solved by the model") {
@@ -358,6 +385,7 @@ export function formatOutcome(o: TaskOutcome, path: string): string {
     `circuit ${f4(c.losses.circuit)} (calibrated ${f4(c.losses.circuit_calibrated)})  ` +
     `circuit ablated ${f4(c.losses.ablated)}  random ${f4(c.losses.random.mean)} ± ` +
     `${f4(c.losses.random.sd)} (${c.losses.random.draws} draws)`,
+    ...pruningLine(c),
     `  calibration: scale ${c.calibration.scale.toFixed(3)}, shift ${
       c.calibration.shift.toFixed(3)
     }`,

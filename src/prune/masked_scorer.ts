@@ -101,16 +101,18 @@ export class MaskedScorer {
    * The task loss of items under the current mask, with its gradient in the mask: dmask +=
    * scale·∂(Σ_items loss)/∂m (scale 1/items.length, the mean's gradient, by default; zero dmask
    * first unless accumulating). Backward runs from the two-candidate loss without weight gradients.
+   * With logitScale s, the loss (returned and differentiated) is taken on the logits × s.
    */
   maskGradient(
     items: readonly PromptItem[],
-    opts: { scale?: number; accumulate?: boolean } = {},
+    opts: { scale?: number; accumulate?: boolean; logitScale?: number } = {},
   ): number {
     const { model } = this, be = model.be, { V } = model.d;
     const scale = opts.scale ?? 1 / items.length;
+    const logitScale = opts.logitScale ?? 1;
     if (!opts.accumulate) ops.fill(be, { x: this.ablation.dmask, n: this.n, value: 0 });
     this.#uploadMask();
-    return model.under({ ablation: this.ablation }, () =>
+    const s = model.under({ ablation: this.ablation }, () =>
       this.scorer.score(items, {
         freezeNorm: this.freezeNorm,
         onBatch: (b) => {
@@ -126,10 +128,17 @@ export class MaskedScorer {
             V,
             N: b.N,
             scale,
+            logitScale,
           });
           model.backward({ seed: "dlogits", weightGrads: false });
         },
-      }).meanLoss);
+      }));
+    return logitScale === 1 ? s.meanLoss : this.scaledLoss(s, logitScale);
+  }
+
+  /** Mean task loss of scored items on their logits × s. */
+  scaledLoss(s: PromptScores, logitScale: number): number {
+    return this.calibrated(s, { scale: logitScale, shift: 0 }).loss;
   }
 
   /** Mean calibrated loss of scored items; per-item losses too when asked. */

@@ -7,9 +7,10 @@
  *     derivative surrogate backward, AdamW on task loss + k_coef·Σm over batches of pairs from
  *     the pruning set; rank by τ. "attribution": rank by |∂L/∂m| at m = 1 (gradient × (x − μ)
  *     summed over tokens), over the same pairs.
- *  2. Discretise (bisect.ts): bisect the kept count k of the ranking so that the calibrated task loss on the
- *     pruning pairs just meets the target (calibration: src/prune/calibrate.ts); keep every k
- *     measured as the loss-vs-k curve.
+ *  2. Discretise (bisect.ts): bisect the kept count k of the ranking so that the calibrated task
+ *     loss just meets the target on the first bisectPairs pruning pairs (calibration:
+ *     src/prune/calibrate.ts) and, with that calibration, on the other pruning pairs; keep every
+ *     k measured as the loss-vs-k curve.
  *  3. Measure (measure.ts) on the held-out evaluation pairs: the full model, the circuit alone (sufficiency,
  *     raw and with the pruning pairs' calibration), the model with only the circuit ablated
  *     (necessity), random node sets with the same count per layer and location, and each
@@ -20,7 +21,7 @@
  */
 import type { PromptItem } from "../eval/task_eval.ts";
 import { lapTimer } from "../util/laps.ts";
-import { bisect, type CurvePoint, fillCurve } from "./bisect.ts";
+import { bisect, type CurvePoint, fillCurve, type PairLosses } from "./bisect.ts";
 import { type Calibration, IDENTITY } from "./calibrate.ts";
 import { LayerCache } from "./layer_cache.ts";
 import type { MaskedScorer } from "./masked_scorer.ts";
@@ -44,11 +45,18 @@ export interface CircuitResult extends CircuitMeasures {
   calibration: Calibration;
   /** Whether the calibrated loss on the pruning pairs met the target at the chosen k. */
   reached: boolean;
+  /**
+   * Losses at the chosen k on the pruning pairs k was bisected on, and on the rest of the pruning
+   * pairs with their calibration (null when every pruning pair was bisected on).
+   */
+  pruningLosses: { bisect: PairLosses; check: PairLosses | null };
   /** Last optimisation loss (task + k_coef·Σm) and nodes on, for the report. */
   trainLoss: number;
   trainOn: number;
   /** The mask optimiser's settings that made the ranking (k_coef lowered after a collapse). */
   hp: MaskHyperparams;
+  /** The logit scale the masks' task loss was taken at (1: the model's own logits). */
+  logitScale: number;
   /** Optimisations whose masks lost the task (see collapseLoss), each retried at k_coef / 10. */
   collapses: { kCoef: number; taskLoss: number; on: number }[];
   timing: Record<string, number>;
@@ -94,7 +102,16 @@ export function findCircuit(
   lap(st.method === "learned" ? "optimise" : "attribute");
   const hint = st.method === "learned" ? opt.on : Math.max(1, Math.round(ms.n / 16));
   const bisectItems = data.pool.slice(0, 2 * st.bisectPairs);
-  const { k, reached, curve } = bisect(ms, bisectItems, opt.ranking, st.target, hint, progress);
+  const checkItems = data.pool.slice(2 * st.bisectPairs);
+  const { k, reached, curve, bisectLosses, checkLosses } = bisect(
+    ms,
+    bisectItems,
+    opt.ranking,
+    st.target,
+    hint,
+    progress,
+    checkItems,
+  );
   lap("bisect");
   const kept = opt.ranking.slice(0, k).sort((a, b) => a - b);
   const calibration = curve.get(k)!.c;
@@ -126,10 +143,12 @@ export function findCircuit(
     curve: points,
     calibration: calibration ?? IDENTITY,
     reached,
+    pruningLosses: { bisect: bisectLosses, check: checkLosses },
     ...m,
     trainLoss: opt.loss,
     trainOn: opt.on,
     hp,
+    logitScale: opt.logitScale,
     collapses,
     timing,
   };

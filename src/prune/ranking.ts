@@ -17,6 +17,42 @@ export interface Ranking {
   on: number;
   /** The last batch's task loss (without the penalty); NaN for attribution. */
   taskLoss: number;
+  /** The logit scale the masks' task loss was taken at (lossScale; 1 for attribution). */
+  logitScale: number;
+}
+
+/**
+ * The node count k_coef is the per-node penalty at: the small preset's (4 layers of d_model 128),
+ * on which the defaults were chosen (docs/prune.md).
+ */
+export const PENALTY_REF_NODES = 5632;
+
+/**
+ * The penalty per node of a model of n nodes: k_coef·min(1, PENALTY_REF_NODES/n). On wider models
+ * keeping a given fraction of the nodes costs what it does on the reference, so their masks do
+ * not collapse (docs/prune.md, "Wider models"); narrower models keep k_coef itself, since scaling
+ * it up there switched a tiny model's whole 3-node path off (tests/prune_test.ts, hand-built).
+ */
+export function penaltyPerNode(kCoef: number, n: number): number {
+  return kCoef * Math.min(1, PENALTY_REF_NODES / n);
+}
+
+/**
+ * The logit scale s ≤ 1 at which the full model's mean task loss on `pool` is `setPoint` (1 when
+ * it is already at or above it, or setPoint is 0): bisection on log s over [1e-4, 1], each loss
+ * computed in WASM from the pool's logit differences.
+ */
+export function lossScale(ms: MaskedScorer, pool: readonly PromptItem[], setPoint: number): number {
+  if (!(setPoint > 0)) return 1;
+  const full = ms.score(pool, false);
+  if (!(full.meanLoss < setPoint)) return 1;
+  let lo = Math.log(1e-4), hi = 0;
+  for (let i = 0; i < 40; i++) {
+    const mid = (lo + hi) / 2;
+    if (ms.scaledLoss(full, Math.exp(mid)) > setPoint) lo = mid;
+    else hi = mid;
+  }
+  return Math.exp(hi);
 }
 
 /** The learned masks' ranking: τ trained on the pool (τ, its gradient and Adam moments in the arena). */
@@ -41,6 +77,9 @@ export function trainMasks(
   ms.maskWrittenByKernels();
   // On a GPU the τ gradient is clipped on the device (no wait for its norm).
   const normOut = be.forms ? arena.tensor([3], "tau gradient norm").ptr : 0;
+  const noisy = hp.maskNoise > 0 ? f("noisy tau") : 0;
+  const kcoef = penaltyPerNode(hp.kCoef, n);
+  const logitScale = lossScale(ms, pool, hp.lossSetPoint);
   const pairs = pool.length / 2;
   const order = Array.from({ length: pairs }, (_, i) => i);
   const rng = new Rng(st.seed).fork(0x4D41534B);
@@ -57,14 +96,26 @@ export function trainMasks(
       const p = order[cursor++];
       items.push(pool[2 * p], pool[2 * p + 1]);
     }
-    const taskLoss = ms.maskGradient(items);
+    if (noisy) {
+      ops.randnFill(be, {
+        x: noisy,
+        n,
+        seed: st.seed,
+        stream: 1 + step,
+        std: hp.maskNoise * (1 - step / hp.steps),
+      });
+      ops.addInPlace(be, { x: noisy, y: tau, n });
+      ops.maskClampHeaviside(be, { m: ms.ablation.mask, tau: noisy, n });
+      ms.maskWrittenByKernels();
+    }
+    const taskLoss = ms.maskGradient(items, { logitScale });
     ops.maskSurrogateGrad(be, {
       g,
       tau,
       dm: ms.ablation.dmask,
       n,
       temperature: hp.temperature,
-      kcoef: hp.kCoef,
+      kcoef,
     });
     if (be.forms) be.forms.sumSquares({ x: g, n, out: normOut, clip: hp.clip });
     else {
@@ -95,14 +146,14 @@ export function trainMasks(
     ops.maskClampHeaviside(be, { m: ms.ablation.mask, tau, n });
     ms.maskWrittenByKernels();
     on = ops.countNonzero(be, { w: ms.ablation.mask, n });
-    loss = taskLoss + hp.kCoef * on;
+    loss = taskLoss + kcoef * on;
     lastTask = taskLoss;
     progress?.(phase, step + 1, hp.steps, { loss: taskLoss.toFixed(3), nodes: String(on) });
   }
   be.download([tau, 4 * n]);
   const t = arena.f32(tau, n).slice();
   const ranking = Array.from({ length: n }, (_, i) => i).sort((a, b) => t[b] - t[a] || a - b);
-  return { ranking, loss, on, taskLoss: lastTask };
+  return { ranking, loss, on, taskLoss: lastTask, logitScale };
 }
 
 /** Nodes ranked by |∂L/∂m| at m = 1 (attribution: gradient × (x − μ) summed over tokens). */
@@ -129,5 +180,5 @@ export function attributionRanking(
   const ranking = Array.from({ length: n }, (_, i) => i).sort((a, b) =>
     Math.abs(g[b]) - Math.abs(g[a]) || a - b
   );
-  return { ranking, loss: NaN, on: n, taskLoss: NaN };
+  return { ranking, loss: NaN, on: n, taskLoss: NaN, logitScale: 1 };
 }

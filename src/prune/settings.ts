@@ -19,6 +19,13 @@ export interface MaskHyperparams {
   temperature: number;
   /** Global gradient-norm clip. */
   clip: number;
+  /** Std of the Gaussian added to τ before the forward's Heaviside (decays linearly to 0). */
+  maskNoise: number;
+  /**
+   * When the full model's task loss on the pruning pairs is under this, the masks train on its
+   * logits divided by the temperature that puts it here (0: never).
+   */
+  lossSetPoint: number;
 }
 
 export const DEFAULT_HP: MaskHyperparams = {
@@ -36,6 +43,13 @@ export const DEFAULT_HP: MaskHyperparams = {
   warmupFrac: 0.05,
   temperature: 1,
   clip: 1,
+  // Planted circuits (docs/prune.md, "Planted circuits"): without noise a head's masks collapse
+  // (its key and value are each useless alone, so once both are off neither gets a gradient);
+  // without the set point a very sure model (full loss 1e-3 to 1e-5) keeps distractors beside an
+  // MLP path. 0.05 is the smallest set point tried that recovered every planted circuit; a model
+  // whose full loss on the pruning pairs is at or above it trains exactly as with 0 (lossScale).
+  maskNoise: 0.1,
+  lossSetPoint: 0.05,
 };
 
 /** The circuit file's names of the mask optimiser's settings (docs/circuit-format.md). */
@@ -52,6 +66,8 @@ const HP_NAMES: Record<keyof MaskHyperparams, string> = {
   warmupFrac: "warmup_frac",
   temperature: "temperature",
   clip: "clip",
+  maskNoise: "mask_noise",
+  lossSetPoint: "loss_set_point",
 };
 
 /** The settings under the circuit file's names. */
@@ -65,7 +81,8 @@ export function hyperparamsJson(hp: MaskHyperparams): Record<string, number> {
 export function hyperparamsFromJson(
   j: Record<string, number | string | boolean>,
 ): MaskHyperparams {
-  const hp = { ...DEFAULT_HP };
+  // A file without mask_noise or loss_set_point was written before they existed: without both.
+  const hp = { ...DEFAULT_HP, maskNoise: 0, lossSetPoint: 0 };
   for (const k of Object.keys(HP_NAMES) as (keyof MaskHyperparams)[]) {
     const v = j[HP_NAMES[k]];
     if (typeof v === "number" && Number.isFinite(v)) hp[k] = v;

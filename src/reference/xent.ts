@@ -76,12 +76,18 @@ export function pairLossForward(p: PairItems & { losses: Float32Array }): void {
   }
 }
 
-/** dlogits += ∂(scale·Σ losses)/∂logits: +scale·σ(d) at b, −scale·σ(d) at a, items in order. */
-export function pairLossBackward(p: PairItems & { dlogits: Float32Array; scale: number }): void {
+/**
+ * dlogits += ∂(scale·Σ losses)/∂logits with the losses on logits × logitScale (default 1):
+ * +scale·s·σ(s·d) at b, −scale·s·σ(s·d) at a, items in order.
+ */
+export function pairLossBackward(
+  p: PairItems & { dlogits: Float32Array; scale: number; logitScale?: number },
+): void {
   const { logits, pos, a, b, N, dlogits } = p;
+  const s = p.logitScale ?? 1;
   for (let i = 0; i < p.count; i++) {
     const ia = a[i] * N + pos[i], ib = b[i] * N + pos[i];
-    const g = Math.fround(p.scale / (1 + Math.exp(-(logits[ib] - logits[ia]))));
+    const g = Math.fround(p.scale * s / (1 + Math.exp(-s * (logits[ib] - logits[ia]))));
     dlogits[ib] = Math.fround(dlogits[ib] + g);
     dlogits[ia] = Math.fround(dlogits[ia] - g);
   }

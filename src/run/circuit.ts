@@ -85,6 +85,9 @@ export const circuitExampleSchema = z.object({
   p_circuit: z.tuple([finite, finite]),
 });
 
+/** A node set's task loss on some pairs, raw and calibrated. */
+const pairLossesSchema = z.object({ pairs: count, circuit: nonNeg, circuit_calibrated: nonNeg });
+
 export const circuitSchema = z.object({
   format: z.literal(CIRCUIT_FORMAT),
   version: z.literal(CIRCUIT_VERSION),
@@ -123,6 +126,15 @@ export const circuitSchema = z.object({
     ablated: nonNeg,
     /** Random node sets with the circuit's count per layer and location, calibrated likewise. */
     random: z.object({ mean: nonNeg, sd: nonNeg, draws: count }),
+    /**
+     * The circuit alone on the pruning pairs (absent from files written before it): the pairs k
+     * was bisected and calibrated on, and the other pruning pairs with that calibration (null
+     * when there were none). k is the smallest count that meets the target on both.
+     */
+    pruning: z.object({
+      bisect: pairLossesSchema,
+      check: pairLossesSchema.nullable(),
+    }).optional(),
   }),
   /** Logit-difference calibration of the circuit (16 LBFGS steps on the pruning pairs). */
   calibration: z.object({ scale: finite, shift: finite }),

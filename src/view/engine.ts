@@ -464,8 +464,16 @@ export class Engine {
     // before that setting existed).
     const st = settingsFromCircuit(c);
     ms.keepOnly(kept);
-    const fit = ms.measure(s.data.pool.slice(0, 2 * st.bisectPairs));
+    const bisectItems = s.data.pool.slice(0, 2 * st.bisectPairs);
+    const fit = ms.measure(bisectItems);
     const calibration: Calibration = fit.c;
+    // And with that calibration on the pruning pairs held out of the bisection, as prune does.
+    const checkItems = s.data.pool.slice(2 * st.bisectPairs);
+    const chk = checkItems.length ? ms.measure(checkItems, calibration) : null;
+    const pruningLosses = {
+      bisect: { pairs: bisectItems.length / 2, circuit: fit.raw, circuit_calibrated: fit.cal },
+      check: chk && { pairs: checkItems.length / 2, circuit: chk.raw, circuit_calibrated: chk.cal },
+    };
     progress?.("calibrate", 1, 1);
     lap("calibrate");
     const deltaCache = new LayerCache(this.model, () => ms.mask, c.freeze_norm);
@@ -488,11 +496,13 @@ export class Engine {
         ranking,
         curve: [{ k: kept.length, loss: fit.raw, loss_calibrated: fit.cal }],
         calibration,
-        reached: fit.cal <= c.target,
+        reached: fit.cal <= c.target && !(chk && chk.cal > c.target),
+        pruningLosses,
         ...m,
         trainLoss: NaN,
         trainOn: kept.length,
         hp: st.hp,
+        logitScale: num(c.hyperparameters.logit_scale, 1),
         collapses: [],
         timing,
       },

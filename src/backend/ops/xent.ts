@@ -170,17 +170,21 @@ export function pairLossForward(be: ComputeBackend, p: PairLossArgs & { losses: 
   be.run("pair_loss_forward", [p.losses, p.logits, p.pos, p.a, p.b, p.count, p.V, p.N], 0);
 }
 
-/** dlogits [V,N] += ∂(scale·Σ_i losses_i)/∂logits. */
+/**
+ * dlogits [V,N] += ∂(scale·Σ_i losses_i)/∂logits, the losses taken on the logits × logitScale
+ * (a temperature of 1/logitScale; default 1: the losses pairLossForward computes).
+ */
 export function pairLossBackward(
   be: ComputeBackend,
-  p: PairLossArgs & { dlogits: number; scale: number },
+  p: PairLossArgs & { dlogits: number; scale: number; logitScale?: number },
 ): void {
-  const shapes = checkPair(be, "pair_loss_backward", p, ` scale=${p.scale}`);
-  checkFinite("pair_loss_backward", shapes, { scale: p.scale });
+  const s = p.logitScale ?? 1;
+  const shapes = checkPair(be, "pair_loss_backward", p, ` scale=${p.scale} logitScale=${s}`);
+  checkFinite("pair_loss_backward", shapes, { scale: p.scale, logitScale: s });
   checkBuffers(be, "pair_loss_backward", shapes, { dlogits: [p.dlogits, 4 * p.V * p.N] });
   be.run(
     "pair_loss_backward",
-    [p.dlogits, p.logits, p.pos, p.a, p.b, p.count, p.V, p.N, p.scale],
+    [p.dlogits, p.logits, p.pos, p.a, p.b, p.count, p.V, p.N, p.scale, s],
     0,
   );
 }

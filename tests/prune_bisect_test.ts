@@ -1,0 +1,68 @@
+/**
+ * The discretisation's bisection (src/prune/bisect.ts) on a scorer whose loss is a known step in
+ * k: the smallest k that meets the target on the pairs it is bisected on and, with their
+ * calibration, on the pruning pairs held out of the bisection; and the losses it reports.
+ */
+import assert from "node:assert/strict";
+import type { PromptItem } from "../src/eval/task_eval.ts";
+import { bisect } from "../src/prune/bisect.ts";
+import type { Calibration } from "../src/prune/calibrate.ts";
+import type { MaskedScorer } from "../src/prune/masked_scorer.ts";
+
+const item = (tag: number): PromptItem => ({ tokens: [tag], correct: 1, wrong: 2 });
+const BISECT = Array.from({ length: 8 }, () => item(0));
+const CHECK = Array.from({ length: 6 }, () => item(1));
+
+/** A scorer whose calibrated loss is 0.1 from k = kBisect on (kCheck on the check pairs), 1 below. */
+function stepScorer(kBisect: number, kCheck: number) {
+  let k = 0;
+  const measured: { k: number; check: boolean; c?: Calibration }[] = [];
+  const ms = {
+    keepOnly(kept: Iterable<number>) {
+      k = [...kept].length;
+    },
+    measure(items: readonly PromptItem[], c?: Calibration) {
+      const check = items[0].tokens[0] === 1;
+      measured.push({ k, check, c });
+      const cal = k >= (check ? kCheck : kBisect) ? 0.1 : 1;
+      return { raw: 2 * cal, cal, c: c ?? { scale: k, shift: 0 }, s: null };
+    },
+  } as unknown as MaskedScorer;
+  return { ms, measured };
+}
+
+const RANKING = Array.from({ length: 100 }, (_, i) => i);
+
+Deno.test("bisect: the smallest k meeting the target on the bisection's pairs, none held out", () => {
+  const { ms, measured } = stepScorer(37, 80);
+  const r = bisect(ms, BISECT, RANKING, 0.15, 50);
+  assert.equal(r.k, 37);
+  assert.ok(r.reached);
+  assert.deepEqual(r.bisectLosses, { pairs: 4, circuit: 0.2, circuit_calibrated: 0.1 });
+  assert.equal(r.checkLosses, null);
+  assert.ok(measured.every((m) => !m.check));
+});
+
+Deno.test("bisect: k grows until the held-out pruning pairs meet the target too, with the bisection's calibration", () => {
+  const { ms, measured } = stepScorer(37, 61);
+  const r = bisect(ms, BISECT, RANKING, 0.15, 50, undefined, CHECK);
+  assert.equal(r.k, 61);
+  assert.ok(r.reached);
+  assert.deepEqual(r.checkLosses, { pairs: 3, circuit: 0.2, circuit_calibrated: 0.1 });
+  assert.equal(r.bisectLosses.circuit_calibrated, 0.1);
+  // Held-out pairs are scored only where the bisection's pairs pass, with their calibration.
+  for (const m of measured.filter((m) => m.check)) {
+    assert.ok(m.k >= 37, `check scored at k = ${m.k}`);
+    assert.deepEqual(m.c, { scale: m.k, shift: 0 });
+  }
+  // The curve holds the bisection's pairs only.
+  assert.ok([...r.curve.values()].every((p) => p.loss_calibrated === (p.k >= 37 ? 0.1 : 1)));
+});
+
+Deno.test("bisect: the target not reached when even every node fails on the held-out pairs", () => {
+  const { ms } = stepScorer(10, 1000);
+  const r = bisect(ms, BISECT, RANKING, 0.15, 20, undefined, CHECK);
+  assert.equal(r.k, 100);
+  assert.equal(r.reached, false);
+  assert.equal(r.checkLosses!.circuit_calibrated, 1);
+});
