@@ -10,6 +10,7 @@
 import { Arena } from "./arena.ts";
 import { compileKernels, createMemory, CTRL, instantiateKernels, MEMORY_PAGES } from "./wasm.ts";
 import { KernelError } from "../errors.ts";
+import type { SparseMatrix } from "./ops/sparse.ts";
 
 type Kernel = (...args: number[]) => number;
 
@@ -85,7 +86,7 @@ export interface ComputeBackend {
  * `out` and left on the device until downloaded. The ops wrappers call them on a GPU.
  */
 export interface DeviceForms {
-  /** ops.magnitudeTopK; returns min(k, rows·cols). */
+  /** ops.magnitudeTopK (unlessAbove included); returns min(k, rows·cols). */
   magnitudeTopK(p: {
     w: number;
     rows: number;
@@ -93,9 +94,19 @@ export interface DeviceForms {
     k: number;
     j?: number;
     axis?: "row" | "col" | "none";
+    unlessAbove?: number;
   }): number;
-  /** Every span / (rms + 1e-5); out (2 f32): rms and the factor. */
-  gradRmsNormalizeSpans(spans: [ptr: number, n: number][], out?: number): void;
+  /**
+   * Every span / (rms + 1e-5); out (2 f32): rms and the factor. The RMS divides by Σ n unless
+   * `count` says otherwise: base + the n u32 words whose word indices (byte offset / 4) are
+   * listed at `words`, for spans whose real lengths live on the device (entries past them must
+   * be 0, so that they add nothing to Σ x²).
+   */
+  gradRmsNormalizeSpans(
+    spans: [ptr: number, n: number][],
+    out?: number,
+    count?: { base: number; words: number; n: number },
+  ): void;
   /** out (3 f32) = Σx², ‖x‖, and the factor x was scaled by (clip/‖x‖ when ‖x‖ > clip, else 1). */
   sumSquares(a: { x: number; n: number; out: number; clip?: number }): void;
   /** out (f32) = mean of losses [N] over tokens with a target ≥ 0. */
@@ -106,6 +117,11 @@ export interface DeviceForms {
   aliveNeurons(
     a: { w: number; rows: number; cols: number; axis: "row" | "col"; out: number },
   ): void;
+  /**
+   * A SparseMatrix whose forms the device rebuilds (GpuSparseMatrix): its `nnz` is the capacity
+   * rows·cols, the kernels read the real count at rowPtr[rows].
+   */
+  sparseMatrix(rows: number, cols: number): SparseMatrix;
 }
 
 export class Backend implements ComputeBackend {
