@@ -7,7 +7,9 @@
  * The sparse-gradient mode (src/train/kept_grads.ts) can ask for the weight gradient at W's
  * nonzero positions only (weightGrad = "kept"): an SDDMM over the compressed form, or on the
  * dense path the GEMM's dW picked at those positions; the two give the same bits, which are the
- * dense dW's there.
+ * dense dW's there. A GPU (no sparse products, and no nonzero count on the host to choose by)
+ * always takes the SDDMM, whose cost follows the nonzeros: at the tiny preset on lavapipe it was
+ * no slower than the GEMM and gather.
  */
 import type { ComputeBackend } from "../backend/backend.ts";
 import { biasBackward, gemm } from "../backend/ops/gemm.ts";
@@ -144,7 +146,7 @@ export class Linear {
     if (weightGrads) {
       if (!this.dw) throw new Error("Linear.backward: weight gradients of a model without them");
       const kept = this.weightGrad === "kept";
-      if (kept && this.#useSparse) {
+      if (kept && (this.#useSparse || !be.sparseProducts)) {
         sddmm(be, { w: this.pattern, dy, x, N, out: this.keptGrad });
       } else {
         gemm(be, {
