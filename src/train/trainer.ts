@@ -321,7 +321,12 @@ async function removeUnstarted(run: RunDir, madeFolder: boolean): Promise<void> 
  * training needs more is refused in one line naming the limit, before anything is written.
  */
 function checkTrainingFitsDevice(be: ComputeBackend, rc: RunConfig): void {
-  const need = trainingBytes(rc.model, rc.train.batchSize, rc.model.nCtx);
+  const need = trainingBytes(
+    rc.model,
+    rc.train.batchSize,
+    rc.model.nCtx,
+    rc.train.denseGradEvery,
+  );
   const room = be.arena.maxBytes - ARENA_BASE;
   if (be.kind === "cpu" || need <= room) return;
   throw new UserError(
