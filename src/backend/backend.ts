@@ -10,7 +10,6 @@
 import { Arena } from "./arena.ts";
 import { compileKernels, createMemory, CTRL, instantiateKernels, MEMORY_PAGES } from "./wasm.ts";
 import { KernelError } from "../errors.ts";
-import type { SparseMatrix } from "./ops/sparse.ts";
 
 type Kernel = (...args: number[]) => number;
 
@@ -117,11 +116,8 @@ export interface DeviceForms {
   aliveNeurons(
     a: { w: number; rows: number; cols: number; axis: "row" | "col"; out: number },
   ): void;
-  /**
-   * A SparseMatrix whose forms the device rebuilds (GpuSparseMatrix): its `nnz` is the capacity
-   * rows·cols, the kernels read the real count at rowPtr[rows].
-   */
-  sparseMatrix(rows: number, cols: number): SparseMatrix;
+  // sparseMatrix(rows, cols), the device's SparseMatrix, is declared in ops/sparse.ts: naming
+  // the class here would make this module and that one import each other.
 }
 
 export class Backend implements ComputeBackend {

@@ -26,12 +26,11 @@ export const formatBytes = (b: number) =>
  * f32, and an index and a value in each of two forms: 20 bytes a weight, src/train/kept_grads.ts).
  */
 export function trainingBytes(cfg: ModelConfig, B: number, T: number, denseGradEvery = 1): number {
-  const lay = paramLayout(cfg);
-  const linear = lay.layers.reduce(
-    (n, p) => n + p.cAttnW.size + p.attnProjW.size + p.fcW.size + p.mlpProjW.size,
-    lay.lmHead.size,
-  );
-  const kept = denseGradEvery > 1 ? 20 * linear : 0;
+  // One layer's layout: building all of them would grow with the layer count (paramFloats).
+  const lay = paramLayout({ ...cfg, nLayer: 1 });
+  const p = lay.layers[0];
+  const perLayer = p.cAttnW.size + p.attnProjW.size + p.fcW.size + p.mlpProjW.size;
+  const kept = denseGradEvery > 1 ? 20 * (lay.lmHead.size + cfg.nLayer * perLayer) : 0;
   return 16 * paramFloats(cfg) + kept + activationBytes(dims(cfg), B, T, false);
 }
 
