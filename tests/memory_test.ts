@@ -13,6 +13,7 @@ import { PRESETS } from "../src/train/presets.ts";
 import { type Ablation, activationBytes, Model } from "../src/model/model.ts";
 import { paramFloats, paramLayout } from "../src/model/params.ts";
 import { validationXent } from "../src/train/validation.ts";
+import { StepRunner } from "../src/train/step.ts";
 import { rng, tinyModelConfig } from "./util.ts";
 
 Deno.test("memory: activationBytes is what a pass allocates, paramFloats the layout's size", async () => {
@@ -61,6 +62,17 @@ Deno.test("memory: a pass takes the rows the memory holds, and one line when not
     // A width-8 model trained elsewhere on 64 × 128-token batches cannot be trained here, but
     // opens for evaluation and pruning (in passes of fewer rows).
     const ef8 = { ...PRESETS.small.model, ef: 8 };
+    // The sparse-gradient mode's kept gradient (f32) and two compressed forms (index and value)
+    // of every weight KeptGrads keeps.
+    const rk = { ...PRESETS.tiny, model: tinyModelConfig() };
+    rk.train = { ...rk.train, denseGradEvery: 4 };
+    const mark = be.arena.used;
+    const kept = new StepRunner(be, rk).kept!.tensors.reduce((n, t) => n + t.spec.size, 0);
+    be.arena.restore(mark);
+    assert.equal(
+      trainingBytes(rk.model, 2, 8, 4) - trainingBytes(rk.model, 2, 8),
+      20 * kept,
+    );
     assert.ok(trainingBytes(ef8, 64, 128) > ARENA_BYTES);
     assert.ok(inferenceBytes(ef8) < ARENA_BYTES);
   } finally {

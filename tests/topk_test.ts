@@ -174,6 +174,11 @@ Deno.test("magnitude top-k", async (t) => {
         );
         assert.throws(() => magnitudeTopK(be, { w: t.ptr, rows, cols, k: -1 }), KernelError);
         assert.throws(() => magnitudeTopK(be, { w: 0, rows, cols, k: 1 }), /pointer w/);
+        // The device-count guard is a GPU's: a CPU caller decides on the count it can read.
+        assert.throws(
+          () => magnitudeTopK(be, { w: t.ptr, rows, cols, k: 10, unlessAbove: t.ptr }),
+          /unlessAbove is for a GPU/,
+        );
       });
     },
   );

@@ -1,7 +1,8 @@
 /**
  * `--backend webgpu` end to end: train, eval, prune and logits run through the CLI (a process
  * each, as a user runs them) on the WebGPU backend and on the CPU path, and agree: the training
- * losses within 1% at every logged step with most kept positions shared, eval's task losses
+ * losses within 1% at every logged step with most kept positions shared (the sparse-gradient
+ * mode's: 1% on average, 2% at most), the paper preset's sparse-gradient flags train, eval's task losses
  * within 0.01, the same circuit from prune, the same top tokens from logits. Without an adapter
  * `--backend webgpu` fails in one line with exit code 2 (checked on every machine, by hiding the
  * adapter). Tiny shapes: lavapipe runs each in well under a minute.
@@ -14,6 +15,7 @@ import { loadRun } from "../src/run/run_dir.ts";
 import { isSparsified } from "../src/train/sparsify.ts";
 import { trainingBytes } from "../src/model/memory.ts";
 import { PRESETS } from "../src/train/presets.ts";
+import { targetDensity } from "../src/model/params.ts";
 import { MICRO_TRAIN, runCli } from "./util.ts";
 import { TINY_SOLVES, trainTiny } from "./run_fixture.ts";
 import { gpuUnavailableHere, sharedGpu } from "./webgpu_util.ts";
@@ -95,6 +97,50 @@ gpuTest("train --backend webgpu: 8 micro steps agree with the CPU's within 1%", 
     // A checkpoint written on the GPU resumes on the CPU (and the run folder is the same kind).
     const r = await runCli(["train", "--out", gpu, "--resume", "--steps", "10", "--quiet"]);
     assert.equal(r.code, 0, r.stderr);
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
+});
+
+gpuTest(
+  "train --backend webgpu --dense-grad-every 4 --anneal-from 0.5: 12 micro steps as the CPU's",
+  async () => {
+    const root = await Deno.makeTempDir({ prefix: "thinwire-webgpu-kept-" });
+    try {
+      // Steps 4, 8 and 12 dense; the sparse anneal's counts fall on them.
+      const flags = ["--steps", "12", "--dense-grad-every", "4", "--anneal-from", "0.5"];
+      const { cpu, gpu } = await trainBoth(root, [...MICRO_TRAIN, ...flags]);
+      const { worst, mean, rows } = await lossAgreement(cpu, gpu);
+      assert.equal(rows, 6);
+      assert.ok(mean < 0.01, `losses differ by ${(100 * mean).toFixed(3)}% on average`);
+      assert.ok(worst < 0.02, `losses differ by up to ${(100 * worst).toFixed(3)}%`);
+      const share = await keptAgreement(cpu, gpu);
+      assert.ok(share >= 0.99, `kept positions agree ${(100 * share).toFixed(2)}%`);
+    } finally {
+      await Deno.remove(root, { recursive: true });
+    }
+  },
+);
+
+gpuTest("train --backend webgpu takes the paper preset's sparse-gradient flags", async () => {
+  const root = await Deno.makeTempDir({ prefix: "thinwire-webgpu-paper-" });
+  try {
+    // The paper preset's R and its sparse start at the block target, on the tiny shape (the
+    // paper's ef 4 would take minutes a step on lavapipe).
+    const paper = PRESETS.paper.train, tiny = PRESETS.tiny;
+    const start = targetDensity("block", tiny.train.pfrac, tiny.model.ef);
+    assert.equal(paper.annealFrom, targetDensity("block", paper.pfrac, PRESETS.paper.model.ef));
+    const out = `${root}/run`;
+    const r = await runCli([
+      "train",
+      ...MICRO_TRAIN,
+      ...["--steps", "2", "--dense-grad-every", String(paper.denseGradEvery)],
+      ...["--anneal-from", String(start), "--out", out, "--backend", "webgpu"],
+    ]);
+    assert.equal(r.code, 0, r.stderr);
+    const rows = await metrics(out);
+    assert.deepEqual(rows.map((m) => m.step), [2]);
+    assert.ok(Number.isFinite(rows[0]["train/xent"]));
   } finally {
     await Deno.remove(root, { recursive: true });
   }

@@ -2,7 +2,8 @@
  * The whole model on WebGPU: the unchanged Model and StepRunner on the WebGpuBackend the
  * commands use, against the CPU path on a 2-layer, width-32 model, step by step: the losses
  * agree within 1e-4 (relative), the weights keep nearly the same top-k pattern, a step is one
- * submission, and two GPU runs give the same bits. Then circuit pruning's masked pass: the
+ * submission, and two GPU runs give the same bits; so do the sparse-gradient mode's steps
+ * (--dense-grad-every 4, with the method's anneal and with a sparse one). Then circuit pruning's masked pass: the
  * ablated model's two-candidate loss at a few positions and its mask gradient.
  */
 import assert from "node:assert/strict";
@@ -12,6 +13,7 @@ import type { WebGpuBackend } from "../src/backend/webgpu/webgpu_backend.ts";
 import { PRESETS } from "../src/train/presets.ts";
 import type { RunConfig } from "../src/run/config.ts";
 import { StepRunner } from "../src/train/step.ts";
+import { pruneAtInit } from "../src/train/sparse_anneal.ts";
 import { Model } from "../src/model/model.ts";
 import { randArray, rng, tinyModelConfig } from "./util.ts";
 import { webgpuTest } from "./webgpu_util.ts";
@@ -42,6 +44,7 @@ function gpuRun(g: WebGpuBackend, rc: RunConfig, data: ReturnType<typeof batches
   try {
     const runner = new StepRunner(g, rc);
     runner.model.init(rc.train.seed);
+    pruneAtInit(g, runner.model, rc);
     runner.model.refresh(!rc.train.dense);
     const before = g.stats();
     const losses: number[] = [];
@@ -63,6 +66,7 @@ async function cpuRun(rc: RunConfig, data: ReturnType<typeof batches>) {
   try {
     const runner = new StepRunner(be, rc);
     runner.model.init(rc.train.seed);
+    pruneAtInit(be, runner.model, rc);
     runner.model.refresh(!rc.train.dense);
     const losses = data.map((d, s) => runner.step(d.inputs, d.targets, s).loss);
     return { losses, params: be.arena.f32(runner.model.params, runner.model.layout.total).slice() };
@@ -122,6 +126,36 @@ await webgpuTest("webgpu: the model's training steps against the CPU path", asyn
       g.arena.restore(mark);
     }
   });
+
+  // The sparse-gradient mode (R = 4: steps 4, 8 and 12 dense), with the method's anneal (the
+  // sparse steps prune too: top-k guarded by the device's count) and with a sparse anneal (the
+  // paper preset's start: pruned at init, no top-k between dense steps).
+  for (const annealFrom of [undefined, 0.5]) {
+    const what = annealFrom ? `sparse anneal from ${annealFrom}` : "the method's anneal";
+    await t.step(
+      `sparse-gradient steps (R = 4), ${what}: as the CPU's, one submission each, same bits twice`,
+      async () => {
+        const rk: RunConfig = {
+          ...rc,
+          train: { ...rc.train, denseGradEvery: 4, ...(annealFrom ? { annealFrom } : {}) },
+        };
+        const [c, gk] = [await cpuRun(rk, data), gpuRun(g, rk, data)];
+        for (let s = 0; s < STEPS; s++) {
+          const rel = Math.abs(gk.losses[s] - c.losses[s]) / c.losses[s];
+          assert.ok(rel < 1e-4, `step ${s + 1}: GPU ${gk.losses[s]}, CPU ${c.losses[s]}`);
+        }
+        let differ = 0;
+        for (let i = 0; i < c.params.length; i++) {
+          if ((gk.params[i] === 0) !== (c.params[i] === 0)) differ++;
+        }
+        assert.ok(differ <= c.params.length * 1e-3, `${differ} differ in zeroness`);
+        assert.ok(gk.submits <= 2 * STEPS + 2, `${gk.submits} submissions for ${STEPS} steps`);
+        const again = gpuRun(g, rk, data);
+        assert.ok(again.params.every((v, i) => Object.is(v, gk.params[i])), "weights differ");
+        assert.deepEqual(again.losses, gk.losses);
+      },
+    );
+  }
 
   await t.step("with learned positions (read-only channels), 4 steps", async () => {
     const rp = runConfig(4);

@@ -414,6 +414,42 @@ function optimizerCases(): KernelCase[] {
       },
       tol: { ulp: 1, rel: 1e-6 },
     },
+    {
+      // The sparse-gradient mode's RMS (src/train/kept_grads.ts): two spans whose lengths live
+      // on the device, zero past them; the CPU and the twin get the spans cut to those lengths.
+      name: "gradRmsNormalizeSpans, count on the device (GPU form: rms_finish_words)",
+      data: {
+        x: randArray(9000, 53),
+        p: randArray(300, 54).map((v, i) => i < 170 ? v : 0),
+        q: randArray(64, 55).map((v, i) => i < 40 ? v : 0),
+        counts: Int32Array.of(170, 40),
+        words: new Int32Array(2),
+        out: new Float32Array(2),
+      },
+      outputs: ["x", "p", "q", "out"],
+      scalars: {},
+      op: (be, a) => {
+        const g = gpuOf(be);
+        if (g) {
+          be.arena.i32(a.words, 2).set([a.counts >> 2, (a.counts >> 2) + 1]);
+          g.upload(a.words, 8);
+          const spans: [number, number][] = [[a.x, 9000], [a.p, 300], [a.q, 64]];
+          gpuOps.gradRmsNormalizeSpans(g, spans, a.out, { base: 9000, words: a.words, n: 2 });
+        } else {
+          const rms = ops.gradRmsNormalizeSpans(be, [[a.x, 9000], [a.p, 170], [a.q, 40]]);
+          be.arena.f32(a.out, 2).set([rms, 1 / (rms + 1e-5)]);
+        }
+      },
+      twin: (h) => {
+        const rms = refReduce.gradRmsNormalizeSpans([
+          h.x,
+          h.p.subarray(0, 170),
+          h.q.subarray(0, 40),
+        ]);
+        h.out.set([rms, 1 / (rms + 1e-5)]);
+      },
+      tol: { ulp: 1, rel: 1e-6 },
+    },
   ];
 }
 
@@ -455,6 +491,31 @@ function topkCase(
   };
 }
 
+/**
+ * The sparse-gradient mode's guarded top-k (unlessAbove): W is pruned to k only when the count
+ * on the device exceeds k; the CPU kernel and the twin run only in that case, as the CPU caller
+ * decides on the host.
+ */
+function guardedTopkCase(count: number, prunes: boolean): KernelCase {
+  const rows = 37, cols = 53, k = 400, j = 4;
+  return {
+    name: `magnitudeTopK unlessAbove, count ${count} vs k ${k} (GPU form: topk_apply guard)`,
+    data: { w: randArray(rows * cols, 65), count: Int32Array.of(count) },
+    outputs: ["w"],
+    scalars: {},
+    op: (be, a) => {
+      const p = { w: a.w, rows, cols, k, j, axis: "row" as const };
+      const g = gpuOf(be);
+      if (g) gpuOps.magnitudeTopK(g, { ...p, unlessAbove: a.count });
+      else if (prunes) ops.magnitudeTopK(be, p);
+    },
+    twin: (h) => {
+      if (prunes) refTopk.magnitudeTopK({ ...h, rows, cols, k, j, axis: "row" });
+    },
+    tol: {},
+  };
+}
+
 function topkCases(): KernelCase[] {
   return [
     topkCase("rows j=4", 37, 53, 400, 4, "row", randArray(37 * 53, 60)),
@@ -462,6 +523,8 @@ function topkCases(): KernelCase[] {
     topkCase("no protection, ties, 3 groups", 97, 101, 2500, 0, "none", tiedWeights(97 * 101, 62)),
     topkCase("k = protected count", 20, 30, 60, 3, "row", randArray(600, 63)),
     topkCase("k = n", 5, 7, 35, 2, "col", randArray(35, 64)),
+    guardedTopkCase(430, true),
+    guardedTopkCase(400, false),
     {
       name: "countNonzero, aliveNeurons (GPU forms)",
       data: {

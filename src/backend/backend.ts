@@ -85,7 +85,7 @@ export interface ComputeBackend {
  * `out` and left on the device until downloaded. The ops wrappers call them on a GPU.
  */
 export interface DeviceForms {
-  /** ops.magnitudeTopK; returns min(k, rows·cols). */
+  /** ops.magnitudeTopK (unlessAbove included); returns min(k, rows·cols). */
   magnitudeTopK(p: {
     w: number;
     rows: number;
@@ -93,9 +93,19 @@ export interface DeviceForms {
     k: number;
     j?: number;
     axis?: "row" | "col" | "none";
+    unlessAbove?: number;
   }): number;
-  /** Every span / (rms + 1e-5); out (2 f32): rms and the factor. */
-  gradRmsNormalizeSpans(spans: [ptr: number, n: number][], out?: number): void;
+  /**
+   * Every span / (rms + 1e-5); out (2 f32): rms and the factor. The RMS divides by Σ n unless
+   * `count` says otherwise: base + the n u32 words whose word indices (byte offset / 4) are
+   * listed at `words`, for spans whose real lengths live on the device (entries past them must
+   * be 0, so that they add nothing to Σ x²).
+   */
+  gradRmsNormalizeSpans(
+    spans: [ptr: number, n: number][],
+    out?: number,
+    count?: { base: number; words: number; n: number },
+  ): void;
   /** out (3 f32) = Σx², ‖x‖, and the factor x was scaled by (clip/‖x‖ when ‖x‖ > clip, else 1). */
   sumSquares(a: { x: number; n: number; out: number; clip?: number }): void;
   /** out (f32) = mean of losses [N] over tokens with a target ≥ 0. */
@@ -106,6 +116,8 @@ export interface DeviceForms {
   aliveNeurons(
     a: { w: number; rows: number; cols: number; axis: "row" | "col"; out: number },
   ): void;
+  // sparseMatrix(rows, cols), the device's SparseMatrix, is declared in ops/sparse.ts: naming
+  // the class here would make this module and that one import each other.
 }
 
 export class Backend implements ComputeBackend {

@@ -7,7 +7,9 @@
  * The sparse-gradient mode (src/train/kept_grads.ts) can ask for the weight gradient at W's
  * nonzero positions only (weightGrad = "kept"): an SDDMM over the compressed form, or on the
  * dense path the GEMM's dW picked at those positions; the two give the same bits, which are the
- * dense dW's there.
+ * dense dW's there. A GPU (no sparse products, and no nonzero count on the host to choose by)
+ * always takes the SDDMM, whose cost follows the nonzeros: at the tiny preset on lavapipe it was
+ * no slower than the GEMM and gather.
  */
 import type { ComputeBackend } from "../backend/backend.ts";
 import { biasBackward, gemm } from "../backend/ops/gemm.ts";
@@ -48,25 +50,38 @@ export class Linear {
     this.cols = cols;
   }
 
-  /** Re-reads the weight after an optimizer/top-k step; picks the sparse or dense path. */
+  /**
+   * Re-reads the weight after an optimizer/top-k step; picks the sparse or dense path (a backend
+   * without sparse products, a GPU, stays dense and never counts the nonzeros on the host).
+   */
   refresh(allowSparse: boolean): void {
     const n = this.rows * this.cols;
-    const nnz = allowSparse ? countNonzero(this.be, { w: this.w, n }) : n;
-    this.#useSparse = allowSparse && nnz < SPARSE_DENSITY * n;
+    const products = allowSparse && this.be.sparseProducts;
+    const nnz = products ? countNonzero(this.be, { w: this.w, n }) : n;
+    this.#useSparse = products && nnz < SPARSE_DENSITY * n;
     // Kept gradients need the pattern of nonzeros whichever path the products take.
     if (this.#useSparse || (allowSparse && this.#keptGrad)) {
-      this.#sparse ??= new SparseMatrix(this.be, this.rows, this.cols);
-      this.#sparse.update(this.w);
+      this.#matrix().update(this.w);
     }
+  }
+
+  #matrix(): SparseMatrix {
+    const forms = this.be.forms;
+    return this.#sparse ??= forms
+      ? forms.sparseMatrix(this.rows, this.cols)
+      : new SparseMatrix(this.be, this.rows, this.cols);
   }
 
   /**
    * Allows weightGrad = "kept": allocates the compact gradient (rows·cols floats, the dense
-   * worst case) and keeps the compressed form from the next refresh on.
+   * worst case) and keeps the compressed form from the next refresh on. On a GPU the form is
+   * made now: the sparse step's RMS reads its count (rowPtr[rows]) on the device, from a list of
+   * addresses written once (src/train/kept_grads.ts).
    */
   enableKeptGrads(): void {
     if (!this.#keptGrad) {
       this.#keptGrad = this.be.arena.tensor([this.rows * this.cols], "kept weight gradient").ptr;
+      if (this.be.forms) this.#matrix();
     }
   }
 
@@ -131,7 +146,7 @@ export class Linear {
     if (weightGrads) {
       if (!this.dw) throw new Error("Linear.backward: weight gradients of a model without them");
       const kept = this.weightGrad === "kept";
-      if (kept && this.#useSparse) {
+      if (kept && (this.#useSparse || !be.sparseProducts)) {
         sddmm(be, { w: this.pattern, dy, x, N, out: this.keptGrad });
       } else {
         gemm(be, {

@@ -10,7 +10,7 @@ import { MEMORY_PAGES } from "../backend/wasm.ts";
 import { dims, type ModelConfig } from "./config.ts";
 import { UserError } from "../errors.ts";
 import { activationBytes, type Model } from "./model.ts";
-import { paramFloats } from "./params.ts";
+import { paramFloats, paramLayout } from "./params.ts";
 
 /** Bytes the arena can hold. */
 export const ARENA_BYTES = MEMORY_PAGES.maximum * 65536 - ARENA_BASE;
@@ -21,10 +21,17 @@ export const formatBytes = (b: number) =>
 
 /**
  * Bytes of training `cfg` on batches of B sequences of T tokens: parameters, their gradients and
- * Adam's two moments (four f32 per parameter) and one pass's activations and their gradients.
+ * Adam's two moments (four f32 per parameter) and one pass's activations and their gradients;
+ * with denseGradEvery R > 1 also each linear weight's kept gradient and compressed forms (one
+ * f32, and an index and a value in each of two forms: 20 bytes a weight, src/train/kept_grads.ts).
  */
-export function trainingBytes(cfg: ModelConfig, B: number, T: number): number {
-  return 16 * paramFloats(cfg) + activationBytes(dims(cfg), B, T, false);
+export function trainingBytes(cfg: ModelConfig, B: number, T: number, denseGradEvery = 1): number {
+  // One layer's layout: building all of them would grow with the layer count (paramFloats).
+  const lay = paramLayout({ ...cfg, nLayer: 1 });
+  const p = lay.layers[0];
+  const perLayer = p.cAttnW.size + p.attnProjW.size + p.fcW.size + p.mlpProjW.size;
+  const kept = denseGradEvery > 1 ? 20 * (lay.lmHead.size + cfg.nLayer * perLayer) : 0;
+  return 16 * paramFloats(cfg) + kept + activationBytes(dims(cfg), B, T, false);
 }
 
 /** Bytes left free for kernel scratch and the small buffers a pass allocates beside activations. */

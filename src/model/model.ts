@@ -245,10 +245,9 @@ export class Model {
 
   /**
    * Re-reads the weights after they changed (picks sparse or dense products per matrix, where the
-   * backend has sparse products).
+   * backend has sparse products; rebuilds the kept tensors' patterns either way).
    */
   refresh(allowSparse: boolean): void {
-    allowSparse &&= this.be.sparseProducts;
     for (const b of this.blocks) {
       for (const lin of Object.values(b.lin)) lin.refresh(allowSparse);
     }

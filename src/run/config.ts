@@ -149,7 +149,12 @@ export function validateRunConfig(rc: RunConfig): void {
  * run's config.json may still name one: a model trained elsewhere is only evaluated here).
  */
 export function checkTrainingFits(rc: RunConfig): void {
-  const need = trainingBytes(rc.model, rc.train.batchSize, rc.model.nCtx);
+  const need = trainingBytes(
+    rc.model,
+    rc.train.batchSize,
+    rc.model.nCtx,
+    rc.train.denseGradEvery,
+  );
   if (need > ARENA_BYTES) {
     throw new UserError(
       `training this model on batches of ${rc.train.batchSize}×${rc.model.nCtx} tokens needs ` +

@@ -39,8 +39,21 @@
  * Resuming needs nothing beyond the method's checkpoint (weights, moments, step, data state):
  * the pattern is always exactly W's nonzeros (Linear.refreshKept), and whether a step is dense
  * depends on its number only.
+ *
+ * On a GPU (a backend with device forms) a pattern's entry count lives on the device
+ * (GpuSparseMatrix: the host sees the capacity rows·cols), and the step records without a wait.
+ * The two places the CPU reads it decide on the device instead, with the same results:
+ *   - the RMS: each kept gradient span is its capacity, zeroed before backward so that the
+ *     entries past the pattern add nothing to Σ g², and the count it divides by is the rest's
+ *     (known) plus every pattern's rowPtr[rows], summed by the finishing kernel;
+ *   - "top-k only when the annealed count is below the pattern size": the host skips it when an
+ *     upper bound of the size it keeps (#bound) says so, which is every sparse step of a sparse
+ *     anneal; otherwise the top-k is recorded with its final pass guarded by the pattern's count
+ *     on the device (ops.magnitudeTopK unlessAbove), and its decay as a separate pass (the fused
+ *     one's f32 products, so a skipped top-k leaves the bits of the CPU's path without it).
  */
 import type { ComputeBackend } from "../backend/backend.ts";
+import { deviceResult } from "../backend/ops/layer_args.ts";
 import {
   adamStep,
   adamStepCsr,
@@ -53,7 +66,7 @@ import type { Model } from "../model/model.ts";
 import type { ParamSpec } from "../model/params.ts";
 import { type RunConfig } from "../run/config.ts";
 import { keptCountStep } from "./sparse_anneal.ts";
-import { keptCount, sparsifyAndDecay, topKTensor } from "./sparsify.ts";
+import { isSparsified, keptCount, sparsifyAndDecay, topKTensor } from "./sparsify.ts";
 
 /** Does 0-based step `step` compute dense weight gradients (always, when R = 1)? */
 export function isDenseGradStep(step: number, rc: RunConfig): boolean {
@@ -67,6 +80,14 @@ export class KeptGrads {
   /** Float ranges [start, end) of the parameter buffer outside the kept tensors. */
   readonly rest: [number, number][];
   readonly #kept: Set<ParamSpec>;
+  /**
+   * On a GPU: per kept tensor, a count its nonzeros cannot exceed (its size until a step of this
+   * runner bounds it); and the arena list of the word indices of the patterns' counts.
+   */
+  readonly #bound: number[];
+  readonly #countWords: number = 0;
+  /** Entries outside the kept tensors (the rest spans' total). */
+  readonly #restCount: number;
 
   constructor(
     readonly be: ComputeBackend,
@@ -98,6 +119,15 @@ export class KeptGrads {
       at = spec.offset + spec.size;
     }
     if (lay.total > at) this.rest.push([at, lay.total]);
+    this.#restCount = this.rest.reduce((n, [s, e]) => n + e - s, 0);
+    this.#bound = this.tensors.map(({ spec }) => spec.size);
+    if (be.forms) {
+      const n = this.tensors.length;
+      this.#countWords = be.arena.tensor([n], "kept pattern count addresses").ptr;
+      const words = be.arena.u32(this.#countWords, n);
+      this.tensors.forEach(({ lin }, i) => words[i] = (lin.pattern.rowPtr >> 2) + lin.rows);
+      be.upload(this.#countWords, 4 * n);
+    }
   }
 
   /** Makes backward compute the kept tensors' gradients at their patterns only (or densely). */
@@ -107,16 +137,26 @@ export class KeptGrads {
 
   /**
    * Zeroes the gradients a sparse step accumulates: everything but the kept tensors, whose dW
-   * spans backward leaves alone or overwrites while setKept(true).
+   * spans backward leaves alone or overwrites while setKept(true); on a GPU also the kept
+   * gradients past their patterns (whole: see the file comment).
    */
   zeroGrads(): void {
     for (const [s, e] of this.rest) {
       fill(this.be, { x: this.model.grads + 4 * s, n: e - s, value: 0 });
     }
+    if (!this.be.forms) return;
+    for (const { spec, lin } of this.tensors) {
+      fill(this.be, { x: lin.keptGrad, n: spec.size, value: 0 });
+    }
   }
 
-  /** A sparse step's global gradient RMS → 1 (after backward with setKept(true)); returns rms. */
-  gradRmsNormalize(): number {
+  /**
+   * A sparse step's global gradient RMS → 1 (after backward with setKept(true)); returns rms.
+   * On a GPU with `out` it records only: rms and 1/(rms + 1e-5) go to the 2 f32 at out, and
+   * NaN is returned (without `out` it waits for the rms).
+   */
+  gradRmsNormalize(out?: number): number {
+    const forms = this.be.forms;
     const spans: [number, number][] = [];
     let r = 0;
     const restUpTo = (end: number) => {
@@ -127,10 +167,28 @@ export class KeptGrads {
     };
     for (const { spec, lin } of this.tensors) {
       restUpTo(spec.offset);
-      spans.push([lin.keptGrad, lin.pattern.nnz]);
+      spans.push([lin.keptGrad, forms ? spec.size : lin.pattern.nnz]);
     }
     restUpTo(Infinity);
-    return gradRmsNormalizeSpans(this.be, spans);
+    if (!forms) return gradRmsNormalizeSpans(this.be, spans);
+    const count = { base: this.#restCount, words: this.#countWords, n: this.tensors.length };
+    if (out !== undefined) {
+      forms.gradRmsNormalizeSpans(spans, out, count);
+      return NaN;
+    }
+    return deviceResult(this.be, 2, (o) => forms.gradRmsNormalizeSpans(spans, o, count)).f32[0];
+  }
+
+  /**
+   * After a dense-gradient step `step` (0-based): every kept tensor was pruned to its count for
+   * step + 1 (src/train/sparsify.ts sparsifyAndDecay), which bounds its nonzeros (#bound).
+   */
+  denseStepDone(step: number): void {
+    this.tensors.forEach(({ spec }, i) => {
+      this.#bound[i] = isSparsified(spec, this.rc)
+        ? Math.min(spec.size, keptCount(spec, step + 1, this.rc))
+        : spec.size;
+    });
   }
 
   /** A sparse step's Adam, top-k, decay and refresh, for 0-based `step` at learning rate lr. */
@@ -149,9 +207,13 @@ export class KeptGrads {
       });
     }
     const factor = 1 - lr * t.weightDecay;
-    for (const { spec, lin } of this.tensors) {
+    const gpu = be.forms !== null;
+    this.tensors.forEach(({ spec, lin }, i) => {
       const k = keptCount(spec, keptCountStep(step + 1, rc), rc);
-      const prune = k < lin.pattern.nnz;
+      // On a GPU: "may be below", the device decides (see the file comment).
+      const prune = k < (gpu ? this.#bound[i] : lin.pattern.nnz);
+      // A sparse step adds no nonzero, and one that prunes keeps at most k.
+      this.#bound[i] = Math.min(this.#bound[i], k);
       adamStepCsr(be, {
         w: lin.pattern,
         grad: lin.keptGrad,
@@ -162,13 +224,14 @@ export class KeptGrads {
         factor: prune || !spec.decay ? 1 : factor,
       });
       if (prune) {
-        topKTensor(be, model, spec, k, rc);
+        const guard = gpu ? lin.pattern.rowPtr + 4 * lin.rows : undefined;
+        topKTensor(be, model, spec, k, rc, guard);
         if (spec.decay) decayWeights(be, { param: model.ptr(spec), n: spec.size, factor });
         lin.refresh(true);
       } else {
         lin.refreshKept();
       }
-    }
+    });
     sparsifyAndDecay(be, model, step + 1, rc, lr, (spec) => !this.#kept.has(spec));
   }
 }

@@ -69,13 +69,17 @@ export function isSparsified(spec: ParamSpec, rc: RunConfig): boolean {
   return !rc.train.dense && spec.cls !== "dense";
 }
 
-/** Keeps the k largest-|w| entries of one tensor (block matrices: j protected per neuron). */
+/**
+ * Keeps the k largest-|w| entries of one tensor (block matrices: j protected per neuron); on a
+ * GPU, with unlessAbove, only when the device's count there exceeds k (ops.magnitudeTopK).
+ */
 export function topKTensor(
   be: ComputeBackend,
   model: Model,
   spec: ParamSpec,
   k: number,
   rc: RunConfig,
+  unlessAbove?: number,
 ) {
   const [rows, cols] = spec.shape.length === 2 ? spec.shape : [1, spec.size];
   const block = spec.cls === "block";
@@ -86,6 +90,7 @@ export function topKTensor(
     k,
     j: block ? rc.train.protectJ : 0,
     axis: block ? spec.axis : "none",
+    ...(unlessAbove === undefined ? {} : { unlessAbove }),
   });
 }
 

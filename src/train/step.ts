@@ -8,11 +8,11 @@
  * On a GPU (a backend with device forms) the step is recorded as one submission with no wait:
  * the loss stays on the device until `lastLoss()` reads it (the trainer does when it logs), so a
  * non-finite loss is not caught before the update but at the next read (a status word counts it),
- * and the products stay dense (docs/webgpu.md).
+ * and the forward and input-gradient products stay dense (docs/webgpu.md). Sparse-gradient steps
+ * record without a wait too (kept_grads.ts says how).
  */
 import type { ComputeBackend } from "../backend/backend.ts";
 import { adamStep, fill, gradRmsNormalize, lrSchedule } from "../backend/ops/index.ts";
-import { UserError } from "../errors.ts";
 import { Model } from "../model/model.ts";
 import { type RunConfig } from "../run/config.ts";
 import { isDenseGradStep, KeptGrads } from "./kept_grads.ts";
@@ -20,19 +20,6 @@ import { blockDensity, sparsifyAndDecay } from "./sparsify.ts";
 
 /** The status-word name a non-finite loss on a GPU is reported under (trainer.ts reads it). */
 export const LOSS_CHECK = { kernel: "train", what: "the loss" } as const;
-
-/**
- * Throws the one-line UserError of a run a backend cannot train: the sparse-gradient mode
- * (--dense-grad-every R > 1) needs the sparse products, which a GPU does not run.
- */
-export function checkBackendTrains(be: { kind: string; sparseProducts: boolean }, rc: RunConfig) {
-  if (rc.train.denseGradEvery > 1 && !be.sparseProducts) {
-    throw new UserError(
-      `--backend ${be.kind} trains with dense gradients only (--dense-grad-every 1, the ` +
-        `method's steps), not --dense-grad-every ${rc.train.denseGradEvery}`,
-    );
-  }
-}
 
 export class StepRunner {
   readonly model: Model;
@@ -51,7 +38,6 @@ export class StepRunner {
   #loss = NaN;
 
   constructor(readonly be: ComputeBackend, readonly rc: RunConfig) {
-    checkBackendTrains(be, rc);
     this.model = new Model(be, rc.model);
     const total = this.model.layout.total;
     this.adamM = be.arena.tensor([total], "Adam m").ptr;
@@ -97,7 +83,7 @@ export class StepRunner {
     if (kept) kept.zeroGrads();
     else fill(be, { x: model.grads, n: model.layout.total, value: 0 });
     model.backward();
-    if (kept) kept.gradRmsNormalize();
+    if (kept) kept.gradRmsNormalize(dev ? this.#results + 4 : undefined);
     else if (dev) dev.gradRmsNormalizeSpans([[model.grads, model.layout.total]], this.#results + 4);
     else gradRmsNormalize(be, { grad: model.grads, n: model.layout.total });
     const dens = blockDensity(step + 1, rc);
@@ -111,6 +97,7 @@ export class StepRunner {
     });
     if (kept) {
       kept.optimize(step, lr);
+      be.flush();
       return { lr };
     }
     adamStep(be, {
@@ -126,6 +113,7 @@ export class StepRunner {
       t: step + 1,
     });
     sparsifyAndDecay(be, model, step + 1, rc, lr);
+    this.kept?.denseStepDone(step);
     model.refresh(!t.dense);
     be.flush();
     return { lr };

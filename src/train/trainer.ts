@@ -60,7 +60,7 @@ import {
 import { checkSparsityFeasible, isSparseAnneal } from "./sparsify.ts";
 import { pruneAtInit } from "./sparse_anneal.ts";
 import { paramLayout, type ParamSpec } from "../model/params.ts";
-import { checkBackendTrains, LOSS_CHECK, StepRunner } from "./step.ts";
+import { LOSS_CHECK, StepRunner } from "./step.ts";
 import { validationXent } from "./validation.ts";
 import { sha256Hex } from "../util/sha256.ts";
 import { VERSION } from "../version.ts";
@@ -143,7 +143,6 @@ export async function train(args: TrainArgs): Promise<TrainResult> {
     );
   }
   const kind = args.backend ?? "cpu";
-  checkBackendTrains({ kind, sparseProducts: kind === "cpu" }, rc);
   // Load the data before writing anything, so bad input leaves no half-made run behind.
   const { train: source, val: valSource } = await makeSources(rc, tok);
   const valBatches = fixedBatches(valSource, t.valBatches, t.batchSize, m.nCtx);
@@ -322,7 +321,12 @@ async function removeUnstarted(run: RunDir, madeFolder: boolean): Promise<void> 
  * training needs more is refused in one line naming the limit, before anything is written.
  */
 function checkTrainingFitsDevice(be: ComputeBackend, rc: RunConfig): void {
-  const need = trainingBytes(rc.model, rc.train.batchSize, rc.model.nCtx);
+  const need = trainingBytes(
+    rc.model,
+    rc.train.batchSize,
+    rc.model.nCtx,
+    rc.train.denseGradEvery,
+  );
   const room = be.arena.maxBytes - ARENA_BASE;
   if (be.kind === "cpu" || need <= room) return;
   throw new UserError(

@@ -18,6 +18,16 @@
 import type { ComputeBackend } from "../backend.ts";
 import { KernelError } from "../../errors.ts";
 
+declare module "../backend.ts" {
+  interface DeviceForms {
+    /**
+     * A SparseMatrix whose forms the device rebuilds (GpuSparseMatrix): its `nnz` is the
+     * capacity rows·cols, the kernels read the real count at rowPtr[rows].
+     */
+    sparseMatrix(rows: number, cols: number): SparseMatrix;
+  }
+}
+
 function checkCount(kernel: string, name: string, v: number, shapes: string): void {
   if (!Number.isInteger(v) || v < 1 || v > 0x7fffffff) {
     throw new KernelError(kernel, `${name} must be a positive integer, got ${v} (${shapes})`);

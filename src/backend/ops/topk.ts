@@ -49,10 +49,22 @@ function checkShape(kernel: string, rows: number, cols: number, shapes: string):
  * "none": no protection), and those count towards k. Ties: lower flat index wins.
  * Returns the number of positions kept, min(k, rows·cols). Throws KernelError on NaN/Inf in W,
  * on k < j·neurons, or j > neuron length.
+ *
+ * unlessAbove (a GPU only): the byte offset of a u32 on the device; W is left as it is unless
+ * that count exceeds k. It lets a caller that would prune only past k nonzeros (the
+ * sparse-gradient mode, src/train/kept_grads.ts) record the decision without reading the count.
  */
 export function magnitudeTopK(
   be: ComputeBackend,
-  p: { w: number; rows: number; cols: number; k: number; j?: number; axis?: NeuronAxis },
+  p: {
+    w: number;
+    rows: number;
+    cols: number;
+    k: number;
+    j?: number;
+    axis?: NeuronAxis;
+    unlessAbove?: number;
+  },
 ): number {
   const name = "magnitude_topk";
   const { w, rows, cols } = p;
@@ -82,6 +94,9 @@ export function magnitudeTopK(
     throw new KernelError(name, `k is below the ${nProt} protected entries j·neurons (${shapes})`);
   }
   if (be.forms) return be.forms.magnitudeTopK(p);
+  if (p.unlessAbove !== undefined) {
+    throw new KernelError(name, `unlessAbove is for a GPU, whose caller cannot read the count`);
+  }
   if (k === n) {
     be.checkFinite(name, "W", w, n);
     return n;

@@ -52,6 +52,7 @@ export function magnitudeTopK(
   const neurons = axis === "row" ? rows : axis === "col" ? cols : 0;
   const k = Math.min(p.k, n);
   const nProt = neurons * j;
+  if (p.unlessAbove !== undefined) checkPtr(name, "unlessAbove", p.unlessAbove);
   g.checkFinite(name, "W", w, n);
   if (k === n) return n;
   const groups = Math.ceil(n / TOPK_CHUNK);
@@ -71,7 +72,7 @@ export function magnitudeTopK(
       g.run("topk_tie_count", [...shape, counts]);
       g.run("topk_tie_find", [...shape, counts]);
     }
-    g.run("topk_apply", [...shape, need === 0 ? 1 : 0]);
+    g.run("topk_apply", [...shape, need === 0 ? 1 : 0, k, p.unlessAbove ?? 0]);
   });
   return k;
 }
@@ -134,21 +135,32 @@ function sumsqSpans(g: GpuRecorder, spans: [number, number][], partials: number)
 
 /**
  * ops.gradRmsNormalizeSpans on the GPU: every span divided by (rms + 1e-5), rms over their
- * union. out (2 f32, optional) receives rms and 1/(rms + 1e-5).
+ * union. out (2 f32, optional) receives rms and 1/(rms + 1e-5). With `count` the RMS divides by
+ * a count only the device knows (DeviceForms.gradRmsNormalizeSpans).
  */
 export function gradRmsNormalizeSpans(
   g: GpuRecorder,
   spans: [ptr: number, n: number][],
   out?: number,
+  count?: { base: number; words: number; n: number },
 ): void {
+  const name = "grad_rms_normalize";
   const total = spans.reduce((t, [, n]) => t + n, 0);
-  if (total <= 0) throw new KernelError("grad_rms_normalize", "no entries to normalise");
+  if (total <= 0) throw new KernelError(name, "no entries to normalise");
+  if (count) {
+    const { base, n } = count;
+    if (!Number.isInteger(base) || base < 0 || !Number.isInteger(n) || n < 1) {
+      throw new KernelError(name, `count needs a base ≥ 0 and n ≥ 1 words, got ${base}, ${n}`);
+    }
+    checkPtr(name, "count.words", count.words);
+  }
   const blocks = spans.reduce((b, [, n]) => b + Math.ceil(n / SUMSQ_BLOCK), 0);
   withScratch(g, 4 * blocks + 16, (s) => {
     const res = out ?? s + 4 * blocks;
-    if (out !== undefined) checkPtr("grad_rms_normalize", "out", out);
+    if (out !== undefined) checkPtr(name, "out", out);
     sumsqSpans(g, spans, s);
-    g.run("rms_finish", [s, blocks, total, res]);
+    if (count) g.run("rms_finish_words", [s, blocks, count.base, count.words, count.n, res]);
+    else g.run("rms_finish", [s, blocks, total, res]);
     for (const [ptr, n] of spans) if (n > 0) g.run("scale_by_word", [ptr, n, res + 4]);
   });
 }
@@ -204,13 +216,14 @@ export function aliveNeurons(
 }
 
 /** The GPU forms as a backend's `forms` (ComputeBackend.forms), recording through `g`. */
-export function deviceForms(g: GpuRecorder): DeviceForms {
+export function deviceForms(g: GpuRecorder & { readonly threads: number }): DeviceForms {
   return {
     magnitudeTopK: (p) => magnitudeTopK(g, p),
-    gradRmsNormalizeSpans: (spans, out) => gradRmsNormalizeSpans(g, spans, out),
+    gradRmsNormalizeSpans: (spans, out, count) => gradRmsNormalizeSpans(g, spans, out, count),
     sumSquares: (a) => sumSquares(g, a),
     meanLoss: (a) => meanLoss(g, a),
     countNonzero: (a) => countNonzero(g, a),
     aliveNeurons: (a) => aliveNeurons(g, a),
+    sparseMatrix: (rows, cols) => new GpuSparseMatrix(g, rows, cols),
   };
 }

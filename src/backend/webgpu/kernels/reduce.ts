@@ -76,6 +76,27 @@ fn main(@builtin(local_invocation_index) t: u32) {
     passes: [{ entry: "main", grid: () => [1] }],
   },
   {
+    // rms_finish with a count the host does not know: count + the u32 words whose word indices
+    // the nw u32 at `words` list (the sparse-gradient mode's pattern sizes, rowPtr[rows]).
+    name: "rms_finish_words",
+    args: "partials:p nb:u count:u words:p nw:u out:p",
+    code: `${TREE}
+@compute @workgroup_size(256)
+fn main(@builtin(local_invocation_index) t: u32) {
+  var s = 0.0;
+  for (var b = t; b < a.nb; b += 256u) { s = s + ldf(a.partials + b); }
+  let total = tree_sum(t, s);
+  if (t == 0u) {
+    var count = a.count;
+    for (var i = 0u; i < a.nw; i++) { count += mem[mem[a.words + i]]; }
+    let rms = sqrt(total / f32(count));
+    stf(a.out, rms);
+    stf(a.out + 1u, 1.0 / (rms + 1e-5));
+  }
+}`,
+    passes: [{ entry: "main", grid: () => [1] }],
+  },
+  {
     // out[0] = Σ partials, out[1] = its square root (a norm), out[2] = clip / norm when the norm
     // exceeds clip, else 1: pruning's gradient clipping without a host decision.
     name: "norm_finish",

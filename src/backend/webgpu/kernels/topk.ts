@@ -197,12 +197,16 @@ fn main(@builtin(local_invocation_index) t: u32) {
     passes: [{ entry: "main", grid: () => [1] }],
   },
   {
-    // none = 1: no unprotected entry stays (k equals the protected count).
+    // none = 1: no unprotected entry stays (k equals the protected count). guard (a byte
+    // offset, 0 for none): W stays as it is unless the u32 there exceeds k, the CPU caller's
+    // "prune only past k nonzeros" decided on the device (src/train/kept_grads.ts); the passes
+    // before this one only write scratch, so skipping here skips the whole top-k.
     name: "topk_apply",
-    args: `${SHAPE} none:u`,
+    args: `${SHAPE} none:u k:u guard:u`,
     code: `${PROTECTED}
 @compute @workgroup_size(256)
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  if (a.guard != 0u && mem[a.guard >> 2u] <= a.k) { return; }
   let thr = select(mem[a.state], 0xffffffffu, a.none != 0u);
   let cut = mem[a.state + 2u];
   for (var e = gid.x; e < a.n; e += nwg.x * 256u) {
