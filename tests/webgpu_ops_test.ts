@@ -249,31 +249,11 @@ function lossCases(): KernelCase[] {
       twin: twin(refXent.pairLossForward),
       tol: { ulp: 8, rel: 1e-6 },
     },
-    {
-      name: "pairLossBackward (pair_loss_backward)",
+    ...[1, 0.3].map((logitScale): KernelCase => ({
+      name: `pairLossBackward (pair_loss_backward), logits × ${logitScale}`,
       data: { dlogits: randArray(V * N, 36), logits: randArray(V * N, 37, 6), pos, a: ia, b: ib },
       outputs: ["dlogits"],
-      scalars: { V, N, count, scale: 0.25 },
-      op: (be, a) =>
-        ops.pairLossBackward(be, {
-          dlogits: a.dlogits,
-          logits: a.logits,
-          pos: a.pos,
-          a: a.a,
-          b: a.b,
-          count,
-          V,
-          N,
-          scale: a.scale,
-        }),
-      twin: twin(refXent.pairLossBackward),
-      tol: { ulp: 4, rel: 1e-6 },
-    },
-    {
-      name: "pairLossBackward (pair_loss_backward), logits × 0.3",
-      data: { dlogits: randArray(V * N, 36), logits: randArray(V * N, 37, 6), pos, a: ia, b: ib },
-      outputs: ["dlogits"],
-      scalars: { V, N, count, scale: 0.25, logitScale: 0.3 },
+      scalars: { V, N, count, scale: 0.25, logitScale },
       op: (be, a) =>
         ops.pairLossBackward(be, {
           dlogits: a.dlogits,
@@ -289,7 +269,7 @@ function lossCases(): KernelCase[] {
         }),
       twin: twin(refXent.pairLossBackward),
       tol: { ulp: 4, rel: 1e-6 },
-    },
+    })),
   ];
 }
 

@@ -21,6 +21,12 @@ fn tree_sum(t: u32, v: f32) -> f32 {
   }
   return part[0];
 }
+// Σ of the nb f32 partials at a.partials: each invocation's strided runs in order, then the tree.
+fn sum_partials(t: u32) -> f32 {
+  var s = 0.0;
+  for (var b = t; b < a.nb; b += 256u) { s = s + ldf(a.partials + b); }
+  return tree_sum(t, s);
+}
 `;
 
 const UTREE = /* wgsl */ `
@@ -64,9 +70,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
     code: `${TREE}
 @compute @workgroup_size(256)
 fn main(@builtin(local_invocation_index) t: u32) {
-  var s = 0.0;
-  for (var b = t; b < a.nb; b += 256u) { s = s + ldf(a.partials + b); }
-  let total = tree_sum(t, s);
+  let total = sum_partials(t);
   if (t == 0u) {
     let rms = sqrt(total / f32(a.count));
     stf(a.out, rms);
@@ -83,9 +87,7 @@ fn main(@builtin(local_invocation_index) t: u32) {
     code: `${TREE}
 @compute @workgroup_size(256)
 fn main(@builtin(local_invocation_index) t: u32) {
-  var s = 0.0;
-  for (var b = t; b < a.nb; b += 256u) { s = s + ldf(a.partials + b); }
-  let total = tree_sum(t, s);
+  let total = sum_partials(t);
   if (t == 0u) {
     var count = a.count;
     for (var i = 0u; i < a.nw; i++) { count += mem[mem[a.words + i]]; }
@@ -104,9 +106,7 @@ fn main(@builtin(local_invocation_index) t: u32) {
     code: `${TREE}
 @compute @workgroup_size(256)
 fn main(@builtin(local_invocation_index) t: u32) {
-  var s = 0.0;
-  for (var b = t; b < a.nb; b += 256u) { s = s + ldf(a.partials + b); }
-  let total = tree_sum(t, s);
+  let total = sum_partials(t);
   if (t == 0u) {
     let norm = sqrt(total);
     stf(a.out, total);
