@@ -75,8 +75,6 @@ export function trainMasks(
   ops.addInPlace(be, { x: tau, y: bias.ptr, n });
   ops.maskClampHeaviside(be, { m: ms.ablation.mask, tau, n });
   ms.maskWrittenByKernels();
-  // On a GPU the τ gradient is clipped on the device (no wait for its norm).
-  const normOut = be.forms ? arena.tensor([3], "tau gradient norm").ptr : 0;
   const noisy = hp.maskNoise > 0 ? f("noisy tau") : 0;
   const kcoef = penaltyPerNode(hp.kCoef, n);
   const logitScale = lossScale(ms, pool, hp.lossSetPoint);
@@ -117,11 +115,7 @@ export function trainMasks(
       temperature: hp.temperature,
       kcoef,
     });
-    if (be.forms) be.forms.sumSquares({ x: g, n, out: normOut, clip: hp.clip });
-    else {
-      const norm = Math.sqrt(ops.sumSquares(be, { x: g, n }));
-      if (norm > hp.clip) ops.scale(be, { x: g, n, factor: hp.clip / norm });
-    }
+    ops.clipByNorm(be, { x: g, n, clip: hp.clip });
     const lr = ops.lrSchedule(be, {
       step,
       total: hp.steps,

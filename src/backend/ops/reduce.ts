@@ -5,6 +5,7 @@
  */
 import type { ComputeBackend } from "../backend.ts";
 import { checkBuffers, checkDims, deviceResult, withScratch } from "./layer_args.ts";
+import { scale } from "./residual.ts";
 
 function blockPartials<T>(
   be: ComputeBackend,
@@ -31,6 +32,21 @@ export function sumSquares(be: ComputeBackend, a: { x: number; n: number }): num
     return deviceResult(be, 3, (out) => gpu.sumSquares({ ...a, out })).f32[0];
   }
   return blockPartials(be, "sum_squares", a.x, a.n, (p, nb) => be.run("sum_f64", [p, nb], 0));
+}
+
+/**
+ * x *= clip/‖x‖ when ‖x‖ > clip (the norm of the n floats; pruning's gradient clip). On a GPU the
+ * norm and the decision stay on the device (no wait); the CPU decides on its f64 sum.
+ */
+export function clipByNorm(be: ComputeBackend, a: { x: number; n: number; clip: number }): void {
+  const gpu = be.forms;
+  if (gpu) {
+    checkDims("sum_squares", `n=${a.n}`, { n: a.n });
+    withScratch(be, 12, (out) => gpu.sumSquares({ x: a.x, n: a.n, out, clip: a.clip }));
+    return;
+  }
+  const norm = Math.sqrt(sumSquares(be, a));
+  if (norm > a.clip) scale(be, { x: a.x, n: a.n, factor: a.clip / norm });
 }
 
 /** grad /= rms + 1e-5 with rms = sqrt(mean grad²) over the n floats; returns rms. */
