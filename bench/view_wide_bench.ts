@@ -8,18 +8,15 @@
  * Run: deno run -A bench/view_wide_bench.ts [--ef 4] [--threads 2]
  */
 import { parseArgs } from "node:util";
-import { Backend } from "../src/backend/backend.ts";
 import { DEFAULT_WASM_URL } from "../src/backend/wasm.ts";
-import { loadDefaultTokenizer } from "../src/data/tokenizer.ts";
-import { Model } from "../src/model/model.ts";
-import { FORMAT_VERSION, type RunConfig } from "../src/run/config.ts";
+import type { RunConfig } from "../src/run/config.ts";
 import { loadRun, RunDir } from "../src/run/run_dir.ts";
 import { circuitJson } from "../src/prune/circuit_file.ts";
 import { MaskedScorer } from "../src/prune/masked_scorer.ts";
 import { findCircuit } from "../src/prune/prune.ts";
 import { DEFAULT_HP, PRUNE_DEFAULTS, type PruneSettings } from "../src/prune/settings.ts";
 import { makeScorer, taskData } from "../src/prune/task_data.ts";
-import { saveModel } from "../src/train/trainer.ts";
+import { makeRandomRun } from "../tests/run_fixture.ts";
 import { PRESETS } from "../src/train/presets.ts";
 import { Engine } from "../src/view/engine.ts";
 import { getTask } from "../tasks/index.ts";
@@ -34,29 +31,17 @@ rc.model.ef = ef;
 const density = rc.train.pfrac / (ef * ef);
 const TASK = getTask("single_double_quote");
 
-const dir = await Deno.makeTempDir({ prefix: "thinwire-view-wide-" });
-try {
-  // A random model at the block density of its width.
-  const run = new RunDir(dir);
-  const tok = loadDefaultTokenizer();
-  await Deno.writeTextFile(
-    run.config,
-    JSON.stringify({ format_version: FORMAT_VERSION, tokenizer: tok.name, ...rc }),
-  );
-  await Deno.writeTextFile(run.tokenizer, JSON.stringify(tok.toJSON()));
-  {
-    const be = await Backend.create();
-    const m = new Model(be, rc.model, { training: false });
-    m.init(1);
-    for (const s of m.layout.specs) {
-      if (s.cls !== "block") continue;
-      const w = m.view(s), keep = Math.ceil(density * w.length);
-      const cut = Float32Array.from(w, Math.abs).sort().reverse()[keep - 1];
-      for (let i = 0; i < w.length; i++) if (Math.abs(w[i]) < cut) w[i] = 0;
-    }
-    await saveModel(run, m, rc);
-    be.close();
+// A random model at the block density of its width.
+const dir = await makeRandomRun(rc, "thinwire-view-wide-", 1, (m) => {
+  for (const s of m.layout.specs) {
+    if (s.cls !== "block") continue;
+    const w = m.view(s), keep = Math.ceil(density * w.length);
+    const cut = Float32Array.from(w, Math.abs).sort().reverse()[keep - 1];
+    for (let i = 0; i < w.length; i++) if (Math.abs(w[i]) < cut) w[i] = 0;
   }
+});
+try {
+  const run = new RunDir(dir);
   // Its circuit for one task, as prune finds it (a random model: a target it meets).
   const r = await loadRun(dir, { threads });
   const data = taskData(r, TASK, 32, 32);

@@ -13,8 +13,16 @@ import { RunDir } from "../src/run/run_dir.ts";
 import { type RunConfig } from "../src/run/config.ts";
 import { saveModel } from "../src/train/trainer.ts";
 
-/** Writes a random-init run folder for `rc` into a new temp folder; returns its path. */
-export async function makeRandomRun(rc: RunConfig, prefix: string, seed = 7): Promise<string> {
+/**
+ * Writes a random-init run folder for `rc` into a new temp folder; returns its path. `edit` may
+ * change the weights before they are saved (e.g. cut them to a density).
+ */
+export async function makeRandomRun(
+  rc: RunConfig,
+  prefix: string,
+  seed = 7,
+  edit?: (model: Model) => void,
+): Promise<string> {
   const dir = await Deno.makeTempDir({ prefix });
   const run = new RunDir(dir);
   const tok = loadDefaultTokenizer();
@@ -25,8 +33,10 @@ export async function makeRandomRun(rc: RunConfig, prefix: string, seed = 7): Pr
   await Deno.writeTextFile(run.tokenizer, JSON.stringify(tok.toJSON()));
   const be = await Backend.create();
   try {
-    const model = new Model(be, rc.model);
+    // Written, never trained: no gradients or moments (a wide model fits where training would not).
+    const model = new Model(be, rc.model, { training: false });
     model.init(seed);
+    edit?.(model);
     await saveModel(run, model, rc);
   } finally {
     be.close();
