@@ -161,6 +161,30 @@ function handItems(pairs: number): PromptItem[] {
   return items;
 }
 
+Deno.test("masked passes of any shape run in the activations a MaskedScorer reserves", async () => {
+  // A pass larger than every earlier one used to allocate new activations above the buffers
+  // allocated since (the optimiser's), leaving the old span behind: a few growing batches ran an
+  // ef-4 model's prune out of the arena.
+  const be = await Backend.create({ threads: 1 });
+  try {
+    const model = handModel(be);
+    const ms = new MaskedScorer(model, new PairScorer(model, TOK300, 64, 256), null, false);
+    be.arena.tensor([1024], "a buffer allocated after the scorer, like the optimiser's");
+    const used = be.arena.used;
+    for (const [pairs, len] of [[1, 1], [8, 3], [32, 7], [4, 7], [32, 2]]) {
+      const items = handItems(pairs).map((it) => ({
+        ...it,
+        tokens: [...Array(len - 1).fill(299), ...it.tokens],
+      }));
+      ms.maskGradient(items);
+      ms.score(items, false);
+      assert.equal(be.arena.used, used, `${pairs} pairs of ${len} tokens grew the arena`);
+    }
+  } finally {
+    be.close();
+  }
+});
+
 Deno.test("pruning a hand-built model returns exactly its 3-node / 2-edge path", async () => {
   const be = await Backend.create({ threads: 2 });
   try {

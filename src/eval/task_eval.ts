@@ -149,6 +149,15 @@ export class PairScorer {
     model.be.upload(this.#rows, 4 * capacity);
   }
 
+  /**
+   * Reserves the model's activations for this scorer's largest pass (model.reserveActs; `raw`
+   * for passes under an ablation): B·T stays within tokensPerBatch, or one row of at most n_ctx.
+   */
+  reserveActs(raw: boolean): void {
+    const T = this.#model.cfg.nCtx;
+    this.#model.reserveActs(Math.ceil(this.#tokensPerBatch / T), T, raw);
+  }
+
   /** Scores `items` (at most `capacity`). */
   score(items: readonly PromptItem[], opts: ScoreOptions = {}): PromptScores {
     const n = items.length;

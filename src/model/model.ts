@@ -297,10 +297,12 @@ export class Model {
     this.under({ norm: "frozen" }, () => this.forward(tokens, null, B, T, opts));
   }
 
-  /** Allocates (or reuses) activation buffers for B sequences of T tokens. */
-  #ensureActs(B: number, T: number): Acts {
+  /**
+   * Allocates (or reuses) activation buffers for B sequences of T tokens, with the raw copies an
+   * ablation keeps when `raw` (by default: when one is in force).
+   */
+  #ensureActs(B: number, T: number, raw = this.#ablation !== null): Acts {
     const a = this.#acts;
-    const raw = this.#ablation !== null;
     const rawOk = !raw || this.#actsRaw;
     if (a && a.B === B && a.T === T && rawOk) return a;
     const { H } = this.d;
@@ -357,6 +359,17 @@ export class Model {
    */
   prepare(B: number, T: number): Readonly<Acts> {
     return this.#ensureActs(B, T);
+  }
+
+  /**
+   * Makes the activations hold passes of up to B sequences of T tokens (with the raw copies an
+   * ablation keeps when `raw`) now. A caller that allocates buffers of its own and then runs passes
+   * of varying shapes reserves the largest first: a larger pass later would have to allocate new
+   * activations above those buffers and leave the old span behind, which on a wide model runs the
+   * arena out of memory within a few passes.
+   */
+  reserveActs(B: number, T: number, raw: boolean): void {
+    this.#ensureActs(B, T, raw);
   }
 
   /**

@@ -40,6 +40,9 @@ export class MaskedScorer {
     this.ablation = { mask: f(this.n, "node mask"), mean, dmask: f(this.n, "mask gradient") };
     this.#d = f(this.#capacity, "logit differences");
     this.#losses = f(this.#capacity, "calibrated losses");
+    // Before the buffers of whoever uses this (the optimiser's τ and Adam state): every pass then
+    // fits in the activations allocated here.
+    scorer.reserveActs(true);
   }
 
   /**

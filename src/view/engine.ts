@@ -203,20 +203,13 @@ export class Engine {
     /** The run's node means (means.safetensors, checked against the weights), or null. */
     readonly means: { mean: Float32Array; tokens: number } | null,
   ) {
-    const { model, rc, tokenizer } = run;
+    const { model, tokenizer } = run;
     // Tokens per forward pass: the CLI's (the training batch, fewer where the memory holds fewer).
     this.#tokensPerBatch = passTokens(run, true);
     this.#scorer = new PairScorer(model, tokenizer, MAX_PROMPTS, this.#tokensPerBatch);
     // The activations at their largest shape (a full scoring batch, with the raw copies an
-    // ablation keeps), first: buffers allocated later never sit below them, so a larger pass
-    // never has to leave a span behind.
-    const arena = run.be.arena, n = model.nodes.total;
-    const ones = arena.tensor([n], "viewer warm-up mask");
-    arena.view(ones).fill(1);
-    const T = rc.model.nCtx, B = Math.max(1, Math.floor(this.#tokensPerBatch / T));
-    model.under({ ablation: { mask: ones.ptr, mean: 0, dmask: 0 } }, () => {
-      model.forward(new Int32Array(B * T).fill(tokenizer.eot), null, B, T);
-    });
+    // ablation keeps), first: buffers allocated later never sit below them.
+    this.#scorer.reserveActs(true);
   }
 
   get rc(): RunConfig {
