@@ -32,6 +32,9 @@ for (const ef of [1, 2, 4, 8]) {
     formatBytes(inferenceBytes(cfg)),
     `${Math.min(B, fit(false))} of ${B}`,
     `${Math.min(B, fit(true))} of ${B}`,
+    formatBytes(
+      4 * params + Math.min(B, fit(true)) * activationBytes(d, 1, T, true) + SCRATCH_RESERVE,
+    ),
   ]);
 }
 const head = [
@@ -41,6 +44,7 @@ const head = [
   "open (eval, prune, view, logits)",
   "eval rows per pass",
   "prune rows per pass",
+  "prune at those rows",
 ];
 console.log(`| ${head.join(" | ")} |\n|${head.map(() => "---").join("|")}|`);
 for (const r of rows) console.log(`| ${r.join(" | ")} |`);
