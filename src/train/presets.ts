@@ -65,12 +65,12 @@ export const PRESETS: Record<string, RunConfig> = {
     },
   },
   /**
-   * The paper's regime on a laptop (docs/sparsity.md, "The paper preset"): ef 4 (d_model 512,
-   * d_mlp 2048), block density 1/64, 18.2M tokens in 1h23m on 2 idle cores. It departs from the method (docs/method.md §2)
-   * in two ways: weight gradients at the kept entries only between dense-gradient steps every 16
-   * (src/train/kept_grads.ts), and a sparse start (src/train/sparse_anneal.ts): the weights are
-   * pruned to the target counts at init and trained there, with no anneal from dense, so that no
-   * step runs dense products. At 634 steps it beat both the method's anneal and a sparse anneal
+   * The paper's regime on a laptop (docs/sparsity.md, "Step 5"): ef 4 (d_model 512, d_mlp 2048),
+   * block density 1/64, 18.2M tokens in 1h23m on 2 idle cores (val 1.637, 11/20 tasks). It departs
+   * from the method (docs/method.md §2) in two ways: weight gradients at the kept entries only
+   * between dense-gradient steps every 16 (src/train/kept_grads.ts), and a sparse start
+   * (src/train/sparse_anneal.ts): the weights are pruned to the target counts at init and trained
+   * there, with no anneal from dense, so that no step runs dense products. At 634 steps it beat both the method's anneal and a sparse anneal
    * from 4× the target at equal steps, at a fraction of their time.
    */
   paper: {
