@@ -70,8 +70,9 @@ export const PRESETS: Record<string, RunConfig> = {
    * from the method (docs/method.md §2) in two ways: weight gradients at the kept entries only
    * between dense-gradient steps every 16 (src/train/kept_grads.ts), and a sparse start
    * (src/train/sparse_anneal.ts): the weights are pruned to the target counts at init and trained
-   * there, with no anneal from dense, so that no step runs dense products. At 634 steps it beat both the method's anneal and a sparse anneal
-   * from 4× the target at equal steps, at a fraction of their time.
+   * there, with no anneal from dense, so that no step runs dense products. At 634 steps it beat
+   * both the method's anneal and a sparse anneal from 4× the target at equal steps, at a fraction
+   * of their time.
    */
   paper: {
     model: { ...ARCH, ef: 4, nLayer: 4, baseDModel: 128, baseDMlp: 512, nCtx: 128 },
