@@ -1,12 +1,11 @@
 /**
- * Circuit pruning's inner loop at a preset's shape (small, the default, or paper: ef 4 at block
- * density 1/64): one batch of pairs (the mask optimiser's 64
+ * Circuit pruning's inner loop at the small preset: one batch of pairs (the mask optimiser's 64
  * pairs = 128 prompts of single_double_quote) scored by the plain forward, by the forward with
  * node ablation, and by the masked forward + backward without weight gradients (one mask step),
  * as ratios from one run, with each kernel's share of the masked step.
  *
  *   deno task bench            (all benchmarks)
- *   deno run -A --config bench/bench.json bench/prune_bench.ts [--threads N] [--preset paper]
+ *   deno run -A --config bench/bench.json bench/prune_bench.ts [--threads N]
  */
 import { parseArgs } from "node:util";
 import { Backend } from "../src/backend/backend.ts";
@@ -22,13 +21,11 @@ import { bestMs, QUICK } from "./util.ts";
 export async function main(argv: string[] = []): Promise<void> {
   const { values } = parseArgs({
     args: argv,
-    options: { threads: { type: "string" }, preset: { type: "string" } },
+    options: { threads: { type: "string" } },
     strict: false,
   });
   const threads = Number(values.threads ?? (navigator.hardwareConcurrency || 1));
-  const preset = String(values.preset ?? "small");
-  if (!(preset in PRESETS)) throw new Error(`--preset must be one of ${Object.keys(PRESETS)}`);
-  const rc = structuredClone(PRESETS[preset]);
+  const rc = structuredClone(PRESETS.small);
   const be = await Backend.create({ threads });
   try {
     // The sparse model at its target L0 (a step at the end of the anneal applies the top-k).
@@ -62,7 +59,7 @@ export async function main(argv: string[] = []): Promise<void> {
     be.profile = null;
     const total = prof.reduce((s, [, e]) => s + e.ms, 0);
     console.log(
-      `\n## Pruning: one batch of 64 pairs (${items.length} prompts, ${tokens} tokens), ${preset} preset (${model.nodes.total} nodes), ${be.threads} thread(s)\n`,
+      `\n## Pruning: one batch of 64 pairs (${items.length} prompts, ${tokens} tokens), small preset, ${be.threads} thread(s)\n`,
     );
     const row = (name: string, t: number) =>
       `| ${name.padEnd(34)} | ${t.toFixed(1).padStart(8)} | ${
