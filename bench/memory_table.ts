@@ -32,9 +32,7 @@ for (const ef of [1, 2, 4, 8]) {
     formatBytes(inferenceBytes(cfg)),
     `${Math.min(B, fit(false))} of ${B}`,
     `${Math.min(B, fit(true))} of ${B}`,
-    formatBytes(
-      4 * params + Math.min(B, fit(true)) * activationBytes(d, 1, T, true) + SCRATCH_RESERVE,
-    ),
+    formatBytes(inferenceBytes(cfg, Math.min(B, fit(true)))),
   ]);
 }
 const head = [

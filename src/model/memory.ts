@@ -63,8 +63,9 @@ export function rowsPerPass(model: Model, T: number, max: number, withRaw: boole
 
 /**
  * Bytes of opening `cfg` for evaluation, pruning or viewing: its parameters (no gradients or
- * moments) and one pass of one sequence of n_ctx tokens with an ablation's copies.
+ * moments) and one pass of `rows` sequences of n_ctx tokens (by default one, the least any command
+ * needs) with an ablation's copies.
  */
-export function inferenceBytes(cfg: ModelConfig): number {
-  return 4 * paramFloats(cfg) + activationBytes(dims(cfg), 1, cfg.nCtx, true) + SCRATCH_RESERVE;
+export function inferenceBytes(cfg: ModelConfig, rows = 1): number {
+  return 4 * paramFloats(cfg) + activationBytes(dims(cfg), rows, cfg.nCtx, true) + SCRATCH_RESERVE;
 }
