@@ -43,7 +43,6 @@ import { nodeMeans } from "./means.ts";
 import { taskData } from "./task_data.ts";
 import { MAX_PAIRS } from "../eval/task_eval.ts";
 import { LOCATIONS } from "../model/nodes.ts";
-import { PENALTY_REF_NODES } from "./ranking.ts";
 
 const USAGE = `usage: deno task prune --model DIR (--task NAME | --all) [options]
 
@@ -65,8 +64,7 @@ and the losses on held-out pairs: full model, circuit alone (sufficiency), circu
   --steps N           mask optimisation steps (default ${DEFAULT_HP.steps})
   --batch-pairs N     pairs per step (default ${DEFAULT_HP.batchPairs})
   --lr X              (default ${DEFAULT_HP.lr})
-  --k-coef X          weight of Σm in the loss (default ${DEFAULT_HP.kCoef}); per node
-                      k_coef·min(1, ${PENALTY_REF_NODES}/nodes): wider models pay less per node
+  --k-coef X          weight of Σm in the loss, per node at every width (default ${DEFAULT_HP.kCoef})
   --temperature X     Heaviside surrogate temperature (default ${DEFAULT_HP.temperature})
   --init-bias X       τ init mean (default ${DEFAULT_HP.initBias})
   --init-noise X      τ init spread (default ${DEFAULT_HP.initNoise})
@@ -76,9 +74,12 @@ and the losses on held-out pairs: full model, circuit alone (sufficiency), circu
                       (default ${DEFAULT_HP.maskNoise}; 0: none)
   --loss-set-point X  a full model surer than this on the pruning pairs trains the masks on its
                       logits cooled to this loss (default ${DEFAULT_HP.lossSetPoint}; 0: never)
-  --prune-pairs N     pairs the masks train on (default ${PRUNE_DEFAULTS.prunePairs}, PRUNE_SEED)
-  --bisect-pairs N    the first of them, where k is bisected and calibrated; k must also meet the
-                      target on the rest with that calibration (default ${PRUNE_DEFAULTS.bisectPairs})
+  --rerank N          rounds of re-ranking the circuit by attribution inside it and bisecting
+                      again, kept while it shrinks (default ${DEFAULT_HP.rerank}; 0: the τ ranking only)
+  --prune-pairs N     pruning pairs (default ${PRUNE_DEFAULTS.prunePairs}, PRUNE_SEED)
+  --bisect-pairs N    the first of them, where the masks train, k is bisected and calibrated; k
+                      must also meet the target on the rest, unseen until then, with that
+                      calibration (default ${PRUNE_DEFAULTS.bisectPairs})
   --pairs N           held-out evaluation pairs (default ${PRUNE_DEFAULTS.evalPairs}, EVAL_SEED)
   --random-draws N    random circuits for the baseline (default ${PRUNE_DEFAULTS.randomDraws})
   --random-pairs N    evaluation pairs each is measured on (default ${PRUNE_DEFAULTS.randomPairs})
@@ -146,6 +147,7 @@ export function parsePruneFlags(argv: string[]): PruneRequest | null {
     "weight-decay": s,
     "mask-noise": s,
     "loss-set-point": s,
+    rerank: s,
     "prune-pairs": s,
     pairs: s,
     "random-draws": s,
@@ -190,6 +192,7 @@ export function parsePruneFlags(argv: string[]): PruneRequest | null {
     weightDecay: nonNeg("weight-decay", v["weight-decay"], DEFAULT_HP.weightDecay),
     maskNoise: nonNeg("mask-noise", v["mask-noise"], DEFAULT_HP.maskNoise),
     lossSetPoint: nonNeg("loss-set-point", v["loss-set-point"], DEFAULT_HP.lossSetPoint),
+    rerank: intFlag("rerank", v.rerank, DEFAULT_HP.rerank, 0),
   };
   const settings: PruneSettings = {
     target: numberFlag(
@@ -326,6 +329,8 @@ function phaseUnit(phase: string): string {
     ? "draw"
     : phase === "deltas"
     ? "node"
+    : phase === "rerank"
+    ? "round"
     : "batch";
 }
 

@@ -26,7 +26,7 @@ import { type Calibration, IDENTITY } from "./calibrate.ts";
 import { LayerCache } from "./layer_cache.ts";
 import type { MaskedScorer } from "./masked_scorer.ts";
 import { type CircuitMeasures, measureCircuit } from "./measure.ts";
-import { attributionRanking, type Ranking, trainMasks } from "./ranking.ts";
+import { attributionRanking, type Ranking, rerankTop, trainMasks } from "./ranking.ts";
 import type { MaskHyperparams, OnProgress, PruneSettings } from "./settings.ts";
 
 export interface PruneData {
@@ -83,6 +83,10 @@ export function findCircuit(
   let hp = st.hp;
   const collapses: CircuitResult["collapses"] = [];
   let opt: Ranking;
+  // The masks train on the pairs k is bisected on; the rest of the pruning pairs are unseen by
+  // both, so the check that k meets the target there is a held-out one.
+  const bisectItems = data.pool.slice(0, 2 * st.bisectPairs);
+  const checkItems = data.pool.slice(2 * st.bisectPairs);
   if (st.method === "learned") {
     // A model that is very sure of a task gives the masks almost no task gradient at first, and
     // Adam moves every τ by about lr per step whatever the gradient's size: the penalty can switch
@@ -91,29 +95,31 @@ export function findCircuit(
     // a penalty ten times smaller, at most MAX_RETRIES times.
     for (;;) {
       const phase = collapses.length ? `optimise (k_coef ${hp.kCoef.toPrecision(2)})` : "optimise";
-      opt = trainMasks(ms, data.pool, { ...st, hp }, progress, phase);
+      opt = trainMasks(ms, bisectItems, { ...st, hp }, progress, phase);
       if (!(opt.taskLoss > collapseLoss(st.target)) || collapses.length >= MAX_RETRIES) break;
       collapses.push({ kCoef: hp.kCoef, taskLoss: opt.taskLoss, on: opt.on });
       hp = { ...hp, kCoef: hp.kCoef / 10 };
     }
   } else {
-    opt = attributionRanking(ms, data.pool, st, progress);
+    opt = attributionRanking(ms, bisectItems, st, progress);
   }
   lap(st.method === "learned" ? "optimise" : "attribute");
   const hint = st.method === "learned" ? opt.on : Math.max(1, Math.round(ms.n / 16));
-  const bisectItems = data.pool.slice(0, 2 * st.bisectPairs);
-  const checkItems = data.pool.slice(2 * st.bisectPairs);
-  const { k, reached, curve, bisectLosses, checkLosses } = bisect(
-    ms,
-    bisectItems,
-    opt.ranking,
-    st.target,
-    hint,
-    progress,
-    checkItems,
-  );
+  let ranking = opt.ranking;
+  let b = bisect(ms, bisectItems, ranking, st.target, hint, progress, checkItems);
   lap("bisect");
-  const kept = opt.ranking.slice(0, k).sort((a, b) => a - b);
+  // Re-rank the circuit by attribution inside it and bisect again, while that shrinks it.
+  for (let round = 0; round < hp.rerank && b.reached && b.k > 1; round++) {
+    progress?.("rerank", round + 1, hp.rerank, { nodes: String(b.k) });
+    const next = rerankTop(ms, bisectItems, ranking, b.k, hp.batchPairs, opt.logitScale);
+    const nb = bisect(ms, bisectItems, next, st.target, b.k, undefined, checkItems);
+    if (!(nb.k < b.k)) break;
+    ranking = next;
+    b = nb;
+  }
+  lap("rerank");
+  const { k, reached, curve, bisectLosses, checkLosses } = b;
+  const kept = ranking.slice(0, k).sort((a, b) => a - b);
   const calibration = curve.get(k)!.c;
   // Each delta pass differs from the circuit's in one node: resume at that node's layer. The
   // cache keeps host copies of every block's input, which on a GPU would cost a wait per batch
@@ -127,7 +133,7 @@ export function findCircuit(
     deltaResume,
   });
   if (!st.skipBaselines) {
-    fillCurve(ms, bisectItems, opt.ranking, k, curve, progress);
+    fillCurve(ms, bisectItems, ranking, k, curve, progress);
     lap("curve");
   }
   const points = [...curve.values()].sort((a, b) => a.k - b.k).map((
@@ -139,7 +145,7 @@ export function findCircuit(
   }));
   return {
     kept,
-    ranking: opt.ranking,
+    ranking,
     curve: points,
     calibration: calibration ?? IDENTITY,
     reached,

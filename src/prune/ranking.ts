@@ -22,22 +22,6 @@ export interface Ranking {
 }
 
 /**
- * The node count k_coef is the per-node penalty at: the small preset's (4 layers of d_model 128),
- * on which the defaults were chosen (docs/prune.md).
- */
-export const PENALTY_REF_NODES = 5632;
-
-/**
- * The penalty per node of a model of n nodes: k_coef·min(1, PENALTY_REF_NODES/n). On wider models
- * keeping a given fraction of the nodes costs what it does on the reference, so their masks do
- * not collapse (docs/prune.md, "Wider models"); narrower models keep k_coef itself, since scaling
- * it up there switched a tiny model's whole 3-node path off (tests/prune_test.ts, hand-built).
- */
-export function penaltyPerNode(kCoef: number, n: number): number {
-  return kCoef * Math.min(1, PENALTY_REF_NODES / n);
-}
-
-/**
  * The logit scale s ≤ 1 at which the full model's mean task loss on `pool` is `setPoint` (1 when
  * it is already at or above it, or setPoint is 0): bisection on log s over [1e-4, 1], each loss
  * computed in WASM from the pool's logit differences.
@@ -76,7 +60,7 @@ export function trainMasks(
   ops.maskClampHeaviside(be, { m: ms.ablation.mask, tau, n });
   ms.maskWrittenByKernels();
   const noisy = hp.maskNoise > 0 ? f("noisy tau") : 0;
-  const kcoef = penaltyPerNode(hp.kCoef, n);
+  const kcoef = hp.kCoef;
   const logitScale = lossScale(ms, pool, hp.lossSetPoint);
   const pairs = pool.length / 2;
   const order = Array.from({ length: pairs }, (_, i) => i);
@@ -150,6 +134,32 @@ export function trainMasks(
   return { ranking, loss, on, taskLoss: lastTask, logitScale };
 }
 
+/**
+ * ∂(mean task loss over items)/∂m at the current mask, in chunks of `chunkPairs` pairs, with the
+ * loss taken on the logits × logitScale: −g is the first-order estimate of each node's ablation
+ * effect (gradient × (x − μ) summed over tokens).
+ */
+function maskAttribution(
+  ms: MaskedScorer,
+  items: readonly PromptItem[],
+  chunkPairs: number,
+  logitScale: number,
+  onChunk?: (done: number, total: number) => void,
+): Float32Array {
+  const chunk = 2 * chunkPairs;
+  const chunks = Math.ceil(items.length / chunk);
+  for (let c = 0; c < chunks; c++) {
+    ms.maskGradient(items.slice(c * chunk, (c + 1) * chunk), {
+      scale: 1 / items.length,
+      accumulate: c > 0,
+      logitScale,
+    });
+    onChunk?.(c + 1, chunks);
+  }
+  ms.model.be.download([ms.ablation.dmask, 4 * ms.n]);
+  return ms.model.be.arena.f32(ms.ablation.dmask, ms.n).slice();
+}
+
 /** Nodes ranked by |∂L/∂m| at m = 1 (attribution: gradient × (x − μ) summed over tokens). */
 export function attributionRanking(
   ms: MaskedScorer,
@@ -159,20 +169,37 @@ export function attributionRanking(
 ): Ranking {
   const n = ms.n;
   ms.mask.fill(1);
-  // ∂(mean loss over the pool)/∂m, chunk by chunk.
-  const chunk = 2 * st.hp.batchPairs;
-  const chunks = Math.ceil(pool.length / chunk);
-  for (let c = 0; c < chunks; c++) {
-    ms.maskGradient(pool.slice(c * chunk, (c + 1) * chunk), {
-      scale: 1 / pool.length,
-      accumulate: c > 0,
-    });
-    progress?.("attribute", c + 1, chunks);
-  }
-  ms.model.be.download([ms.ablation.dmask, 4 * n]);
-  const g = ms.model.be.arena.f32(ms.ablation.dmask, n).slice();
+  const g = maskAttribution(
+    ms,
+    pool,
+    st.hp.batchPairs,
+    1,
+    (done, total) => progress?.("attribute", done, total),
+  );
   const ranking = Array.from({ length: n }, (_, i) => i).sort((a, b) =>
     Math.abs(g[b]) - Math.abs(g[a]) || a - b
   );
   return { ranking, loss: NaN, on: n, taskLoss: NaN, logitScale: 1 };
+}
+
+/**
+ * The ranking with its top k re-ordered by |∂L/∂m| measured with only those k kept (the rest
+ * unchanged). Adam moves every τ by about lr a step whatever its gradient's size, so a node the
+ * task cannot do without — whose rare switch-offs fill its second moment with large gradients —
+ * ends with a τ just above zero, last of the nodes left on, and the bisection can then cut nothing
+ * above it (docs/prune.md, "Re-ranking"). Its attribution inside the circuit is among the largest.
+ */
+export function rerankTop(
+  ms: MaskedScorer,
+  items: readonly PromptItem[],
+  ranking: readonly number[],
+  k: number,
+  chunkPairs: number,
+  logitScale: number,
+): number[] {
+  const top = ranking.slice(0, k);
+  ms.keepOnly(top);
+  const g = maskAttribution(ms, items, chunkPairs, logitScale);
+  top.sort((a, b) => Math.abs(g[b]) - Math.abs(g[a]) || a - b);
+  return [...top, ...ranking.slice(k)];
 }
