@@ -78,6 +78,8 @@ for (const shape of PLANTED_SHAPES) {
         assert.equal(circuitEdges(model, res.kept).length, p.edges);
         assert.ok(res.reached);
         assert.deepEqual(res.collapses, []);
+        // Nothing smaller meets the target, so no re-ranking round is kept.
+        assert.deepEqual(res.ks, [p.planted.length]);
         assert.ok(res.losses.circuit_calibrated <= SETTINGS.target);
         assert.ok(res.pruningLosses.check !== null);
         assert.ok(res.pruningLosses.check.circuit_calibrated <= SETTINGS.target);

@@ -397,6 +397,9 @@ export function formatOutcome(o: TaskOutcome, path: string): string {
     `  time ${formatDuration(c.time_s)} (` +
     Object.entries(c.timing).map(([k, t]) => `${k} ${t.toFixed(1)}s`).join(", ") + `) → ${path}`,
   ];
+  if (o.ks && o.ks.length > 1) {
+    lines.push(`  re-ranked inside the circuit: ${o.ks.join(" → ")} nodes (τ ranking first)`);
+  }
   for (const x of o.collapses ?? []) {
     lines.push(
       `  masks collapsed at k_coef ${x.kCoef.toPrecision(2)} (task loss ${x.taskLoss.toFixed(3)} ` +

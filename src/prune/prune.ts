@@ -59,6 +59,8 @@ export interface CircuitResult extends CircuitMeasures {
   logitScale: number;
   /** Optimisations whose masks lost the task (see collapseLoss), each retried at k_coef / 10. */
   collapses: { kCoef: number; taskLoss: number; on: number }[];
+  /** k on the τ ranking, then after each re-ranking round that shrank it. */
+  ks: number[];
   timing: Record<string, number>;
 }
 
@@ -107,6 +109,7 @@ export function findCircuit(
   const hint = st.method === "learned" ? opt.on : Math.max(1, Math.round(ms.n / 16));
   let ranking = opt.ranking;
   let b = bisect(ms, bisectItems, ranking, st.target, hint, progress, checkItems);
+  const ks = [b.k];
   lap("bisect");
   // Re-rank the circuit by attribution inside it and bisect again, while that shrinks it.
   for (let round = 0; round < hp.rerank && b.reached && b.k > 1; round++) {
@@ -116,6 +119,7 @@ export function findCircuit(
     if (!(nb.k < b.k)) break;
     ranking = next;
     b = nb;
+    ks.push(b.k);
   }
   lap("rerank");
   const { k, reached, curve, bisectLosses, checkLosses } = b;
@@ -156,6 +160,7 @@ export function findCircuit(
     hp,
     logitScale: opt.logitScale,
     collapses,
+    ks,
     timing,
   };
 }

@@ -34,6 +34,8 @@ export type TaskOutcome =
     circuit: Circuit;
     trials?: TrialReport;
     collapses?: Collapse[];
+    /** k on the τ ranking, then after each re-ranking round that shrank it. */
+    ks?: number[];
   }
   | { task: string; status: "not solved by the model"; fullLoss: number }
   | { task: string; status: "not measurable"; note: string };
@@ -124,6 +126,7 @@ function pruneTaskIn(
     circuit,
     trials,
     collapses: res.collapses,
+    ks: res.ks,
   };
 }
 
