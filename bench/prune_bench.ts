@@ -41,7 +41,7 @@ export async function main(argv: string[] = []): Promise<void> {
     if (built.note !== null) throw new Error(built.note);
     const items = built.items;
     const tokens = items.reduce((s, it) => s + it.tokens.length + 1, 0);
-    const scorer = new PairScorer(model, tok, items.length, N);
+    const scorer = new PairScorer(model, tok, items.length, N, { ablated: true });
     // Node means of a plausible spread (ties among them would slow AbsTopK's threshold search).
     const means = Float32Array.from({ length: model.nodes.total }, () => (rng.float() - 0.5) * 0.2);
     const ms = new MaskedScorer(model, scorer, means, false);

@@ -185,7 +185,7 @@ export function plantedModel(
   const tok = tok300();
   const fit = plantedItems(shape, 128, seed ^ 0x5EED);
   centre(m, fit, write, tok.eot);
-  const scorer = new PairScorer(m, tok, 1024, 4096);
+  const scorer = new PairScorer(m, tok, 1024, 4096, { ablated: true });
   const readout = fitReadout(m, scorer, fit, fullLoss);
   const means = streamMeans(m, tok.eot, seed);
   const node = (layer: number, location: NodeLocation, index: number) =>

@@ -185,6 +185,28 @@ Deno.test("masked passes of any shape run in the activations a MaskedScorer rese
   }
 });
 
+Deno.test("a scorer's passes of any shape run in the activations it reserves when made", async () => {
+  // The same for every PairScorer (eval's, unablated): its largest pass is reserved on
+  // construction, so buffers its user allocates after it never sit below a larger pass.
+  const be = await Backend.create({ threads: 1 });
+  try {
+    const model = handModel(be);
+    const scorer = new PairScorer(model, TOK300, 64, 256);
+    be.arena.tensor([1024], "a buffer allocated after the scorer");
+    const used = be.arena.used;
+    for (const [pairs, len] of [[1, 1], [8, 3], [32, 7], [4, 7], [32, 2]]) {
+      const items = handItems(pairs).map((it) => ({
+        ...it,
+        tokens: [...Array(len - 1).fill(299), ...it.tokens],
+      }));
+      scorer.score(items);
+      assert.equal(be.arena.used, used, `${pairs} pairs of ${len} tokens grew the arena`);
+    }
+  } finally {
+    be.close();
+  }
+});
+
 Deno.test("pruning a hand-built model returns exactly its 3-node / 2-edge path", async () => {
   const be = await Backend.create({ threads: 2 });
   try {

@@ -124,8 +124,16 @@ export class PairScorer {
    * @param capacity most prompts one `score` call takes
    * @param tokensPerBatch rows per forward are chosen so that B·T stays under this (at least one
    *   row); the trainer's batch×n_ctx is known to fit in memory
+   * @param opts.ablated its passes run under a node ablation (pruning, the viewer): the
+   *   activations it reserves keep the raw copies an ablation needs
    */
-  constructor(model: Model, tokenizer: Tokenizer, capacity: number, tokensPerBatch: number) {
+  constructor(
+    model: Model,
+    tokenizer: Tokenizer,
+    capacity: number,
+    tokensPerBatch: number,
+    opts: { ablated?: boolean } = {},
+  ) {
     if (tokenizer.vocabSize !== model.d.V) {
       throw new Error(`PairScorer: tokenizer of ${tokenizer.vocabSize} ids, model of ${model.d.V}`);
     }
@@ -147,6 +155,9 @@ export class PairScorer {
     this.#rows = buf("logit columns");
     arena.i32(this.#rows, capacity).set(Int32Array.from({ length: capacity }, (_, r) => r));
     model.be.upload(this.#rows, 4 * capacity);
+    // Its largest pass's activations, now: a larger pass after its user's own buffers would
+    // allocate new ones above them and leave the old span behind.
+    this.reserveActs(opts.ablated ?? false);
   }
 
   /**

@@ -41,7 +41,7 @@ export class MaskedScorer {
     this.#d = f(this.#capacity, "logit differences");
     this.#losses = f(this.#capacity, "calibrated losses");
     // Before the buffers of whoever uses this (the optimiser's τ and Adam state): every pass then
-    // fits in the activations allocated here.
+    // fits in the activations reserved here (already there when the scorer was made `ablated`).
     scorer.reserveActs(true);
   }
 

@@ -29,7 +29,7 @@ export function taskData(
   return { task, pool: pool.items, evalItems: ev.items, evalPairs: ev.pairs };
 }
 
-/** A scorer sized for a task's pair sets, on the run's model. */
+/** A scorer sized for a task's pair sets, on the run's model, for passes under an ablation. */
 export function makeScorer(r: OpenRun, items: number): PairScorer {
-  return new PairScorer(r.model, r.tokenizer, items, passTokens(r, true));
+  return new PairScorer(r.model, r.tokenizer, items, passTokens(r, true), { ablated: true });
 }

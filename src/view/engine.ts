@@ -206,10 +206,11 @@ export class Engine {
     const { model, tokenizer } = run;
     // Tokens per forward pass: the CLI's (the training batch, fewer where the memory holds fewer).
     this.#tokensPerBatch = passTokens(run, true);
-    this.#scorer = new PairScorer(model, tokenizer, MAX_PROMPTS, this.#tokensPerBatch);
-    // The activations at their largest shape (a full scoring batch, with the raw copies an
-    // ablation keeps), first: buffers allocated later never sit below them.
-    this.#scorer.reserveActs(true);
+    // Its activations at their largest shape (a full scoring batch, with the raw copies an
+    // ablation keeps) come first: buffers allocated later never sit below them.
+    this.#scorer = new PairScorer(model, tokenizer, MAX_PROMPTS, this.#tokensPerBatch, {
+      ablated: true,
+    });
   }
 
   get rc(): RunConfig {
