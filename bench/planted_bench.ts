@@ -82,6 +82,7 @@ export async function main(argv: string[] = []): Promise<void> {
             randomPairs: 0,
             deltaPairs: 0,
             bisectPairs: PRUNE_DEFAULTS.bisectPairs,
+            checkMargin: PRUNE_DEFAULTS.checkMargin,
             skipBaselines: true,
           };
           // The planted set is necessary: alone it meets the target, without any node it fails.

@@ -30,6 +30,7 @@ const SETTINGS: PruneSettings = {
   randomPairs: 0,
   deltaPairs: 0,
   bisectPairs: PRUNE_DEFAULTS.bisectPairs,
+  checkMargin: PRUNE_DEFAULTS.checkMargin,
   // The random baseline and the deltas do not change the circuit.
   skipBaselines: true,
 };

@@ -13,8 +13,11 @@ const item = (tag: number): PromptItem => ({ tokens: [tag], correct: 1, wrong: 2
 const BISECT = Array.from({ length: 8 }, () => item(0));
 const CHECK = Array.from({ length: 6 }, () => item(1));
 
-/** A scorer whose calibrated loss is 0.1 from k = kBisect on (kCheck on the check pairs), 1 below. */
-function stepScorer(kBisect: number, kCheck: number) {
+/**
+ * A scorer whose calibrated loss is 0.1 from k = kBisect on (kCheck on the check pairs), 1 below;
+ * on the check pairs 0.05 from kTight on, and their standard error `se`.
+ */
+function stepScorer(kBisect: number, kCheck: number, kTight = Infinity, se = 0) {
   let k = 0;
   const measured: { k: number; check: boolean; c?: Calibration }[] = [];
   const ms = {
@@ -24,9 +27,10 @@ function stepScorer(kBisect: number, kCheck: number) {
     measure(items: readonly PromptItem[], c?: Calibration) {
       const check = items[0].tokens[0] === 1;
       measured.push({ k, check, c });
-      const cal = k >= (check ? kCheck : kBisect) ? 0.1 : 1;
+      const cal = check && k >= kTight ? 0.05 : k >= (check ? kCheck : kBisect) ? 0.1 : 1;
       return { raw: 2 * cal, cal, c: c ?? { scale: k, shift: 0 }, s: null };
     },
+    stdError: () => se,
   } as unknown as MaskedScorer;
   return { ms, measured };
 }
@@ -65,4 +69,14 @@ Deno.test("bisect: the target not reached when even every node fails on the held
   assert.equal(r.k, 100);
   assert.equal(r.reached, false);
   assert.equal(r.checkLosses!.circuit_calibrated, 1);
+});
+
+Deno.test("bisect: with a margin, the held-out pruning pairs meet the target by that many standard errors", () => {
+  // Check loss 0.1 from k = 61, 0.05 from k = 75, standard error 0.08: 0.1 + 0.08 misses 0.15.
+  for (const [margin, k] of [[0, 61], [1, 75], [0.5, 61]]) {
+    const { ms } = stepScorer(37, 61, 75, 0.08);
+    const r = bisect(ms, BISECT, RANKING, 0.15, 50, undefined, CHECK, margin);
+    assert.equal(r.k, k, `margin ${margin}`);
+    assert.ok(r.reached);
+  }
 });

@@ -185,6 +185,28 @@ Deno.test("masked passes of any shape run in the activations a MaskedScorer rese
   }
 });
 
+Deno.test("stdError: the per-prompt calibrated losses' sample standard deviation over √n", async () => {
+  const be = await Backend.create({ threads: 1 });
+  try {
+    const model = handModel(be);
+    const ms = new MaskedScorer(model, new PairScorer(model, TOK300, 64, 256), null, false);
+    // The full model, and a calibration whose shift favours one answer: the two kinds of
+    // prompt get different losses.
+    ms.mask.fill(1);
+    const s = ms.score(handItems(24));
+    const c = { scale: 0.3, shift: 0.5 };
+    const per = ms.calibrated(s, c, true).items!;
+    const n = per.length, mean = per.reduce((a, x) => a + x, 0) / n;
+    const sd = Math.sqrt(per.reduce((a, x) => a + (x - mean) ** 2, 0) / (n - 1));
+    assert.equal(n, 48);
+    assert.ok(sd > 0.01, `sd ${sd}`);
+    const se = ms.stdError(s, c);
+    assert.ok(Math.abs(se / (sd / Math.sqrt(n)) - 1) < 1e-4, `${se} against ${sd / Math.sqrt(n)}`);
+  } finally {
+    be.close();
+  }
+});
+
 Deno.test("a scorer's passes of any shape run in the activations it reserves when made", async () => {
   // The same for every PairScorer (eval's, unablated): its largest pass is reserved on
   // construction, so buffers its user allocates after it never sit below a larger pass.
@@ -230,6 +252,7 @@ Deno.test("pruning a hand-built model returns exactly its 3-node / 2-edge path",
       randomPairs: 16,
       deltaPairs: 8,
       bisectPairs: 16,
+      checkMargin: 0,
     };
     const res = findCircuit(ms, { pool, evalItems }, st);
     const d = model.d, nl = model.nodes;

@@ -46,6 +46,7 @@ export function circuitJson(
         delta_pairs: Math.min(st.deltaPairs, opts.evalPairs),
         bisect_pairs: Math.min(st.bisectPairs, opts.prunePairs),
         check_pairs: Math.max(0, opts.prunePairs - st.bisectPairs),
+        check_margin: st.checkMargin,
       },
     },
     pairs: {

@@ -80,6 +80,8 @@ and the losses on held-out pairs: full model, circuit alone (sufficiency), circu
   --bisect-pairs N    the first of them, where the masks train, k is bisected and calibrated; k
                       must also meet the target on the rest, unseen until then, with that
                       calibration (default ${PRUNE_DEFAULTS.bisectPairs})
+  --check-margin X    standard errors of their mean by which those other pairs must meet the
+                      target (default ${PRUNE_DEFAULTS.checkMargin}; 0: just meet it)
   --pairs N           held-out evaluation pairs (default ${PRUNE_DEFAULTS.evalPairs}, EVAL_SEED)
   --random-draws N    random circuits for the baseline (default ${PRUNE_DEFAULTS.randomDraws})
   --random-pairs N    evaluation pairs each is measured on (default ${PRUNE_DEFAULTS.randomPairs})
@@ -148,6 +150,7 @@ export function parsePruneFlags(argv: string[]): PruneRequest | null {
     "mask-noise": s,
     "loss-set-point": s,
     rerank: s,
+    "check-margin": s,
     "prune-pairs": s,
     pairs: s,
     "random-draws": s,
@@ -212,6 +215,7 @@ export function parsePruneFlags(argv: string[]): PruneRequest | null {
     randomPairs: posInt("random-pairs", v["random-pairs"], PRUNE_DEFAULTS.randomPairs),
     deltaPairs: posInt("delta-pairs", v["delta-pairs"], PRUNE_DEFAULTS.deltaPairs),
     bisectPairs: posInt("bisect-pairs", v["bisect-pairs"], PRUNE_DEFAULTS.bisectPairs),
+    checkMargin: nonNeg("check-margin", v["check-margin"], PRUNE_DEFAULTS.checkMargin),
   };
   const trials = posInt("trials", v.trials, 1);
   const prunePairs = intFlag(

@@ -162,6 +162,18 @@ export class MaskedScorer {
     return { loss: r.loss, items: perItem ? be.arena.f32(this.#losses, n).slice() : undefined };
   }
 
+  /**
+   * The standard error of scored items' mean calibrated loss: the sample standard deviation of
+   * their losses (one per prompt) over √n (0 for fewer than two), the sum of squares in WASM.
+   */
+  stdError(s: PromptScores, c: Calibration): number {
+    const n = s.diff.length;
+    if (n < 2) return 0;
+    const mean = this.calibrated(s, c, true).loss;
+    const ss = ops.sumSquares(this.model.be, { x: this.#losses, n });
+    return Math.sqrt(Math.max(0, (ss - n * mean * mean) / (n - 1)) / n);
+  }
+
   /** Fits a calibration to scored items (16 LBFGS steps). */
   fit(s: PromptScores): Calibration {
     const be = this.model.be, n = s.diff.length;

@@ -108,14 +108,15 @@ export function findCircuit(
   lap(st.method === "learned" ? "optimise" : "attribute");
   const hint = st.method === "learned" ? opt.on : Math.max(1, Math.round(ms.n / 16));
   let ranking = opt.ranking;
-  let b = bisect(ms, bisectItems, ranking, st.target, hint, progress, checkItems);
+  const margin = st.checkMargin;
+  let b = bisect(ms, bisectItems, ranking, st.target, hint, progress, checkItems, margin);
   const ks = [b.k];
   lap("bisect");
   // Re-rank the circuit by attribution inside it and bisect again, while that shrinks it.
   for (let round = 0; round < hp.rerank && b.reached && b.k > 1; round++) {
     progress?.("rerank", round + 1, hp.rerank, { nodes: String(b.k) });
     const next = rerankTop(ms, bisectItems, ranking, b.k, hp.batchPairs, opt.logitScale);
-    const nb = bisect(ms, bisectItems, next, st.target, b.k, undefined, checkItems);
+    const nb = bisect(ms, bisectItems, next, st.target, b.k, undefined, checkItems, margin);
     if (!(nb.k < b.k)) break;
     ranking = next;
     b = nb;

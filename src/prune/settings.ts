@@ -114,6 +114,11 @@ export const PRUNE_DEFAULTS = {
   randomPairs: 64,
   /** Evaluation pairs each node's delta is measured on. */
   deltaPairs: 32,
+  /**
+   * Standard errors of their mean by which the pruning pairs held out of the bisection must meet
+   * the target (docs/prune.md, "The paper model").
+   */
+  checkMargin: 1,
 };
 
 export type PruneMethod = "learned" | "attribution";
@@ -134,6 +139,8 @@ export interface PruneSettings {
   deltaPairs: number;
   /** Pruning pairs k is bisected on, the calibration fitted on and the curve measured on. */
   bisectPairs: number;
+  /** Standard errors by which the rest of the pruning pairs must meet the target (0: just meet it). */
+  checkMargin: number;
   /** Skip the random baseline and the deltas (hyperparameter search trials). */
   skipBaselines?: boolean;
 }
@@ -158,6 +165,7 @@ export function settingsFromCircuit(c: Circuit): PruneSettings {
     randomPairs: num(h.random_pairs, c.pairs.eval_pairs),
     deltaPairs: num(h.delta_pairs, PRUNE_DEFAULTS.deltaPairs),
     bisectPairs: num(h.bisect_pairs, c.pairs.prune_pairs),
+    checkMargin: num(h.check_margin, 0),
   };
 }
 

@@ -498,6 +498,7 @@ export class Engine {
         hp: st.hp,
         logitScale: num(c.hyperparameters.logit_scale, 1),
         collapses: [],
+        ks: [kept.length],
         timing,
       },
       st,
