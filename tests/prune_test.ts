@@ -161,6 +161,24 @@ function handItems(pairs: number): PromptItem[] {
   return items;
 }
 
+/**
+ * Runs `pass` on batches that grow and shrink (1 pair of 1 token up to 32 pairs of 7) after a buffer
+ * is allocated behind the scorer's, and checks that none grows the arena.
+ */
+function passesKeepArena(be: Backend, pass: (items: PromptItem[]) => void) {
+  be.arena.tensor([1024], "a buffer allocated after the scorer, like the optimiser's");
+  const used = be.arena.used;
+  for (const [pairs, len] of [[1, 1], [8, 3], [32, 7], [4, 7], [32, 2]]) {
+    pass(
+      handItems(pairs).map((it) => ({
+        ...it,
+        tokens: [...Array(len - 1).fill(299), ...it.tokens],
+      })),
+    );
+    assert.equal(be.arena.used, used, `${pairs} pairs of ${len} tokens grew the arena`);
+  }
+}
+
 Deno.test("masked passes of any shape run in the activations a MaskedScorer reserves", async () => {
   // A pass larger than every earlier one used to allocate new activations above the buffers
   // allocated since (the optimiser's), leaving the old span behind: a few growing batches ran an
@@ -169,17 +187,10 @@ Deno.test("masked passes of any shape run in the activations a MaskedScorer rese
   try {
     const model = handModel(be);
     const ms = new MaskedScorer(model, new PairScorer(model, TOK300, 64, 256), null, false);
-    be.arena.tensor([1024], "a buffer allocated after the scorer, like the optimiser's");
-    const used = be.arena.used;
-    for (const [pairs, len] of [[1, 1], [8, 3], [32, 7], [4, 7], [32, 2]]) {
-      const items = handItems(pairs).map((it) => ({
-        ...it,
-        tokens: [...Array(len - 1).fill(299), ...it.tokens],
-      }));
+    passesKeepArena(be, (items) => {
       ms.maskGradient(items);
       ms.score(items, false);
-      assert.equal(be.arena.used, used, `${pairs} pairs of ${len} tokens grew the arena`);
-    }
+    });
   } finally {
     be.close();
   }
@@ -214,16 +225,7 @@ Deno.test("a scorer's passes of any shape run in the activations it reserves whe
   try {
     const model = handModel(be);
     const scorer = new PairScorer(model, TOK300, 64, 256);
-    be.arena.tensor([1024], "a buffer allocated after the scorer");
-    const used = be.arena.used;
-    for (const [pairs, len] of [[1, 1], [8, 3], [32, 7], [4, 7], [32, 2]]) {
-      const items = handItems(pairs).map((it) => ({
-        ...it,
-        tokens: [...Array(len - 1).fill(299), ...it.tokens],
-      }));
-      scorer.score(items);
-      assert.equal(be.arena.used, used, `${pairs} pairs of ${len} tokens grew the arena`);
-    }
+    passesKeepArena(be, (items) => scorer.score(items));
   } finally {
     be.close();
   }

@@ -5,12 +5,14 @@
  *
  *  1. Rank the nodes (ranking.ts). "learned": one τ per node, m = H(τ) forward, the sigmoid-
  *     derivative surrogate backward, AdamW on task loss + k_coef·Σm over batches of pairs from
- *     the pruning set; rank by τ. "attribution": rank by |∂L/∂m| at m = 1 (gradient × (x − μ)
- *     summed over tokens), over the same pairs.
+ *     the first bisectPairs pruning pairs; rank by τ. "attribution": rank by |∂L/∂m| at m = 1
+ *     (gradient × (x − μ) summed over tokens), over the same pairs.
  *  2. Discretise (bisect.ts): bisect the kept count k of the ranking so that the calibrated task
- *     loss just meets the target on the first bisectPairs pruning pairs (calibration:
- *     src/prune/calibrate.ts) and, with that calibration, on the other pruning pairs; keep every
- *     k measured as the loss-vs-k curve.
+ *     loss just meets the target on those pairs (calibration: src/prune/calibrate.ts) and, with
+ *     that calibration and checkMargin standard errors to spare, on the other pruning pairs,
+ *     unseen until then; re-rank the k nodes by |∂L/∂m| with only them kept and bisect again,
+ *     while that shrinks k (rerankTop); keep every k measured on the order kept as the
+ *     loss-vs-k curve.
  *  3. Measure (measure.ts) on the held-out evaluation pairs: the full model, the circuit alone (sufficiency,
  *     raw and with the pruning pairs' calibration), the model with only the circuit ablated
  *     (necessity), random node sets with the same count per layer and location, and each
