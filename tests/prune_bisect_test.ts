@@ -1,11 +1,14 @@
 /**
  * The discretisation's bisection (src/prune/bisect.ts) on a scorer whose loss is a known step in
  * k: the smallest k that meets the target on the pairs it is bisected on and, with their
- * calibration, on the pruning pairs held out of the bisection; and the losses it reports.
+ * calibration, on the pruning pairs held out of the bisection; and the losses it reports. And
+ * what an optimisation whose masks collapsed is retried with.
  */
 import assert from "node:assert/strict";
 import type { PromptItem } from "../src/eval/task_eval.ts";
 import { bisect } from "../src/prune/bisect.ts";
+import { RETRY_WARMUP, retryAfterCollapse } from "../src/prune/prune.ts";
+import { DEFAULT_HP } from "../src/prune/settings.ts";
 import type { Calibration } from "../src/prune/calibrate.ts";
 import type { MaskedScorer } from "../src/prune/masked_scorer.ts";
 
@@ -79,4 +82,18 @@ Deno.test("bisect: with a margin, the held-out pruning pairs meet the target by 
     assert.equal(r.k, k, `margin ${margin}`);
     assert.ok(r.reached);
   }
+});
+
+Deno.test("a collapsed optimisation is retried with the penalty warmed up, then at k_coef / 10", () => {
+  const first = retryAfterCollapse(DEFAULT_HP);
+  assert.equal(first.penaltyWarmup, RETRY_WARMUP);
+  assert.equal(first.kCoef, DEFAULT_HP.kCoef);
+  const second = retryAfterCollapse(first);
+  assert.equal(second.penaltyWarmup, RETRY_WARMUP);
+  assert.equal(second.kCoef, DEFAULT_HP.kCoef / 10);
+  // A run already warmed up as far goes straight to the smaller penalty.
+  assert.equal(
+    retryAfterCollapse({ ...DEFAULT_HP, penaltyWarmup: 0.8 }).kCoef,
+    DEFAULT_HP.kCoef / 10,
+  );
 });

@@ -74,6 +74,8 @@ and the losses on held-out pairs: full model, circuit alone (sufficiency), circu
                       (default ${DEFAULT_HP.maskNoise}; 0: none)
   --loss-set-point X  a full model surer than this on the pruning pairs trains the masks on its
                       logits cooled to this loss (default ${DEFAULT_HP.lossSetPoint}; 0: never)
+  --penalty-warmup X  fraction of the steps over which k_coef ramps up from 0 (default
+                      ${DEFAULT_HP.penaltyWarmup}: the full penalty from the first step)
   --rerank N          rounds of re-ranking the circuit by attribution inside it and bisecting
                       again, kept while it shrinks (default ${DEFAULT_HP.rerank}; 0: the τ ranking only)
   --prune-pairs N     pruning pairs (default ${PRUNE_DEFAULTS.prunePairs}, PRUNE_SEED)
@@ -151,6 +153,7 @@ export function parsePruneFlags(argv: string[]): PruneRequest | null {
     "loss-set-point": s,
     rerank: s,
     "check-margin": s,
+    "penalty-warmup": s,
     "prune-pairs": s,
     pairs: s,
     "random-draws": s,
@@ -196,6 +199,13 @@ export function parsePruneFlags(argv: string[]): PruneRequest | null {
     maskNoise: nonNeg("mask-noise", v["mask-noise"], DEFAULT_HP.maskNoise),
     lossSetPoint: nonNeg("loss-set-point", v["loss-set-point"], DEFAULT_HP.lossSetPoint),
     rerank: intFlag("rerank", v.rerank, DEFAULT_HP.rerank, 0),
+    penaltyWarmup: numberFlag(
+      "penalty-warmup",
+      v["penalty-warmup"],
+      DEFAULT_HP.penaltyWarmup,
+      (x) => x >= 0 && x <= 1,
+      "in [0, 1]",
+    ),
   };
   const settings: PruneSettings = {
     target: numberFlag(
@@ -405,9 +415,11 @@ export function formatOutcome(o: TaskOutcome, path: string): string {
     lines.push(`  re-ranked inside the circuit: ${o.ks.join(" → ")} nodes (τ ranking first)`);
   }
   for (const x of o.collapses ?? []) {
+    const warm = (w: number) => w > 0 ? `, penalty warmup ${w}` : "";
     lines.push(
-      `  masks collapsed at k_coef ${x.kCoef.toPrecision(2)} (task loss ${x.taskLoss.toFixed(3)} ` +
-        `with ${x.on} nodes on): retried at k_coef ${(x.kCoef / 10).toPrecision(2)}`,
+      `  masks collapsed at k_coef ${x.kCoef.toPrecision(2)}${warm(x.penaltyWarmup)} (task loss ` +
+        `${x.taskLoss.toFixed(3)} with ${x.on} nodes on): retried at k_coef ` +
+        `${x.retry.kCoef.toPrecision(2)}${warm(x.retry.penaltyWarmup)}`,
     );
   }
   if (o.trials) {

@@ -59,8 +59,17 @@ export interface CircuitResult extends CircuitMeasures {
   hp: MaskHyperparams;
   /** The logit scale the masks' task loss was taken at (1: the model's own logits). */
   logitScale: number;
-  /** Optimisations whose masks lost the task (see collapseLoss), each retried at k_coef / 10. */
-  collapses: { kCoef: number; taskLoss: number; on: number }[];
+  /**
+   * Optimisations whose masks lost the task (see collapseLoss): their k_coef and penalty warmup,
+   * the task loss and nodes on at the end, and what they were retried with (retryAfterCollapse).
+   */
+  collapses: {
+    kCoef: number;
+    penaltyWarmup: number;
+    taskLoss: number;
+    on: number;
+    retry: { kCoef: number; penaltyWarmup: number };
+  }[];
   /** k on the τ ranking, then after each re-ranking round that shrank it. */
   ks: number[];
   timing: Record<string, number>;
@@ -75,6 +84,19 @@ export function collapseLoss(target: number): number {
   return Math.max(0.5, 2 * target);
 }
 const MAX_RETRIES = 2;
+
+/** The penalty warmup a collapsed optimisation is retried with first (a fraction of the steps). */
+export const RETRY_WARMUP = 0.5;
+
+/**
+ * What a collapsed optimisation is retried with: the penalty ramped in from 0 over the first half
+ * of the steps, so the task's nodes rise before it bites; if that collapses too, k_coef / 10.
+ */
+export function retryAfterCollapse(hp: MaskHyperparams): MaskHyperparams {
+  return hp.penaltyWarmup < RETRY_WARMUP
+    ? { ...hp, penaltyWarmup: RETRY_WARMUP }
+    : { ...hp, kCoef: hp.kCoef / 10 };
+}
 
 /** Runs the whole search and measurement (see the file comment). */
 export function findCircuit(
@@ -96,13 +118,20 @@ export function findCircuit(
     // Adam moves every τ by about lr per step whatever the gradient's size: the penalty can switch
     // the whole task off before its loss pushes back (the masks "collapse"; the bisection then
     // has to take back thousands of nodes in an order that is noise). Such a run is retried with
-    // a penalty ten times smaller, at most MAX_RETRIES times.
+    // the penalty warmed up, then ten times smaller, at most MAX_RETRIES times.
     for (;;) {
-      const phase = collapses.length ? `optimise (k_coef ${hp.kCoef.toPrecision(2)})` : "optimise";
+      const phase = collapses.length ? `optimise (retry ${collapses.length})` : "optimise";
       opt = trainMasks(ms, bisectItems, { ...st, hp }, progress, phase);
       if (!(opt.taskLoss > collapseLoss(st.target)) || collapses.length >= MAX_RETRIES) break;
-      collapses.push({ kCoef: hp.kCoef, taskLoss: opt.taskLoss, on: opt.on });
-      hp = { ...hp, kCoef: hp.kCoef / 10 };
+      const next = retryAfterCollapse(hp);
+      collapses.push({
+        kCoef: hp.kCoef,
+        penaltyWarmup: hp.penaltyWarmup,
+        taskLoss: opt.taskLoss,
+        on: opt.on,
+        retry: { kCoef: next.kCoef, penaltyWarmup: next.penaltyWarmup },
+      });
+      hp = next;
     }
   } else {
     opt = attributionRanking(ms, bisectItems, st, progress);

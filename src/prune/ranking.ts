@@ -60,7 +60,6 @@ export function trainMasks(
   ops.maskClampHeaviside(be, { m: ms.ablation.mask, tau, n });
   ms.maskWrittenByKernels();
   const noisy = hp.maskNoise > 0 ? f("noisy tau") : 0;
-  const kcoef = hp.kCoef;
   const logitScale = lossScale(ms, pool, hp.lossSetPoint);
   const pairs = pool.length / 2;
   const order = Array.from({ length: pairs }, (_, i) => i);
@@ -91,6 +90,8 @@ export function trainMasks(
       ms.maskWrittenByKernels();
     }
     const taskLoss = ms.maskGradient(items, { logitScale });
+    const warm = hp.penaltyWarmup * hp.steps;
+    const kcoef = warm > 0 ? hp.kCoef * Math.min(1, (step + 1) / warm) : hp.kCoef;
     ops.maskSurrogateGrad(be, {
       g,
       tau,

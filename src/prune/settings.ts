@@ -31,6 +31,8 @@ export interface MaskHyperparams {
    * kept only if it shrinks the circuit (0: the τ ranking alone, as in the paper).
    */
   rerank: number;
+  /** Fraction of the steps over which k_coef ramps up linearly from 0 (0: full from the start). */
+  penaltyWarmup: number;
 }
 
 export const DEFAULT_HP: MaskHyperparams = {
@@ -59,6 +61,7 @@ export const DEFAULT_HP: MaskHyperparams = {
   // without last of 276; re-ranked, 59–61 nodes meet the target. Further rounds shrank indent_for
   // three times more; each costs one masked backward over the bisection pairs and a bisection.
   rerank: 3,
+  penaltyWarmup: 0,
 };
 
 /** The circuit file's names of the mask optimiser's settings (docs/circuit-format.md). */
@@ -78,6 +81,7 @@ const HP_NAMES: Record<keyof MaskHyperparams, string> = {
   maskNoise: "mask_noise",
   lossSetPoint: "loss_set_point",
   rerank: "rerank_rounds",
+  penaltyWarmup: "penalty_warmup",
 };
 
 /** The settings under the circuit file's names. */
@@ -91,8 +95,9 @@ export function hyperparamsJson(hp: MaskHyperparams): Record<string, number> {
 export function hyperparamsFromJson(
   j: Record<string, number | string | boolean>,
 ): MaskHyperparams {
-  // A file without mask_noise, loss_set_point or rerank_rounds was written before they existed.
-  const hp = { ...DEFAULT_HP, maskNoise: 0, lossSetPoint: 0, rerank: 0 };
+  // A file without mask_noise, loss_set_point, rerank_rounds or penalty_warmup was written before
+  // they existed.
+  const hp = { ...DEFAULT_HP, maskNoise: 0, lossSetPoint: 0, rerank: 0, penaltyWarmup: 0 };
   for (const k of Object.keys(HP_NAMES) as (keyof MaskHyperparams)[]) {
     const v = j[HP_NAMES[k]];
     if (typeof v === "number" && Number.isFinite(v)) hp[k] = v;
