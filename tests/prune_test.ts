@@ -24,7 +24,7 @@ import {
   hyperparamsJson,
   type PruneSettings,
 } from "../src/prune/settings.ts";
-import { findCircuit } from "../src/prune/prune.ts";
+import { findCircuit, retryAfterCollapse } from "../src/prune/prune.ts";
 import { MaskedScorer } from "../src/prune/masked_scorer.ts";
 import * as ref from "../src/reference/prune.ts";
 import { randArray, rng, upload } from "./util.ts";
@@ -280,7 +280,8 @@ Deno.test("pruning a hand-built model returns exactly its 3-node / 2-edge path",
     assert.deepEqual(res.collapses, []);
     assert.equal(res.hp.kCoef, 1e-3);
 
-    // A penalty that switches the task off: retried at k_coef / 10 until the masks keep it.
+    // A penalty that switches the task off: retried with the penalty warmed up, then at
+    // k_coef / 10.
     const hard = findCircuit(ms, { pool, evalItems }, {
       ...st,
       hp: { ...st.hp, kCoef: 10 },
@@ -288,11 +289,13 @@ Deno.test("pruning a hand-built model returns exactly its 3-node / 2-edge path",
     });
     assert.ok(hard.collapses.length >= 1, "k_coef 10 should collapse the masks");
     assert.ok(hard.collapses.every((c) => c.taskLoss > 0.5));
-    assert.ok(Math.abs(hard.hp.kCoef - 10 / 10 ** hard.collapses.length) < 1e-12);
-    assert.deepEqual(
-      hard.collapses.map((c) => c.kCoef),
-      [10, 1, 0.1].slice(0, hard.collapses.length),
-    );
+    let hp = { ...st.hp, kCoef: 10 };
+    for (const c of hard.collapses) {
+      assert.deepEqual([c.kCoef, c.penaltyWarmup], [hp.kCoef, hp.penaltyWarmup]);
+      hp = retryAfterCollapse(hp);
+      assert.deepEqual(c.retry, { kCoef: hp.kCoef, penaltyWarmup: hp.penaltyWarmup });
+    }
+    assert.deepEqual([hard.hp.kCoef, hard.hp.penaltyWarmup], [hp.kCoef, hp.penaltyWarmup]);
   } finally {
     be.close();
   }
