@@ -23,6 +23,7 @@ import { type LoadedRun, writeAtomic, writeCircuit, writeSummary } from "../run/
 import { formatDuration, Progress } from "../util/progress.ts";
 import { getTask, type Task, TASKS } from "../../tasks/index.ts";
 import { neuronpediaGraph } from "./neuronpedia.ts";
+import { RETRY_WARMUP } from "./prune.ts";
 import {
   DEFAULT_HP,
   type MaskHyperparams,
@@ -75,7 +76,8 @@ and the losses on held-out pairs: full model, circuit alone (sufficiency), circu
   --loss-set-point X  a full model surer than this on the pruning pairs trains the masks on its
                       logits cooled to this loss (default ${DEFAULT_HP.lossSetPoint}; 0: never)
   --penalty-warmup X  fraction of the steps over which k_coef ramps up from 0 (default
-                      ${DEFAULT_HP.penaltyWarmup}: the full penalty from the first step)
+                      ${DEFAULT_HP.penaltyWarmup}: the full penalty from the first step; masks that
+                      collapse are retried with ${RETRY_WARMUP}, then at k_coef / 10)
   --rerank N          rounds of re-ranking the circuit by attribution inside it and bisecting
                       again, kept while it shrinks (default ${DEFAULT_HP.rerank}; 0: the τ ranking only)
   --prune-pairs N     pruning pairs (default ${PRUNE_DEFAULTS.prunePairs}, PRUNE_SEED)
