@@ -26,6 +26,34 @@ export interface PairLosses {
   circuit_calibrated: number;
 }
 
+/** A node set's losses on the pruning pairs held out of the bisection, and their standard error. */
+export interface CheckLosses {
+  losses: PairLosses;
+  se: number;
+}
+
+/**
+ * The current mask's losses on the held-out pruning pairs with the bisection's calibration `c`
+ * (the standard error only when a margin asks for it: 0 otherwise).
+ */
+export function measureCheck(
+  ms: MaskedScorer,
+  check: readonly PromptItem[],
+  c: Calibration,
+  margin: number,
+): CheckLosses {
+  const m = ms.measure(check, c);
+  return {
+    losses: { pairs: check.length / 2, circuit: m.raw, circuit_calibrated: m.cal },
+    se: margin > 0 ? ms.stdError(m.s, c) : 0,
+  };
+}
+
+/** Whether held-out pruning pairs meet the target by `margin` standard errors of their mean. */
+export function checkMeets(chk: CheckLosses, target: number, margin: number): boolean {
+  return chk.losses.circuit_calibrated + margin * chk.se <= target;
+}
+
 /**
  * Bisects the smallest k whose top-k nodes meet the target: calibrated on `pool` (the curve's
  * pairs) and, when `check` has pairs, on them too with pool's calibration, by `checkMargin`
@@ -44,22 +72,17 @@ export function bisect(
   checkMargin = 0,
 ) {
   const curve: Curve = new Map();
-  const checked = new Map<number, { losses: PairLosses; se: number }>();
+  const checked = new Map<number, CheckLosses>();
   const checkAt = (k: number) => {
     let got = checked.get(k);
     if (!got) {
-      ms.keepOnly(ranking.slice(0, k));
       const c = at(k).c;
-      const m = ms.measure(check, c);
-      got = {
-        losses: { pairs: check.length / 2, circuit: m.raw, circuit_calibrated: m.cal },
-        se: checkMargin > 0 ? ms.stdError(m.s, c) : 0,
-      };
+      ms.keepOnly(ranking.slice(0, k));
+      got = measureCheck(ms, check, c, checkMargin);
       checked.set(k, got);
     }
     return got;
   };
-  const atCheck = (k: number) => checkAt(k).losses;
   const at = (k: number) => {
     const got = curve.get(k);
     if (got) return got;
@@ -71,12 +94,9 @@ export function bisect(
     return p;
   };
   const n = ranking.length;
-  const ok = (k: number) => {
-    if (!(at(k).loss_calibrated <= target)) return false;
-    if (check.length === 0) return true;
-    const { losses, se } = checkAt(k);
-    return losses.circuit_calibrated + checkMargin * se <= target;
-  };
+  const ok = (k: number) =>
+    at(k).loss_calibrated <= target &&
+    (check.length === 0 || checkMeets(checkAt(k), target, checkMargin));
   let lo = 0, hi = n;
   // lo fails (or is 0), hi passes; start from the optimiser's own circuit size.
   const h = Math.min(Math.max(hint, 1), n);
@@ -93,7 +113,7 @@ export function bisect(
         circuit: p.loss,
         circuit_calibrated: p.loss_calibrated,
       },
-      checkLosses: check.length ? atCheck(k) : null,
+      checkLosses: check.length ? checkAt(k).losses : null,
     };
   };
   if (!ok(hi)) return result(hi, false);

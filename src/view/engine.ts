@@ -22,6 +22,7 @@ import {
 import { accuracyOfLosses, accuracyOfMargins } from "../eval/accuracy.ts";
 import type { Model } from "../model/model.ts";
 import { nodeAt, nodeId, nodeIndex, nodeRow, parseNodeId } from "../model/nodes.ts";
+import { checkMeets, measureCheck } from "../prune/bisect.ts";
 import type { Calibration } from "../prune/calibrate.ts";
 import { circuitEdges } from "../prune/edges.ts";
 import { circuitLoss, measureCircuit } from "../prune/measure.ts";
@@ -463,10 +464,12 @@ export class Engine {
     const calibration: Calibration = fit.c;
     // And with that calibration on the pruning pairs held out of the bisection, as prune does.
     const checkItems = s.data.pool.slice(2 * st.bisectPairs);
-    const chk = checkItems.length ? ms.measure(checkItems, calibration) : null;
+    const chk = checkItems.length
+      ? measureCheck(ms, checkItems, calibration, st.checkMargin)
+      : null;
     const pruningLosses = {
       bisect: { pairs: bisectItems.length / 2, circuit: fit.raw, circuit_calibrated: fit.cal },
-      check: chk && { pairs: checkItems.length / 2, circuit: chk.raw, circuit_calibrated: chk.cal },
+      check: chk && chk.losses,
     };
     progress?.("calibrate", 1, 1);
     lap("calibrate");
@@ -490,7 +493,7 @@ export class Engine {
         ranking,
         curve: [{ k: kept.length, loss: fit.raw, loss_calibrated: fit.cal }],
         calibration,
-        reached: fit.cal <= c.target && !(chk && chk.cal > c.target),
+        reached: fit.cal <= c.target && !(chk && !checkMeets(chk, c.target, st.checkMargin)),
         pruningLosses,
         ...m,
         trainLoss: NaN,
