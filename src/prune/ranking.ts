@@ -60,6 +60,8 @@ export function trainMasks(
   ops.maskClampHeaviside(be, { m: ms.ablation.mask, tau, n });
   ms.maskWrittenByKernels();
   const noisy = hp.maskNoise > 0 ? f("noisy tau") : 0;
+  // Steps over which k_coef ramps up from 0 (0: none).
+  const warm = hp.penaltyWarmup * hp.steps;
   const logitScale = lossScale(ms, pool, hp.lossSetPoint);
   const pairs = pool.length / 2;
   const order = Array.from({ length: pairs }, (_, i) => i);
@@ -90,7 +92,6 @@ export function trainMasks(
       ms.maskWrittenByKernels();
     }
     const taskLoss = ms.maskGradient(items, { logitScale });
-    const warm = hp.penaltyWarmup * hp.steps;
     const kcoef = warm > 0 ? hp.kCoef * Math.min(1, (step + 1) / warm) : hp.kCoef;
     ops.maskSurrogateGrad(be, {
       g,
@@ -161,6 +162,11 @@ function maskAttribution(
   return ms.model.be.arena.f32(ms.ablation.dmask, ms.n).slice();
 }
 
+/** Orders node ids by |g|, largest first (ties by id). */
+function byAttribution(g: Float32Array): (a: number, b: number) => number {
+  return (a, b) => Math.abs(g[b]) - Math.abs(g[a]) || a - b;
+}
+
 /** Nodes ranked by |∂L/∂m| at m = 1 (attribution: gradient × (x − μ) summed over tokens). */
 export function attributionRanking(
   ms: MaskedScorer,
@@ -177,9 +183,7 @@ export function attributionRanking(
     1,
     (done, total) => progress?.("attribute", done, total),
   );
-  const ranking = Array.from({ length: n }, (_, i) => i).sort((a, b) =>
-    Math.abs(g[b]) - Math.abs(g[a]) || a - b
-  );
+  const ranking = Array.from({ length: n }, (_, i) => i).sort(byAttribution(g));
   return { ranking, loss: NaN, on: n, taskLoss: NaN, logitScale: 1 };
 }
 
@@ -188,7 +192,8 @@ export function attributionRanking(
  * unchanged). Adam moves every τ by about lr a step whatever its gradient's size, so a node the
  * task cannot do without — whose rare switch-offs fill its second moment with large gradients —
  * ends with a τ just above zero, last of the nodes left on, and the bisection can then cut nothing
- * above it (docs/prune.md, "Re-ranking"). Its attribution inside the circuit is among the largest.
+ * above it (docs/prune.md, "What the τ ranking misses: re-ranking"). Its attribution inside the
+ * circuit is among the largest.
  */
 export function rerankTop(
   ms: MaskedScorer,
@@ -201,6 +206,6 @@ export function rerankTop(
   const top = ranking.slice(0, k);
   ms.keepOnly(top);
   const g = maskAttribution(ms, items, chunkPairs, logitScale);
-  top.sort((a, b) => Math.abs(g[b]) - Math.abs(g[a]) || a - b);
+  top.sort(byAttribution(g));
   return [...top, ...ranking.slice(k)];
 }
