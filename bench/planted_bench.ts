@@ -82,6 +82,7 @@ export async function main(argv: string[] = []): Promise<void> {
             randomPairs: 0,
             deltaPairs: 0,
             bisectPairs: PRUNE_DEFAULTS.bisectPairs,
+            maskPairs: PRUNE_DEFAULTS.maskPairs,
             checkMargin: PRUNE_DEFAULTS.checkMargin,
             skipBaselines: true,
           };

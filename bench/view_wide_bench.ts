@@ -60,6 +60,7 @@ try {
     randomPairs: 8,
     deltaPairs: 4,
     bisectPairs: 32,
+    maskPairs: 32,
   };
   const t0 = performance.now();
   const res = findCircuit(ms, data, st);

@@ -86,6 +86,7 @@ Deno.test("viewer engine: every calibrated P(correct) 1/2 is accuracy 50%, each 
         randomDraws: 1,
         deltaPairs: 1,
         bisectPairs: 4,
+        maskPairs: 4,
         skipBaselines: true,
       };
       const res = findCircuit(ms, data, st);

@@ -52,7 +52,7 @@ Deno.test("bisect: the smallest k meeting the target on the bisection's pairs, n
 
 Deno.test("bisect: k grows until the held-out pruning pairs meet the target too, with the bisection's calibration", () => {
   const { ms, measured } = stepScorer(37, 61);
-  const r = bisect(ms, BISECT, RANKING, 0.15, 50, undefined, CHECK);
+  const r = bisect(ms, BISECT, RANKING, 0.15, 50, { check: CHECK });
   assert.equal(r.k, 61);
   assert.ok(r.reached);
   assert.deepEqual(r.checkLosses, { pairs: 3, circuit: 0.2, circuit_calibrated: 0.1 });
@@ -66,9 +66,24 @@ Deno.test("bisect: k grows until the held-out pruning pairs meet the target too,
   assert.ok([...r.curve.values()].every((p) => p.loss_calibrated === (p.k >= 37 ? 0.1 : 1)));
 });
 
+Deno.test("bisect: held-out pairs are scored from the bisection pairs' own k up; a known top k is not scored again", () => {
+  const { ms, measured } = stepScorer(37, 61);
+  const r = bisect(ms, BISECT, RANKING, 0.15, 50, { check: CHECK });
+  const checks = measured.filter((m) => m.check).map((m) => m.k);
+  assert.equal(checks[0], 37, `held-out pairs first scored at k = ${checks[0]}`);
+  assert.ok(checks.every((k) => k >= 37));
+  // A doubling gap from 37 (38, 40, 44, 52, 68), then bisected between 52 and 68.
+  assert.ok(checks.length <= 10, `${checks.length} held-out passes: ${checks}`);
+  // The same top 61 in another order (a re-ranking): nothing at k = 61 is measured again.
+  measured.length = 0;
+  const again = bisect(ms, BISECT, RANKING, 0.15, 61, { check: CHECK, known: r.known });
+  assert.equal(again.k, 61);
+  assert.ok(!measured.some((m) => m.k === 61));
+});
+
 Deno.test("bisect: the target not reached when even every node fails on the held-out pairs", () => {
   const { ms } = stepScorer(10, 1000);
-  const r = bisect(ms, BISECT, RANKING, 0.15, 20, undefined, CHECK);
+  const r = bisect(ms, BISECT, RANKING, 0.15, 20, { check: CHECK });
   assert.equal(r.k, 100);
   assert.equal(r.reached, false);
   assert.equal(r.checkLosses!.circuit_calibrated, 1);
@@ -78,7 +93,7 @@ Deno.test("bisect: with a margin, the held-out pruning pairs meet the target by 
   // Check loss 0.1 from k = 61, 0.05 from k = 75, standard error 0.08: 0.1 + 0.08 misses 0.15.
   for (const [margin, k] of [[0, 61], [1, 75], [0.5, 61]]) {
     const { ms } = stepScorer(37, 61, 75, 0.08);
-    const r = bisect(ms, BISECT, RANKING, 0.15, 50, undefined, CHECK, margin);
+    const r = bisect(ms, BISECT, RANKING, 0.15, 50, { check: CHECK, checkMargin: margin });
     assert.equal(r.k, k, `margin ${margin}`);
     assert.ok(r.reached);
   }

@@ -121,8 +121,11 @@ Deno.test("prune one task: a valid circuit file, a neuronpedia graph, cached mea
   assert.equal(c.losses.random.draws, 2);
   // The pruning pairs' losses: those k was bisected on, and the rest with their calibration.
   const pr = c.losses.pruning!;
-  assert.equal(pr.bisect.pairs + (pr.check?.pairs ?? 0), c.pairs.prune_pairs);
+  assert.equal(c.hyperparameters.bisect_pairs, pr.bisect.pairs);
   assert.equal(c.hyperparameters.check_pairs, pr.check?.pairs ?? 0);
+  // The masks train on the first mask_pairs (the bisection's among them); the rest check k.
+  assert.ok(pr.bisect.pairs <= Number(c.hyperparameters.mask_pairs));
+  assert.equal(Number(c.hyperparameters.mask_pairs) + (pr.check?.pairs ?? 0), c.pairs.prune_pairs);
   assert.match(r.out, /circuit calibrated [\d.]+ on the \d+ pairs k was bisected on/);
   assert.equal(c.examples.length, 4);
   // The full model's loss is exactly what eval reports on the same pairs (means were computed
@@ -233,6 +236,10 @@ Deno.test("prune: bad input is one line, exit code 2, nothing written", async ()
     );
   }
   await rejects(["--model", dir, "--task", TASK, "--bogus"], /prune: Unknown option '--bogus'/);
+  await rejects(
+    ["--model", dir, "--task", TASK, "--bisect-pairs", "64", "--mask-pairs", "32"],
+    /^prune: --mask-pairs 32 is fewer than --bisect-pairs 64: k is bisected on pairs the masks trained on$/,
+  );
   // A model at chance on the task: said so, with what to do (not "raise --target").
   const before = [...Deno.readDirSync(`${dir}`)].map((e) => e.name).sort();
   await rejects(
@@ -326,6 +333,7 @@ Deno.test("pruning tasks one after another: each as if alone, the arena back whe
     randomDraws: 2,
     deltaPairs: 2,
     bisectPairs: 4,
+    maskPairs: 4,
   };
   const opts = { settings, prunePairs: 8, evalPairs: 8, trials: 1 };
   const strip = (o: unknown) =>

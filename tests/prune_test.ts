@@ -254,6 +254,7 @@ Deno.test("pruning a hand-built model returns exactly its 3-node / 2-edge path",
       randomPairs: 16,
       deltaPairs: 8,
       bisectPairs: 16,
+      maskPairs: 16,
       checkMargin: 0,
     };
     const res = findCircuit(ms, { pool, evalItems }, st);

@@ -54,12 +54,27 @@ export function checkMeets(chk: CheckLosses, target: number, margin: number): bo
   return chk.losses.circuit_calibrated + margin * chk.se <= target;
 }
 
+export interface BisectOptions {
+  progress?: OnProgress;
+  /** Pruning pairs held out of the bisection, on which k must meet the target too. */
+  check?: readonly PromptItem[];
+  /** Standard errors of their mean by which those pairs must meet it (default 0). */
+  checkMargin?: number;
+  /**
+   * What an earlier bisection measured for its top k, when this ranking's top k are the same
+   * nodes (a re-ranking reorders within them): not measured again.
+   */
+  known?: { k: number; point: CurvePoint & { c: Calibration }; check?: CheckLosses };
+}
+
 /**
  * Bisects the smallest k whose top-k nodes meet the target: calibrated on `pool` (the curve's
  * pairs) and, when `check` has pairs, on them too with pool's calibration, by `checkMargin`
  * standard errors of their mean (a k tuned to just meet the target on the pairs it was chosen on
  * generalises worse, and a loss just at the target on one sample of pairs is above it on about
- * half of the others: docs/prune.md).
+ * half of the others: docs/prune.md). The check pairs are measured only once the pool's own
+ * bisection has ended (where the loss falls with k, the same k as checking every step, with
+ * fewer passes): at its k, and if that fails, upwards from it.
  */
 export function bisect(
   ms: MaskedScorer,
@@ -67,12 +82,15 @@ export function bisect(
   ranking: number[],
   target: number,
   hint: number,
-  progress?: OnProgress,
-  check: readonly PromptItem[] = [],
-  checkMargin = 0,
+  opts: BisectOptions = {},
 ) {
+  const { progress, check = [], checkMargin = 0, known } = opts;
   const curve: Curve = new Map();
   const checked = new Map<number, CheckLosses>();
+  if (known) {
+    curve.set(known.k, known.point);
+    if (known.check) checked.set(known.k, known.check);
+  }
   const checkAt = (k: number) => {
     let got = checked.get(k);
     if (!got) {
@@ -94,14 +112,9 @@ export function bisect(
     return p;
   };
   const n = ranking.length;
+  const poolOk = (k: number) => at(k).loss_calibrated <= target;
   const ok = (k: number) =>
-    at(k).loss_calibrated <= target &&
-    (check.length === 0 || checkMeets(checkAt(k), target, checkMargin));
-  let lo = 0, hi = n;
-  // lo fails (or is 0), hi passes; start from the optimiser's own circuit size.
-  const h = Math.min(Math.max(hint, 1), n);
-  if (ok(h)) hi = h;
-  else lo = h;
+    poolOk(k) && (check.length === 0 || checkMeets(checkAt(k), target, checkMargin));
   const result = (k: number, reached: boolean) => {
     const p = at(k);
     return {
@@ -114,9 +127,31 @@ export function bisect(
         circuit_calibrated: p.loss_calibrated,
       },
       checkLosses: check.length ? checkAt(k).losses : null,
+      /** What was measured at k, for a later bisection over the same top k (BisectOptions.known). */
+      known: { k, point: p, check: check.length ? checkAt(k) : undefined },
     };
   };
-  if (!ok(hi)) return result(hi, false);
+  // First on the bisection's own pairs alone: lo fails (or is 0), hi passes; start from the
+  // optimiser's own circuit size.
+  let lo = 0, hi = n;
+  const h = Math.min(Math.max(hint, 1), n);
+  if (poolOk(h)) hi = h;
+  else lo = h;
+  if (!poolOk(hi)) return result(hi, false);
+  while (hi - lo > 1) {
+    const mid = (lo + hi) >> 1;
+    if (poolOk(mid)) hi = mid;
+    else lo = mid;
+  }
+  if (ok(hi)) return result(hi, true);
+  // Then the check pairs too, from there up: a gap doubling until both pass, then bisected.
+  lo = hi;
+  for (let gap = 1;; gap *= 2) {
+    hi = Math.min(n, lo + gap);
+    if (ok(hi)) break;
+    if (hi === n) return result(n, false);
+    lo = hi;
+  }
   while (hi - lo > 1) {
     const mid = (lo + hi) >> 1;
     if (ok(mid)) hi = mid;

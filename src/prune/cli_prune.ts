@@ -81,9 +81,10 @@ and the losses on held-out pairs: full model, circuit alone (sufficiency), circu
   --rerank N          rounds of re-ranking the circuit by attribution inside it and bisecting
                       again, kept while it shrinks (default ${DEFAULT_HP.rerank}; 0: the τ ranking only)
   --prune-pairs N     pruning pairs (default ${PRUNE_DEFAULTS.prunePairs}, PRUNE_SEED)
-  --bisect-pairs N    the first of them, where the masks train, k is bisected and calibrated; k
-                      must also meet the target on the rest, unseen until then, with that
-                      calibration (default ${PRUNE_DEFAULTS.bisectPairs})
+  --mask-pairs N      the first of them, where the masks train; k must also meet the target on
+                      the rest, unseen until then (default ${PRUNE_DEFAULTS.maskPairs})
+  --bisect-pairs N    the first of those, where k is bisected and calibrated; the rest of the
+                      pruning pairs check k with that calibration (default ${PRUNE_DEFAULTS.bisectPairs})
   --check-margin X    standard errors of their mean by which those other pairs must meet the
                       target (default ${PRUNE_DEFAULTS.checkMargin}; 0: just meet it)
   --pairs N           held-out evaluation pairs (default ${PRUNE_DEFAULTS.evalPairs}, EVAL_SEED)
@@ -162,6 +163,7 @@ export function parsePruneFlags(argv: string[]): PruneRequest | null {
     "random-pairs": s,
     "delta-pairs": s,
     "bisect-pairs": s,
+    "mask-pairs": s,
     "means-tokens": s,
     "out-dir": s,
     ...COMPUTE_FLAGS,
@@ -227,8 +229,15 @@ export function parsePruneFlags(argv: string[]): PruneRequest | null {
     randomPairs: posInt("random-pairs", v["random-pairs"], PRUNE_DEFAULTS.randomPairs),
     deltaPairs: posInt("delta-pairs", v["delta-pairs"], PRUNE_DEFAULTS.deltaPairs),
     bisectPairs: posInt("bisect-pairs", v["bisect-pairs"], PRUNE_DEFAULTS.bisectPairs),
+    maskPairs: posInt("mask-pairs", v["mask-pairs"], PRUNE_DEFAULTS.maskPairs),
     checkMargin: nonNeg("check-margin", v["check-margin"], PRUNE_DEFAULTS.checkMargin),
   };
+  if (v["mask-pairs"] !== undefined && settings.maskPairs < settings.bisectPairs) {
+    throw new UserError(
+      `prune: --mask-pairs ${settings.maskPairs} is fewer than --bisect-pairs ` +
+        `${settings.bisectPairs}: k is bisected on pairs the masks trained on`,
+    );
+  }
   const trials = posInt("trials", v.trials, 1);
   const prunePairs = intFlag(
     "prune-pairs",

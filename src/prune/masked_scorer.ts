@@ -104,15 +104,17 @@ export class MaskedScorer {
    * The task loss of items under the current mask, with its gradient in the mask: dmask +=
    * scale·∂(Σ_items loss)/∂m (scale 1/items.length, the mean's gradient, by default; zero dmask
    * first unless accumulating). Backward runs from the two-candidate loss without weight gradients.
-   * With logitScale s, the loss (returned and differentiated) is taken on the logits × s.
+   * With logitScale s, the loss (returned and differentiated) is taken on the logits × s; with
+   * a calibration instead, the calibrated loss is the one differentiated (and returned).
    */
   maskGradient(
     items: readonly PromptItem[],
-    opts: { scale?: number; accumulate?: boolean; logitScale?: number } = {},
+    opts: { scale?: number; accumulate?: boolean; logitScale?: number; calibration?: Calibration } =
+      {},
   ): number {
     const { model } = this, be = model.be, { V } = model.d;
     const scale = opts.scale ?? 1 / items.length;
-    const logitScale = opts.logitScale ?? 1;
+    const cal = opts.calibration ?? { scale: opts.logitScale ?? 1, shift: 0 };
     if (!opts.accumulate) ops.fill(be, { x: this.ablation.dmask, n: this.n, value: 0 });
     this.#uploadMask();
     const s = model.under({ ablation: this.ablation }, () =>
@@ -131,12 +133,13 @@ export class MaskedScorer {
             V,
             N: b.N,
             scale,
-            logitScale,
+            logitScale: cal.scale,
+            logitShift: cal.shift,
           });
           model.backward({ seed: "dlogits", weightGrads: false });
         },
       }));
-    return logitScale === 1 ? s.meanLoss : this.scaledLoss(s, logitScale);
+    return cal.scale === 1 && cal.shift === 0 ? s.meanLoss : this.calibrated(s, cal).loss;
   }
 
   /** Mean task loss of scored items on their logits × s. */

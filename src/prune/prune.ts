@@ -29,7 +29,12 @@ import { LayerCache } from "./layer_cache.ts";
 import type { MaskedScorer } from "./masked_scorer.ts";
 import { type CircuitMeasures, measureCircuit } from "./measure.ts";
 import { attributionRanking, type Ranking, rerankTop, trainMasks } from "./ranking.ts";
-import type { MaskHyperparams, OnProgress, PruneSettings } from "./settings.ts";
+import {
+  type MaskHyperparams,
+  type OnProgress,
+  poolRoles,
+  type PruneSettings,
+} from "./settings.ts";
 
 export interface PruneData {
   /** Pruning pairs (2 items per pair): the masks train on them and k is bisected on them. */
@@ -111,8 +116,7 @@ export function findCircuit(
   let opt: Ranking;
   // The masks train on the pairs k is bisected on; the rest of the pruning pairs are unseen by
   // both, so the check that k meets the target there is a held-out one.
-  const bisectItems = data.pool.slice(0, 2 * st.bisectPairs);
-  const checkItems = data.pool.slice(2 * st.bisectPairs);
+  const { train, bisect: bisectItems, check: checkItems } = poolRoles(data.pool, st);
   if (st.method === "learned") {
     // A model that is very sure of a task gives the masks almost no task gradient at first, and
     // Adam moves every τ by about lr per step whatever the gradient's size: the penalty can switch
@@ -121,7 +125,7 @@ export function findCircuit(
     // the penalty warmed up, then ten times smaller, at most MAX_RETRIES times.
     for (;;) {
       const phase = collapses.length ? `optimise (retry ${collapses.length})` : "optimise";
-      opt = trainMasks(ms, bisectItems, { ...st, hp }, progress, phase);
+      opt = trainMasks(ms, train, { ...st, hp }, progress, phase);
       if (!(opt.taskLoss > collapseLoss(st.target)) || collapses.length >= MAX_RETRIES) break;
       const next = retryAfterCollapse(hp);
       collapses.push({
@@ -134,20 +138,21 @@ export function findCircuit(
       hp = next;
     }
   } else {
-    opt = attributionRanking(ms, bisectItems, st, progress);
+    opt = attributionRanking(ms, train, st, progress);
   }
   lap(st.method === "learned" ? "optimise" : "attribute");
   const hint = st.method === "learned" ? opt.on : Math.max(1, Math.round(ms.n / 16));
   let ranking = opt.ranking;
-  const margin = st.checkMargin;
-  let b = bisect(ms, bisectItems, ranking, st.target, hint, progress, checkItems, margin);
+  const check = { check: checkItems, checkMargin: st.checkMargin };
+  let b = bisect(ms, bisectItems, ranking, st.target, hint, { progress, ...check });
   const ks = [b.k];
   lap("bisect");
   // Re-rank the circuit by attribution inside it and bisect again, while that shrinks it.
   for (let round = 0; round < hp.rerank && b.reached && b.k > 1; round++) {
     progress?.("rerank", round + 1, hp.rerank, { nodes: String(b.k) });
-    const next = rerankTop(ms, bisectItems, ranking, b.k, hp.batchPairs, opt.logitScale);
-    const nb = bisect(ms, bisectItems, next, st.target, b.k, undefined, checkItems, margin);
+    const c = b.curve.get(b.k)!.c;
+    const next = rerankTop(ms, bisectItems, ranking, b.k, hp.batchPairs, c);
+    const nb = bisect(ms, bisectItems, next, st.target, b.k, { ...check, known: b.known });
     if (!(nb.k < b.k)) break;
     ranking = next;
     b = nb;

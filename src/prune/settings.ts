@@ -113,6 +113,11 @@ export const PRUNE_DEFAULTS = {
   prunePairs: 512,
   /** The first of them, on which k is bisected, the calibration fitted and the curve measured. */
   bisectPairs: 256,
+  /**
+   * The first of them the masks train on (at least bisectPairs); the rest check k, unseen by
+   * both.
+   */
+  maskPairs: 256,
   /** Held-out evaluation pairs (EVAL_SEED): every reported loss. */
   evalPairs: 200,
   randomDraws: 20,
@@ -145,6 +150,11 @@ export interface PruneSettings {
   deltaPairs: number;
   /** Pruning pairs k is bisected on, the calibration fitted on and the curve measured on. */
   bisectPairs: number;
+  /**
+   * Pruning pairs the masks train on: the first ones, bisectPairs of them at least (then those
+   * very pairs); k is checked on the pruning pairs after them.
+   */
+  maskPairs: number;
   /** Standard errors by which the rest of the pruning pairs must meet the target (0: just meet it). */
   checkMargin: number;
   /** Skip the random baseline and the deltas (hyperparameter search trials). */
@@ -171,8 +181,22 @@ export function settingsFromCircuit(c: Circuit): PruneSettings {
     randomPairs: num(h.random_pairs, c.pairs.eval_pairs),
     deltaPairs: num(h.delta_pairs, PRUNE_DEFAULTS.deltaPairs),
     bisectPairs: num(h.bisect_pairs, c.pairs.prune_pairs),
+    maskPairs: num(h.mask_pairs, num(h.bisect_pairs, c.pairs.prune_pairs)),
     checkMargin: num(h.check_margin, 0),
   };
+}
+
+/**
+ * The pruning pairs' roles (2 items a pair): the masks train on the first maskPairs, k is
+ * bisected and calibrated on the first bisectPairs of those, and checked on the rest, which
+ * neither has seen.
+ */
+export function poolRoles<T>(
+  pool: readonly T[],
+  st: Pick<PruneSettings, "bisectPairs" | "maskPairs">,
+): { train: T[]; bisect: T[]; check: T[] } {
+  const train = pool.slice(0, 2 * Math.max(st.maskPairs, st.bisectPairs));
+  return { train, bisect: pool.slice(0, 2 * st.bisectPairs), check: pool.slice(train.length) };
 }
 
 /** Progress callback: phase name, units done, units in the phase, optional fields. */

@@ -26,7 +26,7 @@ import { checkMeets, measureCheck } from "../prune/bisect.ts";
 import type { Calibration } from "../prune/calibrate.ts";
 import { circuitEdges } from "../prune/edges.ts";
 import { circuitLoss, measureCircuit } from "../prune/measure.ts";
-import { type OnProgress, settingsFromCircuit } from "../prune/settings.ts";
+import { type OnProgress, poolRoles, settingsFromCircuit } from "../prune/settings.ts";
 import { MaskedScorer } from "../prune/masked_scorer.ts";
 import { circuitJson } from "../prune/circuit_file.ts";
 import { type TaskData, taskData } from "../prune/task_data.ts";
@@ -456,14 +456,13 @@ export class Engine {
     const { timing, lap } = lapTimer();
     const ms = s.ms;
     // As prune calibrates: on the first bisect_pairs pruning pairs (all of them in files written
-    // before that setting existed).
+    // before that setting existed), and checks with that calibration on the pairs after the
+    // masks' own.
     const st = settingsFromCircuit(c);
     ms.keepOnly(kept);
-    const bisectItems = s.data.pool.slice(0, 2 * st.bisectPairs);
+    const { bisect: bisectItems, check: checkItems } = poolRoles(s.data.pool, st);
     const fit = ms.measure(bisectItems);
     const calibration: Calibration = fit.c;
-    // And with that calibration on the pruning pairs held out of the bisection, as prune does.
-    const checkItems = s.data.pool.slice(2 * st.bisectPairs);
     const chk = checkItems.length
       ? measureCheck(ms, checkItems, calibration, st.checkMargin)
       : null;
