@@ -81,6 +81,24 @@ Deno.test("bisect: held-out pairs are scored from the bisection pairs' own k up;
   assert.ok(!measured.some((m) => m.k === 61));
 });
 
+Deno.test("bisect near the hint: a k that does not shrink costs one pass, one that does is still found", () => {
+  const first = stepScorer(37, 37);
+  const r = bisect(first.ms, BISECT, RANKING, 0.15, 50, { check: CHECK });
+  first.measured.length = 0;
+  const same = bisect(first.ms, BISECT, RANKING, 0.15, 37, {
+    check: CHECK,
+    known: r.known,
+    near: true,
+  });
+  assert.equal(same.k, 37);
+  assert.deepEqual(first.measured.map((m) => m.k), [36]);
+  for (const k of [1, 20, 30, 35, 36]) {
+    const { ms } = stepScorer(k, k);
+    const got = bisect(ms, BISECT, RANKING, 0.15, 37, { check: CHECK, near: true });
+    assert.equal(got.k, k, `k ${k}`);
+  }
+});
+
 Deno.test("bisect: the target not reached when even every node fails on the held-out pairs", () => {
   const { ms } = stepScorer(10, 1000);
   const r = bisect(ms, BISECT, RANKING, 0.15, 20, { check: CHECK });

@@ -65,6 +65,11 @@ export interface BisectOptions {
    * nodes (a re-ranking reorders within them): not measured again.
    */
   known?: { k: number; point: CurvePoint & { c: Calibration }; check?: CheckLosses };
+  /**
+   * k is expected at or just under the hint (a re-ranking of the hint's top k): search down from
+   * it with a doubling gap before bisecting, so a k that does not shrink costs one pass.
+   */
+  near?: boolean;
 }
 
 /**
@@ -138,6 +143,16 @@ export function bisect(
   if (poolOk(h)) hi = h;
   else lo = h;
   if (!poolOk(hi)) return result(hi, false);
+  if (opts.near && hi === h) {
+    // Expected just under the hint: a gap doubling downwards until a k fails, then bisected.
+    for (let gap = 1; hi - gap > 0; gap *= 2) {
+      if (!poolOk(hi - gap)) {
+        lo = hi - gap;
+        break;
+      }
+      hi -= gap;
+    }
+  }
   while (hi - lo > 1) {
     const mid = (lo + hi) >> 1;
     if (poolOk(mid)) hi = mid;

@@ -152,7 +152,11 @@ export function findCircuit(
     progress?.("rerank", round + 1, hp.rerank, { nodes: String(b.k) });
     const c = b.curve.get(b.k)!.c;
     const next = rerankTop(ms, bisectItems, ranking, b.k, hp.batchPairs, c);
-    const nb = bisect(ms, bisectItems, next, st.target, b.k, { ...check, known: b.known });
+    const nb = bisect(ms, bisectItems, next, st.target, b.k, {
+      ...check,
+      known: b.known,
+      near: true,
+    });
     if (!(nb.k < b.k)) break;
     ranking = next;
     b = nb;
