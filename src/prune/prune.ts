@@ -5,14 +5,14 @@
  *
  *  1. Rank the nodes (ranking.ts). "learned": one τ per node, m = H(τ) forward, the sigmoid-
  *     derivative surrogate backward, AdamW on task loss + k_coef·Σm over batches of pairs from
- *     the first bisectPairs pruning pairs; rank by τ. "attribution": rank by |∂L/∂m| at m = 1
+ *     the first maskPairs pruning pairs; rank by τ. "attribution": rank by |∂L/∂m| at m = 1
  *     (gradient × (x − μ) summed over tokens), over the same pairs.
  *  2. Discretise (bisect.ts): bisect the kept count k of the ranking so that the calibrated task
- *     loss just meets the target on those pairs (calibration: src/prune/calibrate.ts) and, with
- *     that calibration and checkMargin standard errors to spare, on the other pruning pairs,
- *     unseen until then; re-rank the k nodes by |∂L/∂m| with only them kept and bisect again,
- *     while that shrinks k (rerankTop); keep every k measured on the order kept as the
- *     loss-vs-k curve.
+ *     loss just meets the target on the first bisectPairs of those pairs (calibration:
+ *     src/prune/calibrate.ts) and, with that calibration and checkMargin standard errors to
+ *     spare, on the pruning pairs after the masks' own, unseen until then; re-rank the k nodes
+ *     by |∂L/∂m| of the calibrated loss with only them kept and search k again, while that
+ *     shrinks it (rerankTop); keep every k measured on the order kept as the loss-vs-k curve.
  *  3. Measure (measure.ts) on the held-out evaluation pairs: the full model, the circuit alone (sufficiency,
  *     raw and with the pruning pairs' calibration), the model with only the circuit ablated
  *     (necessity), random node sets with the same count per layer and location, and each
@@ -37,7 +37,7 @@ import {
 } from "./settings.ts";
 
 export interface PruneData {
-  /** Pruning pairs (2 items per pair): the masks train on them and k is bisected on them. */
+  /** Pruning pairs (2 items per pair): the masks train on them, k is bisected and checked on them. */
   pool: PromptItem[];
   /** Held-out evaluation pairs: every reported loss. */
   evalItems: PromptItem[];
@@ -114,8 +114,9 @@ export function findCircuit(
   let hp = st.hp;
   const collapses: CircuitResult["collapses"] = [];
   let opt: Ranking;
-  // The masks train on the pairs k is bisected on; the rest of the pruning pairs are unseen by
-  // both, so the check that k meets the target there is a held-out one.
+  // The masks train on the first maskPairs pruning pairs, k is bisected on the first of those,
+  // and the pruning pairs after the masks' own are unseen by both, so the check that k meets the
+  // target there is a held-out one (poolRoles).
   const { train, bisect: bisectItems, check: checkItems } = poolRoles(data.pool, st);
   if (st.method === "learned") {
     // A model that is very sure of a task gives the masks almost no task gradient at first, and
