@@ -153,19 +153,17 @@ export function pair_loss_forward(losses: usize, logits: usize, pos: usize, a: u
 }
 
 /**
- * dlogits[V,N] += the gradient of scale·Σ_i softplus(s·(l_b − l_a) − shift), the pair loss of
- * logits divided by the temperature 1/s and shifted towards the correct answer by `shift` (a
- * calibration's scale and shift): ±scale·s·σ(s·(l_b − l_a) − shift) at (b_i|a_i, pos_i)
- * (thread 0).
+ * dlogits[V,N] += the gradient of scale·Σ_i softplus(s·(l_b − l_a)), the pair loss of logits
+ * divided by the temperature 1/s: ±scale·s·σ(s·(l_b − l_a)) at (b_i|a_i, pos_i) (thread 0).
  */
-export function pair_loss_backward(dlogits: usize, logits: usize, pos: usize, a: usize, b: usize, count: i32, V: i32, N: i32, scale: f64, s: f64, shift: f64, tid: i32, nth: i32): void {
+export function pair_loss_backward(dlogits: usize, logits: usize, pos: usize, a: usize, b: usize, count: i32, V: i32, N: i32, scale: f64, s: f64, tid: i32, nth: i32): void {
   if (tid != 0) return;
   const rowBytes = <usize>N << 2;
   for (let i = 0; i < count; i++) {
     const io = <usize>i << 2;
     const col = <usize>load<i32>(pos + io) << 2;
     const pa = <usize>load<i32>(a + io) * rowBytes + col, pb = <usize>load<i32>(b + io) * rowBytes + col;
-    const d = s * (<f64>load<f32>(logits + pb) - <f64>load<f32>(logits + pa)) - shift;
+    const d = s * (<f64>load<f32>(logits + pb) - <f64>load<f32>(logits + pa));
     const g = <f32>(scale * s / (1 + Math.exp(-d)));
     store<f32>(dlogits + pb, load<f32>(dlogits + pb) + g);
     store<f32>(dlogits + pa, load<f32>(dlogits + pa) - g);

@@ -77,18 +77,17 @@ export function pairLossForward(p: PairItems & { losses: Float32Array }): void {
 }
 
 /**
- * dlogits += ∂(scale·Σ losses)/∂logits with the losses on logits × logitScale (default 1) and the
- * correct answer raised by logitShift (default 0): +scale·s·σ(s·d − shift) at b, −… at a, items
- * in order.
+ * dlogits += ∂(scale·Σ losses)/∂logits with the losses on logits × logitScale (default 1):
+ * +scale·s·σ(s·d) at b, −scale·s·σ(s·d) at a, items in order.
  */
 export function pairLossBackward(
-  p: PairItems & { dlogits: Float32Array; scale: number; logitScale?: number; logitShift?: number },
+  p: PairItems & { dlogits: Float32Array; scale: number; logitScale?: number },
 ): void {
   const { logits, pos, a, b, N, dlogits } = p;
-  const s = p.logitScale ?? 1, shift = p.logitShift ?? 0;
+  const s = p.logitScale ?? 1;
   for (let i = 0; i < p.count; i++) {
     const ia = a[i] * N + pos[i], ib = b[i] * N + pos[i];
-    const g = Math.fround(p.scale * s / (1 + Math.exp(-(s * (logits[ib] - logits[ia]) - shift))));
+    const g = Math.fround(p.scale * s / (1 + Math.exp(-s * (logits[ib] - logits[ia]))));
     dlogits[ib] = Math.fround(dlogits[ib] + g);
     dlogits[ia] = Math.fround(dlogits[ia] - g);
   }

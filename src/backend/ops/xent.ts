@@ -172,26 +172,19 @@ export function pairLossForward(be: ComputeBackend, p: PairLossArgs & { losses: 
 
 /**
  * dlogits [V,N] += ∂(scale·Σ_i losses_i)/∂logits, the losses taken on the logits × logitScale
- * (a temperature of 1/logitScale; default 1: the losses pairLossForward computes) with the
- * correct answer's logit difference raised by logitShift (default 0): with a calibration's scale
- * and shift, the calibrated loss's gradient.
+ * (a temperature of 1/logitScale; default 1: the losses pairLossForward computes).
  */
 export function pairLossBackward(
   be: ComputeBackend,
-  p: PairLossArgs & { dlogits: number; scale: number; logitScale?: number; logitShift?: number },
+  p: PairLossArgs & { dlogits: number; scale: number; logitScale?: number },
 ): void {
-  const s = p.logitScale ?? 1, shift = p.logitShift ?? 0;
-  const shapes = checkPair(
-    be,
-    "pair_loss_backward",
-    p,
-    ` scale=${p.scale} logitScale=${s} logitShift=${shift}`,
-  );
-  checkFinite("pair_loss_backward", shapes, { scale: p.scale, logitScale: s, logitShift: shift });
+  const s = p.logitScale ?? 1;
+  const shapes = checkPair(be, "pair_loss_backward", p, ` scale=${p.scale} logitScale=${s}`);
+  checkFinite("pair_loss_backward", shapes, { scale: p.scale, logitScale: s });
   checkBuffers(be, "pair_loss_backward", shapes, { dlogits: [p.dlogits, 4 * p.V * p.N] });
   be.run(
     "pair_loss_backward",
-    [p.dlogits, p.logits, p.pos, p.a, p.b, p.count, p.V, p.N, p.scale, s, shift],
+    [p.dlogits, p.logits, p.pos, p.a, p.b, p.count, p.V, p.N, p.scale, s],
     0,
   );
 }

@@ -127,7 +127,7 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   },
   {
     name: "pair_loss_backward",
-    args: "dlogits:p logits:p pos:p ia:p ib:p count:u V:u N:u scale:f s:f shift:f",
+    args: "dlogits:p logits:p pos:p ia:p ib:p count:u V:u N:u scale:f s:f",
     code: `${EXP}
 @compute @workgroup_size(1)
 fn main() {
@@ -135,7 +135,7 @@ fn main() {
     let col = mem[a.pos + i];
     let pa = a.dlogits + mem[a.ia + i] * a.N + col;
     let pb = a.dlogits + mem[a.ib + i] * a.N + col;
-    let d = a.s * (ldf(a.logits + mem[a.ib + i] * a.N + col) - ldf(a.logits + mem[a.ia + i] * a.N + col)) - a.shift;
+    let d = a.s * (ldf(a.logits + mem[a.ib + i] * a.N + col) - ldf(a.logits + mem[a.ia + i] * a.N + col));
     let g = a.scale * a.s / (1.0 + exp_cephes(-d));
     stf(pb, ldf(pb) + g);
     stf(pa, ldf(pa) - g);
