@@ -104,17 +104,15 @@ export class MaskedScorer {
    * The task loss of items under the current mask, with its gradient in the mask: dmask +=
    * scale·∂(Σ_items loss)/∂m (scale 1/items.length, the mean's gradient, by default; zero dmask
    * first unless accumulating). Backward runs from the two-candidate loss without weight gradients.
-   * With logitScale s, the loss (returned and differentiated) is taken on the logits × s; with
-   * a calibration instead, the calibrated loss is the one differentiated (and returned).
+   * With logitScale s, the loss (returned and differentiated) is taken on the logits × s.
    */
   maskGradient(
     items: readonly PromptItem[],
-    opts: { scale?: number; accumulate?: boolean; logitScale?: number; calibration?: Calibration } =
-      {},
+    opts: { scale?: number; accumulate?: boolean; logitScale?: number } = {},
   ): number {
     const { model } = this, be = model.be, { V } = model.d;
     const scale = opts.scale ?? 1 / items.length;
-    const cal = opts.calibration ?? { scale: opts.logitScale ?? 1, shift: 0 };
+    const logitScale = opts.logitScale ?? 1;
     if (!opts.accumulate) ops.fill(be, { x: this.ablation.dmask, n: this.n, value: 0 });
     this.#uploadMask();
     const s = model.under({ ablation: this.ablation }, () =>
@@ -133,13 +131,12 @@ export class MaskedScorer {
             V,
             N: b.N,
             scale,
-            logitScale: cal.scale,
-            logitShift: cal.shift,
+            logitScale,
           });
           model.backward({ seed: "dlogits", weightGrads: false });
         },
       }));
-    return cal.scale === 1 && cal.shift === 0 ? s.meanLoss : this.calibrated(s, cal).loss;
+    return logitScale === 1 ? s.meanLoss : this.scaledLoss(s, logitScale);
   }
 
   /** Mean task loss of scored items on their logits × s. */

@@ -11,8 +11,8 @@
  *     loss just meets the target on the first bisectPairs of those pairs (calibration:
  *     src/prune/calibrate.ts) and, with that calibration and checkMargin standard errors to
  *     spare, on the pruning pairs after the masks' own, unseen until then; re-rank the k nodes
- *     by |∂L/∂m| of the calibrated loss with only them kept and search k again, while that
- *     shrinks it (rerankTop); keep every k measured on the order kept as the loss-vs-k curve.
+ *     by |∂L/∂m| with only them kept and search k again, while that shrinks it (rerankTop);
+ *     keep every k measured on the order kept as the loss-vs-k curve.
  *  3. Measure (measure.ts) on the held-out evaluation pairs: the full model, the circuit alone (sufficiency,
  *     raw and with the pruning pairs' calibration), the model with only the circuit ablated
  *     (necessity), random node sets with the same count per layer and location, and each
@@ -151,8 +151,7 @@ export function findCircuit(
   // Re-rank the circuit by attribution inside it and bisect again, while that shrinks it.
   for (let round = 0; round < hp.rerank && b.reached && b.k > 1; round++) {
     progress?.("rerank", round + 1, hp.rerank, { nodes: String(b.k) });
-    const c = b.curve.get(b.k)!.c;
-    const next = rerankTop(ms, bisectItems, ranking, b.k, hp.batchPairs, c);
+    const next = rerankTop(ms, bisectItems, ranking, b.k, hp.batchPairs, opt.logitScale);
     const nb = bisect(ms, bisectItems, next, st.target, b.k, {
       ...check,
       known: b.known,

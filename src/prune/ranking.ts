@@ -7,7 +7,6 @@
 import * as ops from "../backend/ops/index.ts";
 import type { PromptItem } from "../eval/task_eval.ts";
 import { Rng } from "../util/rng.ts";
-import { type Calibration, IDENTITY } from "./calibrate.ts";
 import type { MaskedScorer } from "./masked_scorer.ts";
 import type { OnProgress, PruneSettings } from "./settings.ts";
 
@@ -139,23 +138,23 @@ export function trainMasks(
 
 /**
  * ∂(mean task loss over items)/∂m at the current mask, in chunks of `chunkPairs` pairs, with the
- * loss taken on the logits under calibration `c`: −g is the first-order estimate of each node's
- * ablation effect (gradient × (x − μ) summed over tokens).
+ * loss taken on the logits × logitScale: −g is the first-order estimate of each node's ablation
+ * effect (gradient × (x − μ) summed over tokens).
  */
 function maskAttribution(
   ms: MaskedScorer,
   items: readonly PromptItem[],
   chunkPairs: number,
-  c: Calibration,
+  logitScale: number,
   onChunk?: (done: number, total: number) => void,
 ): Float32Array {
-  const chunk = 2 * chunkPairs, cal = c;
+  const chunk = 2 * chunkPairs;
   const chunks = Math.ceil(items.length / chunk);
   for (let c = 0; c < chunks; c++) {
     ms.maskGradient(items.slice(c * chunk, (c + 1) * chunk), {
       scale: 1 / items.length,
       accumulate: c > 0,
-      calibration: cal,
+      logitScale,
     });
     onChunk?.(c + 1, chunks);
   }
@@ -181,7 +180,7 @@ export function attributionRanking(
     ms,
     pool,
     st.hp.batchPairs,
-    IDENTITY,
+    1,
     (done, total) => progress?.("attribute", done, total),
   );
   const ranking = Array.from({ length: n }, (_, i) => i).sort(byAttribution(g));
@@ -190,10 +189,7 @@ export function attributionRanking(
 
 /**
  * The ranking with its top k re-ordered by |∂L/∂m| measured with only those k kept (the rest
- * unchanged), L the task loss under the calibration `c` fitted to those k: since c minimises L,
- * this is also the gradient of the loss re-calibrated after the change (the bisection's
- * criterion), so a node that only moves every pair's logit difference alike, which the
- * calibration's shift absorbs, ranks low. Adam moves every τ by about lr a step whatever its gradient's size, so a node the
+ * unchanged). Adam moves every τ by about lr a step whatever its gradient's size, so a node the
  * task cannot do without — whose rare switch-offs fill its second moment with large gradients —
  * ends with a τ just above zero, last of the nodes left on, and the bisection can then cut nothing
  * above it (docs/prune.md, "What the τ ranking misses: re-ranking"). Its attribution inside the
@@ -205,11 +201,11 @@ export function rerankTop(
   ranking: readonly number[],
   k: number,
   chunkPairs: number,
-  c: Calibration,
+  logitScale: number,
 ): number[] {
   const top = ranking.slice(0, k);
   ms.keepOnly(top);
-  const g = maskAttribution(ms, items, chunkPairs, c);
+  const g = maskAttribution(ms, items, chunkPairs, logitScale);
   top.sort(byAttribution(g));
   return [...top, ...ranking.slice(k)];
 }
