@@ -77,9 +77,8 @@ export interface BisectOptions {
  * pairs) and, when `check` has pairs, on them too with pool's calibration, by `checkMargin`
  * standard errors of their mean (a k tuned to just meet the target on the pairs it was chosen on
  * generalises worse, and a loss just at the target on one sample of pairs is above it on about
- * half of the others: docs/prune.md). The check pairs are measured only once the pool's own
- * bisection has ended (where the loss falls with k, the same k as checking every step, with
- * fewer passes): at its k, and if that fails, upwards from it.
+ * half of the others: docs/prune.md). The check pairs are measured only at a k whose pool
+ * passes.
  */
 export function bisect(
   ms: MaskedScorer,
@@ -117,9 +116,9 @@ export function bisect(
     return p;
   };
   const n = ranking.length;
-  const poolOk = (k: number) => at(k).loss_calibrated <= target;
   const ok = (k: number) =>
-    poolOk(k) && (check.length === 0 || checkMeets(checkAt(k), target, checkMargin));
+    at(k).loss_calibrated <= target &&
+    (check.length === 0 || checkMeets(checkAt(k), target, checkMargin));
   const result = (k: number, reached: boolean) => {
     const p = at(k);
     return {
@@ -136,36 +135,21 @@ export function bisect(
       known: { k, point: p, check: check.length ? checkAt(k) : undefined },
     };
   };
-  // First on the bisection's own pairs alone: lo fails (or is 0), hi passes; start from the
-  // optimiser's own circuit size.
+  // lo fails (or is 0), hi passes; start from the optimiser's own circuit size.
   let lo = 0, hi = n;
   const h = Math.min(Math.max(hint, 1), n);
-  if (poolOk(h)) hi = h;
+  if (ok(h)) hi = h;
   else lo = h;
-  if (!poolOk(hi)) return result(hi, false);
+  if (!ok(hi)) return result(hi, false);
   if (opts.near && hi === h) {
     // Expected just under the hint: a gap doubling downwards until a k fails, then bisected.
     for (let gap = 1; hi - gap > 0; gap *= 2) {
-      if (!poolOk(hi - gap)) {
+      if (!ok(hi - gap)) {
         lo = hi - gap;
         break;
       }
       hi -= gap;
     }
-  }
-  while (hi - lo > 1) {
-    const mid = (lo + hi) >> 1;
-    if (poolOk(mid)) hi = mid;
-    else lo = mid;
-  }
-  if (ok(hi)) return result(hi, true);
-  // Then the check pairs too, from there up: a gap doubling until both pass, then bisected.
-  lo = hi;
-  for (let gap = 1;; gap *= 2) {
-    hi = Math.min(n, lo + gap);
-    if (ok(hi)) break;
-    if (hi === n) return result(n, false);
-    lo = hi;
   }
   while (hi - lo > 1) {
     const mid = (lo + hi) >> 1;
