@@ -277,7 +277,12 @@ if (!why && smallNeeds <= binds) {
     const root = await Deno.makeTempDir({ prefix: "thinwire-webgpu-limit-" });
     try {
       const out = `${root}/run`;
-      const r = await runCli(["train", "--out", out, "--steps", "2", "--backend", "webgpu"], root);
+      const args = ["train", "--out", out, "--steps", "2", "--backend", "webgpu"];
+      // Mesa's lavapipe crashes now and then while the process exits (status 139 or 134, about 1
+      // run in 20, after the refusal below was printed); a refused run writes nothing, so such a
+      // run is repeated once.
+      let r = await runCli(args, root);
+      if (r.code === 139 || r.code === 134) r = await runCli(args, root);
       assert.equal(r.code, 2, r.stderr);
       assert.match(r.stderr, /binds \d+ MiB at once \(maxStorageBufferBindingSize\)/);
       assert.equal(r.stderr.trim().split("\n").length, 1);
