@@ -8,7 +8,7 @@ import type { OpenRun } from "../run/open.ts";
 import { EVAL_SEED, PRUNE_SEED } from "../../tasks/index.ts";
 import { circuitEdges } from "./edges.ts";
 import type { CircuitResult } from "./prune.ts";
-import { hyperparamsJson, type PruneSettings } from "./settings.ts";
+import { hyperparamsJson, type PruneSettings, trainPairs } from "./settings.ts";
 import type { TaskData } from "./task_data.ts";
 
 /** The circuit file of a search result. */
@@ -45,8 +45,8 @@ export function circuitJson(
         random_pairs: Math.min(st.randomPairs, opts.evalPairs),
         delta_pairs: Math.min(st.deltaPairs, opts.evalPairs),
         bisect_pairs: Math.min(st.bisectPairs, opts.prunePairs),
-        mask_pairs: Math.min(Math.max(st.maskPairs, st.bisectPairs), opts.prunePairs),
-        check_pairs: Math.max(0, opts.prunePairs - Math.max(st.maskPairs, st.bisectPairs)),
+        mask_pairs: Math.min(trainPairs(st), opts.prunePairs),
+        check_pairs: Math.max(0, opts.prunePairs - trainPairs(st)),
         check_margin: st.checkMargin,
       },
     },

@@ -186,6 +186,11 @@ export function settingsFromCircuit(c: Circuit): PruneSettings {
   };
 }
 
+/** How many pruning pairs the masks train on: maskPairs, and never fewer than bisectPairs. */
+export function trainPairs(st: Pick<PruneSettings, "bisectPairs" | "maskPairs">): number {
+  return Math.max(st.maskPairs, st.bisectPairs);
+}
+
 /**
  * The pruning pairs' roles (2 items a pair): the masks train on the first maskPairs, k is
  * bisected and calibrated on the first bisectPairs of those, and checked on the rest, which
@@ -195,7 +200,7 @@ export function poolRoles<T>(
   pool: readonly T[],
   st: Pick<PruneSettings, "bisectPairs" | "maskPairs">,
 ): { train: T[]; bisect: T[]; check: T[] } {
-  const train = pool.slice(0, 2 * Math.max(st.maskPairs, st.bisectPairs));
+  const train = pool.slice(0, 2 * trainPairs(st));
   return { train, bisect: pool.slice(0, 2 * st.bisectPairs), check: pool.slice(train.length) };
 }
 
