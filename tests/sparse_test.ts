@@ -161,6 +161,56 @@ Deno.test("sparse matmul", async (t) => {
     });
   });
 
+  await t.step(
+    "live rows: the zero rows of dy left out, the same bits, fewer entries",
+    async () => {
+      await withBackends([1, 2], (be) => {
+        for (const [i, s] of SHAPES.entries()) {
+          const seed = 4000 + 10 * i;
+          const { rows, cols, N } = s;
+          const w = sparseWeight(rows, cols, s.density, seed);
+          // About half the rows dead (an ablated node's gradient rows: ±0), the rest random.
+          const r = rng(seed + 1);
+          const live = Float32Array.from({ length: rows }, () => r() < 0.5 ? 0 : 1);
+          const dyv = randArray(rows * N, seed + 4);
+          for (let o = 0; o < rows; o++) {
+            if (live[o] === 0) { for (let n = 0; n < N; n++) dyv[o * N + n] = r() < 0.5 ? 0 : -0; }
+          }
+          const mark = be.arena.mark();
+          try {
+            const m = new SparseMatrix(be, rows, cols);
+            m.update(upload(be, w).ptr);
+            const dy = upload(be, dyv), lv = upload(be, live);
+            const all = upload(be, randArray(cols * N, seed + 5, 9));
+            const some = upload(be, randArray(cols * N, seed + 6, 9));
+            spmmBackwardInput(be, { w: m, dy: dy.ptr, dx: all.ptr, N });
+            spmmBackwardInput(be, { w: m, dy: dy.ptr, dx: some.ptr, N, live: lv.ptr });
+            const what = `${JSON.stringify(s)} threads=${be.threads}`;
+            assert.ok(sameBits(be.arena.view(some), be.arena.view(all)), `live = all rows ${what}`);
+            const want = new Float32Array(cols * N);
+            ref.spmmBackwardInput({ w, rows, cols, dy: dyv, dx: want, N, live });
+            assert.ok(sameBits(be.arena.view(some), want), `live vs reference ${what}`);
+            // Accumulating, every row counts (dx may hold −0): live is not used.
+            const acc = upload(be, randArray(cols * N, seed + 7));
+            const accWant = be.arena.view(acc).slice();
+            spmmBackwardInput(be, {
+              w: m,
+              dy: dy.ptr,
+              dx: acc.ptr,
+              N,
+              accumulate: true,
+              live: lv.ptr,
+            });
+            ref.spmmBackwardInput({ w, rows, cols, dy: dyv, dx: accWant, N, accumulate: true });
+            assert.ok(sameBits(be.arena.view(acc), accWant), `accumulating ${what}`);
+          } finally {
+            be.arena.reset(mark);
+          }
+        }
+      });
+    },
+  );
+
   await t.step("update rebuilds after the weight changes (denser, sparser, empty)", async () => {
     await withBackends([2], (be) => {
       const [rows, cols, N] = [23, 41, 13];

@@ -250,19 +250,29 @@ export function gelu_forward_phi(out: usize, phi: usize, inp: usize, n: i32, scr
  * dinp[i] = flush(base + d·gelu'(inp[i])) with d = dout[i], or with a mask d = 0 + (dout[i] where
  * mask[i] != 0, else 0) (what abstopk_backward leaves in a zero-filled buffer); base = dinp[i]
  * (accumulate) or +0 (write). r lanes of the vector x = inp[i..i+4), phi = phi2(x).
+ * Writing, d = ±0 gives +0 (see below).
  */
 @inline function put_grad(dinp: usize, dout: usize, mask: usize, i: i32, x: v128, phi: v128, r: i32, write: bool, masked: bool): void {
   const o = <usize>i << 2;
+  let d = load_f32x4_partial(dout + o, r);
+  if (masked) d = f32x4.add(k(K_ZERO), v128.and(d, mask_partial(mask + <usize>i, r)));
+  // Writing, a lane with d = ±0 gets +0: what 0 + d·gelu'(x) is for every finite x (and gelu'
+  // at ±∞ is 1 or 0, not the NaN the formula's ∞·0 makes). So a vector of such lanes (an
+  // ablated node's rows, AbsTopK's dropped entries) costs no exp.
+  const dz = f32x4.eq(d, k(K_ZERO));
+  if (write && i32x4.all_true(dz)) {
+    store_f32x4_partial(dinp + o, k(K_ZERO), r);
+    return;
+  }
   const axc = f32x4.pmin(f32x4.abs(x), k(K_AX_MAX));
   const pdf = v128.andnot(
     f32x4.mul(exp_hilo_f32x4(half_square_hi(axc), half_square_lo(axc)), k(K_INV_SQRT_2PI)),
     f32x4.ge(f32x4.abs(x), k(K_AX_MAX)),
   );
   const grad = f32x4.add(f32x4.mul(k(K_HALF), phi), f32x4.mul(x, pdf));
-  let d = load_f32x4_partial(dout + o, r);
-  if (masked) d = f32x4.add(k(K_ZERO), v128.and(d, mask_partial(mask + <usize>i, r)));
   const base = write ? k(K_ZERO) : load_f32x4_partial(dinp + o, r);
-  store_f32x4_partial(dinp + o, flush_subnormal_f32x4(f32x4.add(base, f32x4.mul(d, grad))), r);
+  const y = flush_subnormal_f32x4(f32x4.add(base, f32x4.mul(d, grad)));
+  store_f32x4_partial(dinp + o, write ? v128.andnot(y, dz) : y, r);
 }
 
 /** The backward kernels' body: put_grad for every entry, in gelu_forward's passes. */

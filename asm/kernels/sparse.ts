@@ -129,6 +129,34 @@ export function sparse_fill_f32(
   store<i32>(pc, p + 1);
 }
 
+/**
+ * The column-compressed W [R, K] with only the entries whose row r is live (live[r] != 0, one f32
+ * per row: an ablation's node mask, 0 where a node is ablated): outPtr [K+1], outIdx / outVal
+ * [≤ nnz], each column's entries in their order. Returns the entries kept. Thread 0 writes it
+ * all (one pass over the entries; call it with one thread).
+ */
+export function csc_live_rows_f32(
+  colPtr: usize, idx: usize, val: usize, live: usize, K: i32, outPtr: usize, outIdx: usize,
+  outVal: usize, tid: i32, nth: i32,
+): i32 {
+  if (tid != 0) return 0;
+  let m = 0;
+  store<i32>(outPtr, 0);
+  for (let c = 0; c < K; c++) {
+    const e0 = load<i32>(colPtr + (<usize>c << 2)), e1 = load<i32>(colPtr + (<usize>c << 2), 4);
+    for (let e = e0; e < e1; e++) {
+      const r = load<i32>(idx + (<usize>e << 2));
+      if (load<f32>(live + (<usize>r << 2)) != 0) {
+        store<i32>(outIdx + (<usize>m << 2), r);
+        store<f32>(outVal + (<usize>m << 2), load<f32>(val + (<usize>e << 2)));
+        m++;
+      }
+    }
+    store<i32>(outPtr + (<usize>(c + 1) << 2), m);
+  }
+  return m;
+}
+
 /** First row of thread tid when rows are split by cost (entries + 1 per row, for the store). */
 @inline export function row_split(prefix: usize, R: i32, tid: i32, nth: i32): i32 {
   if (tid <= 0) return 0;

@@ -381,7 +381,15 @@ export class Block {
     // MLP branch: out = mid + m, so ∂/∂mid = ∂/∂out + (the branch's gradient).
     const dMo = this.#ablateBack(r, g.dabl, g.dres, s, "mlp.resid_delta");
     ops.absTopKBackwardWrite(be, { dinp: g.dC1, dout: dMo, mask: s.mlpResidDeltaMask, C, N });
-    lin.mlpProj.backward(g.dC1, s.mlpPostAct, g.dM1, N, false, wg);
+    lin.mlpProj.backward(
+      g.dC1,
+      s.mlpPostAct,
+      g.dM1,
+      N,
+      false,
+      wg,
+      this.#live(r, "mlp.resid_delta"),
+    );
     this.#ablateBack(r, g.dM1, g.dM1, s, "mlp.post_act");
     // Through AbsTopK's mask and GELU in one pass (in place).
     ops.geluBackwardWrite(be, {
@@ -392,7 +400,7 @@ export class Block {
       phi: s.phi,
       n: M * N,
     });
-    lin.fc.backward(g.dM1, s.mlpActIn, g.dC2, N, false, wg);
+    lin.fc.backward(g.dM1, s.mlpActIn, g.dC2, N, false, wg, this.#live(r, "mlp.post_act"));
     this.#ablateBack(r, g.dC2, g.dC2, s, "mlp.act_in");
     // The norms read the block input's gradient through its AbsTopK mask (rows 0..C residual,
     // C..C+P positions).
@@ -401,7 +409,7 @@ export class Block {
     // Attention branch: mid = res + a.
     const dAo = this.#ablateBack(r, g.dabl, g.dres, s, "attn.resid_delta");
     ops.absTopKBackwardWrite(be, { dinp: g.dC1, dout: dAo, mask: s.attnResidDeltaMask, C, N });
-    lin.attnProj.backward(g.dC1, s.attnY, g.dy, N, false, wg);
+    lin.attnProj.backward(g.dC1, s.attnY, g.dy, N, false, wg, this.#live(r, "attn.resid_delta"));
     ops.attentionBackwardWrite(be, {
       dq: g.dqkv,
       dk: g.dqkv + 4 * HD * N,
@@ -427,7 +435,7 @@ export class Block {
       C: 3 * HD,
       N,
     });
-    lin.cAttn.backward(g.dqkvPre, s.attnActIn, g.dC2, N, false, wg);
+    lin.cAttn.backward(g.dqkvPre, s.attnActIn, g.dC2, N, false, wg, this.#live(r, "attn.q"));
     this.#ablateBack(r, g.dC2, g.dC2, s, "attn.act_in");
     if (!r.inputGrad) return;
     this.#positionsBack(r, g, g.dC2, s.attnActInMask, s.rstdPos1, p.lnPos1);
@@ -552,6 +560,16 @@ export class Block {
       N: r.N,
     });
     return dinp;
+  }
+
+  /**
+   * Under an ablation, the node mask of a location (for q: q, k and v, contiguous): the rows of
+   * the gradient that #ablateBack multiplied by it, then AbsTopK's or GELU's backward wrote,
+   * are zeros where it is 0, so the next product can leave them out (Linear.backward's live).
+   * 0 without an ablation.
+   */
+  #live(r: BlockPass, loc: NodeLocation): number {
+    return r.ablation ? r.ablation.mask + 4 * this.nodes[loc] : 0;
   }
 
   /** A location's rows in s (and in gradient buffers of the same layout) and its node vector offset. */

@@ -132,7 +132,9 @@ export class Linear {
   /**
    * dW += dy·xᵀ and db += Σ_n dy (unless weightGrads is false: pruning trains no weights; with
    * weightGrad "kept", keptGrad = (dy·xᵀ) at the pattern, overwritten, and dW is scratch), and
-   * dx (+)= Wᵀ·dy (skipped when dx = 0).
+   * dx (+)= Wᵀ·dy (skipped when dx = 0). live (an f32 per row of dy, 0 where the row is all
+   * zeros: an ablation's node mask) lets the sparse product leave those rows out
+   * (spmmBackwardInput); dx is the same either way.
    */
   backward(
     dy: number,
@@ -141,6 +143,7 @@ export class Linear {
     N: number,
     accumulateDx = false,
     weightGrads = true,
+    live = 0,
   ): void {
     const be = this.be;
     if (weightGrads) {
@@ -165,7 +168,7 @@ export class Linear {
     }
     if (dx === 0) return;
     if (this.#useSparse) {
-      spmmBackwardInput(be, { w: this.#sparse!, dy, dx, N, accumulate: accumulateDx });
+      spmmBackwardInput(be, { w: this.#sparse!, dy, dx, N, accumulate: accumulateDx, live });
     } else {
       gemm(be, {
         M: this.cols,

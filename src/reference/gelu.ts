@@ -60,7 +60,8 @@ export function geluBackward(
 
 /**
  * dinp[i] = d·gelu'(inp[i]) with d = dout[i], or with a mask d = dout[i] where mask[i] ≠ 0 and 0
- * elsewhere: geluBackward into a zero-filled dinp, after AbsTopK's backward when masked.
+ * elsewhere: geluBackward into a zero-filled dinp, after AbsTopK's backward when masked; d = ±0
+ * gives +0 whatever inp[i] is.
  */
 export function geluBackwardWrite(
   a: { dinp: Float32Array; dout: Float32Array; inp: Float32Array; n: number; mask?: Uint8Array },
@@ -69,4 +70,6 @@ export function geluBackwardWrite(
   if (a.mask) { for (let i = 0; i < a.n; i++) d[i] = a.mask[i] ? Math.fround(0 + d[i]) : 0; }
   a.dinp.fill(0, 0, a.n);
   geluBackward({ dinp: a.dinp, dout: d, inp: a.inp, n: a.n });
+  // d = ±0 gives +0 (what it gives for finite x; gelu' at ±∞ is 1 or 0, not the formula's NaN).
+  for (let i = 0; i < a.n; i++) if (d[i] === 0) a.dinp[i] = 0;
 }

@@ -28,7 +28,10 @@ export function spmmForward(p: {
   }
 }
 
-/** dx[cols,N] (+)= Wᵀ·dy[rows,N]; accumulate adds to dx instead of overwriting it. */
+/**
+ * dx[cols,N] (+)= Wᵀ·dy[rows,N]; accumulate adds to dx instead of overwriting it. Overwriting,
+ * rows o with live[o] === 0 are left out (they hold zeros; the result is the same bits).
+ */
 export function spmmBackwardInput(p: {
   w: Float32Array;
   rows: number;
@@ -37,6 +40,7 @@ export function spmmBackwardInput(p: {
   dx: Float32Array;
   N: number;
   accumulate?: boolean;
+  live?: Float32Array;
 }): void {
   const { w, rows, cols, dy, dx, N } = p;
   const f = Math.fround;
@@ -45,7 +49,9 @@ export function spmmBackwardInput(p: {
       let acc = p.accumulate ? dx[i * N + n] : 0;
       for (let o = 0; o < rows; o++) {
         const wv = w[o * cols + i];
-        if (wv !== 0) acc = f(acc + f(wv * dy[o * N + n]));
+        if (wv !== 0 && (p.accumulate || !p.live || p.live[o] !== 0)) {
+          acc = f(acc + f(wv * dy[o * N + n]));
+        }
       }
       dx[i * N + n] = acc;
     }

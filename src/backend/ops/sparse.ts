@@ -234,10 +234,19 @@ export function spmmForward(
   );
 }
 
-/** dx[cols,N] (+)= Wᵀ·dy[rows,N]; accumulate adds to dx instead of overwriting it (like gemm). */
+/**
+ * dx[cols,N] (+)= Wᵀ·dy[rows,N]; accumulate adds to dx instead of overwriting it (like gemm).
+ *
+ * live (optional, CPU only): an f32 per row of dy, 0 where that row holds only zeros (±0), as an
+ * ablated node's gradient rows do after the ablation's backward (m·dout with m = 0). Those rows'
+ * entries are left out of the product (csc_live_rows_f32), which then costs what the live rows
+ * cost. Overwriting, the result is the same bits: an accumulator that starts at +0 never becomes
+ * −0 in round-to-nearest, so adding ±0 never changes it. Accumulating (dx may hold −0), and on
+ * a device (no sparse products), every row is used.
+ */
 export function spmmBackwardInput(
   be: ComputeBackend,
-  p: { w: SparseMatrix; dy: number; dx: number; N: number; accumulate?: boolean },
+  p: { w: SparseMatrix; dy: number; dx: number; N: number; accumulate?: boolean; live?: number },
 ): void {
   const name = "spmm_backward_input_f32";
   const { w, N } = p;
@@ -246,20 +255,44 @@ export function spmmBackwardInput(
   checkPtr(name, "dy", p.dy, shapes);
   checkPtr(name, "dx", p.dx, shapes);
   if (w.be !== be) throw new KernelError(name, `W belongs to another backend (${shapes})`);
-  withTiles(be, p.dy, w.rows, N, w.nnz, (dy, T, packed) =>
-    be.run(name, [
+  const product = (colPtr: number, colIdx: number, colVal: number, nnz: number) =>
+    withTiles(be, p.dy, w.rows, N, nnz, (dy, T, packed) =>
+      be.run(name, [
+        colPtr,
+        colIdx,
+        colVal,
+        dy,
+        T,
+        packed,
+        p.dx,
+        p.accumulate ? 1 : 0,
+        w.rows,
+        w.cols,
+        N,
+      ], 2 * (nnz + w.cols) * N));
+  if (!p.live || p.accumulate || be.kind !== "cpu") {
+    return product(w.colPtr, w.colIdx, w.colVal, w.nnz);
+  }
+  checkPtr(name, "live", p.live, shapes);
+  const a = be.arena, mark = a.mark();
+  try {
+    const ptr = a.allocBytes(4 * (w.cols + 1), "live column pointers");
+    const idx = a.allocBytes(4 * Math.max(1, w.nnz), "live row indices");
+    const val = a.allocBytes(4 * Math.max(1, w.nnz), "live values");
+    const nnz = be.run("csc_live_rows_f32", [
       w.colPtr,
       w.colIdx,
       w.colVal,
-      dy,
-      T,
-      packed,
-      p.dx,
-      p.accumulate ? 1 : 0,
-      w.rows,
+      p.live,
       w.cols,
-      N,
-    ], 2 * (w.nnz + w.cols) * N));
+      ptr,
+      idx,
+      val,
+    ], 0);
+    product(ptr, idx, val, nnz);
+  } finally {
+    a.reset(mark);
+  }
 }
 
 /**

@@ -69,7 +69,10 @@ fn grad(base: f32, d: f32, x: f32, phi: f32) -> f32 {
 }
 `;
 
-/** d = dout[i], masked as AbsTopK's backward leaves it when the kernel has a mask. */
+/**
+ * d = dout[i], masked as AbsTopK's backward leaves it when the kernel has a mask. The write
+ * kernels give d = ±0 the +0 that 0 + d·gelu'(x) is for finite x, as the CPU's do.
+ */
 const MASKED_D =
   "var d = ldf(a.dout + i);\n    if (a.mask != 0u) { d = 0.0 + select(0.0, d, ldb(a.mask + i) != 0u); }";
 
@@ -97,14 +100,14 @@ export const GELU: GpuKernelSpec[] = [
     "gelu_backward_write",
     "dinp:p dout:p mask:b inp:p n:u scratch:x",
     `${MASKED_D}
-    let x = ldf(a.inp + i); stf(a.dinp + i, grad(0.0, d, x, phi2(x)));`,
+    let x = ldf(a.inp + i); stf(a.dinp + i, select(grad(0.0, d, x, phi2(x)), 0.0, d == 0.0));`,
     { extra: PHI },
   ),
   elementwise(
     "gelu_backward_write_phi",
     "dinp:p dout:p mask:b inp:p phi:p n:u",
     `${MASKED_D}
-    stf(a.dinp + i, grad(0.0, d, ldf(a.inp + i), ldf(a.phi + i)));`,
+    stf(a.dinp + i, select(grad(0.0, d, ldf(a.inp + i), ldf(a.phi + i)), 0.0, d == 0.0));`,
     { extra: PHI },
   ),
 ];
