@@ -41,7 +41,7 @@
 // packed [dh, Tp] block (one scalar per channel, rs bytes apart); y/dst "rows" point at token 0.
 
 import { part_start } from "./common";
-import { flush_subnormal_f32, flush_subnormal_f32x4, musl_expf_f32x4, zero_f32 } from "./vmath";
+import { abs_mask, flush_subnormal_f32, flush_subnormal_f32x4, musl_expf_f32x4, zero_f32 } from "./vmath";
 
 @inline function hsum(a: v128): f32 {
   return (f32x4.extract_lane(a, 0) + f32x4.extract_lane(a, 1)) +
@@ -561,6 +561,30 @@ const EXP_FLUSH: f32 = -87;
   }
 }
 
+/** True when the dh rows of T floats at src (sb bytes apart) are all ±0. */
+@inline function rows_zero(src: usize, sb: usize, T: i32, dh: i32): bool {
+  const absMask = abs_mask();
+  let any = i32x4.splat(0);
+  for (let i = 0; i < dh; i++) {
+    const s = src + <usize>i * sb;
+    let j = 0;
+    for (; j + 4 <= T; j += 4) any = v128.or(any, v128.and(v128.load(s + (<usize>j << 2)), absMask));
+    for (; j < T; j++) if ((load<u32>(s + (<usize>j << 2)) & 0x7fffffff) != 0) return false;
+  }
+  return !v128.any_true(any);
+}
+
+/** Writes +0 to the dh rows of T floats at dst (db bytes apart). */
+@inline function zero_rows(dst: usize, db: usize, T: i32, dh: i32): void {
+  const z = i32x4.splat(0);
+  for (let i = 0; i < dh; i++) {
+    const d = dst + <usize>i * db;
+    let j = 0;
+    for (; j + 4 <= T; j += 4) v128.store(d + (<usize>j << 2), z);
+    for (; j < T; j++) store<f32>(d + (<usize>j << 2), 0);
+  }
+}
+
 /**
  * out[H·dh, N] = causal softmax(q·k/sqrt(dh) [+ sink]) · v, per head and sequence; saves the
  * probabilities in att [H, B, T, T] (row t: columns ≤ t; columns > t are set to 0). sink: [H]
@@ -621,6 +645,17 @@ export function attention_forward(
   for (let hb = s0; hb < s1; hb++) {
     const h = hb / B, b = hb % B;
     const base = (<usize>(h * dh) * <usize>N + <usize>(b * T)) << 2;
+    const ab = att + <usize>hb * tt, db = datt + <usize>hb * tt;
+    // Writing, a pair whose dout is all ±0 (a head no kept node reads, under pruning's masks)
+    // gets +0 in dq, dk, dv and its sink gradient: what the passes below give it, for finite
+    // q, k, v (every product is ±0, every sum starts at +0), without them.
+    if (write && rows_zero(dout + base, rs, T, dh)) {
+      zero_rows(dq + base, rs, T, dh);
+      zero_rows(dk + base, rs, T, dh);
+      zero_rows(dv + base, rs, T, dh);
+      if (hasSink) store<f32>(db, 0);
+      continue;
+    }
     copy_rows(Q, ps, q + base, rs, T, dh);
     copy_rows(K, ps, k + base, rs, T, dh);
     copy_rows(V, ps, v + base, rs, T, dh);
@@ -634,7 +669,6 @@ export function attention_forward(
       copy_rows(DV, ps, dv + base, rs, T, dh);
     }
     const s: f32 = hasSink ? load<f32>(sink + (<usize>h << 2)) : -Infinity;
-    const ab = att + <usize>hb * tt, db = datt + <usize>hb * tt;
     let ds: f32 = 0;
     let t = 0;
     for (; t + 4 <= T; t += 4) {
