@@ -22,6 +22,7 @@ import { nodeIndex } from "../src/model/nodes.ts";
 import { MaskedScorer } from "../src/prune/masked_scorer.ts";
 import { nodeMeans } from "../src/prune/means.ts";
 import { makeScorer, taskData } from "../src/prune/task_data.ts";
+import { checkCircuitFits, parseCircuitText } from "../src/run/circuit.ts";
 import { loadRun } from "../src/run/run_dir.ts";
 import { PRESETS } from "../src/train/presets.ts";
 import { StepRunner } from "../src/train/step.ts";
@@ -72,20 +73,16 @@ function keepRandomTenth(ms: MaskedScorer, rng: Rng): void {
 /** A trained run: its means and task pairs; a circuit file's nodes kept, or a random tenth. */
 async function trainedRun(threads: number, dir: string, circuit?: string): Promise<Setup> {
   const r = await loadRun(dir, { threads });
-  const c = circuit ? JSON.parse(await Deno.readTextFile(circuit)) : null;
+  const c = circuit ? parseCircuitText(await Deno.readTextFile(circuit), circuit) : null;
+  if (c && circuit) checkCircuitFits(c, r.rc.model, c.task, circuit);
   const task = getTask(c?.task ?? "single_double_quote");
   const data = taskData(r, task, 64, 1);
   if ("note" in data) throw new Error(data.note);
   const means = (await nodeMeans(r)).means.mean;
   const ms = new MaskedScorer(r.model, makeScorer(r, data.pool.length), means, false);
-  if (c) {
-    const model: Model = r.model;
-    ms.keepOnly(
-      c.nodes.map((n: { layer: number; location: string; index: number }) =>
-        nodeIndex(model.d, model.nodes, n as Parameters<typeof nodeIndex>[2])
-      ),
-    );
-  } else keepRandomTenth(ms, new Rng(7));
+  const model: Model = r.model;
+  if (c) ms.keepOnly(c.nodes.map((n) => nodeIndex(model.d, model.nodes, n)));
+  else keepRandomTenth(ms, new Rng(7));
   const kept = c ? `${c.nodes.length} nodes of ${c.task} kept` : "a tenth of the nodes kept";
   return {
     what: `${r.name} (${kept})`,
