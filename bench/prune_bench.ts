@@ -17,7 +17,6 @@ import { parseArgs } from "node:util";
 import { Backend } from "../src/backend/backend.ts";
 import { loadDefaultTokenizer } from "../src/data/tokenizer.ts";
 import { PairScorer, type PromptItem, taskItems } from "../src/eval/task_eval.ts";
-import type { Model } from "../src/model/model.ts";
 import { nodeIndex } from "../src/model/nodes.ts";
 import { MaskedScorer } from "../src/prune/masked_scorer.ts";
 import { nodeMeans } from "../src/prune/means.ts";
@@ -80,8 +79,7 @@ async function trainedRun(threads: number, dir: string, circuit?: string): Promi
   if ("note" in data) throw new Error(data.note);
   const means = (await nodeMeans(r)).means.mean;
   const ms = new MaskedScorer(r.model, makeScorer(r, data.pool.length), means, false);
-  const model: Model = r.model;
-  if (c) ms.keepOnly(c.nodes.map((n) => nodeIndex(model.d, model.nodes, n)));
+  if (c) ms.keepOnly(c.nodes.map((n) => nodeIndex(r.model.d, r.model.nodes, n)));
   else keepRandomTenth(ms, new Rng(7));
   const kept = c ? `${c.nodes.length} nodes of ${c.task} kept` : "a tenth of the nodes kept";
   return {
