@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import type { PromptItem } from "../src/eval/task_eval.ts";
 import { bisect } from "../src/prune/bisect.ts";
-import { RETRY_WARMUP, retryAfterCollapse } from "../src/prune/prune.ts";
+import { RETRY_NOISE, RETRY_WARMUP, retryAfterCollapse } from "../src/prune/prune.ts";
 import { DEFAULT_HP } from "../src/prune/settings.ts";
 import type { Calibration } from "../src/prune/calibrate.ts";
 import type { MaskedScorer } from "../src/prune/masked_scorer.ts";
@@ -113,16 +113,21 @@ Deno.test("bisect: with a margin, the held-out pruning pairs meet the target by 
   }
 });
 
-Deno.test("a collapsed optimisation is retried with the penalty warmed up, then at k_coef / 10", () => {
+Deno.test("a collapsed optimisation is retried with less mask noise, then the penalty warmed up, then at k_coef / 10", () => {
+  const pick = (hp: typeof DEFAULT_HP) => [hp.maskNoise, hp.penaltyWarmup, hp.kCoef];
   const first = retryAfterCollapse(DEFAULT_HP);
-  assert.equal(first.penaltyWarmup, RETRY_WARMUP);
-  assert.equal(first.kCoef, DEFAULT_HP.kCoef);
+  assert.deepEqual(pick(first), [RETRY_NOISE, 0, DEFAULT_HP.kCoef]);
   const second = retryAfterCollapse(first);
-  assert.equal(second.penaltyWarmup, RETRY_WARMUP);
-  assert.equal(second.kCoef, DEFAULT_HP.kCoef / 10);
-  // A run already warmed up as far goes straight to the smaller penalty.
-  assert.equal(
-    retryAfterCollapse({ ...DEFAULT_HP, penaltyWarmup: 0.8 }).kCoef,
-    DEFAULT_HP.kCoef / 10,
+  assert.deepEqual(pick(second), [RETRY_NOISE, RETRY_WARMUP, DEFAULT_HP.kCoef]);
+  const third = retryAfterCollapse(second);
+  assert.deepEqual(pick(third), [RETRY_NOISE, RETRY_WARMUP, DEFAULT_HP.kCoef / 10]);
+  // Settings already past a step skip it: no noise, or a longer warmup.
+  assert.deepEqual(
+    pick(retryAfterCollapse({ ...DEFAULT_HP, maskNoise: 0 })),
+    [0, RETRY_WARMUP, DEFAULT_HP.kCoef],
+  );
+  assert.deepEqual(
+    pick(retryAfterCollapse({ ...DEFAULT_HP, maskNoise: 0.01, penaltyWarmup: 0.8 })),
+    [0.01, 0.8, DEFAULT_HP.kCoef / 10],
   );
 });

@@ -23,7 +23,7 @@ import { type LoadedRun, writeAtomic, writeCircuit, writeSummary } from "../run/
 import { formatDuration, Progress } from "../util/progress.ts";
 import { getTask, type Task, TASKS } from "../../tasks/index.ts";
 import { neuronpediaGraph } from "./neuronpedia.ts";
-import { RETRY_WARMUP } from "./prune.ts";
+import { RETRY_NOISE, RETRY_WARMUP, type RetrySettings } from "./prune.ts";
 import {
   DEFAULT_HP,
   type MaskHyperparams,
@@ -77,7 +77,8 @@ and the losses on held-out pairs: full model, circuit alone (sufficiency), circu
                       logits cooled to this loss (default ${DEFAULT_HP.lossSetPoint}; 0: never)
   --penalty-warmup X  fraction of the steps over which k_coef ramps up from 0 (default
                       ${DEFAULT_HP.penaltyWarmup}: the full penalty from the first step; masks that
-                      collapse are retried with ${RETRY_WARMUP}, then at k_coef / 10)
+                      collapse are retried at mask noise ${RETRY_NOISE}, then with warmup
+                      ${RETRY_WARMUP}, then at k_coef / 10)
   --rerank N          rounds of re-ranking the circuit by attribution inside it and bisecting
                       again, kept while it shrinks (default ${DEFAULT_HP.rerank}; 0: the τ ranking only)
   --prune-pairs N     pruning pairs (default ${PRUNE_DEFAULTS.prunePairs}, PRUNE_SEED)
@@ -426,11 +427,12 @@ export function formatOutcome(o: TaskOutcome, path: string): string {
     lines.push(`  re-ranked inside the circuit: ${o.ks.join(" → ")} nodes (τ ranking first)`);
   }
   for (const x of o.collapses ?? []) {
-    const warm = (w: number) => w > 0 ? `, penalty warmup ${w}` : "";
+    const at = (s: RetrySettings) =>
+      `k_coef ${s.kCoef.toPrecision(2)}, mask noise ${s.maskNoise}` +
+      (s.penaltyWarmup > 0 ? `, penalty warmup ${s.penaltyWarmup}` : "");
     lines.push(
-      `  masks collapsed at k_coef ${x.kCoef.toPrecision(2)}${warm(x.penaltyWarmup)} (task loss ` +
-        `${x.taskLoss.toFixed(3)} with ${x.on} nodes on): retried at k_coef ` +
-        `${x.retry.kCoef.toPrecision(2)}${warm(x.retry.penaltyWarmup)}`,
+      `  masks collapsed at ${at(x)} (task loss ${x.taskLoss.toFixed(3)} with ${x.on} nodes on): ` +
+        `retried at ${at(x.retry)}`,
     );
   }
   if (o.trials) {

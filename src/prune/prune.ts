@@ -65,15 +65,17 @@ export interface CircuitResult extends CircuitMeasures {
   /** The logit scale the masks' task loss was taken at (1: the model's own logits). */
   logitScale: number;
   /**
-   * Optimisations whose masks lost the task (see collapseLoss): their k_coef and penalty warmup,
-   * the task loss and nodes on at the end, and what they were retried with (retryAfterCollapse).
+   * Optimisations whose masks lost the task (see collapseLoss): their k_coef, penalty warmup and
+   * mask noise, the task loss and nodes on at the end, and what they were retried with
+   * (retryAfterCollapse).
    */
   collapses: {
     kCoef: number;
     penaltyWarmup: number;
+    maskNoise: number;
     taskLoss: number;
     on: number;
-    retry: { kCoef: number; penaltyWarmup: number };
+    retry: RetrySettings;
   }[];
   /** k on the τ ranking, then after each re-ranking round that shrank it. */
   ks: number[];
@@ -88,19 +90,30 @@ export interface CircuitResult extends CircuitMeasures {
 export function collapseLoss(target: number): number {
   return Math.max(0.5, 2 * target);
 }
-const MAX_RETRIES = 2;
-
-/** The penalty warmup a collapsed optimisation is retried with first (a fraction of the steps). */
-export const RETRY_WARMUP = 0.5;
+const MAX_RETRIES = 3;
 
 /**
- * What a collapsed optimisation is retried with: the penalty ramped in from 0 over the first half
- * of the steps, so the task's nodes rise before it bites; if that collapses too, k_coef / 10.
+ * The mask noise a collapsed optimisation is retried with first: at 0.1 a sixth of the nodes are
+ * off on the first step and a task the model is very sure of starts at chance; at 0.03 almost none
+ * are (docs/prune.md, "The mask noise at the start").
+ */
+export const RETRY_NOISE = 0.03;
+
+/** The penalty warmup a collapsed optimisation is retried with next (a fraction of the steps). */
+export const RETRY_WARMUP = 0.5;
+
+/** The settings a collapse changes (what a retry is recorded with). */
+export type RetrySettings = Pick<MaskHyperparams, "kCoef" | "penaltyWarmup" | "maskNoise">;
+
+/**
+ * What a collapsed optimisation is retried with, one change at a time: less mask noise (the
+ * masks start with the task); then the penalty ramped in from 0 over the first half of the steps,
+ * so the task's nodes rise before it bites; then k_coef / 10.
  */
 export function retryAfterCollapse(hp: MaskHyperparams): MaskHyperparams {
-  return hp.penaltyWarmup < RETRY_WARMUP
-    ? { ...hp, penaltyWarmup: RETRY_WARMUP }
-    : { ...hp, kCoef: hp.kCoef / 10 };
+  if (hp.maskNoise > RETRY_NOISE) return { ...hp, maskNoise: RETRY_NOISE };
+  if (hp.penaltyWarmup < RETRY_WARMUP) return { ...hp, penaltyWarmup: RETRY_WARMUP };
+  return { ...hp, kCoef: hp.kCoef / 10 };
 }
 
 /** Runs the whole search and measurement (see the file comment). */
@@ -123,7 +136,7 @@ export function findCircuit(
     // Adam moves every τ by about lr per step whatever the gradient's size: the penalty can switch
     // the whole task off before its loss pushes back (the masks "collapse"; the bisection then
     // has to take back thousands of nodes in an order that is noise). Such a run is retried with
-    // the penalty warmed up, then ten times smaller, at most MAX_RETRIES times.
+    // less mask noise, then the penalty warmed up, then ten times smaller (retryAfterCollapse).
     for (;;) {
       const phase = collapses.length ? `optimise (retry ${collapses.length})` : "optimise";
       opt = trainMasks(ms, train, { ...st, hp }, progress, phase);
@@ -132,9 +145,10 @@ export function findCircuit(
       collapses.push({
         kCoef: hp.kCoef,
         penaltyWarmup: hp.penaltyWarmup,
+        maskNoise: hp.maskNoise,
         taskLoss: opt.taskLoss,
         on: opt.on,
-        retry: { kCoef: next.kCoef, penaltyWarmup: next.penaltyWarmup },
+        retry: { kCoef: next.kCoef, penaltyWarmup: next.penaltyWarmup, maskNoise: next.maskNoise },
       });
       hp = next;
     }
