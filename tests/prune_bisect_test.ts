@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import type { PromptItem } from "../src/eval/task_eval.ts";
 import { bisect } from "../src/prune/bisect.ts";
 import { RETRY_NOISE, RETRY_WARMUP, retryAfterCollapse } from "../src/prune/prune.ts";
+import { bestScore } from "../src/prune/search.ts";
 import { DEFAULT_HP } from "../src/prune/settings.ts";
 import type { Calibration } from "../src/prune/calibrate.ts";
 import type { MaskedScorer } from "../src/prune/masked_scorer.ts";
@@ -130,4 +131,13 @@ Deno.test("a collapsed optimisation is retried with less mask noise, then the pe
     pick(retryAfterCollapse({ ...DEFAULT_HP, maskNoise: 0.01, penaltyWarmup: 0.8 })),
     [0.01, 0.8, DEFAULT_HP.kCoef / 10],
   );
+});
+
+Deno.test("restarts and trials keep the fewest edges, then the fewest nodes, then the earliest", () => {
+  const miss = [Infinity, Infinity] as const;
+  assert.equal(bestScore([[5, 3], [4, 9], [4, 2], miss]), 2);
+  assert.equal(bestScore([[4, 2], [4, 2], [6, 1]]), 0);
+  assert.equal(bestScore([miss, [9, 9]]), 1);
+  assert.equal(bestScore([miss, miss]), -1);
+  assert.equal(bestScore([[0, 1]]), 0);
 });

@@ -211,10 +211,12 @@ Deno.test("prune: bad input is one line, exit code 2, nothing written", async ()
   await rejects(["--model", dir], /give --task NAME or --all/);
   await rejects(["--model", dir, "--task", TASK, "--all"], /not both/);
   for (const t of ["0", "-1", "1.5", "abc", ""]) {
-    await rejects(
-      ["--model", dir, "--task", TASK, `--trials=${t}`],
-      /--trials must be an integer ≥ 1/,
-    );
+    for (const flag of ["trials", "restarts"]) {
+      await rejects(
+        ["--model", dir, "--task", TASK, `--${flag}=${t}`],
+        new RegExp(`--${flag} must be an integer ≥ 1`),
+      );
+    }
   }
   await rejects(
     ["--model", dir, "--task", TASK, "--method", "magic"],
@@ -367,6 +369,61 @@ Deno.test("pruning tasks one after another: each as if alone, the arena back whe
     assert.match(got[0], /"circuit"/);
     assert.match(got[1], /"circuit"/);
     assert.match(got[2], /"status":"not solved by the model"/);
+  } finally {
+    r.model.be.close();
+  }
+});
+
+Deno.test("--restarts: the seed whose circuit has the fewest edges, its file what that seed gives alone", async () => {
+  const dir = await run1();
+  const { pruneTask } = await import("../src/prune/task_prune.ts");
+  const { DEFAULT_HP, PRUNE_DEFAULTS } = await import("../src/prune/settings.ts");
+  const settings = {
+    ...PRUNE_DEFAULTS,
+    target: Number(TARGET),
+    method: "learned" as const,
+    ablation: "zero" as const,
+    freezeNorm: false,
+    seed: 1,
+    hp: { ...DEFAULT_HP, steps: 4, batchPairs: 4 },
+    randomDraws: 2,
+    deltaPairs: 2,
+    bisectPairs: 4,
+    maskPairs: 4,
+  };
+  const opts = { settings, prunePairs: 8, evalPairs: 8, trials: 1 };
+  // The file less what a restart adds (its time and the count of seeds).
+  const strip = (c: unknown) =>
+    JSON.stringify(
+      c,
+      (k, x) => (k === "time_s" || k === "timing" ? 0 : k === "restarts" ? undefined : x),
+    );
+  const r = await loadRun(dir, { threads: 1 });
+  try {
+    const task = getTask(TASK);
+    const alone = [1, 2, 3].map((seed) =>
+      pruneTask(r, task, null, { ...opts, settings: { ...settings, seed } })
+    );
+    const best = await pruneTask(r, task, null, { ...opts, restarts: 3 });
+    assert.ok(best.status === "pruned" && alone.every((a) => a.status === "pruned"));
+    if (best.status !== "pruned") return;
+    const size = (o: (typeof alone)[number]) =>
+      "circuit" in o ? [o.circuit.edges.length, o.circuit.nodes.length] : [Infinity, Infinity];
+    const sizes = alone.map(size);
+    assert.deepEqual(best.restarts, {
+      seeds: [1, 2, 3],
+      edges: sizes.map((s) => s[0]),
+      nodes: sizes.map((s) => s[1]),
+      kept: best.circuit.seed,
+    });
+    const won = sizes.findIndex((s) =>
+      sizes.every((o) => s[0] < o[0] || (s[0] === o[0] && s[1] <= o[1]))
+    );
+    assert.equal(best.circuit.seed, 1 + won);
+    assert.equal(best.circuit.hyperparameters.restarts, 3);
+    const a = alone[won];
+    assert.ok("circuit" in a);
+    assert.equal(strip(best.circuit), strip(a.circuit));
   } finally {
     r.model.be.close();
   }

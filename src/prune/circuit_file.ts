@@ -23,6 +23,8 @@ export function circuitJson(
     meansTokens: number;
     means: Float32Array | null;
     timeS: number;
+    /** Seeds searched from (`--restarts`): recorded when more than one. */
+    restarts?: number;
   },
 ): Circuit {
   const ref = (i: number) => nodeAt(r.model.d, r.model.nodes, i);
@@ -48,6 +50,7 @@ export function circuitJson(
         mask_pairs: Math.min(trainPairs(st), opts.prunePairs),
         check_pairs: Math.max(0, opts.prunePairs - trainPairs(st)),
         check_margin: st.checkMargin,
+        ...((opts.restarts ?? 1) > 1 ? { restarts: opts.restarts! } : {}),
       },
     },
     pairs: {

@@ -60,6 +60,9 @@ and the losses on held-out pairs: full model, circuit alone (sufficiency), circu
   --ablation A        mean (pretraining means, default) | zero
   --freeze-norm       every RMSNorm keeps the unpruned model's scale, per token
   --trials N          hyperparameter search: N seeded random trials, best kept (default 1)
+  --restarts N        search from N seeds (--seed, --seed + 1, …) and keep the circuit with the
+                      fewest edges that meets the target on the pruning pairs; its file records
+                      its seed (default 1; N times the search's time)
   --format F          json (default) | neuronpedia (also writes <task>.neuronpedia.json)
   --seed N            mask init, batch order, random baselines (default 0)
   --steps N           mask optimisation steps (default ${DEFAULT_HP.steps})
@@ -113,6 +116,7 @@ export interface PruneRequest {
   settings: PruneSettings;
   format: "json" | "neuronpedia";
   trials: number;
+  restarts: number;
   prunePairs: number;
   evalPairs: number;
   meansTokens: number;
@@ -143,6 +147,7 @@ export function parsePruneFlags(argv: string[]): PruneRequest | null {
     ablation: s,
     "freeze-norm": { type: "boolean" },
     trials: s,
+    restarts: s,
     format: s,
     seed: s,
     steps: s,
@@ -240,6 +245,7 @@ export function parsePruneFlags(argv: string[]): PruneRequest | null {
     );
   }
   const trials = posInt("trials", v.trials, 1);
+  const restarts = posInt("restarts", v.restarts, 1);
   const prunePairs = intFlag(
     "prune-pairs",
     v["prune-pairs"],
@@ -261,6 +267,7 @@ export function parsePruneFlags(argv: string[]): PruneRequest | null {
     settings,
     format,
     trials,
+    restarts,
     prunePairs,
     evalPairs,
     meansTokens,
@@ -271,7 +278,8 @@ export function parsePruneFlags(argv: string[]): PruneRequest | null {
 }
 
 async function prune(req: PruneRequest): Promise<number> {
-  const { settings, trials, prunePairs, evalPairs, meansTokens, tasks, format, outDir } = req;
+  const { settings, trials, restarts, prunePairs, evalPairs, meansTokens, tasks, format, outDir } =
+    req;
   const ablation = settings.ablation;
   const t0 = performance.now();
   const r = await openModelFlag("prune", req.model, {
@@ -310,6 +318,7 @@ async function prune(req: PruneRequest): Promise<number> {
         evalPairs,
         meansTokens,
         trials,
+        restarts,
         progress: (phase, done, total, fields) => {
           if (total <= 0) return;
           let bar = bars.get(phase);
@@ -347,15 +356,16 @@ async function prune(req: PruneRequest): Promise<number> {
 }
 
 function phaseUnit(phase: string): string {
-  return phase.startsWith("optimise")
+  const is = (name: string) => phase === name || phase.startsWith(`${name} `);
+  return is("optimise")
     ? "step"
-    : phase === "trials"
-    ? "trial"
-    : phase === "random"
+    : is("candidates")
+    ? "search"
+    : is("random")
     ? "draw"
-    : phase === "deltas"
+    : is("deltas")
     ? "node"
-    : phase === "rerank"
+    : is("rerank")
     ? "round"
     : "batch";
 }
@@ -433,6 +443,17 @@ export function formatOutcome(o: TaskOutcome, path: string): string {
     lines.push(
       `  masks collapsed at ${at(x)} (task loss ${x.taskLoss.toFixed(3)} with ${x.on} nodes on): ` +
         `retried at ${at(x.retry)}`,
+    );
+  }
+  if (o.restarts) {
+    const x = o.restarts;
+    const each = x.seeds.map((seed, i) =>
+      Number.isFinite(x.edges[i])
+        ? `seed ${seed} ${x.nodes[i]} / ${x.edges[i]}`
+        : `seed ${seed} target not reached`
+    );
+    lines.push(
+      `  restarts (nodes / edges): ${each.join(", ")}; kept seed ${x.kept}`,
     );
   }
   if (o.trials) {

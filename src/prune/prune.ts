@@ -116,13 +116,28 @@ export function retryAfterCollapse(hp: MaskHyperparams): MaskHyperparams {
   return { ...hp, kCoef: hp.kCoef / 10 };
 }
 
-/** Runs the whole search and measurement (see the file comment). */
-export function findCircuit(
+/**
+ * What the search (steps 1 and 2) found, before anything is measured on held-out pairs: the
+ * ranking kept and the bisection on it.
+ */
+export interface Found {
+  ranking: number[];
+  bisection: ReturnType<typeof bisect>;
+  ks: number[];
+  /** The mask optimisation (or attribution) that made the first ranking. */
+  opt: Ranking;
+  hp: MaskHyperparams;
+  collapses: CircuitResult["collapses"];
+  timing: Record<string, number>;
+}
+
+/** Steps 1 and 2: rank the nodes and discretise, re-ranking while that shrinks k. */
+export function searchCircuit(
   ms: MaskedScorer,
   data: PruneData,
   st: PruneSettings,
   progress?: OnProgress,
-): CircuitResult {
+): Found {
   const { timing, lap } = lapTimer();
   let hp = st.hp;
   const collapses: CircuitResult["collapses"] = [];
@@ -177,7 +192,21 @@ export function findCircuit(
     ks.push(b.k);
   }
   lap("rerank");
-  const { k, reached, curve, bisectLosses, checkLosses } = b;
+  return { ranking, bisection: b, ks, opt, hp, collapses, timing };
+}
+
+/** Step 3: measure what the search found, and fill its curve (findCircuit). */
+export function measureFound(
+  ms: MaskedScorer,
+  data: PruneData,
+  st: PruneSettings,
+  found: Found,
+  progress?: OnProgress,
+): CircuitResult {
+  const { timing, lap } = lapTimer();
+  const { ranking, bisection, opt } = found;
+  const { bisect: bisectItems } = poolRoles(data.pool, st);
+  const { k, reached, curve, bisectLosses, checkLosses } = bisection;
   const kept = ranking.slice(0, k).sort((a, b) => a - b);
   const calibration = curve.get(k)!.c;
   // Each delta pass differs from the circuit's in one node: resume at that node's layer. The
@@ -212,10 +241,20 @@ export function findCircuit(
     ...m,
     trainLoss: opt.loss,
     trainOn: opt.on,
-    hp,
+    hp: found.hp,
     logitScale: opt.logitScale,
-    collapses,
-    ks,
-    timing,
+    collapses: found.collapses,
+    ks: found.ks,
+    timing: { ...found.timing, ...timing },
   };
+}
+
+/** Runs the whole search and measurement (see the file comment). */
+export function findCircuit(
+  ms: MaskedScorer,
+  data: PruneData,
+  st: PruneSettings,
+  progress?: OnProgress,
+): CircuitResult {
+  return measureFound(ms, data, st, searchCircuit(ms, data, st, progress), progress);
 }

@@ -1,14 +1,18 @@
 /**
- * A seeded hyperparameter search for the mask optimiser (`prune --trials N`). The paper tunes
- * eight settings per model and task with 256 CARBS runs; this is plain random search around the
- * defaults: trial 0 is the given settings, trials 1..N−1 draw each setting log-uniformly in a
- * range around it. The circuit with the fewest edges that meets the target on the pruning pairs
- * wins (fewer nodes breaks ties); evaluation pairs are never looked at.
+ * Several searches for one task, the smallest circuit kept: a seeded hyperparameter search for
+ * the mask optimiser (`prune --trials N`) and restarts from other seeds (`prune --restarts N`).
+ * The paper tunes eight settings per model and task with 256 CARBS runs; `--trials` is plain
+ * random search around the defaults: trial 0 is the given settings, trials 1..N−1 draw each
+ * setting log-uniformly in a range around it. `--restarts` repeats each trial's search from seeds
+ * seed, seed + 1, …: a circuit's size varies from draw to draw by more than most settings move it
+ * (docs/prune.md). Every candidate is searched (ranked and discretised) and the circuit with the
+ * fewest edges that meets the target on the pruning pairs wins (fewer nodes break ties, then the
+ * earlier candidate); only the winner is measured, and evaluation pairs are never looked at before.
  */
 import type { Model } from "../model/model.ts";
 import { Rng } from "../util/rng.ts";
 import { circuitEdges } from "./edges.ts";
-import { findCircuit, type PruneData } from "./prune.ts";
+import { type Found, type PruneData, searchCircuit } from "./prune.ts";
 import type { MaskedScorer } from "./masked_scorer.ts";
 import type { MaskHyperparams, OnProgress, PruneSettings } from "./settings.ts";
 
@@ -43,43 +47,97 @@ export function sampleHyperparams(base: MaskHyperparams, rng: Rng): MaskHyperpar
   return hp;
 }
 
-export interface SearchResult {
-  best: MaskHyperparams;
-  bestEdges: number;
-  bestNodes: number;
-  defaultEdges: number;
-  defaultNodes: number;
+/** The hyperparameters of trials 0..trials−1 (trial 0: the given ones). */
+export function trialHyperparams(st: PruneSettings, trials: number): MaskHyperparams[] {
+  const rng = new Rng(st.seed).fork(0x53524348);
+  return Array.from({ length: trials }, (_, t) => t === 0 ? st.hp : sampleHyperparams(st.hp, rng));
 }
 
-export function searchHyperparams(
+/** A candidate's score: edges, then nodes (a candidate that misses the target never wins). */
+export function foundScore(model: Model, f: Found): [number, number] {
+  if (!f.bisection.reached) return [Infinity, Infinity];
+  const kept = f.ranking.slice(0, f.bisection.k);
+  return [circuitEdges(model, kept).length, kept.length];
+}
+
+/**
+ * The index of the winning score: fewest edges, then fewest nodes, then the earliest; −1 when
+ * every candidate missed the target.
+ */
+export function bestScore(scores: readonly (readonly [number, number])[]): number {
+  let best = -1;
+  scores.forEach(([edges, nodes], i) => {
+    if (!Number.isFinite(edges)) return;
+    const b = scores[best];
+    if (best < 0 || edges < b[0] || (edges === b[0] && nodes < b[1])) best = i;
+  });
+  return best;
+}
+
+export interface Candidate {
+  /** Trial (hyperparameters) and restart (seed offset) of this candidate. */
+  trial: number;
+  restart: number;
+  st: PruneSettings;
+  edges: number;
+  nodes: number;
+}
+
+export interface SearchResult {
+  candidates: Candidate[];
+  /** Index of the winner in candidates. */
+  best: number;
+  found: Found;
+  /** Every candidate's search time per phase, summed. */
+  timing: Record<string, number>;
+}
+
+/**
+ * Searches every trial × restart (trial-major) and keeps the winner's search (see the file
+ * comment). With one candidate this is searchCircuit with its phase names.
+ */
+export function searchCandidates(
   model: Model,
   ms: MaskedScorer,
   data: PruneData,
   st: PruneSettings,
   trials: number,
+  restarts: number,
   progress?: OnProgress,
 ): SearchResult {
-  const rng = new Rng(st.seed).fork(0x53524348);
-  let best = st.hp, bestScore = [Infinity, Infinity];
-  let defaults = [Infinity, Infinity];
+  const hps = trialHyperparams(st, trials);
+  const candidates: Candidate[] = [];
+  const timing: Record<string, number> = {};
+  // The first candidate's search stands when every one misses the target.
+  let best = 0, bestFound: Found | null = null;
+  const label = (t: number, r: number) =>
+    [trials > 1 ? `trial ${t + 1}/${trials}` : "", restarts > 1 ? `seed ${st.seed + r}` : ""]
+      .filter((x) => x).join(", ");
   for (let t = 0; t < trials; t++) {
-    const hp = t === 0 ? st.hp : sampleHyperparams(st.hp, rng);
-    const res = findCircuit(ms, data, { ...st, hp, skipBaselines: true });
-    const score = res.reached
-      ? [circuitEdges(model, res.kept).length, res.kept.length]
-      : [Infinity, Infinity];
-    if (t === 0) defaults = score;
-    if (score[0] < bestScore[0] || (score[0] === bestScore[0] && score[1] < bestScore[1])) {
-      best = hp;
-      bestScore = score;
+    for (let r = 0; r < restarts; r++) {
+      const cst = { ...st, hp: hps[t], seed: st.seed + r };
+      const tag = label(t, r);
+      const found = searchCircuit(
+        ms,
+        data,
+        cst,
+        progress && (tag ? (phase, ...a) => progress(`${phase} (${tag})`, ...a) : progress),
+      );
+      for (const [k, v] of Object.entries(found.timing)) timing[k] = (timing[k] ?? 0) + v;
+      const [edges, nodes] = foundScore(model, found);
+      candidates.push({ trial: t, restart: r, st: cst, edges, nodes });
+      const won = bestScore(candidates.map((c) => [c.edges, c.nodes]));
+      if (bestFound === null || won === candidates.length - 1) {
+        best = Math.max(0, won);
+        bestFound = found;
+      }
+      if (candidates.length > 1) {
+        progress?.("candidates", candidates.length, trials * restarts, {
+          edges: String(edges),
+          best: String(candidates[best].edges),
+        });
+      }
     }
-    progress?.("trials", t + 1, trials, { edges: String(score[0]), best: String(bestScore[0]) });
   }
-  return {
-    best,
-    bestEdges: bestScore[0],
-    bestNodes: bestScore[1],
-    defaultEdges: defaults[0],
-    defaultNodes: defaults[1],
-  };
+  return { candidates, best, found: bestFound!, timing };
 }

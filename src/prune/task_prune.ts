@@ -10,10 +10,10 @@ import type { OpenRun } from "../run/open.ts";
 import type { Task } from "../../tasks/index.ts";
 import { circuitJson } from "./circuit_file.ts";
 import { MEANS_TOKENS } from "./means.ts";
-import { type CircuitResult, findCircuit } from "./prune.ts";
+import { type CircuitResult, measureFound } from "./prune.ts";
 import type { MaskHyperparams, OnProgress, PruneSettings } from "./settings.ts";
 import { MaskedScorer } from "./masked_scorer.ts";
-import { searchHyperparams } from "./search.ts";
+import { searchCandidates } from "./search.ts";
 import { makeScorer, taskData } from "./task_data.ts";
 
 export interface TaskPruneOptions {
@@ -23,6 +23,8 @@ export interface TaskPruneOptions {
   meansTokens?: number;
   /** Hyperparameter search trials (1 = the given settings only). */
   trials: number;
+  /** Searches from seeds seed, seed + 1, … per trial (1 = the given seed only). */
+  restarts?: number;
   progress?: OnProgress;
 }
 
@@ -33,6 +35,8 @@ export type TaskOutcome =
     status: "pruned" | "target not reached";
     circuit: Circuit;
     trials?: TrialReport;
+    /** Every seed's circuit, when there were restarts (of the winning trial's settings). */
+    restarts?: RestartReport;
     collapses?: Collapse[];
     /** k on the τ ranking, then after each re-ranking round that shrank it. */
     ks?: number[];
@@ -42,6 +46,15 @@ export type TaskOutcome =
 
 /** An optimisation whose masks lost the task, retried with a smaller k_coef (prune.ts). */
 export type Collapse = CircuitResult["collapses"][number];
+
+export interface RestartReport {
+  seeds: number[];
+  /** Edges and nodes of each seed's circuit (Infinity: it missed the target). */
+  edges: number[];
+  nodes: number[];
+  /** The seed whose circuit was kept (the circuit file's seed). */
+  kept: number;
+}
 
 export interface TrialReport {
   /** Edges (and nodes) of the default settings' circuit and of the best trial's. */
@@ -98,33 +111,48 @@ function pruneTaskIn(
   if (!(full < st.target) || !(full < CHANCE_LOSS)) {
     return { task: task.name, status: "not solved by the model", fullLoss: full };
   }
-  let settings = st;
+  const nTrials = opts.trials, nRestarts = opts.restarts ?? 1;
+  const search = searchCandidates(r.model, ms, data, st, nTrials, nRestarts, opts.progress);
+  const win = search.candidates[search.best];
+  const settings = win.st;
   let trials: TrialReport | undefined;
-  if (opts.trials > 1) {
-    const s = searchHyperparams(r.model, ms, data, st, opts.trials, opts.progress);
-    settings = { ...st, hp: s.best };
+  if (nTrials > 1) {
+    const first = search.candidates[0];
     trials = {
-      defaultEdges: s.defaultEdges,
-      defaultNodes: s.defaultNodes,
-      bestEdges: s.bestEdges,
-      bestNodes: s.bestNodes,
-      trials: opts.trials,
-      best: s.best,
+      defaultEdges: first.edges,
+      defaultNodes: first.nodes,
+      bestEdges: win.edges,
+      bestNodes: win.nodes,
+      trials: nTrials,
+      best: settings.hp,
     };
   }
-  const res = findCircuit(ms, data, settings, opts.progress);
+  let restarts: RestartReport | undefined;
+  if (nRestarts > 1) {
+    const same = search.candidates.filter((c) => c.trial === win.trial);
+    restarts = {
+      seeds: same.map((c) => c.st.seed),
+      edges: same.map((c) => c.edges),
+      nodes: same.map((c) => c.nodes),
+      kept: settings.seed,
+    };
+  }
+  const res = measureFound(ms, data, settings, search.found, opts.progress);
+  res.timing = { ...res.timing, ...search.timing };
   const circuit = circuitJson(r, data, res, { ...settings, hp: res.hp }, {
     prunePairs: opts.prunePairs,
     evalPairs: opts.evalPairs,
     meansTokens: opts.meansTokens ?? MEANS_TOKENS,
     means: st.ablation === "mean" ? means : null,
     timeS: (performance.now() - t0) / 1000,
+    restarts: nRestarts,
   });
   return {
     task: task.name,
     status: res.reached ? "pruned" : "target not reached",
     circuit,
     trials,
+    restarts,
     collapses: res.collapses,
     ks: res.ks,
   };
