@@ -16,6 +16,7 @@ import { evalTask, PairScorer } from "../src/eval/task_eval.ts";
 import { getTask } from "../tasks/index.ts";
 import { type RunConfig } from "../src/run/config.ts";
 import { PRESETS } from "../src/train/presets.ts";
+import { DEFAULT_HP, PRUNE_DEFAULTS } from "../src/prune/settings.ts";
 
 const RC: RunConfig = {
   model: { ...PRESETS.tiny.model, nLayer: 1, baseDModel: 32, baseDMlp: 64, nCtx: 128 },
@@ -320,10 +321,8 @@ Deno.test("prune: a target the model misses, below chance: the targets that woul
   );
 });
 
-Deno.test("pruning tasks one after another: each as if alone, the arena back where it was", async () => {
-  const dir = await run1();
-  const { pruneTask } = await import("../src/prune/task_prune.ts");
-  const { DEFAULT_HP, PRUNE_DEFAULTS } = await import("../src/prune/settings.ts");
+/** pruneTask's options for the tiny run: every phase runs, in seconds (as QUICK). */
+function quickTaskOptions() {
   const settings = {
     ...PRUNE_DEFAULTS,
     target: Number(TARGET),
@@ -337,7 +336,13 @@ Deno.test("pruning tasks one after another: each as if alone, the arena back whe
     bisectPairs: 4,
     maskPairs: 4,
   };
-  const opts = { settings, prunePairs: 8, evalPairs: 8, trials: 1 };
+  return { settings, opts: { settings, prunePairs: 8, evalPairs: 8, trials: 1 } };
+}
+
+Deno.test("pruning tasks one after another: each as if alone, the arena back where it was", async () => {
+  const dir = await run1();
+  const { pruneTask } = await import("../src/prune/task_prune.ts");
+  const { settings, opts } = quickTaskOptions();
   const strip = (o: unknown) =>
     JSON.stringify(o, (k, x) => (k === "time_s" || k === "timing" ? 0 : x));
   const prune1 = (r: Awaited<ReturnType<typeof loadRun>>, name: string, seed: number) =>
@@ -377,21 +382,7 @@ Deno.test("pruning tasks one after another: each as if alone, the arena back whe
 Deno.test("--restarts: the seed whose circuit has the fewest edges, its file what that seed gives alone", async () => {
   const dir = await run1();
   const { pruneTask } = await import("../src/prune/task_prune.ts");
-  const { DEFAULT_HP, PRUNE_DEFAULTS } = await import("../src/prune/settings.ts");
-  const settings = {
-    ...PRUNE_DEFAULTS,
-    target: Number(TARGET),
-    method: "learned" as const,
-    ablation: "zero" as const,
-    freezeNorm: false,
-    seed: 1,
-    hp: { ...DEFAULT_HP, steps: 4, batchPairs: 4 },
-    randomDraws: 2,
-    deltaPairs: 2,
-    bisectPairs: 4,
-    maskPairs: 4,
-  };
-  const opts = { settings, prunePairs: 8, evalPairs: 8, trials: 1 };
+  const { settings, opts } = quickTaskOptions();
   // The file less what a restart adds (its time and the count of seeds).
   const strip = (c: unknown) =>
     JSON.stringify(
