@@ -78,10 +78,9 @@ and the losses on held-out pairs: full model, circuit alone (sufficiency), circu
                       (default ${DEFAULT_HP.maskNoise}; 0: none)
   --loss-set-point X  a full model surer than this on the pruning pairs trains the masks on its
                       logits cooled to this loss (default ${DEFAULT_HP.lossSetPoint}; 0: never)
-  --penalty-warmup X  fraction of the steps over which k_coef ramps up from 0 (default
-                      ${DEFAULT_HP.penaltyWarmup}: the full penalty from the first step; masks that
-                      collapse are retried at mask noise ${RETRY_NOISE}, then with warmup
-                      ${RETRY_WARMUP}, then at k_coef / 10)
+  --penalty-warmup X  fraction of the steps over which k_coef ramps up from 0 (default ${DEFAULT_HP.penaltyWarmup}: the
+                      full penalty from the first step; masks that collapse are retried at mask
+                      noise ${RETRY_NOISE}, then with warmup ${RETRY_WARMUP}, then at k_coef / 10)
   --rerank N          rounds of re-ranking the circuit by attribution inside it and bisecting
                       again, kept while it shrinks (default ${DEFAULT_HP.rerank}; 0: the τ ranking only)
   --prune-pairs N     pruning pairs (default ${PRUNE_DEFAULTS.prunePairs}, PRUNE_SEED)
