@@ -224,6 +224,10 @@ Deno.test("prune: bad input is one line, exit code 2, nothing written", async ()
     /--method must be learned or attribution/,
   );
   await rejects(
+    ["--model", dir, "--task", TASK, "--method", "attribution", "--restarts", "2"],
+    /the attribution ranking does not depend on the seed: use it with --method learned$/,
+  );
+  await rejects(
     ["--model", dir, "--task", TASK, "--ablation", "half"],
     /--ablation must be mean or zero/,
   );

@@ -245,6 +245,12 @@ export function parsePruneFlags(argv: string[]): PruneRequest | null {
   }
   const trials = posInt("trials", v.trials, 1);
   const restarts = posInt("restarts", v.restarts, 1);
+  if (restarts > 1 && method !== "learned") {
+    throw new UserError(
+      `prune: --restarts searches again from other seeds, and the ${method} ranking does not ` +
+        "depend on the seed: use it with --method learned",
+    );
+  }
   const prunePairs = intFlag(
     "prune-pairs",
     v["prune-pairs"],
