@@ -48,8 +48,8 @@ import { LOCATIONS } from "../model/nodes.ts";
 const USAGE = `usage: deno task prune --model DIR (--task NAME | --all) [options]
 
 Finds the smallest set of nodes that keeps a task's loss at or under the target with every other
-node ablated (docs/method.md §4), writes DIR/circuits/<task>.json and prints nodes per location, edges,
-and the losses on held-out pairs: full model, circuit alone (sufficiency), circuit ablated
+node ablated (docs/method.md §4), writes DIR/circuits/<task>.json and prints nodes per location,
+edges, and the losses on held-out pairs: full model, circuit alone (sufficiency), circuit ablated
 (necessity), random circuits of the same size.
 
   --model DIR         run folder                                                  required
