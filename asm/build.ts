@@ -11,8 +11,7 @@
  *
  * Usage: deno run -A asm/build.ts [--out DIR] [--force]
  */
-import { parseFlags } from "../src/cli_flags.ts";
-import { UserError } from "../src/errors.ts";
+import { exitOnUserError, parseFlags } from "../src/cli_flags.ts";
 import { sha256Hex } from "../src/util/sha256.ts";
 import { writeAtomic } from "../src/util/write_atomic.ts";
 import { gemmMicroKernels, GENERATED_GEMM_PATH } from "./gen_gemm.ts";
@@ -198,8 +197,6 @@ if (import.meta.main) {
       );
     }
   } catch (e) {
-    if (!(e instanceof UserError)) throw e;
-    console.error(`thinwire: ${e.message}`);
-    Deno.exit(e.exitCode);
+    exitOnUserError(e);
   }
 }

@@ -15,7 +15,7 @@
  */
 import { parseArgs } from "node:util";
 import { Backend } from "../src/backend/backend.ts";
-import { UserError } from "../src/errors.ts";
+import { exitOnUserError } from "../src/cli_flags.ts";
 import { loadDefaultTokenizer } from "../src/data/tokenizer.ts";
 import { PairScorer, type PromptItem, taskItems } from "../src/eval/task_eval.ts";
 import { nodeIndex } from "../src/model/nodes.ts";
@@ -154,8 +154,6 @@ if (import.meta.main) {
     await main(Deno.args);
   } catch (e) {
     // A --model or --circuit that is not a run or a circuit of it: one line, as the CLI says it.
-    if (!(e instanceof UserError)) throw e;
-    console.error(`thinwire: ${e.message}`);
-    Deno.exit(e.exitCode);
+    exitOnUserError(e);
   }
 }

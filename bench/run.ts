@@ -3,8 +3,7 @@
  * module exports `main(): Promise<void>` that prints its own table; add one line per module. They
  * are imported after the flags are read, so --help and a bad flag need none of the peers.
  */
-import { commandFlags } from "../src/cli_flags.ts";
-import { UserError } from "../src/errors.ts";
+import { commandFlags, exitOnUserError } from "../src/cli_flags.ts";
 
 const USAGE = `usage: deno task bench [--quick] [--ef E]
 
@@ -20,9 +19,7 @@ try {
   const flags = { quick: { type: "boolean" }, ef: { type: "string" } } as const;
   if (!commandFlags("bench", USAGE, flags, Deno.args)) Deno.exit(0);
 } catch (e) {
-  if (!(e instanceof UserError)) throw e;
-  console.error(`thinwire: ${e.message}`);
-  Deno.exit(e.exitCode);
+  exitOnUserError(e);
 }
 
 // The training bench runs first: run after the gemm bench's peers, it measured half the SIMD

@@ -33,6 +33,16 @@ function joinNegatives(args: readonly string[], options: Options): string[] {
   return out;
 }
 
+/**
+ * For a script's own top level (cli.ts has its own): a UserError becomes its one line on stderr
+ * and its exit code; anything else is a bug and is rethrown with its stack.
+ */
+export function exitOnUserError(e: unknown): never {
+  if (!(e instanceof UserError)) throw e;
+  console.error(`thinwire: ${e.message}`);
+  Deno.exit(e.exitCode);
+}
+
 /** parseArgs(config); a bad flag is a UserError naming the command and the flag. */
 export function parseFlags<T extends ParseArgsConfig>(
   command: string,
