@@ -75,9 +75,8 @@ export function bestScore(scores: readonly (readonly [number, number])[]): numbe
 }
 
 export interface Candidate {
-  /** Trial (hyperparameters) and restart (seed offset) of this candidate. */
+  /** The trial (hyperparameters) of this candidate; its seed is st.seed. */
   trial: number;
-  restart: number;
   st: PruneSettings;
   edges: number;
   nodes: number;
@@ -106,10 +105,10 @@ export function searchCandidates(
   progress?: OnProgress,
 ): SearchResult {
   const hps = trialHyperparams(st, trials);
-  const candidates: Candidate[] = [];
+  const candidates: Candidate[] = [], found: Found[] = [];
   const timing: Record<string, number> = {};
   // The first candidate's search stands when every one misses the target.
-  let best = 0, bestFound: Found | null = null;
+  const best = () => Math.max(0, bestScore(candidates.map((c) => [c.edges, c.nodes])));
   const label = (t: number, r: number) =>
     [trials > 1 ? `trial ${t + 1}/${trials}` : "", restarts > 1 ? `seed ${st.seed + r}` : ""]
       .filter((x) => x).join(", ");
@@ -117,27 +116,24 @@ export function searchCandidates(
     for (let r = 0; r < restarts; r++) {
       const cst = { ...st, hp: hps[t], seed: st.seed + r };
       const tag = label(t, r);
-      const found = searchCircuit(
+      const f = searchCircuit(
         ms,
         data,
         cst,
         progress && (tag ? (phase, ...a) => progress(`${phase} (${tag})`, ...a) : progress),
       );
-      for (const [k, v] of Object.entries(found.timing)) timing[k] = (timing[k] ?? 0) + v;
-      const [edges, nodes] = foundScore(model, found);
-      candidates.push({ trial: t, restart: r, st: cst, edges, nodes });
-      const won = bestScore(candidates.map((c) => [c.edges, c.nodes]));
-      if (bestFound === null || won === candidates.length - 1) {
-        best = Math.max(0, won);
-        bestFound = found;
-      }
+      for (const [k, v] of Object.entries(f.timing)) timing[k] = (timing[k] ?? 0) + v;
+      const [edges, nodes] = foundScore(model, f);
+      candidates.push({ trial: t, st: cst, edges, nodes });
+      found.push(f);
       if (candidates.length > 1) {
         progress?.("candidates", candidates.length, trials * restarts, {
           edges: String(edges),
-          best: String(candidates[best].edges),
+          best: String(candidates[best()].edges),
         });
       }
     }
   }
-  return { candidates, best, found: bestFound!, timing };
+  const won = best();
+  return { candidates, best: won, found: found[won], timing };
 }
