@@ -44,7 +44,7 @@ export type TaskOutcome =
   | { task: string; status: "not solved by the model"; fullLoss: number }
   | { task: string; status: "not measurable"; note: string };
 
-/** An optimisation whose masks lost the task, retried with a smaller k_coef (prune.ts). */
+/** An optimisation whose masks lost the task, and what it was retried with (prune.ts retryAfterCollapse). */
 export type Collapse = CircuitResult["collapses"][number];
 
 export interface RestartReport {
