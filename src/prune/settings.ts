@@ -157,7 +157,7 @@ export interface PruneSettings {
   maskPairs: number;
   /** Standard errors by which the rest of the pruning pairs must meet the target (0: just meet it). */
   checkMargin: number;
-  /** Skip the random baseline, the deltas and the curve (tests and benches that need the circuit only). */
+  /** Skip the random baseline, the deltas and the curve (tests and benches: the circuit only). */
   skipBaselines?: boolean;
 }
 

@@ -44,7 +44,7 @@ export type TaskOutcome =
   | { task: string; status: "not solved by the model"; fullLoss: number }
   | { task: string; status: "not measurable"; note: string };
 
-/** An optimisation whose masks lost the task, and what it was retried with (prune.ts retryAfterCollapse). */
+/** An optimisation whose masks lost the task, and what it was retried with (retryAfterCollapse). */
 export type Collapse = CircuitResult["collapses"][number];
 
 export interface RestartReport {
