@@ -6,15 +6,18 @@
  *
  *   deno run -A --config bench/bench.json bench/planted_bench.ts [--threads N] [--shape S]
  *     [--loss L,...] [--k-coef K] [--lr LR] [--steps S] [--noise X] [--set-point X] [--seed N]
- *     [--ef E]
+ *     [--ef E] [--layers L] [--density P]
  *
  * --noise and --set-point are prune's --mask-noise and --loss-set-point; --seed draws other
- * distractor weights; --ef widens the model (d_model 64·E: 1408·E nodes). docs/prune.md, "Planted
- * circuits", has the table that chose the defaults.
+ * distractor weights; --ef widens the model (d_model 64·E: 704·E nodes a layer), --layers adds
+ * layers of distractors after the circuit's two, --density thins the blocks' distractor weights
+ * (4 layers at ef 8 and density 1/64: the `paper` preset's 22,528 nodes and block density).
+ * docs/prune.md, "Planted circuits", has the table that chose the defaults.
  */
 import { parseArgs } from "node:util";
 import { Backend } from "../src/backend/backend.ts";
 import { nodeAt, nodeId } from "../src/model/nodes.ts";
+import { formatBytes } from "../src/model/memory.ts";
 import { circuitEdges } from "../src/prune/edges.ts";
 import { MaskedScorer } from "../src/prune/masked_scorer.ts";
 import { findCircuit } from "../src/prune/prune.ts";
@@ -34,6 +37,8 @@ export async function main(argv: string[] = []): Promise<void> {
       noise: { type: "string" },
       seed: { type: "string" },
       ef: { type: "string" },
+      layers: { type: "string" },
+      density: { type: "string" },
       "set-point": { type: "string" },
     },
     strict: true,
@@ -47,9 +52,16 @@ export async function main(argv: string[] = []): Promise<void> {
   if (values.steps) hp.steps = Number(values.steps);
   if (values.noise) hp.maskNoise = Number(values.noise);
   if (values["set-point"]) hp.lossSetPoint = Number(values["set-point"]);
+  const opts = {
+    ef: Number(values.ef ?? 1),
+    layers: Number(values.layers ?? 2),
+    density: values.density?.includes("/") // "1/64" or 0.015625
+      ? values.density.split("/").map(Number).reduce((a, b) => a / b)
+      : Number(values.density ?? 1),
+  };
   const be = await Backend.create({ threads });
   console.log(
-    `\n## Planted circuits, ${be.threads} thread(s), k_coef ${hp.kCoef}, lr ${hp.lr}, ${hp.steps} steps, mask noise ${hp.maskNoise}, loss set point ${hp.lossSetPoint}\n`,
+    `\n## Planted circuits, ${be.threads} thread(s), k_coef ${hp.kCoef}, lr ${hp.lr}, ${hp.steps} steps, mask noise ${hp.maskNoise}, loss set point ${hp.lossSetPoint}, ${opts.layers} layers, ef ${opts.ef}, distractor density ${opts.density}\n`,
   );
   console.log(
     "| shape | full loss | nodes | planted | exact | kept | edges | cal. bisect / check pairs | cal. eval pairs | collapses | time |",
@@ -60,12 +72,12 @@ export async function main(argv: string[] = []): Promise<void> {
       for (const fullLoss of losses) {
         const mark = be.arena.mark();
         try {
-          const p = plantedModel(
-            be,
-            shape,
-            fullLoss,
-            Number(values.seed ?? 1),
-            Number(values.ef ?? 1),
+          const t00 = performance.now();
+          const p = plantedModel(be, shape, fullLoss, Number(values.seed ?? 1), opts);
+          console.error(
+            `built in ${((performance.now() - t00) / 1000).toFixed(1)} s, arena ${
+              formatBytes(be.arena.used)
+            } in use`,
           );
           const model = p.model;
           const ms = new MaskedScorer(model, p.scorer, p.means, false);

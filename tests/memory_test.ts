@@ -14,7 +14,7 @@ import { type Ablation, activationBytes, Model } from "../src/model/model.ts";
 import { paramFloats, paramLayout } from "../src/model/params.ts";
 import { validationXent } from "../src/train/validation.ts";
 import { StepRunner } from "../src/train/step.ts";
-import { rng, tinyModelConfig } from "./util.ts";
+import { rng, sameBits, tinyModelConfig } from "./util.ts";
 
 Deno.test("memory: activationBytes is what a pass allocates, paramFloats the layout's size", async () => {
   const be = await Backend.create();
@@ -111,6 +111,69 @@ Deno.test("memory: a model opened for inference has no gradients and refuses a w
     model.forward(tokens, targets, 1, T);
     assert.throws(() => model.backward(), /weight gradients of a model opened without them/);
     model.backward({ weightGrads: false });
+  } finally {
+    be.close();
+  }
+});
+
+Deno.test("memory: an opened model's sparse weights keep only their nonzeros, with the same logits", async () => {
+  const be = await Backend.create({ threads: 2 });
+  try {
+    const cfg = tinyModelConfig();
+    const T = 8, tokens = Int32Array.from({ length: T }, (_, i) => 3 + 7 * i);
+    /** A model whose linear weights keep about `keep` of their entries; its refresh's bytes. */
+    const build = (training: boolean, keep: number, m = new Model(be, cfg, { training })) => {
+      if (keep === 1 / 16) m.init(1);
+      const r = rng(7);
+      let nnz = 0;
+      const specs = [
+        ...m.layout.layers.flatMap((p) => [p.cAttnW, p.attnProjW, p.fcW, p.mlpProjW]),
+        m.layout.lmHead,
+      ];
+      for (const s of specs) {
+        const w = m.view(s);
+        for (let i = 0; i < w.length; i++) {
+          if (r() >= keep) w[i] = 0;
+          else if (w[i] === 0) w[i] = 0.01;
+          if (w[i] !== 0) nnz++;
+        }
+      }
+      const before = be.arena.used;
+      m.refresh(true);
+      const bytes = be.arena.used - before;
+      m.forward(tokens, null, 1, T);
+      return { m, nnz, bytes, logits: be.arena.f32(m.acts.logits, cfg.vocabSize * T).slice() };
+    };
+    const train = build(true, 1 / 16), open = build(false, 1 / 16);
+    assert.equal(open.nnz, train.nnz);
+    assert.ok(sameBits(open.logits, train.logits), "the same logits");
+    const entries = paramLayout(cfg).layers.reduce(
+      (a, p) => a + p.cAttnW.size + p.attnProjW.size + p.fcW.size + p.mlpProjW.size,
+      paramLayout(cfg).lmHead.size,
+    );
+    // The compressed forms: 16 bytes per entry when trained, per nonzero when opened (pointers,
+    // per-thread column counts and alignment beside).
+    assert.ok(train.bytes >= 16 * entries, `${train.bytes} bytes for ${entries} entries`);
+    const pointers = [
+      ...paramLayout(cfg).layers.flatMap((p) => [
+        p.cAttnW,
+        p.attnProjW,
+        p.fcW,
+        p.mlpProjW,
+      ]),
+      paramLayout(cfg).lmHead,
+    ].reduce(
+      (a, { shape: [rows, cols] }) => a + 4 * (rows + 1) + 4 * (cols + 1) + 4 * 2 * cols + 6 * 64,
+      0,
+    );
+    assert.ok(
+      open.bytes <= 16 * open.nnz + pointers,
+      `${open.bytes} bytes for ${open.nnz} nonzeros and ${pointers} of pointers`,
+    );
+    // Weights written again with more nonzeros (still sparse) get forms that hold them.
+    const denser = build(false, 1 / 6, open.m), denserTrain = build(true, 1 / 6, train.m);
+    assert.ok(denser.nnz > open.nnz);
+    assert.ok(sameBits(denser.logits, denserTrain.logits), "the same logits after the rewrite");
   } finally {
     be.close();
   }

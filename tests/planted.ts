@@ -19,11 +19,16 @@
  *
  * The readout weight is fitted so the full model's task loss is `fullLoss` (0.05 moderate to 1e-5
  * extremely sure); the planted write's bias is set so X1 and X2 sit on either side of zero.
+ *
+ * `PlantedOptions` widen the model, add layers of distractors after the circuit's two, and thin
+ * the blocks' distractor weights to a density, as in a trained weight-sparse model: 4 layers at
+ * ef 8 have the `paper` preset's 22,528 nodes, at ef 32 an ef-8 model's 90,112.
  */
 import type { Backend } from "../src/backend/backend.ts";
 import { PairScorer, type PromptItem } from "../src/eval/task_eval.ts";
 import type { ModelConfig } from "../src/model/config.ts";
 import { Model } from "../src/model/model.ts";
+import { rowsPerPass } from "../src/model/memory.ts";
 import { nodeIndex, type NodeLocation } from "../src/model/nodes.ts";
 import type { ParamSpec } from "../src/model/params.ts";
 import { nodeMeansOf } from "../src/prune/means.ts";
@@ -79,6 +84,25 @@ export interface Planted {
   items: (pairs: number, seed: number) => PromptItem[];
 }
 
+/** The model's shape and its distractors (see the file comment). */
+export interface PlantedOptions {
+  /** Width factor: d_model 64·ef, 256·ef neurons (default 1). */
+  ef?: number;
+  /** Layers, at least 2 (default 2); the circuit sits in layers 0 and 1, later ones hold only distractors. */
+  layers?: number;
+  /**
+   * The fraction of each block matrix's distractor entries that are nonzero (default 1: dense),
+   * drawn at random with the variance of each output kept (std / √density). Embedding and
+   * unembedding stay dense.
+   */
+  density?: number;
+}
+
+/** Nodes of a planted model: layers × (7·64 + 256)·ef. */
+export function plantedNodes(opts: PlantedOptions = {}): number {
+  return (opts.layers ?? PLANTED_CONFIG.nLayer) * (7 * 64 + 256) * (opts.ef ?? 1);
+}
+
 /** Pairs of prompts: fillers with X1 or X2 (last for `mlp`, anywhere otherwise). */
 function plantedItems(shape: PlantedShape, pairs: number, seed: number): PromptItem[] {
   const rng = new Rng(seed).fork(0x504C4E54);
@@ -103,10 +127,14 @@ export function plantedModel(
   shape: PlantedShape,
   fullLoss: number,
   seed = 1,
-  ef = 1,
+  opts: PlantedOptions = {},
 ): Planted {
-  const cfg = { ...PLANTED_CONFIG, ef };
-  const m = new Model(be, cfg);
+  const density = opts.density ?? 1;
+  const cfg = { ...PLANTED_CONFIG, ef: opts.ef ?? 1, nLayer: opts.layers ?? PLANTED_CONFIG.nLayer };
+  if (!(cfg.nLayer >= 2) || !(density > 0 && density <= 1)) {
+    throw new Error(`a planted model needs ≥ 2 layers and a density in (0, 1]`);
+  }
+  const m = new Model(be, cfg, { training: false });
   const L = m.layout, d = m.d, { C, M, HD } = d;
   for (const s of L.specs) m.view(s).fill(s.init === "ones" ? 1 : 0);
   const rng = new Rng(seed).fork(0x44495354);
@@ -129,11 +157,23 @@ export function plantedModel(
     rowOk: (r: number) => boolean,
     colOk: (c: number) => boolean,
     std: number,
+    p = 1,
   ) => {
     const [rows, cols] = spec.shape;
-    for (let r = 0; r < rows; r++) {
-      if (!rowOk(r)) continue;
-      for (let c = 0; c < cols; c++) if (colOk(c)) set(spec, r, c, std * gauss());
+    if (p === 1) {
+      for (let r = 0; r < rows; r++) {
+        if (!rowOk(r)) continue;
+        for (let c = 0; c < cols; c++) if (colOk(c)) set(spec, r, c, std * gauss());
+      }
+      return;
+    }
+    // Each entry kept with probability p: the gaps between kept entries are geometric.
+    const logq = Math.log1p(-p), s = std / Math.sqrt(p);
+    for (let i = -1;;) {
+      i += 1 + Math.floor(Math.log(1 - rng.float()) / logq);
+      if (i >= rows * cols) break;
+      const r = Math.floor(i / cols), c = i % cols;
+      if (rowOk(r) && colOk(c)) set(spec, r, c, s * gauss());
     }
   };
   const Cd = C - PLANTED_CHANNELS;
@@ -146,15 +186,12 @@ export function plantedModel(
   set(L.wte, X2, MARK, 1);
   for (let t = FILLER0; t < FILLER0 + FILLERS; t++) set(L.wte, t, SIG, gauss());
   L.layers.forEach((p, l) => {
-    dense(p.cAttnW, (r) => distractorQkv(l, r), distractorChannel, 1 / Math.sqrt(Cd));
-    dense(p.attnProjW, distractorChannel, (j) => distractorQkv(l, 2 * HD + j), 0.5 / Math.sqrt(HD));
-    dense(p.fcW, (n) => !plantedNeuron(l) || n !== NEURON, distractorChannel, 1 / Math.sqrt(Cd));
-    dense(
-      p.mlpProjW,
-      distractorChannel,
-      (n) => !plantedNeuron(l) || n !== NEURON,
-      0.5 / Math.sqrt(M),
-    );
+    const qkvOk = (r: number) => distractorQkv(l, r),
+      neuronOk = (n: number) => !plantedNeuron(l) || n !== NEURON;
+    dense(p.cAttnW, qkvOk, distractorChannel, 1 / Math.sqrt(Cd), density);
+    dense(p.attnProjW, distractorChannel, (j) => qkvOk(2 * HD + j), 0.5 / Math.sqrt(HD), density);
+    dense(p.fcW, neuronOk, distractorChannel, 1 / Math.sqrt(Cd), density);
+    dense(p.mlpProjW, distractorChannel, neuronOk, 0.5 / Math.sqrt(M), density);
   });
   // The unembedding: random rows; A and B share theirs but for a small difference (distractor
   // noise in the answer) and the planted ±w/2 on OUT.
@@ -185,7 +222,9 @@ export function plantedModel(
   const tok = tok300();
   const fit = plantedItems(shape, 128, seed ^ 0x5EED);
   centre(m, fit, write, tok.eot);
-  const scorer = new PairScorer(m, tok, 1024, 4096, { ablated: true });
+  // Passes of up to 4096 tokens, fewer where a wide model leaves less memory (as prune's).
+  const rows = rowsPerPass(m, cfg.nCtx, 4096 / cfg.nCtx, true);
+  const scorer = new PairScorer(m, tok, 1024, rows * cfg.nCtx, { ablated: true });
   const readout = fitReadout(m, scorer, fit, fullLoss);
   const means = streamMeans(m, tok.eot, seed);
   const node = (layer: number, location: NodeLocation, index: number) =>
@@ -247,7 +286,7 @@ function fitReadout(m: Model, scorer: PairScorer, items: PromptItem[], target: n
   const lossAt = (w: number) => {
     m.view(lm)[A * C + OUT] = w / 2;
     m.view(lm)[B * C + OUT] = -w / 2;
-    m.refresh(true);
+    m.lmHead.refresh(true);
     return scorer.score(items).meanLoss;
   };
   let lo = Math.log(1e-2), hi = Math.log(1e4);

@@ -262,6 +262,12 @@ Deno.test("sparse matmul", async (t) => {
       assert.throws(() => new SparseMatrix(be, 3, 1.5), /SparseMatrix: cols must be/);
       const m = new SparseMatrix(be, 4, 3);
       assert.throws(() => m.update(0), /sparse_count_f32: pointer w/);
+      assert.throws(() => new SparseMatrix(be, 4, 3, 13), /capacity must be in \[0, rows·cols\]/);
+      const small = new SparseMatrix(be, 4, 3, 2), w = upload(be, sparseWeight(4, 3, 1, 5));
+      assert.throws(
+        () => small.update(w.ptr),
+        /sparse_fill_f32: \d+ nonzeros exceed .* capacity of 2/,
+      );
       const x = be.arena.tensor([3 * 8]), y = be.arena.tensor([4 * 8]);
       assert.throws(
         () => spmmForward(be, { w: m, x: x.ptr, y: y.ptr, N: 0 }),

@@ -45,6 +45,11 @@ export class Linear {
     readonly db: number,
     rows: number,
     cols: number,
+    /**
+     * A model opened for inference: the compressed forms hold the weight's nonzeros, not the
+     * dense worst case that a weight being annealed needs (16 bytes per nonzero, not per entry).
+     */
+    readonly compact = false,
   ) {
     this.rows = rows;
     this.cols = cols;
@@ -61,6 +66,11 @@ export class Linear {
     this.#useSparse = products && nnz < SPARSE_DENSITY * n;
     // Kept gradients need the pattern of nonzeros whichever path the products take.
     if (this.#useSparse || (allowSparse && this.#keptGrad)) {
+      if (this.compact && !this.#keptGrad && (this.#sparse?.capacity ?? -1) < nnz) {
+        // The weights of an opened model are written once: a larger count than the last is
+        // rare (a test's edit), and the smaller forms' arena space is simply left behind.
+        this.#sparse = new SparseMatrix(this.be, this.rows, this.cols, nnz);
+      }
       this.#matrix().update(this.w);
     }
   }

@@ -178,7 +178,8 @@ export class Model {
 
   /**
    * `training: false` (a run opened for evaluation, pruning or viewing) allocates no weight
-   * gradients: backward then computes only what flows to activations and node masks.
+   * gradients: backward then computes only what flows to activations and node masks. Its sparse
+   * weights' compressed forms then hold their nonzeros only (src/model/linear.ts).
    */
   constructor(
     readonly be: ComputeBackend,
@@ -194,8 +195,9 @@ export class Model {
     const { C, M, HD, V, P } = this.d;
     // Without gradients a Linear gets gradient offsets of 0, which its backward refuses to use.
     const g = (s: ParamSpec) => (this.grads ? this.gptr(s) : 0);
+    // Without gradients the compressed forms of sparse weights hold only their nonzeros.
     const lin = (w: ParamSpec, b: ParamSpec | null, rows: number, cols: number) =>
-      new Linear(be, this.ptr(w), g(w), b ? this.ptr(b) : 0, b ? g(b) : 0, rows, cols);
+      new Linear(be, this.ptr(w), g(w), b ? this.ptr(b) : 0, b ? g(b) : 0, rows, cols, !this.grads);
     const ptr = (s: ParamSpec) => this.ptr(s), gptr = (s: ParamSpec) => this.gptr(s);
     this.blocks = this.layout.layers.map((p, l) =>
       new Block(

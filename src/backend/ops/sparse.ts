@@ -45,9 +45,10 @@ function checkPtr(kernel: string, name: string, p: number, shapes: string): void
 
 /**
  * Arena storage for a compressed copy of a rows×cols f32 weight, by rows (CSR, for y = W·x) and by
- * columns (CSC, for dx = Wᵀ·dy). Capacity is the dense worst case: each form takes rows·cols
- * indices and values (16 bytes per weight for both forms), so a matrix can go from dense to
- * sparse during L0 annealing without reallocating.
+ * columns (CSC, for dx = Wᵀ·dy): an index and a value per stored entry in each form, 16 bytes an
+ * entry. The capacity is the dense worst case by default (rows·cols entries), so a matrix being
+ * trained can go from dense to sparse during L0 annealing without reallocating; a model opened
+ * for inference sizes it to the weight's nonzeros (src/model/linear.ts).
  */
 export class SparseMatrix {
   /** CSR row pointers [rows+1]: entries of row r at [rowPtr[r], rowPtr[r+1]). */
@@ -64,12 +65,26 @@ export class SparseMatrix {
   readonly #colPart: number;
   #nnz = 0;
 
-  constructor(readonly be: ComputeBackend, readonly rows: number, readonly cols: number) {
+  /** Entries each form can hold. */
+  readonly capacity: number;
+
+  constructor(
+    readonly be: ComputeBackend,
+    readonly rows: number,
+    readonly cols: number,
+    capacity = rows * cols,
+  ) {
     const shapes = `W [${rows}, ${cols}]`;
     checkCount("SparseMatrix", "rows", rows, shapes);
     checkCount("SparseMatrix", "cols", cols, shapes);
-    const n = rows * cols;
-    if (n > 0x7fffffff) throw new KernelError("SparseMatrix", `too many entries (${shapes})`);
+    if (rows * cols > 0x7fffffff) {
+      throw new KernelError("SparseMatrix", `too many entries (${shapes})`);
+    }
+    if (!Number.isInteger(capacity) || capacity < 0 || capacity > rows * cols) {
+      throw new KernelError("SparseMatrix", `capacity must be in [0, rows·cols], got ${capacity}`);
+    }
+    this.capacity = capacity;
+    const n = Math.max(1, capacity);
     const a = be.arena;
     // tensor() zeroes: before the first update the matrix is empty (all zeros).
     this.rowPtr = a.tensor([rows + 1], "sparse row pointers").ptr;
@@ -100,6 +115,12 @@ export class SparseMatrix {
     // per-part column counts, which become each part's first slot in every column.
     const a = be.arena;
     const nnz = toPrefix(a.i32(this.rowPtr, rows + 1));
+    if (nnz > this.capacity) {
+      throw new KernelError(
+        "sparse_fill_f32",
+        `${nnz} nonzeros exceed the matrix's capacity of ${this.capacity} (${shapes})`,
+      );
+    }
     const colPtr = a.i32(this.colPtr, cols + 1);
     const part = a.i32(this.#colPart, parts * cols);
     let at = 0;
