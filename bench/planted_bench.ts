@@ -21,7 +21,7 @@ import { formatBytes } from "../src/model/memory.ts";
 import { circuitEdges } from "../src/prune/edges.ts";
 import { MaskedScorer } from "../src/prune/masked_scorer.ts";
 import { findCircuit } from "../src/prune/prune.ts";
-import { DEFAULT_HP, PRUNE_DEFAULTS, type PruneSettings } from "../src/prune/settings.ts";
+import { circuitSearchSettings, DEFAULT_HP, PRUNE_DEFAULTS } from "../src/prune/settings.ts";
 import { PLANTED_SHAPES, plantedModel, type PlantedShape } from "../tests/planted.ts";
 
 export async function main(argv: string[] = []): Promise<void> {
@@ -83,21 +83,7 @@ export async function main(argv: string[] = []): Promise<void> {
           const ms = new MaskedScorer(model, p.scorer, p.means, false);
           const pool = p.items(PRUNE_DEFAULTS.prunePairs, 11);
           const evalItems = p.items(PRUNE_DEFAULTS.evalPairs, 12);
-          const st: PruneSettings = {
-            target: PRUNE_DEFAULTS.target,
-            method: "learned",
-            ablation: "mean",
-            freezeNorm: false,
-            seed: 0,
-            hp,
-            randomDraws: 0,
-            randomPairs: 0,
-            deltaPairs: 0,
-            bisectPairs: PRUNE_DEFAULTS.bisectPairs,
-            maskPairs: PRUNE_DEFAULTS.maskPairs,
-            checkMargin: PRUNE_DEFAULTS.checkMargin,
-            skipBaselines: true,
-          };
+          const st = circuitSearchSettings(hp);
           // The planted set is necessary: alone it meets the target, without any node it fails.
           const cal = (kept: number[]) => {
             ms.keepOnly(kept);

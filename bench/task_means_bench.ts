@@ -14,7 +14,7 @@ import { parseArgs } from "node:util";
 import { exitOnUserError } from "../src/cli_flags.ts";
 import { UserError } from "../src/errors.ts";
 import { nodeMeans, nodeMeansOf } from "../src/prune/means.ts";
-import { DEFAULT_HP, PRUNE_DEFAULTS, type PruneSettings } from "../src/prune/settings.ts";
+import { circuitSearchSettings, PRUNE_DEFAULTS } from "../src/prune/settings.ts";
 import { taskData } from "../src/prune/task_data.ts";
 import { pruneTask } from "../src/prune/task_prune.ts";
 import { loadRun } from "../src/run/run_dir.ts";
@@ -34,21 +34,7 @@ export async function main(argv: string[]): Promise<void> {
   const r = await loadRun(values.model, { threads: Number(values.threads) });
   try {
     const task = getTask(values.task!);
-    const st: PruneSettings = {
-      target: PRUNE_DEFAULTS.target,
-      method: "learned",
-      ablation: "mean",
-      freezeNorm: false,
-      seed: 0,
-      hp: DEFAULT_HP,
-      randomDraws: 0,
-      randomPairs: 0,
-      deltaPairs: 0,
-      bisectPairs: PRUNE_DEFAULTS.bisectPairs,
-      maskPairs: PRUNE_DEFAULTS.maskPairs,
-      checkMargin: PRUNE_DEFAULTS.checkMargin,
-      skipBaselines: true,
-    };
+    const st = circuitSearchSettings();
     const d = taskData(r, task, PRUNE_DEFAULTS.prunePairs, PRUNE_DEFAULTS.evalPairs);
     if ("note" in d) throw new Error(d.note);
     const stream: number[] = [];

@@ -17,7 +17,7 @@ import { MaskedScorer } from "../src/prune/masked_scorer.ts";
 import { findCircuit } from "../src/prune/prune.ts";
 import { lossScale, rerankTop } from "../src/prune/ranking.ts";
 import { bisect } from "../src/prune/bisect.ts";
-import { DEFAULT_HP, PRUNE_DEFAULTS, type PruneSettings } from "../src/prune/settings.ts";
+import { circuitSearchSettings, DEFAULT_HP, PRUNE_DEFAULTS } from "../src/prune/settings.ts";
 import {
   PLANTED_SHAPES,
   plantedModel,
@@ -26,22 +26,7 @@ import {
   type PlantedShape,
 } from "./planted.ts";
 
-const SETTINGS: PruneSettings = {
-  target: PRUNE_DEFAULTS.target,
-  method: "learned",
-  ablation: "mean",
-  freezeNorm: false,
-  seed: 0,
-  hp: DEFAULT_HP,
-  randomDraws: 0,
-  randomPairs: 0,
-  deltaPairs: 0,
-  bisectPairs: PRUNE_DEFAULTS.bisectPairs,
-  maskPairs: PRUNE_DEFAULTS.maskPairs,
-  checkMargin: PRUNE_DEFAULTS.checkMargin,
-  // The random baseline and the deltas do not change the circuit.
-  skipBaselines: true,
-};
+const SETTINGS = circuitSearchSettings();
 
 /** Builds a planted model, checks its planted set is the necessary one, and prunes it at the defaults. */
 async function recoversExactly(

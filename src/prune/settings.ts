@@ -161,6 +161,29 @@ export interface PruneSettings {
   skipBaselines?: boolean;
 }
 
+/**
+ * `prune`'s default settings for the circuit alone: learned masks, mean ablation, seed 0, without
+ * the random baseline, the deltas and the curve, which do not change the circuit (tests and
+ * benches).
+ */
+export function circuitSearchSettings(hp: MaskHyperparams = DEFAULT_HP): PruneSettings {
+  return {
+    target: PRUNE_DEFAULTS.target,
+    method: "learned",
+    ablation: "mean",
+    freezeNorm: false,
+    seed: 0,
+    hp,
+    randomDraws: 0,
+    randomPairs: 0,
+    deltaPairs: 0,
+    bisectPairs: PRUNE_DEFAULTS.bisectPairs,
+    maskPairs: PRUNE_DEFAULTS.maskPairs,
+    checkMargin: PRUNE_DEFAULTS.checkMargin,
+    skipBaselines: true,
+  };
+}
+
 const num = (v: unknown, fallback: number) => typeof v === "number" ? v : fallback;
 
 /**
