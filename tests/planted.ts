@@ -152,7 +152,9 @@ export function plantedModel(
   const distractorChannel = (c: number) => c >= PLANTED_CHANNELS;
   const distractorQkv = (l: number, row: number) =>
     !plantedHead(l) || Math.floor((row % HD) / cfg.dHead) !== HEAD;
-  const dense = (
+  // Distractors N(0, std²) where rowOk and colOk; with p < 1 each entry is kept with probability
+  // p, at std / √p (the same variance per output).
+  const noise = (
     spec: ParamSpec,
     rowOk: (r: number) => boolean,
     colOk: (c: number) => boolean,
@@ -178,7 +180,7 @@ export function plantedModel(
   };
   const Cd = C - PLANTED_CHANNELS;
   // Embeddings: N(0, 1) on the distractor channels, the same for X1 and X2.
-  dense(L.wte, () => true, distractorChannel, 1);
+  noise(L.wte, () => true, distractorChannel, 1);
   for (let c = PLANTED_CHANNELS; c < C; c++) set(L.wte, X2, c, m.view(L.wte)[X1 * C + c]);
   set(L.wte, X1, SIG, 1);
   set(L.wte, X2, SIG, -1);
@@ -188,14 +190,14 @@ export function plantedModel(
   L.layers.forEach((p, l) => {
     const qkvOk = (r: number) => distractorQkv(l, r),
       neuronOk = (n: number) => !plantedNeuron(l) || n !== NEURON;
-    dense(p.cAttnW, qkvOk, distractorChannel, 1 / Math.sqrt(Cd), density);
-    dense(p.attnProjW, distractorChannel, (j) => qkvOk(2 * HD + j), 0.5 / Math.sqrt(HD), density);
-    dense(p.fcW, neuronOk, distractorChannel, 1 / Math.sqrt(Cd), density);
-    dense(p.mlpProjW, distractorChannel, neuronOk, 0.5 / Math.sqrt(M), density);
+    noise(p.cAttnW, qkvOk, distractorChannel, 1 / Math.sqrt(Cd), density);
+    noise(p.attnProjW, distractorChannel, (j) => qkvOk(2 * HD + j), 0.5 / Math.sqrt(HD), density);
+    noise(p.fcW, neuronOk, distractorChannel, 1 / Math.sqrt(Cd), density);
+    noise(p.mlpProjW, distractorChannel, neuronOk, 0.5 / Math.sqrt(M), density);
   });
   // The unembedding: random rows; A and B share theirs but for a small difference (distractor
   // noise in the answer) and the planted ±w/2 on OUT.
-  dense(L.lmHead, () => true, distractorChannel, 0.1);
+  noise(L.lmHead, () => true, distractorChannel, 0.1);
   for (let c = PLANTED_CHANNELS; c < C; c++) {
     set(L.lmHead, B, c, m.view(L.lmHead)[A * C + c] + 0.02 * gauss());
   }
