@@ -121,15 +121,22 @@ Deno.test("memory: an opened model's sparse weights keep only their nonzeros, wi
   try {
     const cfg = tinyModelConfig();
     const T = 8, tokens = Int32Array.from({ length: T }, (_, i) => 3 + 7 * i);
-    /** A model whose linear weights keep about `keep` of their entries; its refresh's bytes. */
-    const build = (training: boolean, keep: number, m = new Model(be, cfg, { training })) => {
-      if (keep === 1 / 16) m.init(1);
+    const layout = paramLayout(cfg);
+    const specs = [
+      ...layout.layers.flatMap((p) => [p.cAttnW, p.attnProjW, p.fcW, p.mlpProjW]),
+      layout.lmHead,
+    ];
+    /**
+     * `m` (by default a new model, initialised) with its linear weights kept at about `keep` of
+     * their entries; the bytes its refresh allocated and its logits.
+     */
+    const build = (training: boolean, keep: number, m?: Model) => {
+      if (!m) {
+        m = new Model(be, cfg, { training });
+        m.init(1);
+      }
       const r = rng(7);
       let nnz = 0;
-      const specs = [
-        ...m.layout.layers.flatMap((p) => [p.cAttnW, p.attnProjW, p.fcW, p.mlpProjW]),
-        m.layout.lmHead,
-      ];
       for (const s of specs) {
         const w = m.view(s);
         for (let i = 0; i < w.length; i++) {
@@ -147,22 +154,11 @@ Deno.test("memory: an opened model's sparse weights keep only their nonzeros, wi
     const train = build(true, 1 / 16), open = build(false, 1 / 16);
     assert.equal(open.nnz, train.nnz);
     assert.ok(sameBits(open.logits, train.logits), "the same logits");
-    const entries = paramLayout(cfg).layers.reduce(
-      (a, p) => a + p.cAttnW.size + p.attnProjW.size + p.fcW.size + p.mlpProjW.size,
-      paramLayout(cfg).lmHead.size,
-    );
     // The compressed forms: 16 bytes per entry when trained, per nonzero when opened (pointers,
     // per-thread column counts and alignment beside).
+    const entries = specs.reduce((a, s) => a + s.size, 0);
     assert.ok(train.bytes >= 16 * entries, `${train.bytes} bytes for ${entries} entries`);
-    const pointers = [
-      ...paramLayout(cfg).layers.flatMap((p) => [
-        p.cAttnW,
-        p.attnProjW,
-        p.fcW,
-        p.mlpProjW,
-      ]),
-      paramLayout(cfg).lmHead,
-    ].reduce(
+    const pointers = specs.reduce(
       (a, { shape: [rows, cols] }) => a + 4 * (rows + 1) + 4 * (cols + 1) + 4 * 2 * cols + 6 * 64,
       0,
     );

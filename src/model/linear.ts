@@ -66,20 +66,24 @@ export class Linear {
     this.#useSparse = products && nnz < SPARSE_DENSITY * n;
     // Kept gradients need the pattern of nonzeros whichever path the products take.
     if (this.#useSparse || (allowSparse && this.#keptGrad)) {
-      if (this.compact && !this.#keptGrad && (this.#sparse?.capacity ?? -1) < nnz) {
-        // The weights of an opened model are written once: a larger count than the last is
-        // rare (a test's edit), and the smaller forms' arena space is simply left behind.
-        this.#sparse = new SparseMatrix(this.be, this.rows, this.cols, nnz);
-      }
-      this.#matrix().update(this.w);
+      this.#matrix(nnz).update(this.w);
     }
   }
 
-  #matrix(): SparseMatrix {
+  /**
+   * The compressed forms, able to hold `nnz` entries: for a weight being trained, the dense worst
+   * case, made once (its count changes through the anneal); for an opened model's (`compact`),
+   * its nonzeros, made again only when a rewrite has more (its weights are written once, so the
+   * smaller forms' arena space is simply left behind). A GPU makes its own.
+   */
+  #matrix(nnz = this.rows * this.cols): SparseMatrix {
     const forms = this.be.forms;
-    return this.#sparse ??= forms
-      ? forms.sparseMatrix(this.rows, this.cols)
-      : new SparseMatrix(this.be, this.rows, this.cols);
+    if (forms) return this.#sparse ??= forms.sparseMatrix(this.rows, this.cols);
+    const capacity = this.compact && !this.#keptGrad ? nnz : this.rows * this.cols;
+    if (this.#sparse === null || this.#sparse.capacity < capacity) {
+      this.#sparse = new SparseMatrix(this.be, this.rows, this.cols, capacity);
+    }
+    return this.#sparse;
   }
 
   /**
