@@ -1,7 +1,9 @@
 /**
  * The table of docs/memory.md: what a model of each width needs of the 2 GiB WebAssembly memory
- * for each command, from the sizes the model allocates (src/model/memory.ts). Arithmetic only:
- * nothing is allocated. Run: deno run -A bench/memory_table.ts [--batch B]
+ * for each command, from the sizes the model allocates (src/model/memory.ts). An opened model's
+ * sparse linear weights are packed (compressed forms only: src/run/open.ts); their nonzeros are
+ * the preset's top-k counts at the end of the anneal. Arithmetic only: nothing is allocated.
+ * Run: deno run -A bench/memory_table.ts [--batch B]
  */
 import { parseArgs } from "node:util";
 import { dims } from "../src/model/config.ts";
@@ -9,11 +11,13 @@ import {
   ARENA_BYTES,
   formatBytes,
   inferenceBytes,
+  openedWeightBytes,
   SCRATCH_RESERVE,
   trainingBytes,
 } from "../src/model/memory.ts";
 import { activationBytes } from "../src/model/model.ts";
-import { paramFloats } from "../src/model/params.ts";
+import { SPARSE_DENSITY } from "../src/model/linear.ts";
+import { linearWeights, paramFloats, paramLayout, targetDensity } from "../src/model/params.ts";
 import { PRESETS } from "../src/train/presets.ts";
 
 const { values } = parseArgs({ args: Deno.args, options: { batch: { type: "string" } } });
@@ -22,17 +26,24 @@ const rows: string[][] = [];
 for (const ef of [1, 2, 4, 8]) {
   const cfg = { ...PRESETS.small.model, ef };
   const d = dims(cfg), T = cfg.nCtx, params = paramFloats(cfg);
-  const left = ARENA_BYTES - 4 * params - SCRATCH_RESERVE;
+  // The linear weights an opened model packs: those the sparse products take.
+  const packed = new Map<string, number>();
+  for (const s of linearWeights(paramLayout(cfg))) {
+    const density = targetDensity(s.cls, PRESETS.small.train.pfrac, ef);
+    if (density < SPARSE_DENSITY) packed.set(s.name, Math.round(density * s.size));
+  }
+  const weights = openedWeightBytes(cfg, packed);
+  const left = ARENA_BYTES - weights - SCRATCH_RESERVE;
   const fit = (raw: boolean) => Math.floor(left / activationBytes(d, 1, T, raw));
   const train = trainingBytes(cfg, B, T);
   rows.push([
     `ef ${ef} (d_model ${d.C}, d_mlp ${d.M})`,
     `${(params / 1e6).toFixed(1)}M`,
     train <= ARENA_BYTES ? formatBytes(train) : `${formatBytes(train)}: refused`,
-    formatBytes(inferenceBytes(cfg)),
+    formatBytes(inferenceBytes(cfg, 1, weights)),
     `${Math.min(B, fit(false))} of ${B}`,
     `${Math.min(B, fit(true))} of ${B}`,
-    formatBytes(inferenceBytes(cfg, Math.min(B, fit(true)))),
+    formatBytes(inferenceBytes(cfg, Math.min(B, fit(true)), weights)),
   ]);
 }
 const head = [

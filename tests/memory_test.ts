@@ -8,10 +8,19 @@ import assert from "node:assert/strict";
 import { Backend } from "../src/backend/backend.ts";
 import { UserError } from "../src/errors.ts";
 import { dims } from "../src/model/config.ts";
-import { ARENA_BYTES, inferenceBytes, rowsPerPass, trainingBytes } from "../src/model/memory.ts";
+import {
+  ARENA_BYTES,
+  inferenceBytes,
+  openedWeightBytes,
+  rowsPerPass,
+  trainingBytes,
+} from "../src/model/memory.ts";
+import { circuitEdges } from "../src/prune/edges.ts";
+import { buildModel, packedNonzeros, parseRunFiles } from "../src/run/open.ts";
+import { makeRandomRun } from "./run_fixture.ts";
 import { PRESETS } from "../src/train/presets.ts";
 import { type Ablation, activationBytes, Model } from "../src/model/model.ts";
-import { paramFloats, paramLayout } from "../src/model/params.ts";
+import { linearWeights, paramFloats, paramLayout } from "../src/model/params.ts";
 import { validationXent } from "../src/train/validation.ts";
 import { StepRunner } from "../src/train/step.ts";
 import { rng, sameBits, tinyModelConfig } from "./util.ts";
@@ -121,11 +130,7 @@ Deno.test("memory: an opened model's sparse weights keep only their nonzeros, wi
   try {
     const cfg = tinyModelConfig();
     const T = 8, tokens = Int32Array.from({ length: T }, (_, i) => 3 + 7 * i);
-    const layout = paramLayout(cfg);
-    const specs = [
-      ...layout.layers.flatMap((p) => [p.cAttnW, p.attnProjW, p.fcW, p.mlpProjW]),
-      layout.lmHead,
-    ];
+    const specs = linearWeights(paramLayout(cfg));
     /**
      * `m` (by default a new model, initialised) with its linear weights kept at about `keep` of
      * their entries; the bytes its refresh allocated and its logits.
@@ -172,5 +177,81 @@ Deno.test("memory: an opened model's sparse weights keep only their nonzeros, wi
     assert.ok(sameBits(denser.logits, denserTrain.logits), "the same logits after the rewrite");
   } finally {
     be.close();
+  }
+});
+
+Deno.test("memory: an opened run's sparse linear weights are packed: no dense copy, the same logits, weights and edges", async () => {
+  const rc = {
+    ...PRESETS.tiny,
+    model: { ...PRESETS.tiny.model, nLayer: 2, baseDModel: 32, baseDMlp: 64, nCtx: 16 },
+  };
+  const layout = paramLayout(rc.model);
+  const linear = linearWeights(layout);
+  // Sparse linear weights (a quarter of the entries kept: the sparse products' side of
+  // SPARSE_DENSITY), one kept dense enough for the dense product (packed: no), a -0 among them.
+  const dense = layout.layers[1].fcW.name;
+  const dir = await makeRandomRun(rc, "thinwire-packed-", 7, (m) => {
+    const r = rng(3);
+    for (const s of linear) {
+      const w = m.view(s), keep = s.name === dense ? 0.5 : 0.25;
+      for (let i = 0; i < w.length; i++) if (r() >= keep) w[i] = 0;
+      w[w.findIndex((x) => x === 0)] = -0;
+    }
+  });
+  const be = await Backend.create({ threads: 2 });
+  try {
+    const files = {
+      run: dir,
+      config: JSON.parse(await Deno.readTextFile(`${dir}/config.json`)),
+      tokenizer: JSON.parse(await Deno.readTextFile(`${dir}/tokenizer.json`)),
+      model: await Deno.readFile(`${dir}/model.safetensors`),
+    };
+    const { tensors } = parseRunFiles(files);
+    const open = (packed?: Map<string, number>) => {
+      const mark = be.arena.mark();
+      const model = buildModel(be, rc, tensors, "model.safetensors", packed);
+      return { model, bytes: be.arena.used - mark };
+    };
+    const plain = open(new Map()), packed = open();
+    // Every linear weight but the dense one is packed; its dense copy is gone.
+    assert.deepEqual(
+      linear.filter((s) => packed.model.isPacked(s)).map((s) => s.name),
+      linear.filter((s) => s.name !== dense).map((s) => s.name),
+    );
+    const saved = linear.filter((s) => s.name !== dense).reduce((a, s) => a + 4 * s.size, 0);
+    // (The forms are the same in both: an opened model's hold its nonzeros; 64-byte alignment.)
+    assert.ok(
+      packed.bytes <= plain.bytes - saved + 64 * linear.length,
+      `${packed.bytes} vs ${plain.bytes} - ${saved}`,
+    );
+    assert.throws(() => packed.model.view(layout.lmHead), /lm_head.weight is packed/);
+    const T = rc.model.nCtx, tokens = Int32Array.from({ length: T }, (_, i) => (5 + 11 * i) % 2048);
+    const logits = (m: Model) => {
+      m.forward(tokens, null, 1, T);
+      return be.arena.f32(m.acts.logits, rc.model.vocabSize * T).slice();
+    };
+    assert.ok(sameBits(logits(packed.model), logits(plain.model)), "the same logits");
+    for (const s of layout.specs) {
+      const want = tensors.get(s.name)!.data, got = packed.model.weights(s);
+      // Packing stores nonzeros: a -0 comes back as +0, every other entry as it was.
+      assert.ok(got.every((x, i) => x === want[i]), `${s.name}: the same values`);
+    }
+    const nodes = Array.from({ length: packed.model.nodes.total }, (_, i) => i).filter((i) =>
+      i % 3 === 0
+    );
+    const edges = circuitEdges(packed.model, nodes);
+    assert.ok(edges.length > 0);
+    assert.deepEqual(edges, circuitEdges(plain.model, nodes));
+    // The refusal's arithmetic counts the packed forms, not the dense copies.
+    const packedCounts = packedNonzeros(true, rc.model, tensors);
+    assert.equal(packedCounts.size, linear.length - 1);
+    // What the model allocated: the weights' bytes, plus each form's per-thread column counts
+    // and 64-byte alignment.
+    const want = openedWeightBytes(rc.model, packedCounts);
+    const slack = linear.reduce((a, s) => a + 4 * 2 * s.shape[1] + 7 * 64, 64);
+    assert.ok(packed.bytes >= want && packed.bytes <= want + slack, `${packed.bytes} vs ${want}`);
+  } finally {
+    be.close();
+    await Deno.remove(dir, { recursive: true });
   }
 });

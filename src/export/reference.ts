@@ -170,7 +170,7 @@ export function referenceStateDict(model: Model): TorchTensor[] {
     if (spec.shape.join() !== shape.join()) {
       throw new Error(`reference export: ${name} is [${spec.shape}] here, [${shape}] there`);
     }
-    return { name, shape, data: model.view(spec) };
+    return { name, shape, data: model.weights(spec) };
   });
 }
 

@@ -50,7 +50,15 @@ export class Linear {
      * dense worst case that a weight being annealed needs (16 bytes per nonzero, not per entry).
      */
     readonly compact = false,
+    /**
+     * A packed weight (an opened model's, sparse enough for the sparse products): the compressed
+     * forms are the weight, loaded by `pack`; `w` is 0, there is no dense copy.
+     */
+    readonly packed = false,
   ) {
+    if (packed && (!compact || w !== 0 || !be.sparseProducts)) {
+      throw new Error("Linear: a packed weight is compact, has no dense copy and a CPU's products");
+    }
     this.rows = rows;
     this.cols = cols;
   }
@@ -60,6 +68,8 @@ export class Linear {
    * without sparse products, a GPU, stays dense and never counts the nonzeros on the host).
    */
   refresh(allowSparse: boolean): void {
+    // A packed weight changes only through pack.
+    if (this.packed) return;
     const n = this.rows * this.cols;
     const products = allowSparse && this.be.sparseProducts;
     const nnz = products ? countNonzero(this.be, { w: this.w, n }) : n;
@@ -84,6 +94,68 @@ export class Linear {
       this.#sparse = new SparseMatrix(this.be, this.rows, this.cols, capacity);
     }
     return this.#sparse;
+  }
+
+  /**
+   * Loads a packed weight from its values (rows·cols, row-major) holding `nnz` nonzeros: forms
+   * sized to them, filled from a copy in arena scratch that is released again, so nothing dense
+   * stays behind. `check` sees that copy first (the caller's finiteness check) and may throw.
+   * The same forms, bit for bit, as `refresh` builds from a dense copy of the same values.
+   */
+  pack(values: Float32Array, nnz: number, check: (ptr: number) => void = () => {}): void {
+    const n = this.rows * this.cols;
+    if (!this.packed || values.length !== n) {
+      throw new Error(
+        `Linear.pack: ${this.packed ? `${values.length} values for ${n}` : "not packed"}`,
+      );
+    }
+    const m = this.#matrix(nnz), arena = this.be.arena, mark = arena.mark();
+    try {
+      const tmp = arena.allocBytes(4 * n, "weight to pack");
+      arena.f32(tmp, n).set(values);
+      check(tmp);
+      m.update(tmp);
+    } finally {
+      arena.reset(mark);
+    }
+    this.#useSparse = true;
+  }
+
+  /**
+   * The weight's value at (r, c): the dense copy's, or a packed weight's from its row form (the
+   * columns of a row are stored in increasing order). For reading a few entries (circuit edges);
+   * `values()` gives the whole matrix.
+   */
+  reader(): (r: number, c: number) => number {
+    const a = this.be.arena;
+    if (!this.packed) {
+      const v = a.f32(this.w, this.rows * this.cols), cols = this.cols;
+      return (r, c) => v[r * cols + c];
+    }
+    const m = this.#sparse!, rp = a.i32(m.rowPtr, this.rows + 1);
+    const ri = a.i32(m.rowIdx, m.nnz), rv = a.f32(m.rowVal, m.nnz);
+    return (r, c) => {
+      let lo = rp[r], hi = rp[r + 1];
+      while (lo < hi) {
+        const mid = (lo + hi) >>> 1;
+        if (ri[mid] < c) lo = mid + 1;
+        else hi = mid;
+      }
+      return lo < rp[r + 1] && ri[lo] === c ? rv[lo] : 0;
+    };
+  }
+
+  /** A packed weight unpacked from its row form into a new row-major matrix (zeros are +0). */
+  values(): Float32Array {
+    if (!this.packed) throw new Error("Linear.values: not packed (read the dense copy)");
+    const n = this.rows * this.cols, a = this.be.arena;
+    const m = this.#sparse!, out = new Float32Array(n);
+    const rp = a.i32(m.rowPtr, this.rows + 1), ri = a.i32(m.rowIdx, m.nnz);
+    const rv = a.f32(m.rowVal, m.nnz);
+    for (let r = 0; r < this.rows; r++) {
+      for (let e = rp[r]; e < rp[r + 1]; e++) out[r * this.cols + ri[e]] = rv[e];
+    }
+    return out;
   }
 
   /**

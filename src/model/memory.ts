@@ -10,7 +10,7 @@ import { MEMORY_PAGES } from "../backend/wasm.ts";
 import { dims, type ModelConfig } from "./config.ts";
 import { UserError } from "../errors.ts";
 import { activationBytes, type Model } from "./model.ts";
-import { paramFloats, paramLayout } from "./params.ts";
+import { linearWeights, paramFloats, paramLayout } from "./params.ts";
 
 /** Bytes the arena can hold. */
 export const ARENA_BYTES = MEMORY_PAGES.maximum * 65536 - ARENA_BASE;
@@ -62,10 +62,33 @@ export function rowsPerPass(model: Model, T: number, max: number, withRaw: boole
 }
 
 /**
- * Bytes of opening `cfg` for evaluation, pruning or viewing: its parameters (no gradients or
- * moments) and one pass of `rows` sequences of n_ctx tokens (by default one, the least any command
- * needs) with an ablation's copies.
+ * Bytes of opening `cfg` for evaluation, pruning or viewing: its weights (`weights`: by default
+ * every parameter dense, 4 bytes each; openedWeightBytes for a model's own), no gradients or
+ * moments, and one pass of `rows` sequences of n_ctx tokens (by default one, the least any
+ * command needs) with an ablation's copies.
  */
-export function inferenceBytes(cfg: ModelConfig, rows = 1): number {
-  return 4 * paramFloats(cfg) + activationBytes(dims(cfg), rows, cfg.nCtx, true) + SCRATCH_RESERVE;
+export function inferenceBytes(
+  cfg: ModelConfig,
+  rows = 1,
+  weights = 4 * paramFloats(cfg),
+): number {
+  return weights + activationBytes(dims(cfg), rows, cfg.nCtx, true) + SCRATCH_RESERVE;
+}
+
+/**
+ * Bytes of an opened model's weights when the linear weights named in `packed` keep only their
+ * compressed forms (src/run/open.ts packedNonzeros: name → nonzeros): an index and a value per
+ * nonzero in each of two forms, and their pointers; every other parameter dense, 4 bytes each.
+ * (Each form's per-thread column counts, 4 bytes a column a thread, come out of the scratch.)
+ */
+export function openedWeightBytes(cfg: ModelConfig, packed: ReadonlyMap<string, number>): number {
+  const lay = paramLayout(cfg);
+  let floats = paramFloats(cfg), forms = 0;
+  for (const s of linearWeights(lay)) {
+    const nnz = packed.get(s.name);
+    if (nnz === undefined) continue;
+    floats -= s.size;
+    forms += 16 * nnz + 4 * (s.shape[0] + 1) + 4 * (s.shape[1] + 1);
+  }
+  return 4 * floats + forms;
 }

@@ -32,7 +32,7 @@ import {
 import { dims, type ModelConfig, type ModelDims } from "./config.ts";
 import { Linear } from "./linear.ts";
 import { type NodeLayout, nodeLayout } from "./nodes.ts";
-import { type ParamLayout, paramLayout, type ParamSpec } from "./params.ts";
+import { linearWeights, type ParamLayout, paramLayout, type ParamSpec } from "./params.ts";
 
 export type { Ablation, LayerActs, NormMode } from "./block.ts";
 
@@ -160,9 +160,18 @@ export class Model {
   readonly layout: ParamLayout;
   /** The node indexing of circuit pruning (src/model/nodes.ts). */
   readonly nodes: NodeLayout;
-  /** Byte offsets of the parameter and gradient buffers (same layout). */
+  /**
+   * Byte offsets of the parameter and gradient buffers (same layout). A model with packed weights
+   * stores the others only, in layout order (`storedFloats` in all).
+   */
   readonly params: number;
   readonly grads: number;
+  /** Floats of the parameter buffer: the layout's total, less the packed weights. */
+  readonly storedFloats: number;
+  /** Float offset in the parameter buffer of each stored tensor, by name (with packed weights). */
+  readonly #stored: Map<string, number> | null = null;
+  /** The Linear of each linear weight (src/model/params.ts linearWeights), by name. */
+  readonly #linears = new Map<string, Linear>();
   readonly blocks: Block[];
   readonly lmHead: Linear;
   #norm: NormMode = "compute";
@@ -179,25 +188,57 @@ export class Model {
   /**
    * `training: false` (a run opened for evaluation, pruning or viewing) allocates no weight
    * gradients: backward then computes only what flows to activations and node masks. Its sparse
-   * weights' compressed forms then hold their nonzeros only (src/model/linear.ts).
+   * weights' compressed forms then hold their nonzeros only (src/model/linear.ts). `packed`
+   * (names of linear weights, such a model only): those keep the compressed forms alone, no dense
+   * copy; each is loaded with `pack` (src/run/open.ts does both).
    */
   constructor(
     readonly be: ComputeBackend,
     readonly cfg: ModelConfig,
-    opts: { training?: boolean } = {},
+    opts: { training?: boolean; packed?: ReadonlySet<string> } = {},
   ) {
     this.d = dims(cfg);
     this.layout = paramLayout(cfg);
     this.nodes = nodeLayout(this.d);
-    const n = this.layout.total;
+    const training = opts.training ?? true, packed = opts.packed ?? new Set<string>();
+    let n = this.layout.total;
+    if (packed.size > 0) {
+      const linear = new Set(linearWeights(this.layout).map((s) => s.name));
+      if (training || ![...packed].every((name) => linear.has(name))) {
+        throw new Error("Model: only an opened model's linear weights can be packed");
+      }
+      // The stored tensors in layout order, each 16-byte aligned as in the layout.
+      this.#stored = new Map();
+      n = 0;
+      for (const s of this.layout.specs) {
+        if (packed.has(s.name)) continue;
+        this.#stored.set(s.name, n);
+        n = Math.ceil((n + s.size) / 4) * 4;
+      }
+    }
+    this.storedFloats = n;
     this.params = be.arena.tensor([n], "parameters").ptr;
-    this.grads = (opts.training ?? true) ? be.arena.tensor([n], "gradients").ptr : 0;
+    this.grads = training ? be.arena.tensor([n], "gradients").ptr : 0;
     const { C, M, HD, V, P } = this.d;
     // Without gradients a Linear gets gradient offsets of 0, which its backward refuses to use.
     const g = (s: ParamSpec) => (this.grads ? this.gptr(s) : 0);
     // Without gradients the compressed forms of sparse weights hold only their nonzeros.
-    const lin = (w: ParamSpec, b: ParamSpec | null, rows: number, cols: number) =>
-      new Linear(be, this.ptr(w), g(w), b ? this.ptr(b) : 0, b ? g(b) : 0, rows, cols, !this.grads);
+    const lin = (w: ParamSpec, b: ParamSpec | null, rows: number, cols: number) => {
+      const p = packed.has(w.name), bias = b ? this.ptr(b) : 0;
+      const l = new Linear(
+        be,
+        p ? 0 : this.ptr(w),
+        g(w),
+        bias,
+        b ? g(b) : 0,
+        rows,
+        cols,
+        !training,
+        p,
+      );
+      this.#linears.set(w.name, l);
+      return l;
+    };
     const ptr = (s: ParamSpec) => this.ptr(s), gptr = (s: ParamSpec) => this.gptr(s);
     this.blocks = this.layout.layers.map((p, l) =>
       new Block(
@@ -219,9 +260,39 @@ export class Model {
     this.lmHead = lin(this.layout.lmHead, null, V, C);
   }
 
-  /** Byte offset of a parameter. */
+  /** Byte offset of a parameter (not of a packed one: it has no dense copy). */
   ptr(spec: ParamSpec): number {
-    return this.params + spec.offset * 4;
+    if (!this.#stored) return this.params + spec.offset * 4;
+    const at = this.#stored.get(spec.name);
+    if (at === undefined) throw new Error(`Model: ${spec.name} is packed: read it with weights()`);
+    return this.params + at * 4;
+  }
+
+  /** Whether a weight is packed (its compressed forms alone: see the constructor). */
+  isPacked(spec: ParamSpec): boolean {
+    return this.#stored !== null && !this.#stored.has(spec.name);
+  }
+
+  /** Loads a packed weight (Linear.pack: `nnz` nonzeros among `values`; `check` sees them first). */
+  pack(spec: ParamSpec, values: Float32Array, nnz: number, check?: (ptr: number) => void): void {
+    if (!this.isPacked(spec)) throw new Error(`Model: ${spec.name} is not packed`);
+    this.#linears.get(spec.name)!.pack(values, nnz, check);
+  }
+
+  /**
+   * A parameter's values for reading: a view into the arena, or a packed weight unpacked into a
+   * new array (its zeros all +0: the forms keep no −0). Writes go through `view` or `pack`.
+   */
+  weights(spec: ParamSpec): Float32Array {
+    return this.isPacked(spec) ? this.#linears.get(spec.name)!.values() : this.view(spec);
+  }
+
+  /** A parameter's entry (r, c) (row-major over its first dimension), packed or not. */
+  weightReader(spec: ParamSpec): (r: number, c: number) => number {
+    const lin = this.#linears.get(spec.name);
+    if (lin) return lin.reader();
+    const v = this.view(spec), cols = spec.shape[1] ?? 1;
+    return (r, c) => v[r * cols + c];
   }
   /** Byte offset of a parameter's gradient. */
   gptr(spec: ParamSpec): number {
@@ -235,6 +306,9 @@ export class Model {
 
   /** Initialises every parameter from the seed (docs/method.md §1 init; Gaussians drawn in WASM). */
   init(seed: number): void {
+    if (this.#stored) {
+      throw new Error("Model: a model with packed weights is loaded, not initialised");
+    }
     this.layout.specs.forEach((s, stream) => {
       if (s.init === "normal") {
         ops.randnFill(this.be, { x: this.ptr(s), n: s.size, seed, stream, std: s.std });

@@ -128,6 +128,17 @@ export function paramLayout(cfg: ModelConfig): ParamLayout {
   return { specs, total: Math.ceil(offset / 4) * 4, wte, wpe, layers, lnF, lmHead, bigram };
 }
 
+/**
+ * The weights the model multiplies through a Linear (src/model/linear.ts), layer by layer, then
+ * lm_head: the ones with compressed forms, which an opened model may keep in those alone.
+ */
+export function linearWeights(layout: ParamLayout): ParamSpec[] {
+  return [
+    ...layout.layers.flatMap((p) => [p.cAttnW, p.attnProjW, p.fcW, p.mlpProjW]),
+    layout.lmHead,
+  ];
+}
+
 /** The density top-k leaves a tensor of this class at the end of the anneal (docs/method.md §2). */
 export function targetDensity(cls: SparsityClass, pfrac: number, ef: number): number {
   switch (cls) {

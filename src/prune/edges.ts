@@ -38,10 +38,10 @@ export function circuitEdges(model: Model, kept: Iterable<number>): Edge[] {
     outs: number[],
     rowOffset = 0,
   ) => {
-    const v = model.view(w), cols = w.shape[1];
+    const at = model.weightReader(w);
     for (const o of outs) {
       for (const i of ins) {
-        const x = v[(o + rowOffset) * cols + i];
+        const x = at(o + rowOffset, i);
         if (x !== 0) {
           edges.push({
             source: nodeId({ layer: l, location: srcLoc, index: i }),

@@ -8,8 +8,17 @@ import { ARENA_BASE } from "../backend/arena.ts";
 import { Backend, type BackendOptions, type ComputeBackend } from "../backend/backend.ts";
 import type { Tokenizer } from "../data/tokenizer.ts";
 import { UserError } from "../errors.ts";
-import { ARENA_BYTES, formatBytes, inferenceBytes, rowsPerPass } from "../model/memory.ts";
+import {
+  ARENA_BYTES,
+  formatBytes,
+  inferenceBytes,
+  openedWeightBytes,
+  rowsPerPass,
+} from "../model/memory.ts";
+import type { ModelConfig } from "../model/config.ts";
+import { SPARSE_DENSITY } from "../model/linear.ts";
 import { Model } from "../model/model.ts";
+import { linearWeights, paramLayout, type ParamSpec } from "../model/params.ts";
 import type { NamedTensor } from "../model/safetensors.ts";
 import { sha256Hex } from "../util/sha256.ts";
 import { parseRunConfig, type RunConfig } from "./config.ts";
@@ -70,7 +79,11 @@ export async function openRun(
   backend: ComputeBackend | BackendOptions = {},
 ): Promise<OpenRun> {
   const { rc, tokenizer, tensors } = parseRunFiles(files);
-  const need = inferenceBytes(rc.model);
+  const given = typeof (backend as ComputeBackend).run === "function";
+  // Backend.create makes the CPU's, which has sparse products.
+  const sparse = given ? (backend as ComputeBackend).sparseProducts : true;
+  const packed = packedNonzeros(sparse, rc.model, tensors);
+  const need = inferenceBytes(rc.model, 1, openedWeightBytes(rc.model, packed));
   if (need > ARENA_BYTES) {
     throw new UserError(
       `${files.run}: this model needs ${formatBytes(need)} of WebAssembly memory to run one ` +
@@ -79,12 +92,11 @@ export async function openRun(
   }
   const where = (f: string) => `${files.run}/${f}`;
   const weightsSha256 = await sha256Hex(files.model);
-  const given = typeof (backend as ComputeBackend).run === "function";
   const owned = !given;
   const be = given ? backend as ComputeBackend : await Backend.create(backend as BackendOptions);
   try {
     checkDeviceFits(be, need, files.run, rc.model.nCtx);
-    const model = buildModel(be, rc, tensors, where(RUN_FILES.model));
+    const model = buildModel(be, rc, tensors, where(RUN_FILES.model), packed);
     return {
       name: runName(files.run),
       path: files.run,
@@ -142,19 +154,52 @@ export function buildModel(
   rc: RunConfig,
   tensors: Map<string, NamedTensor>,
   where: string,
+  nonzeros = packedNonzeros(be.sparseProducts, rc.model, tensors),
 ): Model {
-  const model = new Model(be, rc.model, { training: false });
-  for (const spec of model.layout.specs) {
-    model.view(spec).set(tensors.get(spec.name)!.data);
-    // On the host copy, where the weights were just written (a host kernel on a GPU too).
-    const bad = be.run("count_nonfinite", [model.ptr(spec), spec.size], 0);
+  if (nonzeros.size > 0 && !be.sparseProducts) {
+    throw new Error("buildModel: packed weights need a backend with sparse products");
+  }
+  const model = new Model(be, rc.model, { training: false, packed: new Set(nonzeros.keys()) });
+  // On the host copy, where the weights were just written (a host kernel on a GPU too).
+  const check = (spec: ParamSpec) => (ptr: number) => {
+    const bad = be.run("count_nonfinite", [ptr, spec.size], 0);
     if (bad > 0) {
       throw new UserError(
         `${where}: tensor ${spec.name} has ${bad} NaN/Inf value(s) of ${spec.size}`,
       );
     }
+  };
+  for (const spec of model.layout.specs) {
+    const data = tensors.get(spec.name)!.data, nnz = nonzeros.get(spec.name);
+    if (nnz !== undefined) {
+      model.pack(spec, data, nnz, check(spec));
+    } else {
+      model.view(spec).set(data);
+      check(spec)(model.ptr(spec));
+    }
   }
-  be.upload(model.params, 4 * model.layout.total);
+  be.upload(model.params, 4 * model.storedFloats);
   model.refresh(true);
   return model;
+}
+
+/**
+ * The linear weights an opened model keeps packed, with their nonzero counts: those its products
+ * would take sparse anyway (Linear.refresh: fewer than SPARSE_DENSITY of the entries nonzero, on
+ * a backend with sparse products, the CPU's), whose compressed forms then are the whole weight.
+ */
+export function packedNonzeros(
+  sparseProducts: boolean,
+  cfg: ModelConfig,
+  tensors: Map<string, NamedTensor>,
+): Map<string, number> {
+  const out = new Map<string, number>();
+  if (!sparseProducts) return out;
+  for (const spec of linearWeights(paramLayout(cfg))) {
+    const data = tensors.get(spec.name)!.data;
+    let nnz = 0;
+    for (let i = 0; i < data.length; i++) if (data[i] !== 0) nnz++;
+    if (nnz < SPARSE_DENSITY * spec.size) out.set(spec.name, nnz);
+  }
+  return out;
 }

@@ -503,12 +503,12 @@ function lossPlot(rows: MetricsRow[], rc: RunConfig): string {
 }
 
 function modelTensors(model: Model): NamedTensor[] {
-  return model.layout.specs.map((s) => ({ name: s.name, shape: s.shape, data: model.view(s) }));
+  return model.layout.specs.map((s) => ({ name: s.name, shape: s.shape, data: model.weights(s) }));
 }
 
 /** Writes model.safetensors (reference names and layouts); returns its bytes. */
 export async function saveModel(run: RunDir, model: Model, rc: RunConfig): Promise<Uint8Array> {
-  model.be.download([model.params, 4 * model.layout.total]);
+  model.be.download([model.params, 4 * model.storedFloats]);
   const bytes = encodeModelFile(modelTensors(model), rc.model);
   await writeAtomic(run.model, bytes);
   return bytes;
