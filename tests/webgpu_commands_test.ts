@@ -37,7 +37,7 @@ async function keptAgreement(a: string, b: string): Promise<number> {
     let kept = 0, both = 0;
     for (const spec of ra.model.layout.specs) {
       if (!isSparsified(spec, ra.rc)) continue;
-      const va = ra.model.view(spec), vb = rb.model.view(spec);
+      const va = ra.model.weights(spec), vb = rb.model.weights(spec);
       for (let i = 0; i < va.length; i++) {
         if (va[i] !== 0) kept++;
         if (va[i] !== 0 && vb[i] !== 0) both++;
