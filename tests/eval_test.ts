@@ -269,6 +269,17 @@ Deno.test("eval CLI rejects bad flags and damaged run folders with one line", as
       /model\.safetensors: tensor transformer\.h\.0\.mlp\.c_fc\.weight has 1 NaN\/Inf value/,
     );
   });
+  await t.step("NaN in a sparse weight (packed when opened)", async () => {
+    const d = await rewrite((m) => {
+      const w = m.get("transformer.h.0.attn.c_proj.weight")!.data;
+      w.fill(0, 0, w.length - 8);
+      w[w.length - 3] = -Infinity;
+    });
+    await assertUserError(
+      evalOn(d),
+      /model\.safetensors: tensor transformer\.h\.0\.attn\.c_proj\.weight has 1 NaN\/Inf value/,
+    );
+  });
   await t.step("missing tensor", async () => {
     const d = await rewrite((m) => m.delete("lm_head.weight"));
     await assertUserError(evalOn(d), /tensor lm_head\.weight is missing/);
