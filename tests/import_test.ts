@@ -495,14 +495,52 @@ Deno.test("import: bad input is one line, exit 2, and nothing under --out", asyn
       /afrac 0\.01 keeps int\(0\.01·\d+\) = 0 channels of attn_in/,
     ],
     [
-      "a model too large for thinwire's memory (the 16x sweep's widths)",
+      "a model too large to import (the 16x sweep's widths)",
       async () => [
         "--from",
         await variant(ref, {
           config: (c) => Object.assign(c, { d_model: 4096, n_head: 256, d_mlp: 16384, n_layer: 8 }),
         }),
       ],
-      /the model has \d+M parameters: .* it does not fit/,
+      /the model has \d+M parameters: thinwire holds them as float32 while it imports, and takes up to 512Mi/,
+    ],
+    [
+      "a model whose one sequence does not fit (403M parameters at block_size 1024)",
+      async () => [
+        "--from",
+        await variant(ref, {
+          config: (c) =>
+            Object.assign(c, {
+              d_model: 2048,
+              n_head: 128,
+              d_mlp: 8192,
+              n_layer: 8,
+              block_size: 1024,
+            }),
+        }),
+      ],
+      /the model needs at least 7\.72 GiB of WebAssembly memory to open \(.*one sequence of 1024 tokens\), which holds 2\.00 GiB: --n-ctx N keeps fewer positions/,
+    ],
+    [
+      // The same with --n-ctx 64 passes the config (its sparse weights' nonzeros decide): the
+      // state dict (the small model's) is what is refused.
+      "the same at --n-ctx 64: the config passes",
+      async () => [
+        "--from",
+        await variant(ref, {
+          config: (c) =>
+            Object.assign(c, {
+              d_model: 2048,
+              n_head: 128,
+              d_mlp: 8192,
+              n_layer: 8,
+              block_size: 1024,
+            }),
+        }),
+        "--n-ctx",
+        "64",
+      ],
+      /final_model\.pt: tensor .* has shape \[/,
     ],
     [
       "a foreign final_model.pt",

@@ -24,13 +24,17 @@ import {
   type ModelConfig,
   validateModelConfig,
 } from "../model/config.ts";
-import { MEMORY_PAGES } from "../backend/wasm.ts";
-import { paramLayout } from "../model/params.ts";
+import { ARENA_BYTES, formatBytes, inferenceBytes, openedWeightBytes } from "../model/memory.ts";
+import { linearWeights, paramLayout } from "../model/params.ts";
 import type { NamedTensor } from "../model/safetensors.ts";
 import type { TorchStateDict } from "./torch_load.ts";
 
-/** Memory left for activations, at the least, beside parameters and gradients. */
-const ACTIVATION_HEADROOM = 256 * 2 ** 20;
+/**
+ * The most parameters an import takes: it holds them as float32 on the host (the mapped tensors,
+ * then model.safetensors, then the run opened from it: about 12 bytes a parameter at its peak).
+ * 2 GiB of float32; the reference's largest released model, csp_yolo2, has 475M.
+ */
+export const MAX_IMPORT_PARAMS = 2 ** 29;
 
 /** How each GPTConfig field (and load_model's aliases) is taken, for docs and errors. */
 export const GPT_CONFIG_FIELDS = {
@@ -244,14 +248,25 @@ export function mapReferenceConfig(
     if (e instanceof UserError) bad(`thinwire cannot hold this model: ${e.message}`);
     throw e;
   }
-  // Parameters and their gradients share one WebAssembly memory with the activations.
-  const floats = paramLayout({ ...model, addPosEmb: model.dPosEmb === 0 }).total;
-  const limit = MEMORY_PAGES.maximum * 65536;
-  if (8 * floats > limit - ACTIVATION_HEADROOM) {
+  // With the learned positions, which the weights decide on (mapStateDict).
+  const most = { ...model, addPosEmb: model.dPosEmb === 0 };
+  const lay = paramLayout(most);
+  if (lay.total > MAX_IMPORT_PARAMS) {
     bad(
-      `the model has ${(floats / 1e6).toFixed(0)}M parameters: thinwire keeps them and their ` +
-        `gradients (${(8 * floats / 2 ** 30).toFixed(1)} GiB) in a ${limit / 2 ** 30} GiB ` +
-        `WebAssembly memory, with room for activations; it does not fit`,
+      `the model has ${(lay.total / 1e6).toFixed(0)}M parameters: thinwire holds them as float32 ` +
+        `while it imports, and takes up to ${MAX_IMPORT_PARAMS / 2 ** 20}Mi (2 GiB of them)`,
+    );
+  }
+  // An opened model keeps its sparse linear weights' nonzeros only (src/run/open.ts): at the
+  // least it needs every other parameter and one sequence's activations. The weights decide the
+  // rest, which opening the run checks.
+  const empty = new Map(linearWeights(lay).map((s) => [s.name, 0]));
+  const least = inferenceBytes(most, 1, openedWeightBytes(most, empty));
+  if (least > ARENA_BYTES) {
+    bad(
+      `the model needs at least ${formatBytes(least)} of WebAssembly memory to open (its ` +
+        `embeddings, positions, bigram table and norms, and one sequence of ${model.nCtx} ` +
+        `tokens), which holds ${formatBytes(ARENA_BYTES)}: --n-ctx N keeps fewer positions`,
     );
   }
   const widths = locationWidths(model);
