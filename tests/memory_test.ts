@@ -63,6 +63,13 @@ Deno.test("memory: a pass takes the rows the memory holds, and one line when not
     const free = be.arena.maxBytes - be.arena.used;
     assert.ok(activationBytes(model.d, most, 64, false) <= free);
     assert.ok(activationBytes(model.d, most + 1, 64, false) > free - 64 * 1024 ** 2);
+    // With the model's activations holding that many rows already, the next pass may still take
+    // them: a larger pass releases those buffers first (eval's validation after its tasks).
+    model.prepare(most, 64);
+    assert.equal(rowsPerPass(model, 64, 1e9, false), most);
+    model.prepare(1, 64);
+    assert.equal(rowsPerPass(model, 64, 1e9, false), most);
+    model.releaseActs();
     assert.throws(() => rowsPerPass(model, 40000, 8, true), (e: unknown) => {
       assert.ok(e instanceof UserError);
       assert.match(e.message, /^one sequence of 40000 tokens needs [\d.]+ GiB of activations/);

@@ -39,14 +39,18 @@ export const SCRATCH_RESERVE = 64 * 1024 ** 2;
 
 /**
  * The most sequences of T tokens one pass of `model` can take (at most `max`) in what the arena
- * has left after everything allocated so far: the working set follows the memory, not the batch a
- * run was trained with. `withRaw`: an ablation's pre-ablation copies too (pruning). A model that
+ * has left after everything allocated so far, or in the activation buffers it has: the working
+ * set follows the memory, not the batch a run was trained with. `withRaw`: an ablation's pre-ablation copies too (pruning). A model that
  * leaves room for not even one sequence is a one-line UserError saying what would fit.
  */
 export function rowsPerPass(model: Model, T: number, max: number, withRaw: boolean): number {
   const arena = model.be.arena;
   const free = arena.maxBytes - arena.used - SCRATCH_RESERVE;
   const one = activationBytes(model.d, 1, T, withRaw);
+  // As many as the model's activation buffers already hold, which a pass reuses (eval's
+  // validation after its tasks), or as many as fit beside everything allocated.
+  const held = model.rowsHeld(T, withRaw);
+  if (held > 0) return Math.min(max, Math.max(held, Math.floor(Math.max(0, free) / one)));
   if (one > free) {
     // A GPU's arena stops at what the device binds at once (docs/webgpu.md).
     const memory = model.be.kind === "cpu"

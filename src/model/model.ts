@@ -449,6 +449,15 @@ export class Model {
   }
 
   /**
+   * How many sequences of T tokens the activation buffers already hold (with an ablation's raw
+   * copies when `raw`): a pass of at most that many reuses them and allocates nothing.
+   */
+  rowsHeld(T: number, raw: boolean): number {
+    if (!this.#acts || (raw && !this.#actsRaw)) return 0;
+    return Math.min(Math.floor(this.#capN / T), Math.floor(this.#capAtt / (this.d.H * T * T)));
+  }
+
+  /**
    * Forgets the activation buffers (freeing them when they are the arena's last kept span): for
    * a caller that is about to restore the arena below them. The next pass allocates new ones.
    */
