@@ -422,6 +422,12 @@ Deno.test("import: bad input is one line, exit 2, and nothing under --out", asyn
   });
   const drop = (k: string) => ({ config: (c: Record<string, unknown>) => void delete c[k] });
   const tensors = (f: (t: TorchTensor[]) => TorchTensor[]) => ({ tensors: f });
+  // 403M parameters at block_size 1024 (its config; the state dict stays the small model's).
+  const wide403M = () =>
+    variant(ref, {
+      config: (c) =>
+        Object.assign(c, { d_model: 2048, n_head: 128, d_mlp: 8192, n_layer: 8, block_size: 1024 }),
+    });
   const cases: [string, () => string[] | Promise<string[]>, RegExp][] = [
     [
       "no such folder",
@@ -508,16 +514,7 @@ Deno.test("import: bad input is one line, exit 2, and nothing under --out", asyn
       "a model whose one sequence does not fit (403M parameters at block_size 1024)",
       async () => [
         "--from",
-        await variant(ref, {
-          config: (c) =>
-            Object.assign(c, {
-              d_model: 2048,
-              n_head: 128,
-              d_mlp: 8192,
-              n_layer: 8,
-              block_size: 1024,
-            }),
-        }),
+        await wide403M(),
       ],
       /the model needs at least 7\.72 GiB of WebAssembly memory to open \(.*one sequence of 1024 tokens\), which holds 2\.00 GiB: --n-ctx N keeps fewer positions/,
     ],
@@ -527,16 +524,7 @@ Deno.test("import: bad input is one line, exit 2, and nothing under --out", asyn
       "the same at --n-ctx 64: the config passes",
       async () => [
         "--from",
-        await variant(ref, {
-          config: (c) =>
-            Object.assign(c, {
-              d_model: 2048,
-              n_head: 128,
-              d_mlp: 8192,
-              n_layer: 8,
-              block_size: 1024,
-            }),
-        }),
+        await wide403M(),
         "--n-ctx",
         "64",
       ],
