@@ -508,7 +508,7 @@ Deno.test("import: bad input is one line, exit 2, and nothing under --out", asyn
           config: (c) => Object.assign(c, { d_model: 4096, n_head: 256, d_mlp: 16384, n_layer: 8 }),
         }),
       ],
-      /the model has \d+M parameters: thinwire holds them as float32 while it imports, and takes up to 512Mi/,
+      /the model has \d+M parameters: an import holds them as float32 on the host and takes at most 537M \(2 GiB of them\)/,
     ],
     [
       "a model whose one sequence does not fit (403M parameters at block_size 1024)",

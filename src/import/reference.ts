@@ -253,8 +253,9 @@ export function mapReferenceConfig(
   const lay = paramLayout(most);
   if (lay.total > MAX_IMPORT_PARAMS) {
     bad(
-      `the model has ${(lay.total / 1e6).toFixed(0)}M parameters: thinwire holds them as float32 ` +
-        `while it imports, and takes up to ${MAX_IMPORT_PARAMS / 2 ** 20}Mi (2 GiB of them)`,
+      `the model has ${(lay.total / 1e6).toFixed(0)}M parameters: an import holds them as ` +
+        `float32 on the host and takes at most ${(MAX_IMPORT_PARAMS / 1e6).toFixed(0)}M ` +
+        `(2 GiB of them)`,
     );
   }
   // An opened model keeps its sparse linear weights' nonzeros only (src/run/open.ts): at the
