@@ -516,7 +516,7 @@ Deno.test("import: bad input is one line, exit 2, and nothing under --out", asyn
         "--from",
         await wide403M(),
       ],
-      /the model needs at least 7\.72 GiB of WebAssembly memory to open \(.*one sequence of 1024 tokens\), which holds 2\.00 GiB: --n-ctx N keeps fewer positions/,
+      /the model needs at least 7\.72 GiB of WebAssembly memory to open \(.*one sequence of 1024 tokens\), which holds 2\.00 GiB: --n-ctx \d+ or fewer keeps fewer positions/,
     ],
     [
       // The same with --n-ctx 64 passes the config (its sparse weights' nonzeros decide): the

@@ -262,12 +262,25 @@ export function mapReferenceConfig(
   // least it needs every other parameter and one sequence's activations. The weights decide the
   // rest, which opening the run checks.
   const empty = new Map(linearWeights(lay).map((s) => [s.name, 0]));
-  const least = inferenceBytes(most, 1, openedWeightBytes(most, empty));
-  if (least > ARENA_BYTES) {
+  const least = (n: number) => {
+    const c = { ...most, nCtx: n };
+    return inferenceBytes(c, 1, openedWeightBytes(c, empty));
+  };
+  if (least(model.nCtx) > ARENA_BYTES) {
+    // The longest context that would fit (the need grows with n_ctx).
+    let lo = 1, hi = model.nCtx;
+    while (hi - lo > 1) {
+      const mid = (lo + hi) >> 1;
+      if (least(mid) <= ARENA_BYTES) lo = mid;
+      else hi = mid;
+    }
     bad(
-      `the model needs at least ${formatBytes(least)} of WebAssembly memory to open (its ` +
-        `embeddings, positions, bigram table and norms, and one sequence of ${model.nCtx} ` +
-        `tokens), which holds ${formatBytes(ARENA_BYTES)}: --n-ctx N keeps fewer positions`,
+      `the model needs at least ${formatBytes(least(model.nCtx))} of WebAssembly memory to ` +
+        `open (its embeddings, positions, bigram table and norms, and one sequence of ` +
+        `${model.nCtx} tokens), which holds ${formatBytes(ARENA_BYTES)}` +
+        (lo >= 2 && least(lo) <= ARENA_BYTES
+          ? `: --n-ctx ${lo} or fewer keeps fewer positions (the nonzeros of its weights come on top)`
+          : ": it does not fit at any n_ctx"),
     );
   }
   const widths = locationWidths(model);
