@@ -14,13 +14,12 @@
 import assert from "node:assert/strict";
 import { exportCommand } from "../src/export/cli_export.ts";
 import { importCommand } from "../src/import/cli_import.ts";
-import { decodeSafetensors } from "../src/model/safetensors.ts";
-import { loadRun } from "../src/run/run_dir.ts";
 import { PRESETS } from "../src/train/presets.ts";
 import type { RunConfig } from "../src/run/config.ts";
 import { train } from "../src/train/trainer.ts";
 import { sha256Hex } from "../src/util/sha256.ts";
 import { findTorchPython, noTorchLine } from "../src/util/torch_python.ts";
+import { logitDiff } from "./reference_logits.ts";
 
 const MAKE = new URL("./circuit_sparsity/make_reference.py", import.meta.url).pathname;
 /** thinwire's default tokenizer cut to 263 ranks (tests/torch_saved/make.py). */
@@ -116,33 +115,6 @@ async function python(args: string[]): Promise<string> {
   return text.trim().split("\n").pop()!;
 }
 
-/**
- * max |logit difference| between a run and the reference's logits file over the prompts, and
- * the largest |logit| (what the difference is rounding of).
- */
-async function logitDiff(run: string, ps: number[][], refFile: string): Promise<[number, number]> {
-  const ref = decodeSafetensors(await Deno.readFile(refFile), refFile).tensors;
-  const r = await loadRun(run, { threads: 1 });
-  let worst = 0, size = 0;
-  try {
-    const Vr = r.rc.model.vocabSize;
-    ps.forEach((ids, j) => {
-      r.model.forward(Int32Array.from(ids), null, 1, ids.length);
-      const T = ids.length, ours = r.be.arena.f32(r.model.acts.logits, Vr * T);
-      const theirs = ref.get(`${j}.logits`)!.data;
-      for (let t = 0; t < T; t++) {
-        for (let v = 0; v < Vr; v++) {
-          worst = Math.max(worst, Math.abs(ours[v * T + t] - theirs[t * Vr + v]));
-          size = Math.max(size, Math.abs(theirs[t * Vr + v]));
-        }
-      }
-    });
-  } finally {
-    r.close();
-  }
-  return [worst, size];
-}
-
 for (const [what, config, flags] of CASES) {
   Deno.test({
     name: `reference import: torch's file of the reference's model gives its logits (${what})`,
@@ -173,7 +145,7 @@ for (const [what, config, flags] of CASES) {
           ]),
           0,
         );
-        const [d, size] = await logitDiff(`${dir}/run`, ps, `${dir}/logits.safetensors`);
+        const { worst: d, size } = await logitDiff(`${dir}/run`, ps, `${dir}/logits.safetensors`);
         console.log(
           `${line}\n  max |logit difference| ${d.toExponential(2)} over ${ps.length} prompts ` +
             `(max |logit| ${size.toFixed(1)})`,
@@ -242,7 +214,7 @@ Deno.test({
         await sha(`${dir}/back/model.safetensors`),
         await sha(`${dir}/run/model.safetensors`),
       );
-      const [d, size] = await logitDiff(`${dir}/back`, ps, `${dir}/logits.safetensors`);
+      const { worst: d, size } = await logitDiff(`${dir}/back`, ps, `${dir}/logits.safetensors`);
       console.log(
         `${line}\n  round trip: same model.safetensors; max |logit difference| ` +
           `${d.toExponential(2)} (max |logit| ${size.toFixed(1)})`,

@@ -4,6 +4,7 @@ tests/import_test.ts's committed fixture).
 
     python3 make_reference.py OUT_DIR CONFIG_JSON PROMPTS_JSON LOGITS_OUT
         [--dtype float32|float16|bfloat16] [--save-without-flash] [--zero-wpe] [--seed N]
+        [--density D]
     python3 make_reference.py OUT_DIR --from-export DIR PROMPTS_JSON LOGITS_OUT
 
 OUT_DIR gets beeg_config.json (CONFIG_JSON's fields only: the rest are GPTConfig's defaults, as
@@ -19,7 +20,7 @@ saves that model's state dict with torch.save instead: torch's own writing of th
 
 The weights: GPT's init is N(0, 0.02), where every AbsTopK choice and logit is tiny; they are
 redrawn at unit scale (Linear weights N(0, 1/fan_in) with 3 in 4 zeroed, as a sparse model has
-them; biases, norm weights, sink logits, positions and the bigram table nonzero), so a mapping
+them, or all but a fraction D with --density D; biases, norm weights, sink logits, positions and the bigram table nonzero), so a mapping
 mistake anywhere shows in the logits.
 """
 
@@ -39,12 +40,12 @@ import gpt  # noqa: E402
 from check import write_safetensors  # noqa: E402
 
 
-def redraw(model, g):
+def redraw(model, g, density):
     with torch.no_grad():
         for name, p in model.named_parameters():
             if p.dim() == 2 and name.endswith("weight") and "wte" not in name and "wpe" not in name:
                 w = torch.randn(p.shape, generator=g) / math.sqrt(p.shape[1])
-                p.copy_(w * (torch.rand(p.shape, generator=g) < 0.25))
+                p.copy_(w * (torch.rand(p.shape, generator=g) < density))
             elif name.endswith("wte.weight") or name.endswith("wpe.weight"):
                 p.copy_(torch.randn(p.shape, generator=g) * 0.5)
             elif name == "bigram_table":
@@ -58,7 +59,7 @@ def redraw(model, g):
 
 
 def main(argv):
-    opts = {"--dtype": "float32", "--seed": "0", "--from-export": None}
+    opts = {"--dtype": "float32", "--seed": "0", "--from-export": None, "--density": "0.25"}
     flags = {"--save-without-flash": False, "--zero-wpe": False}
     rest = []
     i = 0
@@ -94,7 +95,7 @@ def main(argv):
         config = gpt.GPTConfig(**fields, flash=flash, grad_checkpointing=False)
         g = torch.Generator().manual_seed(int(opts["--seed"]))
         model = gpt.GPT(config)
-        redraw(model, g)
+        redraw(model, g, float(opts["--density"]))
         if flags["--zero-wpe"]:
             with torch.no_grad():
                 model.transformer.wpe.weight.zero_()
