@@ -4,6 +4,11 @@
  * sparse linear weights are packed (compressed forms only: src/run/open.ts); their nonzeros are
  * the preset's top-k counts at the end of the anneal. Arithmetic only: nothing is allocated.
  * Run: deno run -A bench/memory_table.ts [--batch B]
+ *
+ * `--open DIR` (repeatable) measures instead: the arena in use once each run folder is opened as
+ * every command opens it; `--random-ef E` does so for a random model of width E at the small
+ * preset's densities (its linear weights and embeddings cut to them), written to a temporary folder.
+ *   deno run -A bench/memory_table.ts --open runs/small-s1 --random-ef 8
  */
 import { parseArgs } from "node:util";
 import { dims } from "../src/model/config.ts";
@@ -19,8 +24,22 @@ import { activationBytes } from "../src/model/model.ts";
 import { SPARSE_DENSITY } from "../src/model/linear.ts";
 import { linearWeights, paramFloats, paramLayout, targetDensity } from "../src/model/params.ts";
 import { PRESETS } from "../src/train/presets.ts";
+import { loadRun } from "../src/run/run_dir.ts";
+import { Rng } from "../src/util/rng.ts";
+import { makeRandomRun } from "../tests/run_fixture.ts";
 
-const { values } = parseArgs({ args: Deno.args, options: { batch: { type: "string" } } });
+const { values } = parseArgs({
+  args: Deno.args,
+  options: {
+    batch: { type: "string" },
+    open: { type: "string", multiple: true },
+    "random-ef": { type: "string" },
+  },
+});
+if (values.open || values["random-ef"]) {
+  await measureOpened(values.open ?? [], values["random-ef"]);
+  Deno.exit(0);
+}
 const B = Number(values.batch ?? 16);
 const rows: string[][] = [];
 for (const ef of [1, 2, 4, 8]) {
@@ -57,3 +76,33 @@ const head = [
 ];
 console.log(`| ${head.join(" | ")} |\n|${head.map(() => "---").join("|")}|`);
 for (const r of rows) console.log(`| ${r.join(" | ")} |`);
+
+/** Prints the arena in use once each run is opened (and a random one of width `randomEf`). */
+async function measureOpened(dirs: string[], randomEf?: string): Promise<void> {
+  const show = async (dir: string, what = dir) => {
+    const r = await loadRun(dir);
+    const m = r.model;
+    console.log(
+      `${what}: ${(r.be.arena.used / 2 ** 20).toFixed(1)} MiB of the arena in use once opened; ` +
+        `${m.storedFloats} of its ${m.layout.total} parameters stored dense`,
+    );
+    r.close();
+  };
+  for (const dir of dirs) await show(dir);
+  if (randomEf === undefined) return;
+  const rc = structuredClone(PRESETS.small);
+  rc.model.ef = Number(randomEf);
+  const rng = new Rng(1);
+  const dir = await makeRandomRun(rc, "thinwire-memory-", 1, (m) => {
+    for (const s of m.layout.specs) {
+      if (s.cls !== "block" && s.cls !== "embed") continue;
+      const keep = targetDensity(s.cls, rc.train.pfrac, rc.model.ef), w = m.view(s);
+      for (let i = 0; i < w.length; i++) if (!rng.chance(keep)) w[i] = 0;
+    }
+  });
+  try {
+    await show(dir, `a random width-${randomEf} model at the small preset's densities`);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
