@@ -40,7 +40,8 @@ export const SCRATCH_RESERVE = 64 * 1024 ** 2;
 /**
  * The most sequences of T tokens one pass of `model` can take (at most `max`) in what the arena
  * has left after everything allocated so far, or in the activation buffers it has: the working
- * set follows the memory, not the batch a run was trained with. `withRaw`: an ablation's pre-ablation copies too (pruning). A model that
+ * set follows the memory, not the batch a run was trained with. `withRaw`: an ablation's
+ * pre-ablation copies too (pruning). A model that
  * leaves room for not even one sequence is a one-line UserError saying what would fit.
  */
 export function rowsPerPass(model: Model, T: number, max: number, withRaw: boolean): number {
@@ -87,7 +88,7 @@ export function inferenceBytes(
  */
 export function openedWeightBytes(cfg: ModelConfig, packed: ReadonlyMap<string, number>): number {
   const lay = paramLayout(cfg);
-  let floats = paramFloats(cfg), forms = 0;
+  let floats = lay.total, forms = 0;
   for (const s of linearWeights(lay)) {
     const nnz = packed.get(s.name);
     if (nnz === undefined) continue;

@@ -287,12 +287,11 @@ export class Model {
     return this.isPacked(spec) ? this.#linears.get(spec.name)!.values() : this.view(spec);
   }
 
-  /** A parameter's entry (r, c) (row-major over its first dimension), packed or not. */
+  /** A linear weight's entry (r, c), packed or not (Linear.reader). */
   weightReader(spec: ParamSpec): (r: number, c: number) => number {
     const lin = this.#linears.get(spec.name);
-    if (lin) return lin.reader();
-    const v = this.view(spec), cols = spec.shape[1] ?? 1;
-    return (r, c) => v[r * cols + c];
+    if (!lin) throw new Error(`Model: ${spec.name} is not a linear weight`);
+    return lin.reader();
   }
   /** Byte offset of a parameter's gradient. */
   gptr(spec: ParamSpec): number {
