@@ -302,6 +302,11 @@ Deno.test("bad input: one line on stderr, exit 2, nothing written", async (t) =>
     ],
     ["anneal-from above 1", ["--anneal-from", "2"], /anneal-from must be a block density/],
     [
+      "a preset's start below the target of a larger --pfrac",
+      ["--preset", "paper", "--pfrac", "2"],
+      /target 0\.125, 1\], got 0\.015625 \(--anneal-from 0\.125 starts at the target\)/,
+    ],
+    [
       "dense baseline with a sparse anneal",
       ["--dense", "--anneal-from", "0.5"],
       /anneal-from 0\.5 needs weight sparsity.*--dense/,
