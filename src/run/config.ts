@@ -128,7 +128,7 @@ export function validateRunConfig(rc: RunConfig): void {
     if (!(t.annealFrom >= target && t.annealFrom <= 1)) {
       throw new UserError(
         `anneal-from must be a block density in [the target ${+target.toPrecision(4)}, 1], ` +
-          `got ${t.annealFrom} (--anneal-from ${+target.toPrecision(4)} starts at the target)`,
+          `got ${t.annealFrom} (--anneal-from ${target} starts at the target)`,
       );
     }
   }
