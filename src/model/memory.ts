@@ -41,8 +41,8 @@ export const SCRATCH_RESERVE = 64 * 1024 ** 2;
  * The most sequences of T tokens one pass of `model` can take (at most `max`) in what the arena
  * has left after everything allocated so far, or in the activation buffers it has: the working
  * set follows the memory, not the batch a run was trained with. `withRaw`: an ablation's
- * pre-ablation copies too (pruning). A model that
- * leaves room for not even one sequence is a one-line UserError saying what would fit.
+ * pre-ablation copies too (pruning). A model that leaves room for not even one sequence is a
+ * one-line UserError saying what would fit.
  */
 export function rowsPerPass(model: Model, T: number, max: number, withRaw: boolean): number {
   const arena = model.be.arena;

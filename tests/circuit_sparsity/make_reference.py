@@ -20,8 +20,8 @@ saves that model's state dict with torch.save instead: torch's own writing of th
 
 The weights: GPT's init is N(0, 0.02), where every AbsTopK choice and logit is tiny; they are
 redrawn at unit scale (Linear weights N(0, 1/fan_in) with 3 in 4 zeroed, as a sparse model has
-them, or all but a fraction D with --density D; biases, norm weights, sink logits, positions and the bigram table nonzero), so a mapping
-mistake anywhere shows in the logits.
+them, or all but a fraction D with --density D; biases, norm weights, sink logits, positions and
+the bigram table nonzero), so a mapping mistake anywhere shows in the logits.
 """
 
 import json
