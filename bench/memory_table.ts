@@ -7,7 +7,8 @@
  *
  * `--open DIR` (repeatable) measures instead: the arena in use once each run folder is opened as
  * every command opens it; `--random-ef E` does so for a random model of width E at the small
- * preset's densities (its linear weights and embeddings cut to them), written to a temporary folder.
+ * preset's densities (cut to its target counts by the sparse start's top-k), written to a temporary
+ * folder.
  *   deno run -A bench/memory_table.ts --open runs/small-s1 --random-ef 8
  */
 import { parseArgs } from "node:util";
@@ -25,7 +26,7 @@ import { SPARSE_DENSITY } from "../src/model/linear.ts";
 import { linearWeights, paramFloats, paramLayout, targetDensity } from "../src/model/params.ts";
 import { PRESETS } from "../src/train/presets.ts";
 import { loadRun } from "../src/run/run_dir.ts";
-import { Rng } from "../src/util/rng.ts";
+import { pruneAtInit } from "../src/train/sparse_anneal.ts";
 import { makeRandomRun } from "../tests/run_fixture.ts";
 
 const { values } = parseArgs({
@@ -92,14 +93,10 @@ async function measureOpened(dirs: string[], randomEf?: string): Promise<void> {
   if (randomEf === undefined) return;
   const rc = structuredClone(PRESETS.small);
   rc.model.ef = Number(randomEf);
-  const rng = new Rng(1);
-  const dir = await makeRandomRun(rc, "thinwire-memory-", 1, (m) => {
-    for (const s of m.layout.specs) {
-      if (s.cls !== "block" && s.cls !== "embed") continue;
-      const keep = targetDensity(s.cls, rc.train.pfrac, rc.model.ef), w = m.view(s);
-      for (let i = 0; i < w.length; i++) if (!rng.chance(keep)) w[i] = 0;
-    }
-  });
+  // Cut to the target counts as a run starting sparse at the target is at init (its top-k).
+  const annealFrom = targetDensity("block", rc.train.pfrac, rc.model.ef);
+  const start = { ...rc, train: { ...rc.train, annealFrom } };
+  const dir = await makeRandomRun(rc, "thinwire-memory-", 1, (m) => pruneAtInit(m.be, m, start));
   try {
     await show(dir, `a random width-${randomEf} model at the small preset's densities`);
   } finally {
