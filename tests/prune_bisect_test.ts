@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import type { PromptItem } from "../src/eval/task_eval.ts";
-import { bisect } from "../src/prune/bisect.ts";
+import { bisect, lowerMargin } from "../src/prune/bisect.ts";
 import { RETRY_NOISE, RETRY_WARMUP, retryAfterCollapse } from "../src/prune/prune.ts";
 import { bestScore } from "../src/prune/search.ts";
 import { DEFAULT_HP } from "../src/prune/settings.ts";
@@ -112,6 +112,50 @@ Deno.test("bisect: with a margin, the held-out pruning pairs meet the target by 
     assert.equal(r.k, k, `margin ${margin}`);
     assert.ok(r.reached);
   }
+});
+
+Deno.test("bisect: a margin the whole model does not meet is lowered to the whole standard errors it meets by", () => {
+  // Check loss 0.1 from k = 61 up to every node: the whole model has 0.05 of room.
+  for (
+    const [margin, se, want] of [
+      [2, 0.04, 1], // room 1.25 SE: margin 1, met from k = 61
+      [1.5, 0.04, 1],
+      [3, 0.02, 2], // room 2.5 SE
+      [2, 0.06, 0], // room 0.83 SE: just meet it
+      [1, 0.04, 1], // met as asked: not lowered
+    ]
+  ) {
+    const { ms } = stepScorer(37, 61, Infinity, se);
+    const r = bisect(ms, BISECT, RANKING, 0.15, 50, { check: CHECK, checkMargin: margin });
+    assert.equal(r.checkMargin, want, `margin ${margin}, se ${se}`);
+    assert.equal(r.k, 61, `margin ${margin}, se ${se}`);
+    assert.ok(r.reached);
+  }
+  // A hint at every node, and a lowered margin under which a smaller k passes: still bisected.
+  const { ms } = stepScorer(37, 61, Infinity, 0.04);
+  const all = bisect(ms, BISECT, RANKING, 0.15, 100, { check: CHECK, checkMargin: 2 });
+  assert.deepEqual([all.k, all.checkMargin, all.reached], [61, 1, true]);
+  // No margin helps when the whole model misses on the check pairs, or on the bisection's own.
+  for (const [kBisect, kCheck] of [[37, 1000], [1000, 61]]) {
+    const miss = stepScorer(kBisect, kCheck, Infinity, 0.04);
+    const r = bisect(miss.ms, BISECT, RANKING, 0.15, 50, { check: CHECK, checkMargin: 2 });
+    assert.deepEqual([r.k, r.reached, r.checkMargin], [100, false, 2]);
+  }
+});
+
+Deno.test("lowerMargin: the largest whole margin below the one asked that the whole model meets", () => {
+  const full = (cal: number, se: number) => ({
+    losses: { pairs: 128, circuit: cal, circuit_calibrated: cal },
+    se,
+  });
+  assert.equal(lowerMargin(full(0.1, 0.04), 0.15, 2), 1);
+  assert.equal(lowerMargin(full(0.1, 0.01), 0.15, 2), 1); // room 5 SE, but only lower than asked
+  assert.equal(lowerMargin(full(0.1, 0.01), 0.15, 2.5), 2);
+  assert.equal(lowerMargin(full(0.0999, 0.05), 0.15, 2), 1); // just over 1 SE of room
+  assert.equal(lowerMargin(full(0.15, 0.05), 0.15, 2), 0);
+  assert.equal(lowerMargin(full(0.16, 0.05), 0.15, 2), null);
+  assert.equal(lowerMargin(full(0.1, 0.04), 0.15, 0), null);
+  assert.equal(lowerMargin(full(NaN, 0.04), 0.15, 2), null);
 });
 
 Deno.test("a collapsed optimisation is retried with less mask noise, then the penalty warmed up, then at k_coef / 10", () => {

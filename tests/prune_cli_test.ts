@@ -165,8 +165,29 @@ Deno.test("prune one task: a valid circuit file, a neuronpedia graph, cached mea
   assert.equal(g.nodes.filter((n: { is_target_logit?: boolean }) => n.is_target_logit).length, 1);
 
   // The second run reuses the means; a damaged cache is recomputed, not trusted.
-  const again = await prune(["--model", dir, "--task", TASK, "--target", TARGET, ...QUICK]);
+  // With pairs to check k on and a margin no model meets, the check asks for the whole model's.
+  const again = await prune([
+    "--model",
+    dir,
+    "--task",
+    TASK,
+    "--target",
+    TARGET,
+    ...QUICK,
+    "--mask-pairs",
+    "4",
+    "--check-margin",
+    "1000000",
+  ]);
   assert.match(again.err, /node means: cached/);
+  assert.equal(again.code, 0, again.err);
+  const lowered = await readCircuit(run, TASK, cfg);
+  const used = Number(lowered.hyperparameters.check_margin);
+  assert.ok(Number.isInteger(used) && used < 1000000, `check_margin ${used}`);
+  assert.equal(lowered.hyperparameters.check_pairs, 4);
+  const chk = lowered.losses.pruning!.check!;
+  assert.ok(chk.circuit_calibrated <= Number(TARGET), `check pairs ${chk.circuit_calibrated}`);
+  assert.match(again.out, new RegExp(`check margin ${used}, not 1000000: the whole model`));
   const bytes = await Deno.readFile(`${dir}/means.safetensors`);
   await Deno.writeFile(`${dir}/means.safetensors`, bytes.slice(0, bytes.length - 100));
   const fixed = await prune(["--model", dir, "--task", TASK, "--target", TARGET, ...QUICK]);

@@ -54,6 +54,20 @@ export function checkMeets(chk: CheckLosses, target: number, margin: number): bo
   return chk.losses.circuit_calibrated + margin * chk.se <= target;
 }
 
+/**
+ * The margin a check falls back to when the whole model (every node kept) does not meet the
+ * target by `margin` standard errors on the check pairs: the largest whole number of them it
+ * meets it by, below `margin` (0: just meets it), so the circuit is asked for no more room than
+ * the model itself leaves; null when it misses even with none, or nothing is lower.
+ */
+export function lowerMargin(full: CheckLosses, target: number, margin: number): number | null {
+  const room = target - full.losses.circuit_calibrated;
+  if (!(room >= 0) || margin <= 0) return null;
+  let m = full.se > 0 ? Math.min(Math.ceil(margin) - 1, Math.floor(room / full.se)) : 0;
+  while (m > 0 && !checkMeets(full, target, m)) m--;
+  return m;
+}
+
 export interface BisectOptions {
   progress?: OnProgress;
   /** Pruning pairs held out of the bisection, on which k must meet the target too. */
@@ -78,7 +92,8 @@ export interface BisectOptions {
  * standard errors of their mean (a k tuned to just meet the target on the pairs it was chosen on
  * generalises worse, and a loss just at the target on one sample of pairs is above it on about
  * half of the others: docs/prune.md). The check pairs are measured only at a k whose pool
- * passes.
+ * passes. When even every node kept misses by the margin, the margin is lowered to what the whole
+ * model meets (lowerMargin) and the search runs again; the result says which margin it used.
  */
 export function bisect(
   ms: MaskedScorer,
@@ -88,7 +103,8 @@ export function bisect(
   hint: number,
   opts: BisectOptions = {},
 ) {
-  const { progress, check = [], checkMargin = 0, known } = opts;
+  const { progress, check = [], known } = opts;
+  let margin = opts.checkMargin ?? 0;
   const curve: Curve = new Map();
   const checked = new Map<number, CheckLosses>();
   if (known) {
@@ -100,7 +116,7 @@ export function bisect(
     if (!got) {
       const c = at(k).c;
       ms.keepOnly(ranking.slice(0, k));
-      got = measureCheck(ms, check, c, checkMargin);
+      got = measureCheck(ms, check, c, margin);
       checked.set(k, got);
     }
     return got;
@@ -118,12 +134,14 @@ export function bisect(
   const n = ranking.length;
   const ok = (k: number) =>
     at(k).loss_calibrated <= target &&
-    (check.length === 0 || checkMeets(checkAt(k), target, checkMargin));
+    (check.length === 0 || checkMeets(checkAt(k), target, margin));
   const result = (k: number, reached: boolean) => {
     const p = at(k);
     return {
       k,
       reached,
+      /** The margin k was checked at: the one asked for, or lower (lowerMargin). */
+      checkMargin: margin,
       curve,
       bisectLosses: {
         pairs: pool.length / 2,
@@ -138,9 +156,22 @@ export function bisect(
   // lo fails (or is 0), hi passes; start from the optimiser's own circuit size.
   let lo = 0, hi = n;
   const h = Math.min(Math.max(hint, 1), n);
-  if (ok(h)) hi = h;
-  else lo = h;
-  if (!ok(hi)) return result(hi, false);
+  const start = () => {
+    lo = 0;
+    hi = n;
+    if (ok(h)) hi = h;
+    else lo = h;
+    return ok(hi);
+  };
+  if (!start()) {
+    // Every node kept fails: with a margin the whole model may not have, ask for what it has.
+    const lower = check.length && at(n).loss_calibrated <= target
+      ? lowerMargin(checkAt(n), target, margin)
+      : null;
+    if (lower === null) return result(n, false);
+    margin = lower;
+    start();
+  }
   if (opts.near && hi === h) {
     // Expected just under the hint: a gap doubling downwards until a k fails, then bisected.
     for (let gap = 1; hi - gap > 0; gap *= 2) {

@@ -89,7 +89,8 @@ edges, and the losses on held-out pairs: full model, circuit alone (sufficiency)
   --bisect-pairs N    the first of those, where k is bisected and calibrated; the rest of the
                       pruning pairs check k with that calibration (default ${PRUNE_DEFAULTS.bisectPairs})
   --check-margin X    standard errors of their mean by which those other pairs must meet the
-                      target (default ${PRUNE_DEFAULTS.checkMargin}; 0: just meet it)
+                      target (default ${PRUNE_DEFAULTS.checkMargin}; 0: just meet it); where
+                      the whole model meets it by fewer, by the whole number it does meet
   --pairs N           held-out evaluation pairs (default ${PRUNE_DEFAULTS.evalPairs}, EVAL_SEED)
   --random-draws N    random circuits for the baseline (default ${PRUNE_DEFAULTS.randomDraws})
   --random-pairs N    evaluation pairs each is measured on (default ${PRUNE_DEFAULTS.randomPairs})
@@ -440,6 +441,12 @@ export function formatOutcome(o: TaskOutcome, path: string): string {
   ];
   if (o.ks && o.ks.length > 1) {
     lines.push(`  re-ranked inside the circuit: ${o.ks.join(" → ")} nodes (τ ranking first)`);
+  }
+  if (o.marginAsked !== undefined) {
+    lines.push(
+      `  check margin ${c.hyperparameters.check_margin}, not ${o.marginAsked}: the whole model ` +
+        `does not meet the target by ${o.marginAsked} standard errors on the other pruning pairs`,
+    );
   }
   for (const x of o.collapses ?? []) {
     const at = (s: RetrySettings) =>

@@ -53,6 +53,11 @@ export interface CircuitResult extends CircuitMeasures {
   /** Whether the calibrated loss on the pruning pairs met the target at the chosen k. */
   reached: boolean;
   /**
+   * The standard errors by which the check pairs met it: the settings' checkMargin, or lower
+   * where the whole model does not meet the target by that many (bisect.ts lowerMargin).
+   */
+  checkMargin: number;
+  /**
    * Losses at the chosen k on the pruning pairs k was bisected on, and on the rest of the pruning
    * pairs with their calibration (null when every pruning pair was bisected on).
    */
@@ -173,8 +178,11 @@ export function searchCircuit(
   lap(st.method === "learned" ? "optimise" : "attribute");
   const hint = st.method === "learned" ? opt.on : Math.max(1, Math.round(ms.n / 16));
   let ranking = opt.ranking;
-  const check = { check: checkItems, checkMargin: st.checkMargin };
-  let b = bisect(ms, bisectItems, ranking, st.target, hint, { progress, ...check });
+  let b = bisect(ms, bisectItems, ranking, st.target, hint, {
+    progress,
+    check: checkItems,
+    checkMargin: st.checkMargin,
+  });
   const ks = [b.k];
   lap("bisect");
   // Re-rank the circuit by attribution inside it and bisect again, while that shrinks it.
@@ -182,7 +190,8 @@ export function searchCircuit(
     progress?.("rerank", round + 1, hp.rerank, { nodes: String(b.k) });
     const next = rerankTop(ms, bisectItems, ranking, b.k, hp.batchPairs, opt.logitScale);
     const nb = bisect(ms, bisectItems, next, st.target, b.k, {
-      ...check,
+      check: checkItems,
+      checkMargin: b.checkMargin,
       known: b.known,
       near: true,
     });
@@ -206,7 +215,7 @@ export function measureFound(
   const { timing, lap } = lapTimer();
   const { ranking, bisection, opt } = found;
   const { bisect: bisectItems } = poolRoles(data.pool, st);
-  const { k, reached, curve, bisectLosses, checkLosses } = bisection;
+  const { k, reached, curve, bisectLosses, checkLosses, checkMargin } = bisection;
   const kept = ranking.slice(0, k).sort((a, b) => a - b);
   const calibration = curve.get(k)!.c;
   // Each delta pass differs from the circuit's in one node: resume at that node's layer. The
@@ -237,6 +246,7 @@ export function measureFound(
     curve: points,
     calibration: calibration ?? IDENTITY,
     reached,
+    checkMargin,
     pruningLosses: { bisect: bisectLosses, check: checkLosses },
     ...m,
     trainLoss: opt.loss,

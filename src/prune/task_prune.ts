@@ -40,6 +40,11 @@ export type TaskOutcome =
     collapses?: Collapse[];
     /** k on the τ ranking, then after each re-ranking round that shrank it. */
     ks?: number[];
+    /**
+     * The check margin asked for, when the whole model did not meet the target by it and k was
+     * checked at a lower one (the circuit file's check_margin).
+     */
+    marginAsked?: number;
   }
   | { task: string; status: "not solved by the model"; fullLoss: number }
   | { task: string; status: "not measurable"; note: string };
@@ -139,7 +144,8 @@ function pruneTaskIn(
   }
   const res = measureFound(ms, data, settings, search.found, opts.progress);
   res.timing = { ...res.timing, ...search.timing };
-  const circuit = circuitJson(r, data, res, { ...settings, hp: res.hp }, {
+  const used = { ...settings, hp: res.hp, checkMargin: res.checkMargin };
+  const circuit = circuitJson(r, data, res, used, {
     prunePairs: opts.prunePairs,
     evalPairs: opts.evalPairs,
     meansTokens: opts.meansTokens ?? MEANS_TOKENS,
@@ -155,6 +161,7 @@ function pruneTaskIn(
     restarts,
     collapses: res.collapses,
     ks: res.ks,
+    ...(res.checkMargin < settings.checkMargin ? { marginAsked: settings.checkMargin } : {}),
   };
 }
 

@@ -493,6 +493,7 @@ export class Engine {
         curve: [{ k: kept.length, loss: fit.raw, loss_calibrated: fit.cal }],
         calibration,
         reached: fit.cal <= c.target && !(chk && !checkMeets(chk, c.target, st.checkMargin)),
+        checkMargin: st.checkMargin,
         pruningLosses,
         ...m,
         trainLoss: NaN,
