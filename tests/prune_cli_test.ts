@@ -97,17 +97,9 @@ const TARGET = "0.5";
 
 Deno.test("prune one task: a valid circuit file, a neuronpedia graph, cached means", async () => {
   const dir = await run1();
-  const r = await prune([
-    "--model",
-    dir,
-    "--task",
-    TASK,
-    "--target",
-    TARGET,
-    "--format",
-    "neuronpedia",
-    ...QUICK,
-  ]);
+  const pruneTask = (...more: string[]) =>
+    prune(["--model", dir, "--task", TASK, "--target", TARGET, ...QUICK, ...more]);
+  const r = await pruneTask("--format", "neuronpedia");
   assert.equal(r.code, 0, r.err);
   assert.match(r.out, new RegExp(`^${TASK}: \\d+ nodes, \\d+ edges`, "m"));
   assert.match(r.out, /task loss \(8 held-out pairs\): full [\d.]+ {2}circuit [\d.]+ \(calibrated/);
@@ -166,19 +158,7 @@ Deno.test("prune one task: a valid circuit file, a neuronpedia graph, cached mea
 
   // The second run reuses the means; a damaged cache is recomputed, not trusted.
   // With pairs to check k on and a margin no model meets, the check asks for the whole model's.
-  const again = await prune([
-    "--model",
-    dir,
-    "--task",
-    TASK,
-    "--target",
-    TARGET,
-    ...QUICK,
-    "--mask-pairs",
-    "4",
-    "--check-margin",
-    "1000000",
-  ]);
+  const again = await pruneTask("--mask-pairs", "4", "--check-margin", "1000000");
   assert.match(again.err, /node means: cached/);
   assert.equal(again.code, 0, again.err);
   const lowered = await readCircuit(run, TASK, cfg);
@@ -190,7 +170,7 @@ Deno.test("prune one task: a valid circuit file, a neuronpedia graph, cached mea
   assert.match(again.out, new RegExp(`check margin ${used}, not 1000000: the whole model`));
   const bytes = await Deno.readFile(`${dir}/means.safetensors`);
   await Deno.writeFile(`${dir}/means.safetensors`, bytes.slice(0, bytes.length - 100));
-  const fixed = await prune(["--model", dir, "--task", TASK, "--target", TARGET, ...QUICK]);
+  const fixed = await pruneTask();
   assert.match(fixed.err, /node means: 1024 pretraining tokens/);
   assert.equal((await Deno.readFile(`${dir}/means.safetensors`)).length, bytes.length);
 });
