@@ -175,6 +175,31 @@ Deno.test("prune one task: a valid circuit file, a neuronpedia graph, cached mea
   assert.equal((await Deno.readFile(`${dir}/means.safetensors`)).length, bytes.length);
 });
 
+Deno.test("prune several tasks: one the model cannot do is said and skipped, exit 1", async () => {
+  const dir = await run1();
+  const out = await Deno.makeTempDir({ prefix: "thinwire-prune-several-" });
+  try {
+    // The task at chance comes first: the run goes on to the one it solves.
+    const r = await prune([
+      "--model",
+      dir,
+      "--task",
+      `final_kwarg,${TASK}`,
+      "--target",
+      TARGET,
+      "--out-dir",
+      out,
+      ...QUICK,
+    ]);
+    assert.equal(r.code, 1, r.err);
+    assert.match(r.err, /^thinwire: final_kwarg: the full model is at chance on this task /m);
+    assert.match(r.out, new RegExp(`^${TASK}: \\d+ nodes, \\d+ edges`, "m"));
+    assert.deepEqual([...Deno.readDirSync(out)].map((e) => e.name), [`${TASK}.json`]);
+  } finally {
+    await Deno.remove(out, { recursive: true });
+  }
+});
+
 Deno.test("prune --all: every task listed, unsolved ones with their loss, summary valid", async () => {
   const dir = await run0;
   const r = await prune(["--model", dir, "--all", ...QUICK]);

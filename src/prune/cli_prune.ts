@@ -39,6 +39,7 @@ import {
   summaryJson,
   type TaskOutcome,
   TRAIN_LONGER,
+  unprunableReason,
 } from "./task_prune.ts";
 import { nodeMeans } from "./means.ts";
 import { taskData } from "./task_data.ts";
@@ -53,7 +54,8 @@ edges, and the losses on held-out pairs: full model, circuit alone (sufficiency)
 (necessity), random circuits of the same size.
 
   --model DIR         run folder                                                  required
-  --task NAME         one task (repeat or comma list for several)
+  --task NAME         one task (repeat or comma list for several: one the model cannot do is
+                      said and skipped, and the exit code is 1)
   --all               every task the full model solves; writes circuits/summary.json
   --target X          task-loss target, below ln 2 ≈ 0.693 (default ${PRUNE_DEFAULTS.target})
   --method M          learned (masks, default) | attribution (gradient × (x − μ))
@@ -336,7 +338,13 @@ async function prune(req: PruneRequest): Promise<number> {
       });
       const timeS = (performance.now() - t1) / 1000;
       outcomes.push({ outcome, timeS });
-      if (!req.all) refuseUnprunable(outcome, settings.target);
+      if (!req.all && tasks.length === 1) refuseUnprunable(outcome, settings.target);
+      const why = req.all ? null : unprunableReason(outcome, settings.target);
+      if (why !== null) {
+        // Several tasks named: say why this one has no circuit and go on with the rest.
+        console.error(`thinwire: ${why}`);
+        continue;
+      }
       let path = r.dir.circuit(task.name);
       if ("circuit" in outcome) {
         path = await writeCircuit(r.dir, outcome.circuit, outDir ?? undefined);
@@ -354,7 +362,11 @@ async function prune(req: PruneRequest): Promise<number> {
       console.error(`summary → ${path}`);
     }
     console.error(`pruned in ${formatDuration(total)}, ${backendLabel(r.be)}`);
-    const failed = outcomes.some((o) => o.outcome.status === "target not reached");
+    // Named tasks: 1 when one missed its target or (of several) had nothing to prune.
+    const failed = outcomes.some((o) =>
+      o.outcome.status === "target not reached" ||
+      unprunableReason(o.outcome, settings.target) !== null
+    );
     return failed && !req.all ? 1 : 0;
   } finally {
     r.close();

@@ -227,21 +227,28 @@ const LN2_TEXT = `ln 2 = ${CHANCE_LOSS.toFixed(4)}`;
 export const TRAIN_LONGER = "train the model longer (deno task train --out DIR --resume " +
   "--steps N) or use the small preset (deno task train)";
 
-/** Throws the one-line error of a task that cannot be pruned alone (`--task`). */
-export function refuseUnprunable(o: TaskOutcome, target: number): void {
+/** Why a task gave no circuit to prune (one line), or null when it was pruned. */
+export function unprunableReason(o: TaskOutcome, target: number): string | null {
   if (o.status === "not solved by the model" && atChance(o.fullLoss)) {
-    throw new UserError(
-      `${o.task}: the full model is at chance on this task (task loss ${o.fullLoss.toFixed(4)}, ` +
-        `not below ${LN2_TEXT}: it does not tell the two answers apart), so there is no ` +
-        `circuit to find; ${TRAIN_LONGER}`,
-    );
+    return `${o.task}: the full model is at chance on this task (task loss ${
+      o.fullLoss.toFixed(4)
+    }, ` +
+      `not below ${LN2_TEXT}: it does not tell the two answers apart), so there is no ` +
+      `circuit to find; ${TRAIN_LONGER}`;
   }
   if (o.status === "not solved by the model") {
-    throw new UserError(
-      `${o.task}: the full model's task loss is ${o.fullLoss.toFixed(4)}, not under the target ` +
-        `${target} (not solved by the model: nothing to prune; give a --target between ` +
-        `${o.fullLoss.toFixed(4)} and ${LN2_TEXT}, or train longer)`,
-    );
+    return `${o.task}: the full model's task loss is ${
+      o.fullLoss.toFixed(4)
+    }, not under the target ` +
+      `${target} (not solved by the model: nothing to prune; give a --target between ` +
+      `${o.fullLoss.toFixed(4)} and ${LN2_TEXT}, or train longer)`;
   }
-  if (o.status === "not measurable") throw new UserError(`${o.task}: ${o.note}`);
+  if (o.status === "not measurable") return `${o.task}: ${o.note}`;
+  return null;
+}
+
+/** Throws the one-line error of a task that cannot be pruned alone (`--task`). */
+export function refuseUnprunable(o: TaskOutcome, target: number): void {
+  const why = unprunableReason(o, target);
+  if (why !== null) throw new UserError(why);
 }
