@@ -35,7 +35,6 @@ import {
   atChance,
   outcomesGeomean,
   pruneTask,
-  refuseUnprunable,
   summaryJson,
   type TaskOutcome,
   TRAIN_LONGER,
@@ -338,9 +337,9 @@ async function prune(req: PruneRequest): Promise<number> {
       });
       const timeS = (performance.now() - t1) / 1000;
       outcomes.push({ outcome, timeS });
-      if (!req.all && tasks.length === 1) refuseUnprunable(outcome, settings.target);
       const why = req.all ? null : unprunableReason(outcome, settings.target);
       if (why !== null) {
+        if (tasks.length === 1) throw new UserError(why);
         // Several tasks named: say why this one has no circuit and go on with the rest.
         console.error(`thinwire: ${why}`);
         continue;

@@ -3,7 +3,6 @@
  * (prune.ts), the circuit file (circuit_file.ts), and `--all`'s summary. The node means are
  * means.ts's.
  */
-import { UserError } from "../errors.ts";
 import { CHANCE_LOSS } from "../eval/accuracy.ts";
 import { type Circuit, type CircuitSummary, encodeSummary, geomeanEdges } from "../run/circuit.ts";
 import type { OpenRun } from "../run/open.ts";
@@ -229,26 +228,15 @@ export const TRAIN_LONGER = "train the model longer (deno task train --out DIR -
 
 /** Why a task gave no circuit to prune (one line), or null when it was pruned. */
 export function unprunableReason(o: TaskOutcome, target: number): string | null {
-  if (o.status === "not solved by the model" && atChance(o.fullLoss)) {
-    return `${o.task}: the full model is at chance on this task (task loss ${
-      o.fullLoss.toFixed(4)
-    }, ` +
-      `not below ${LN2_TEXT}: it does not tell the two answers apart), so there is no ` +
-      `circuit to find; ${TRAIN_LONGER}`;
-  }
-  if (o.status === "not solved by the model") {
-    return `${o.task}: the full model's task loss is ${
-      o.fullLoss.toFixed(4)
-    }, not under the target ` +
-      `${target} (not solved by the model: nothing to prune; give a --target between ` +
-      `${o.fullLoss.toFixed(4)} and ${LN2_TEXT}, or train longer)`;
-  }
   if (o.status === "not measurable") return `${o.task}: ${o.note}`;
-  return null;
-}
-
-/** Throws the one-line error of a task that cannot be pruned alone (`--task`). */
-export function refuseUnprunable(o: TaskOutcome, target: number): void {
-  const why = unprunableReason(o, target);
-  if (why !== null) throw new UserError(why);
+  if (o.status !== "not solved by the model") return null;
+  const loss = o.fullLoss.toFixed(4);
+  if (atChance(o.fullLoss)) {
+    return `${o.task}: the full model is at chance on this task (task loss ${loss}, not below ` +
+      `${LN2_TEXT}: it does not tell the two answers apart), so there is no circuit to find; ` +
+      TRAIN_LONGER;
+  }
+  return `${o.task}: the full model's task loss is ${loss}, not under the target ${target} (not ` +
+    `solved by the model: nothing to prune; give a --target between ${loss} and ${LN2_TEXT}, or ` +
+    `train longer)`;
 }
