@@ -316,6 +316,7 @@ async function prune(req: PruneRequest): Promise<number> {
       );
     }
     const outcomes: { outcome: TaskOutcome; timeS: number }[] = [];
+    let skipped = false;
     for (const task of tasks) {
       const t1 = performance.now();
       const bars = new Map<string, Progress>();
@@ -342,6 +343,7 @@ async function prune(req: PruneRequest): Promise<number> {
         if (tasks.length === 1) throw new UserError(why);
         // Several tasks named: say why this one has no circuit and go on with the rest.
         console.error(`thinwire: ${why}`);
+        skipped = true;
         continue;
       }
       let path = r.dir.circuit(task.name);
@@ -362,10 +364,7 @@ async function prune(req: PruneRequest): Promise<number> {
     }
     console.error(`pruned in ${formatDuration(total)}, ${backendLabel(r.be)}`);
     // Named tasks: 1 when one missed its target or (of several) had nothing to prune.
-    const failed = outcomes.some((o) =>
-      o.outcome.status === "target not reached" ||
-      unprunableReason(o.outcome, settings.target) !== null
-    );
+    const failed = skipped || outcomes.some((o) => o.outcome.status === "target not reached");
     return failed && !req.all ? 1 : 0;
   } finally {
     r.close();
