@@ -159,6 +159,13 @@ Deno.test("lowerMargin: the largest whole margin below the one asked that the wh
 });
 
 Deno.test("a collapsed optimisation is retried with less mask noise, then the penalty warmed up, then at k_coef / 10", () => {
+  const lowered = retryAfterCollapse({
+    ...DEFAULT_HP,
+    maskNoise: 0,
+    penaltyWarmup: 1,
+    edgeCoef: 1e-4,
+  });
+  assert.deepEqual([lowered.kCoef, lowered.edgeCoef], [DEFAULT_HP.kCoef / 10, 1e-5]);
   const pick = (hp: typeof DEFAULT_HP) => [hp.maskNoise, hp.penaltyWarmup, hp.kCoef];
   const first = retryAfterCollapse(DEFAULT_HP);
   assert.deepEqual(pick(first), [RETRY_NOISE, 0, DEFAULT_HP.kCoef]);

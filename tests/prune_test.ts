@@ -16,7 +16,7 @@ import { parseCircuit, parseCircuitText } from "../src/run/circuit.ts";
 import { UserError } from "../src/errors.ts";
 import { corpusPrefix, Tokenizer } from "../src/data/tokenizer.ts";
 import { TRAIN_SEED } from "../src/data/corpus/index.ts";
-import { circuitEdges } from "../src/prune/edges.ts";
+import { circuitEdges, nodeGraph } from "../src/prune/edges.ts";
 import { fitCalibration } from "../src/prune/calibrate.ts";
 import {
   DEFAULT_HP,
@@ -76,6 +76,41 @@ Deno.test("prune kernels: surrogate gradient, clamp + Heaviside, calibrated loss
         }
       }
       assert.deepEqual([...outs[0].g], [...outs[1].g], "1 vs 2 threads");
+    }
+  });
+});
+
+Deno.test("prune kernels: the edge penalty's gradient matches its twin; 1 = 2 threads", async () => {
+  await withBoth((one, two) => {
+    for (const n of [1, 7, 64, 1001]) {
+      // A random graph with up to 12 neighbours a node, and masks of 0, 1 and values between.
+      const r = rng(n + 5), ptr = new Int32Array(n + 1), nb: number[] = [];
+      for (let i = 0; i < n; i++) {
+        const k = Math.floor(r() * 13);
+        for (let j = 0; j < k; j++) nb.push(Math.floor(r() * n));
+        ptr[i + 1] = nb.length;
+      }
+      const idx = Int32Array.from(nb), m = randArray(n, n + 6).map((x) => x > 0 ? 1 : x + 0.5);
+      const dm = randArray(n, n + 7, 0.1);
+      const outs = [one, two].map((be) =>
+        scoped(be, () => {
+          const td = upload(be, dm), tm = upload(be, m), tp = upload(be, ptr);
+          const ti = upload(be, idx.length ? idx : new Int32Array(1));
+          ops.maskEdgeGrad(be, {
+            dm: td.ptr,
+            m: tm.ptr,
+            ptr: tp.ptr,
+            idx: ti.ptr,
+            n,
+            nnz: idx.length,
+            ecoef: 3e-4,
+          });
+          return be.arena.f32(td.ptr, n).slice();
+        })
+      );
+      const want = dm.slice();
+      ref.maskEdgeGrad({ dm: want, m, ptr, idx, n, ecoef: 3e-4 });
+      for (const o of outs) assert.deepEqual([...o], [...want]);
     }
   });
 });
@@ -293,11 +328,15 @@ Deno.test("pruning a hand-built model returns exactly its 3-node / 2-edge path",
     let hp = { ...st.hp, kCoef: 10 };
     const retried = (h: typeof hp) => ({
       kCoef: h.kCoef,
+      edgeCoef: h.edgeCoef,
       penaltyWarmup: h.penaltyWarmup,
       maskNoise: h.maskNoise,
     });
     for (const c of hard.collapses) {
-      assert.deepEqual([c.kCoef, c.penaltyWarmup, c.maskNoise], Object.values(retried(hp)));
+      assert.deepEqual(
+        [c.kCoef, c.edgeCoef, c.penaltyWarmup, c.maskNoise],
+        Object.values(retried(hp)),
+      );
       hp = retryAfterCollapse(hp);
       assert.deepEqual(c.retry, retried(hp));
     }
@@ -366,6 +405,18 @@ Deno.test("edges: the paper's string-closing shape (12 nodes) counts 9 edges", a
     const edges = circuitEdges(m, kept);
     assert.equal(kept.length, 12);
     assert.equal(edges.length, 9, JSON.stringify(edges));
+    // The edge penalty's graph: every nonzero weight between nodes (these 9 and the 4 that lead
+    // out of the circuit), each seen from both ends; among the kept nodes, the same 9.
+    const g = nodeGraph(m);
+    assert.equal(g.idx.length, 2 * 13);
+    const on = new Set(kept);
+    let among = 0;
+    for (const i of kept) {
+      const nb = [...g.idx.subarray(g.ptr[i], g.ptr[i + 1])];
+      assert.deepEqual(nb, [...nb].sort((a, b) => a - b));
+      among += nb.filter((j) => on.has(j)).length;
+    }
+    assert.equal(among, 2 * 9);
   } finally {
     be.close();
   }
@@ -562,6 +613,7 @@ Deno.test("circuit files' settings: a file from before mask noise and the loss s
   assert.equal(old.kCoef, 2e-3);
   assert.equal(old.maskNoise, 0);
   assert.equal(old.lossSetPoint, 0);
+  assert.equal(old.edgeCoef, 0);
   assert.equal(old.lr, DEFAULT_HP.lr);
   const now = hyperparamsFromJson(hyperparamsJson(DEFAULT_HP));
   assert.deepEqual(now, DEFAULT_HP);

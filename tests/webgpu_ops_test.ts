@@ -699,6 +699,41 @@ function pruneCases(): KernelCase[] {
       twin: twin(refPrune.maskSurrogateGrad),
       tol: { ulp: 8, rel: 1e-6 },
     },
+    (() => {
+      // A random graph of up to 12 neighbours a node over C·5 nodes, half of the masks on.
+      const n = C * 5, r = rng(90), ptr = new Int32Array(n + 1), nb: number[] = [];
+      for (let i = 0; i < n; i++) {
+        const k = Math.floor(r() * 13);
+        for (let j = 0; j < k; j++) nb.push(Math.floor(r() * n));
+        ptr[i + 1] = nb.length;
+      }
+      const idx = Int32Array.from(nb);
+      return {
+        name: "maskEdgeGrad (mask_edge_grad)",
+        data: {
+          dm: randArray(n, 91, 0.1),
+          m: randArray(n, 92).map((x) => x > 0 ? 1 : 0),
+          ptr,
+          idx,
+        },
+        outputs: ["dm"],
+        scalars: { n, nnz: idx.length, ecoef: 3e-4 },
+        op: (be, a) =>
+          ops.maskEdgeGrad(be, {
+            dm: a.dm,
+            m: a.m,
+            ptr: a.ptr,
+            idx: a.idx,
+            n,
+            nnz: idx.length,
+            ecoef: 3e-4,
+          }),
+        twin: twin(refPrune.maskEdgeGrad),
+        // Sums of 0/1 are exact in f32; the product and add round once in f32 on the GPU, in f64
+        // then f32 on the CPU.
+        tol: { ulp: 2 },
+      } satisfies KernelCase;
+    })(),
     {
       name: "maskClampHeaviside (mask_clamp_heaviside)",
       data: { m: new Float32Array(C * 5), tau: randArray(C * 5, 89, 2) },

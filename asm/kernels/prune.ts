@@ -18,6 +18,22 @@ export function mask_surrogate_grad(g: usize, tau: usize, dm: usize, n: i32, inv
   }
 }
 
+/**
+ * dm[i] += ecoef·Σ m[j] over the nodes j joined to i by a possible edge (CSR ptr [n+1], idx i32):
+ * ∂(ecoef·Σ_edges m_i·m_j)/∂m_i, the gradient of the edge penalty. Each node's neighbours are
+ * summed in index order in f64, so the result does not depend on the thread count.
+ */
+export function mask_edge_grad(dm: usize, m: usize, ptr: usize, idx: usize, n: i32, ecoef: f64, tid: i32, nth: i32): void {
+  const s = part_start(n, tid, nth), e = part_start(n, tid + 1, nth);
+  for (let i = s; i < e; i++) {
+    const a = load<i32>(ptr + (<usize>i << 2)), b = load<i32>(ptr + (<usize>(i + 1) << 2));
+    let sum: f64 = 0;
+    for (let k = a; k < b; k++) sum += <f64>load<f32>(m + (<usize>load<i32>(idx + (<usize>k << 2)) << 2));
+    const o = <usize>i << 2;
+    store<f32>(dm + o, <f32>(<f64>load<f32>(dm + o) + ecoef * sum));
+  }
+}
+
 /** τ[i] = clamp(τ[i], −1, 1); m[i] = τ[i] > 0 ? 1 : 0 (the forward's Heaviside). */
 export function mask_clamp_heaviside(m: usize, tau: usize, n: i32, tid: i32, nth: i32): void {
   const s = part_start(n, tid, nth), e = part_start(n, tid + 1, nth);

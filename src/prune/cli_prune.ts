@@ -70,6 +70,9 @@ edges, and the losses on held-out pairs: full model, circuit alone (sufficiency)
   --batch-pairs N     pairs per step (default ${DEFAULT_HP.batchPairs})
   --lr X              (default ${DEFAULT_HP.lr})
   --k-coef X          weight of Σm in the loss, per node at every width (default ${DEFAULT_HP.kCoef})
+  --edge-coef X       weight of the number of edges among the nodes on, Σ m_i·m_j over the
+                      model's nonzero weights between nodes, in the loss (default ${DEFAULT_HP.edgeCoef}; 0: the
+                      paper's objective, nodes only)
   --temperature X     Heaviside surrogate temperature (default ${DEFAULT_HP.temperature})
   --init-bias X       τ init mean (default ${DEFAULT_HP.initBias})
   --init-noise X      τ init spread (default ${DEFAULT_HP.initNoise})
@@ -79,9 +82,9 @@ edges, and the losses on held-out pairs: full model, circuit alone (sufficiency)
                       (default ${DEFAULT_HP.maskNoise}; 0: none)
   --loss-set-point X  a full model surer than this on the pruning pairs trains the masks on its
                       logits cooled to this loss (default ${DEFAULT_HP.lossSetPoint}; 0: never)
-  --penalty-warmup X  fraction of the steps over which k_coef ramps up from 0 (default ${DEFAULT_HP.penaltyWarmup}: the
-                      full penalty from the first step; masks that collapse are retried at mask
-                      noise ${RETRY_NOISE}, then with warmup ${RETRY_WARMUP}, then at k_coef / 10)
+  --penalty-warmup X  fraction of the steps over which k_coef and edge_coef ramp up from 0 (default
+                      ${DEFAULT_HP.penaltyWarmup}: the full penalty from the first step; masks that collapse are retried at
+                      mask noise ${RETRY_NOISE}, then with warmup ${RETRY_WARMUP}, then at both coefficients / 10)
   --rerank N          rounds of re-ranking the circuit by attribution inside it and bisecting
                       again, kept while it shrinks (default ${DEFAULT_HP.rerank}; 0: the τ ranking only)
   --prune-pairs N     pruning pairs (default ${PRUNE_DEFAULTS.prunePairs}, PRUNE_SEED)
@@ -155,6 +158,7 @@ export function parsePruneFlags(argv: string[]): PruneRequest | null {
     "batch-pairs": s,
     lr: s,
     "k-coef": s,
+    "edge-coef": s,
     temperature: s,
     "init-bias": s,
     "init-noise": s,
@@ -197,6 +201,7 @@ export function parsePruneFlags(argv: string[]): PruneRequest | null {
     batchPairs: posInt("batch-pairs", v["batch-pairs"], DEFAULT_HP.batchPairs),
     lr: posNum("lr", v.lr, DEFAULT_HP.lr),
     kCoef: nonNeg("k-coef", v["k-coef"], DEFAULT_HP.kCoef),
+    edgeCoef: nonNeg("edge-coef", v["edge-coef"], DEFAULT_HP.edgeCoef),
     temperature: posNum("temperature", v.temperature, DEFAULT_HP.temperature),
     initBias: numberFlag(
       "init-bias",
@@ -461,6 +466,7 @@ export function formatOutcome(o: TaskOutcome, path: string): string {
   for (const x of o.collapses ?? []) {
     const at = (s: RetrySettings) =>
       `k_coef ${s.kCoef.toPrecision(2)}, mask noise ${s.maskNoise}` +
+      (s.edgeCoef > 0 ? `, edge_coef ${s.edgeCoef.toPrecision(2)}` : "") +
       (s.penaltyWarmup > 0 ? `, penalty warmup ${s.penaltyWarmup}` : "");
     lines.push(
       `  masks collapsed at ${at(x)} (task loss ${x.taskLoss.toFixed(3)} with ${x.on} nodes on): ` +

@@ -6,13 +6,34 @@
  * of which only the first C (the residual channels) are nodes.
  */
 import type { Model } from "../model/model.ts";
-import { nodeAt, nodeId, type NodeLocation } from "../model/nodes.ts";
+import { locationSpec, nodeAt, nodeId, type NodeLocation } from "../model/nodes.ts";
 import type { ParamSpec } from "../model/params.ts";
 
 export interface Edge {
   source: string;
   target: string;
   weight: number;
+}
+
+/** One weight block whose nonzeros are edges: inputs at `src`, outputs (rows from rowOffset) at `dst`. */
+interface EdgeBlock {
+  w: ParamSpec;
+  src: NodeLocation;
+  dst: NodeLocation;
+  rowOffset: number;
+}
+
+/** Layer l's six edge blocks, in the order circuits list their edges. */
+function edgeBlocks(model: Model, l: number): EdgeBlock[] {
+  const p = model.layout.layers[l], HD = model.d.HD;
+  return [
+    { w: p.cAttnW, src: "attn.act_in", dst: "attn.q", rowOffset: 0 },
+    { w: p.cAttnW, src: "attn.act_in", dst: "attn.k", rowOffset: HD },
+    { w: p.cAttnW, src: "attn.act_in", dst: "attn.v", rowOffset: 2 * HD },
+    { w: p.attnProjW, src: "attn.v", dst: "attn.resid_delta", rowOffset: 0 },
+    { w: p.fcW, src: "mlp.act_in", dst: "mlp.post_act", rowOffset: 0 },
+    { w: p.mlpProjW, src: "mlp.post_act", dst: "mlp.resid_delta", rowOffset: 0 },
+  ];
 }
 
 /** Every edge among the kept nodes (model-wide node indices), in layer and kind order. */
@@ -28,53 +49,60 @@ export function circuitEdges(model: Model, kept: Iterable<number>): Edge[] {
   for (const v of byLoc.values()) v.sort((a, b) => a - b);
   const get = (l: number, loc: NodeLocation) => byLoc.get(`${l}.${loc}`) ?? [];
   const edges: Edge[] = [];
-  // One weight matrix [rows, cols]: edges from input columns `ins` to output rows `outs`.
-  const scan = (
-    w: ParamSpec,
-    l: number,
-    srcLoc: NodeLocation,
-    ins: number[],
-    dstLoc: NodeLocation,
-    outs: number[],
-    rowOffset = 0,
-  ) => {
-    const at = model.weightReader(w);
-    for (const o of outs) {
-      for (const i of ins) {
-        const x = at(o + rowOffset, i);
-        if (x !== 0) {
-          edges.push({
-            source: nodeId({ layer: l, location: srcLoc, index: i }),
-            target: nodeId({ layer: l, location: dstLoc, index: o }),
-            weight: x,
-          });
+  for (let l = 0; l < d.L; l++) {
+    for (const { w, src, dst, rowOffset } of edgeBlocks(model, l)) {
+      const at = model.weightReader(w), ins = get(l, src);
+      for (const o of get(l, dst)) {
+        for (const i of ins) {
+          const x = at(o + rowOffset, i);
+          if (x !== 0) {
+            edges.push({
+              source: nodeId({ layer: l, location: src, index: i }),
+              target: nodeId({ layer: l, location: dst, index: o }),
+              weight: x,
+            });
+          }
         }
       }
     }
-  };
-  for (let l = 0; l < d.L; l++) {
-    const p = model.layout.layers[l];
-    const attnIn = get(l, "attn.act_in");
-    scan(p.cAttnW, l, "attn.act_in", attnIn, "attn.q", get(l, "attn.q"), 0);
-    scan(p.cAttnW, l, "attn.act_in", attnIn, "attn.k", get(l, "attn.k"), d.HD);
-    scan(p.cAttnW, l, "attn.act_in", attnIn, "attn.v", get(l, "attn.v"), 2 * d.HD);
-    scan(
-      p.attnProjW,
-      l,
-      "attn.v",
-      get(l, "attn.v"),
-      "attn.resid_delta",
-      get(l, "attn.resid_delta"),
-    );
-    scan(p.fcW, l, "mlp.act_in", get(l, "mlp.act_in"), "mlp.post_act", get(l, "mlp.post_act"));
-    scan(
-      p.mlpProjW,
-      l,
-      "mlp.post_act",
-      get(l, "mlp.post_act"),
-      "mlp.resid_delta",
-      get(l, "mlp.resid_delta"),
-    );
   }
   return edges;
+}
+
+/**
+ * Every possible edge of the model as an undirected graph over model-wide node indices, in CSR
+ * form: node i's neighbours are idx[ptr[i] .. ptr[i+1]), in increasing order. The edge penalty of
+ * the mask optimiser (src/prune/ranking.ts) sums the masks of each node's neighbours over it.
+ */
+export interface NodeGraph {
+  ptr: Int32Array;
+  idx: Int32Array;
+}
+
+export function nodeGraph(model: Model): NodeGraph {
+  const d = model.d, n = model.nodes.total;
+  const pairs: number[] = [];
+  for (let l = 0; l < d.L; l++) {
+    const off = model.nodes.offsets[l];
+    for (const { w, src, dst, rowOffset } of edgeBlocks(model, l)) {
+      // Rows of this block are the dst location's channels; its columns from 0 are src's.
+      const v = model.weights(w), cols = w.shape[1];
+      const nOut = locationSpec(dst).width(d), nIn = locationSpec(src).width(d);
+      for (let o = 0; o < nOut; o++) {
+        const row = (o + rowOffset) * cols;
+        for (let i = 0; i < nIn; i++) if (v[row + i] !== 0) pairs.push(off[src] + i, off[dst] + o);
+      }
+    }
+  }
+  const ptr = new Int32Array(n + 1);
+  for (const x of pairs) ptr[x + 1]++;
+  for (let i = 0; i < n; i++) ptr[i + 1] += ptr[i];
+  const fill = ptr.slice(0, n), idx = new Int32Array(pairs.length);
+  for (let e = 0; e < pairs.length; e += 2) {
+    const a = pairs[e], b = pairs[e + 1];
+    idx[fill[a]++] = b;
+    idx[fill[b]++] = a;
+  }
+  for (let i = 0; i < n; i++) idx.subarray(ptr[i], ptr[i + 1]).sort();
+  return { ptr, idx };
 }

@@ -70,12 +70,13 @@ export interface CircuitResult extends CircuitMeasures {
   /** The logit scale the masks' task loss was taken at (1: the model's own logits). */
   logitScale: number;
   /**
-   * Optimisations whose masks lost the task (see collapseLoss): their k_coef, penalty warmup and
+   * Optimisations whose masks lost the task (see collapseLoss): their k_coef, edge_coef, penalty warmup and
    * mask noise, the task loss and nodes on at the end, and what they were retried with
    * (retryAfterCollapse).
    */
   collapses: {
     kCoef: number;
+    edgeCoef: number;
     penaltyWarmup: number;
     maskNoise: number;
     taskLoss: number;
@@ -108,17 +109,20 @@ export const RETRY_NOISE = 0.03;
 export const RETRY_WARMUP = 0.5;
 
 /** The settings a collapse changes (what a retry is recorded with). */
-export type RetrySettings = Pick<MaskHyperparams, "kCoef" | "penaltyWarmup" | "maskNoise">;
+export type RetrySettings = Pick<
+  MaskHyperparams,
+  "kCoef" | "edgeCoef" | "penaltyWarmup" | "maskNoise"
+>;
 
 /**
  * What a collapsed optimisation is retried with, one change at a time: less mask noise (the
  * masks start with the task); then the penalty ramped in from 0 over the first half of the steps,
- * so the task's nodes rise before it bites; then k_coef / 10.
+ * so the task's nodes rise before it bites; then k_coef (and edge_coef) / 10.
  */
 export function retryAfterCollapse(hp: MaskHyperparams): MaskHyperparams {
   if (hp.maskNoise > RETRY_NOISE) return { ...hp, maskNoise: RETRY_NOISE };
   if (hp.penaltyWarmup < RETRY_WARMUP) return { ...hp, penaltyWarmup: RETRY_WARMUP };
-  return { ...hp, kCoef: hp.kCoef / 10 };
+  return { ...hp, kCoef: hp.kCoef / 10, edgeCoef: hp.edgeCoef / 10 };
 }
 
 /**
@@ -164,11 +168,17 @@ export function searchCircuit(
       const next = retryAfterCollapse(hp);
       collapses.push({
         kCoef: hp.kCoef,
+        edgeCoef: hp.edgeCoef,
         penaltyWarmup: hp.penaltyWarmup,
         maskNoise: hp.maskNoise,
         taskLoss: opt.taskLoss,
         on: opt.on,
-        retry: { kCoef: next.kCoef, penaltyWarmup: next.penaltyWarmup, maskNoise: next.maskNoise },
+        retry: {
+          kCoef: next.kCoef,
+          edgeCoef: next.edgeCoef,
+          penaltyWarmup: next.penaltyWarmup,
+          maskNoise: next.maskNoise,
+        },
       });
       hp = next;
     }

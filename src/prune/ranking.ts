@@ -1,12 +1,15 @@
 /**
  * Ranking the nodes (step 1 of src/prune/prune.ts). "learned": one τ per node, m = H(τ) forward,
  * the sigmoid-derivative surrogate backward, AdamW (clipped, warmup + linear decay) on task loss
- * + k_coef·Σm over batches of pairs from the pruning set; rank by τ. "attribution": rank by
+ * + k_coef·Σm (+ edge_coef·Σ_edges m_i·m_j, off by default) over batches of pairs from the pruning
+ * set; rank by τ. "attribution": rank by
  * |∂L/∂m| at m = 1 (gradient × (x − μ) summed over tokens), over the same pairs.
  */
 import * as ops from "../backend/ops/index.ts";
 import type { PromptItem } from "../eval/task_eval.ts";
 import { Rng } from "../util/rng.ts";
+import type { Model } from "../model/model.ts";
+import { type NodeGraph, nodeGraph } from "./edges.ts";
 import type { MaskedScorer } from "./masked_scorer.ts";
 import type { OnProgress, PruneSettings } from "./settings.ts";
 
@@ -39,6 +42,15 @@ export function lossScale(ms: MaskedScorer, pool: readonly PromptItem[], setPoin
   return Math.exp(hi);
 }
 
+const graphs = new WeakMap<Model, NodeGraph>();
+
+/** The model's graph of possible edges, built once per model. */
+function graphOf(model: Model): NodeGraph {
+  let g = graphs.get(model);
+  if (!g) graphs.set(model, g = nodeGraph(model));
+  return g;
+}
+
 /** The learned masks' ranking: τ trained on the pool (τ, its gradient and Adam moments in the arena). */
 export function trainMasks(
   ms: MaskedScorer,
@@ -60,7 +72,19 @@ export function trainMasks(
   ops.maskClampHeaviside(be, { m: ms.ablation.mask, tau, n });
   ms.maskWrittenByKernels();
   const noisy = hp.maskNoise > 0 ? f("noisy tau") : 0;
-  // Steps over which k_coef ramps up from 0 (0: none).
+  // The edge penalty's graph of possible edges, in the arena for the kernel (ptr [n+1], idx).
+  let edges: { ptr: number; idx: number; nnz: number } | null = null;
+  if (hp.edgeCoef > 0) {
+    const gr = graphOf(model), nnz = gr.idx.length;
+    const ptr = arena.allocBytes(4 * (n + 1), "edge graph pointers");
+    const idx = arena.allocBytes(4 * Math.max(1, nnz), "edge graph neighbours");
+    arena.i32(ptr, n + 1).set(gr.ptr);
+    arena.i32(idx, nnz).set(gr.idx);
+    be.upload(ptr, 4 * (n + 1));
+    be.upload(idx, 4 * nnz);
+    edges = { ptr, idx, nnz };
+  }
+  // Steps over which k_coef and edge_coef ramp up from 0 (0: none).
   const warm = hp.penaltyWarmup * hp.steps;
   const logitScale = lossScale(ms, pool, hp.lossSetPoint);
   const pairs = pool.length / 2;
@@ -92,7 +116,19 @@ export function trainMasks(
       ms.maskWrittenByKernels();
     }
     const taskLoss = ms.maskGradient(items, { logitScale });
-    const kcoef = warm > 0 ? hp.kCoef * Math.min(1, (step + 1) / warm) : hp.kCoef;
+    const ramp = warm > 0 ? Math.min(1, (step + 1) / warm) : 1;
+    const kcoef = hp.kCoef * ramp;
+    // Edge penalty: each node's gradient gains edge_coef × its neighbours on (the mask the
+    // forward used, noise included).
+    if (edges) {
+      ops.maskEdgeGrad(be, {
+        dm: ms.ablation.dmask,
+        m: ms.ablation.mask,
+        ...edges,
+        n,
+        ecoef: hp.edgeCoef * ramp,
+      });
+    }
     ops.maskSurrogateGrad(be, {
       g,
       tau,

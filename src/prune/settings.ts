@@ -33,6 +33,11 @@ export interface MaskHyperparams {
   rerank: number;
   /** Fraction of the steps over which k_coef ramps up linearly from 0 (0: full from the start). */
   penaltyWarmup: number;
+  /**
+   * Weight of the edge penalty Σ_edges m_i·m_j (the number of edges among the nodes on) in the
+   * masks' loss, beside k_coef·Σm; ramps up with k_coef (0: the paper's objective).
+   */
+  edgeCoef: number;
 }
 
 export const DEFAULT_HP: MaskHyperparams = {
@@ -63,6 +68,7 @@ export const DEFAULT_HP: MaskHyperparams = {
   // masked backward over the bisection pairs and a bisection.
   rerank: 3,
   penaltyWarmup: 0,
+  edgeCoef: 0,
 };
 
 /** The circuit file's names of the mask optimiser's settings (docs/circuit-format.md). */
@@ -83,6 +89,7 @@ const HP_NAMES: Record<keyof MaskHyperparams, string> = {
   lossSetPoint: "loss_set_point",
   rerank: "rerank_rounds",
   penaltyWarmup: "penalty_warmup",
+  edgeCoef: "edge_coef",
 };
 
 /** The settings under the circuit file's names. */
@@ -96,9 +103,16 @@ export function hyperparamsJson(hp: MaskHyperparams): Record<string, number> {
 export function hyperparamsFromJson(
   j: Record<string, number | string | boolean>,
 ): MaskHyperparams {
-  // A file without mask_noise, loss_set_point, rerank_rounds or penalty_warmup was written before
-  // they existed.
-  const hp = { ...DEFAULT_HP, maskNoise: 0, lossSetPoint: 0, rerank: 0, penaltyWarmup: 0 };
+  // A file without mask_noise, loss_set_point, rerank_rounds, penalty_warmup or edge_coef was
+  // written before they existed.
+  const hp = {
+    ...DEFAULT_HP,
+    maskNoise: 0,
+    lossSetPoint: 0,
+    rerank: 0,
+    penaltyWarmup: 0,
+    edgeCoef: 0,
+  };
   for (const k of Object.keys(HP_NAMES) as (keyof MaskHyperparams)[]) {
     const v = j[HP_NAMES[k]];
     if (typeof v === "number" && Number.isFinite(v)) hp[k] = v;

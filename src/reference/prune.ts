@@ -21,6 +21,22 @@ export function maskSurrogateGrad(a: {
   }
 }
 
+/** dm[i] += ecoef·Σ m[j] over i's neighbours in the CSR graph (ptr, idx), in index order. */
+export function maskEdgeGrad(a: {
+  dm: Float32Array;
+  m: Float32Array;
+  ptr: Int32Array;
+  idx: Int32Array;
+  n: number;
+  ecoef: number;
+}): void {
+  for (let i = 0; i < a.n; i++) {
+    let s = 0;
+    for (let k = a.ptr[i]; k < a.ptr[i + 1]; k++) s += a.m[a.idx[k]];
+    a.dm[i] = f(a.dm[i] + a.ecoef * s);
+  }
+}
+
 /** τ = clamp(τ, −1, 1); m = [τ > 0]. */
 export function maskClampHeaviside(a: { m: Float32Array; tau: Float32Array; n: number }): void {
   for (let i = 0; i < a.n; i++) {

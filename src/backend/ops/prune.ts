@@ -23,6 +23,27 @@ export function maskSurrogateGrad(
   be.run("mask_surrogate_grad", [a.g, a.tau, a.dm, n, 1 / a.temperature, a.kcoef], 30 * n);
 }
 
+/**
+ * dm[i] += ecoef·Σ_{j ∈ adj(i)} m[j] over n nodes: the gradient of the edge penalty
+ * ecoef·Σ_edges m_i·m_j, with the graph of possible edges as CSR (ptr [n+1] i32, idx [nnz] i32).
+ */
+export function maskEdgeGrad(
+  be: ComputeBackend,
+  a: { dm: number; m: number; ptr: number; idx: number; n: number; nnz: number; ecoef: number },
+): void {
+  const { n } = a;
+  const shapes = `n=${n} nnz=${a.nnz} ecoef=${a.ecoef}`;
+  checkDims("mask_edge_grad", shapes, { n });
+  checkFinite("mask_edge_grad", shapes, { ecoef: a.ecoef });
+  checkBuffers(be, "mask_edge_grad", shapes, {
+    dm: [a.dm, 4 * n],
+    m: [a.m, 4 * n],
+    ptr: [a.ptr, 4 * (n + 1)],
+    idx: [a.idx, 4 * Math.max(1, a.nnz)],
+  });
+  be.run("mask_edge_grad", [a.dm, a.m, a.ptr, a.idx, n, a.ecoef], 2 * (n + a.nnz));
+}
+
 /** τ = clamp(τ, −1, 1) and m = H(τ) = [τ > 0] over n nodes. */
 export function maskClampHeaviside(
   be: ComputeBackend,

@@ -107,6 +107,14 @@ fn dx(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: v
     { extra: EXP },
   ),
   elementwise(
+    "mask_edge_grad",
+    "dm:p m:p ptr:p idx:p n:u ecoef:f",
+    `var s = 0.0;
+    let e = ldi(a.ptr + i + 1u);
+    for (var k = ldi(a.ptr + i); k < e; k++) { s += ldf(a.m + u32(ldi(a.idx + u32(k)))); }
+    stf(a.dm + i, ldf(a.dm + i) + a.ecoef * s);`,
+  ),
+  elementwise(
     "mask_clamp_heaviside",
     "m:p tau:p n:u",
     `let t = min(1.0, max(-1.0, ldf(a.tau + i)));
