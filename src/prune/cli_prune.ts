@@ -70,9 +70,9 @@ edges, and the losses on held-out pairs: full model, circuit alone (sufficiency)
   --batch-pairs N     pairs per step (default ${DEFAULT_HP.batchPairs})
   --lr X              (default ${DEFAULT_HP.lr})
   --k-coef X          weight of Σm in the loss, per node at every width (default ${DEFAULT_HP.kCoef})
-  --edge-coef X       weight of the number of edges among the nodes on, Σ m_i·m_j over the
-                      model's nonzero weights between nodes, in the loss (default ${DEFAULT_HP.edgeCoef}; 0: the
-                      paper's objective, nodes only)
+  --edge-coef X       weight in the loss of the edges among the nodes on (Σ m_i·m_j over the
+                      nonzero weights between nodes), beside k_coef's per node (default ${DEFAULT_HP.edgeCoef}:
+                      none, the paper's objective)
   --temperature X     Heaviside surrogate temperature (default ${DEFAULT_HP.temperature})
   --init-bias X       τ init mean (default ${DEFAULT_HP.initBias})
   --init-noise X      τ init spread (default ${DEFAULT_HP.initNoise})
