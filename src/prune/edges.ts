@@ -69,16 +69,17 @@ export function circuitEdges(model: Model, kept: Iterable<number>): Edge[] {
   return edges;
 }
 
-/**
- * Every possible edge of the model as an undirected graph over model-wide node indices, in CSR
- * form: node i's neighbours are idx[ptr[i] .. ptr[i+1]), in increasing order. The edge penalty of
- * the mask optimiser (src/prune/ranking.ts) sums the masks of each node's neighbours over it.
- */
+/** An undirected graph over model-wide node indices, CSR: i's neighbours are idx[ptr[i] .. ptr[i+1]). */
 export interface NodeGraph {
   ptr: Int32Array;
   idx: Int32Array;
 }
 
+/**
+ * Every possible edge of the model (a nonzero weight of the six edge blocks, between any two
+ * nodes), each neighbour list in increasing order. The edge penalty of the mask optimiser
+ * (src/prune/ranking.ts) sums the masks of each node's neighbours over it.
+ */
 export function nodeGraph(model: Model): NodeGraph {
   const d = model.d, n = model.nodes.total;
   const pairs: number[] = [];
