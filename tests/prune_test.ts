@@ -27,7 +27,7 @@ import {
 import { findCircuit, retryAfterCollapse } from "../src/prune/prune.ts";
 import { MaskedScorer } from "../src/prune/masked_scorer.ts";
 import * as ref from "../src/reference/prune.ts";
-import { randArray, rng, upload } from "./util.ts";
+import { randArray, randomGraph, rng, upload } from "./util.ts";
 import { scoped, withBoth } from "./layers_util.ts";
 
 Deno.test("prune kernels: surrogate gradient, clamp + Heaviside, calibrated loss match the twins; 1 = 2 threads", async () => {
@@ -83,14 +83,9 @@ Deno.test("prune kernels: surrogate gradient, clamp + Heaviside, calibrated loss
 Deno.test("prune kernels: the edge penalty's gradient matches its twin; 1 = 2 threads", async () => {
   await withBoth((one, two) => {
     for (const n of [1, 7, 64, 1001]) {
-      // A random graph with up to 12 neighbours a node, and masks of 0, 1 and values between.
-      const r = rng(n + 5), ptr = new Int32Array(n + 1), nb: number[] = [];
-      for (let i = 0; i < n; i++) {
-        const k = Math.floor(r() * 13);
-        for (let j = 0; j < k; j++) nb.push(Math.floor(r() * n));
-        ptr[i + 1] = nb.length;
-      }
-      const idx = Int32Array.from(nb), m = randArray(n, n + 6).map((x) => x > 0 ? 1 : x + 0.5);
+      // A random graph, and masks of 0, 1 and values between.
+      const { ptr, idx } = randomGraph(n, n + 5);
+      const m = randArray(n, n + 6).map((x) => x > 0 ? 1 : x + 0.5);
       const dm = randArray(n, n + 7, 0.1);
       const outs = [one, two].map((be) =>
         scoped(be, () => {
@@ -301,6 +296,15 @@ Deno.test("pruning a hand-built model returns exactly its 3-node / 2-edge path",
     ].sort((a, b) => a - b);
     assert.deepEqual(res.kept, want, `kept ${res.kept.map((i) => nodeId(nodeAtOf(model, i)))}`);
     assert.ok(res.reached);
+    // With the edge penalty on top (the path's 2 edges are all it charges at the end): the same
+    // path, and the setting recorded.
+    const edged = findCircuit(ms, { pool, evalItems }, {
+      ...st,
+      hp: { ...st.hp, edgeCoef: 1e-3 },
+      skipBaselines: true,
+    });
+    assert.deepEqual(edged.kept, want);
+    assert.equal(edged.hp.edgeCoef, 1e-3);
     const edges = circuitEdges(model, res.kept);
     assert.deepEqual(edges, [
       { source: "0.mlp.act_in.0", target: "0.mlp.post_act.0", weight: 2 },

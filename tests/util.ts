@@ -15,6 +15,17 @@ export function rng(seed: number): () => number {
 }
 
 /** n floats uniform in [-scale, scale), rounded to f32. */
+/** A random CSR graph over n nodes: up to 12 neighbours a node (repeats allowed), seeded. */
+export function randomGraph(n: number, seed: number): { ptr: Int32Array; idx: Int32Array } {
+  const r = rng(seed), ptr = new Int32Array(n + 1), nb: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const k = Math.floor(r() * 13);
+    for (let j = 0; j < k; j++) nb.push(Math.floor(r() * n));
+    ptr[i + 1] = nb.length;
+  }
+  return { ptr, idx: Int32Array.from(nb) };
+}
+
 export function randArray(n: number, seed: number, scale = 1): Float32Array {
   const r = rng(seed);
   const out = new Float32Array(n);

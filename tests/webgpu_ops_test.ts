@@ -20,7 +20,7 @@ import * as refReduce from "../src/reference/reduce.ts";
 import * as refSparse from "../src/reference/sparse.ts";
 import * as refTopk from "../src/reference/topk.ts";
 import * as refXent from "../src/reference/xent.ts";
-import { randArray, rng } from "./util.ts";
+import { randArray, randomGraph, rng } from "./util.ts";
 import {
   type CaseReport,
   checkCase,
@@ -700,14 +700,8 @@ function pruneCases(): KernelCase[] {
       tol: { ulp: 8, rel: 1e-6 },
     },
     (() => {
-      // A random graph of up to 12 neighbours a node over C·5 nodes, half of the masks on.
-      const n = C * 5, r = rng(90), ptr = new Int32Array(n + 1), nb: number[] = [];
-      for (let i = 0; i < n; i++) {
-        const k = Math.floor(r() * 13);
-        for (let j = 0; j < k; j++) nb.push(Math.floor(r() * n));
-        ptr[i + 1] = nb.length;
-      }
-      const idx = Int32Array.from(nb);
+      // A random graph over C·5 nodes, half of the masks on.
+      const n = C * 5, { ptr, idx } = randomGraph(n, 90);
       return {
         name: "maskEdgeGrad (mask_edge_grad)",
         data: {
