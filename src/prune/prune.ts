@@ -74,15 +74,7 @@ export interface CircuitResult extends CircuitMeasures {
    * mask noise, the task loss and nodes on at the end, and what they were retried with
    * (retryAfterCollapse).
    */
-  collapses: {
-    kCoef: number;
-    edgeCoef: number;
-    penaltyWarmup: number;
-    maskNoise: number;
-    taskLoss: number;
-    on: number;
-    retry: RetrySettings;
-  }[];
+  collapses: (RetrySettings & { taskLoss: number; on: number; retry: RetrySettings })[];
   /** k on the τ ranking, then after each re-ranking round that shrank it. */
   ks: number[];
   timing: Record<string, number>;
@@ -113,6 +105,16 @@ export type RetrySettings = Pick<
   MaskHyperparams,
   "kCoef" | "edgeCoef" | "penaltyWarmup" | "maskNoise"
 >;
+
+/** The settings a collapse changes, picked out of the optimiser's. */
+function retrySettings(hp: MaskHyperparams): RetrySettings {
+  return {
+    kCoef: hp.kCoef,
+    edgeCoef: hp.edgeCoef,
+    penaltyWarmup: hp.penaltyWarmup,
+    maskNoise: hp.maskNoise,
+  };
+}
 
 /**
  * What a collapsed optimisation is retried with, one change at a time: less mask noise (the
@@ -167,18 +169,10 @@ export function searchCircuit(
       if (!(opt.taskLoss > collapseLoss(st.target)) || collapses.length >= MAX_RETRIES) break;
       const next = retryAfterCollapse(hp);
       collapses.push({
-        kCoef: hp.kCoef,
-        edgeCoef: hp.edgeCoef,
-        penaltyWarmup: hp.penaltyWarmup,
-        maskNoise: hp.maskNoise,
+        ...retrySettings(hp),
         taskLoss: opt.taskLoss,
         on: opt.on,
-        retry: {
-          kCoef: next.kCoef,
-          edgeCoef: next.edgeCoef,
-          penaltyWarmup: next.penaltyWarmup,
-          maskNoise: next.maskNoise,
-        },
+        retry: retrySettings(next),
       });
       hp = next;
     }
