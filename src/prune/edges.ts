@@ -85,9 +85,12 @@ export function nodeGraph(model: Model): NodeGraph {
   const pairs: number[] = [];
   for (let l = 0; l < d.L; l++) {
     const off = model.nodes.offsets[l];
+    // c_attn holds three blocks (q, k, v): unpack each weight once.
+    const values = new Map<ParamSpec, Float32Array>();
     for (const { w, src, dst, rowOffset } of edgeBlocks(model, l)) {
       // Rows of this block are the dst location's channels; its columns from 0 are src's.
-      const v = model.weights(w), cols = w.shape[1];
+      if (!values.has(w)) values.set(w, model.weights(w));
+      const v = values.get(w)!, cols = w.shape[1];
       const nOut = locationSpec(dst).width(d), nIn = locationSpec(src).width(d);
       for (let o = 0; o < nOut; o++) {
         const row = (o + rowOffset) * cols;
