@@ -14,7 +14,6 @@ export function rng(seed: number): () => number {
   };
 }
 
-/** n floats uniform in [-scale, scale), rounded to f32. */
 /** A random CSR graph over n nodes: up to 12 neighbours a node (repeats allowed), seeded. */
 export function randomGraph(n: number, seed: number): { ptr: Int32Array; idx: Int32Array } {
   const r = rng(seed), ptr = new Int32Array(n + 1), nb: number[] = [];
@@ -26,6 +25,7 @@ export function randomGraph(n: number, seed: number): { ptr: Int32Array; idx: In
   return { ptr, idx: Int32Array.from(nb) };
 }
 
+/** n floats uniform in [-scale, scale), rounded to f32. */
 export function randArray(n: number, seed: number, scale = 1): Float32Array {
   const r = rng(seed);
   const out = new Float32Array(n);
