@@ -12,11 +12,12 @@
 import assert from "node:assert/strict";
 import { Backend } from "../src/backend/backend.ts";
 import { nodeAt, nodeId } from "../src/model/nodes.ts";
-import { circuitEdges } from "../src/prune/edges.ts";
+import { circuitEdges, graphOf } from "../src/prune/edges.ts";
 import { MaskedScorer } from "../src/prune/masked_scorer.ts";
 import { findCircuit } from "../src/prune/prune.ts";
 import { lossScale, rerankTop } from "../src/prune/ranking.ts";
 import { bisect } from "../src/prune/bisect.ts";
+import { trimCircuit } from "../src/prune/trim.ts";
 import { circuitSearchSettings, DEFAULT_HP, PRUNE_DEFAULTS } from "../src/prune/settings.ts";
 import {
   PLANTED_SHAPES,
@@ -140,6 +141,48 @@ Deno.test("re-ranking brings a planted node the ranking buried under distractors
       next.slice(0, after.k).sort((a, b) => a - b).map(name),
       p.planted.map(name),
     );
+  } finally {
+    be.close();
+  }
+});
+
+Deno.test("trimming drops every distractor a bisection had to keep above a buried planted node, and only them", async () => {
+  const be = await Backend.create({ threads: 1 });
+  try {
+    const p = plantedModel(be, "head", 0.05);
+    const ms = new MaskedScorer(p.model, p.scorer, p.means, false);
+    const pool = p.items(PRUNE_DEFAULTS.prunePairs, 11);
+    const bisectItems = pool.slice(0, 2 * PRUNE_DEFAULTS.bisectPairs);
+    const check = pool.slice(2 * PRUNE_DEFAULTS.bisectPairs);
+    const name = (i: number) => nodeId(nodeAt(p.model.d, p.model.nodes, i));
+    // As above: the last planted node ranked under 20 distractors, so the bisection keeps them all.
+    const planted = new Set(p.planted);
+    const others = Array.from({ length: ms.n }, (_, i) => i).filter((i) => !planted.has(i));
+    const ranking = [
+      ...p.planted.slice(0, -1),
+      ...others.slice(0, 20),
+      p.planted.at(-1)!,
+      ...others.slice(20),
+    ];
+    const target = PRUNE_DEFAULTS.target;
+    const opts = { check, checkMargin: 1 };
+    const before = bisect(ms, bisectItems, ranking, target, p.planted.length + 20, opts);
+    assert.equal(before.k, p.planted.length + 20);
+    const graph = graphOf(p.model);
+    const t = trimCircuit(ms, bisectItems, check, ranking, before.k, target, 1, graph);
+    assert.deepEqual(
+      t.ranking.slice(0, t.k).sort((a, b) => a - b).map(name),
+      p.planted.map(name),
+    );
+    assert.equal(t.edgesBefore, circuitEdges(p.model, ranking.slice(0, before.k)).length);
+    // The dropped nodes follow the kept ones, then the rest in its order.
+    assert.deepEqual(t.ranking.slice(before.k), ranking.slice(before.k));
+    assert.deepEqual(
+      new Set(t.ranking.slice(t.k, before.k)),
+      new Set(others.slice(0, 20)),
+    );
+    // What was kept meets the target as a bisection would test it.
+    assert.equal(bisect(ms, bisectItems, t.ranking, target, t.k, { ...opts, near: true }).k, t.k);
   } finally {
     be.close();
   }

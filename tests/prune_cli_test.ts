@@ -173,6 +173,22 @@ Deno.test("prune one task: a valid circuit file, a neuronpedia graph, cached mea
   const fixed = await pruneTask();
   assert.match(fixed.err, /node means: 1024 pretraining tokens/);
   assert.equal((await Deno.readFile(`${dir}/means.safetensors`)).length, bytes.length);
+  // Trimming starts from the same search's circuit and can only shrink it, within the target.
+  const untrimmed = await readCircuit(run, TASK, cfg);
+  const t = await pruneTask("--trim", "1");
+  assert.equal(t.code, 0, t.err);
+  const trimmed = await readCircuit(run, TASK, cfg);
+  assert.equal(trimmed.hyperparameters.trim_passes, 1);
+  assert.equal(untrimmed.hyperparameters.trim_passes, 0);
+  assert.ok("trim" in trimmed.timing && !("trim" in untrimmed.timing));
+  assert.ok(trimmed.nodes.length <= untrimmed.nodes.length);
+  assert.ok(trimmed.losses.pruning!.bisect.circuit_calibrated <= Number(TARGET));
+  if (trimmed.nodes.length < untrimmed.nodes.length) {
+    assert.match(
+      t.out,
+      new RegExp(`trimmed: ${untrimmed.nodes.length} → ${trimmed.nodes.length} nodes`),
+    );
+  }
 });
 
 Deno.test("prune several tasks: one the model cannot do is said and skipped, exit 1", async () => {
@@ -244,6 +260,9 @@ Deno.test("prune: bad input is one line, exit code 2, nothing written", async ()
         new RegExp(`--${flag} must be an integer ≥ 1`),
       );
     }
+  }
+  for (const t of ["-1", "1.5", "abc"]) {
+    await rejects(["--model", dir, "--task", TASK, `--trim=${t}`], /--trim must be an integer ≥ 0/);
   }
   await rejects(
     ["--model", dir, "--task", TASK, "--method", "magic"],

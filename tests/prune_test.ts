@@ -618,7 +618,11 @@ Deno.test("circuit files' settings: a file from before mask noise and the loss s
   assert.equal(old.maskNoise, 0);
   assert.equal(old.lossSetPoint, 0);
   assert.equal(old.edgeCoef, 0);
+  assert.equal(old.trim, 0);
   assert.equal(old.lr, DEFAULT_HP.lr);
   const now = hyperparamsFromJson(hyperparamsJson(DEFAULT_HP));
   assert.deepEqual(now, DEFAULT_HP);
+  const trimmed = { ...DEFAULT_HP, trim: 2 };
+  assert.equal(hyperparamsJson(trimmed).trim_passes, 2);
+  assert.deepEqual(hyperparamsFromJson(hyperparamsJson(trimmed)), trimmed);
 });

@@ -87,6 +87,8 @@ edges, and the losses on held-out pairs: full model, circuit alone (sufficiency)
                       mask noise ${RETRY_NOISE}, then with warmup ${RETRY_WARMUP}, then at both coefficients / 10)
   --rerank N          rounds of re-ranking the circuit by attribution inside it and bisecting
                       again, kept while it shrinks (default ${DEFAULT_HP.rerank}; 0: the τ ranking only)
+  --trim N            passes of trimming the circuit: each node tried once, most edges first,
+                      and dropped while the rest still meets the target (default ${DEFAULT_HP.trim}: none)
   --prune-pairs N     pruning pairs (default ${PRUNE_DEFAULTS.prunePairs}, PRUNE_SEED)
   --mask-pairs N      the first of them, where the masks train; k must also meet the target on
                       the rest, unseen until then (default ${PRUNE_DEFAULTS.maskPairs})
@@ -166,6 +168,7 @@ export function parsePruneFlags(argv: string[]): PruneRequest | null {
     "mask-noise": s,
     "loss-set-point": s,
     rerank: s,
+    trim: s,
     "check-margin": s,
     "penalty-warmup": s,
     "prune-pairs": s,
@@ -215,6 +218,7 @@ export function parsePruneFlags(argv: string[]): PruneRequest | null {
     maskNoise: nonNeg("mask-noise", v["mask-noise"], DEFAULT_HP.maskNoise),
     lossSetPoint: nonNeg("loss-set-point", v["loss-set-point"], DEFAULT_HP.lossSetPoint),
     rerank: intFlag("rerank", v.rerank, DEFAULT_HP.rerank, 0),
+    trim: intFlag("trim", v.trim, DEFAULT_HP.trim, 0),
     penaltyWarmup: numberFlag(
       "penalty-warmup",
       v["penalty-warmup"],
@@ -388,6 +392,8 @@ function phaseUnit(phase: string): string {
     ? "node"
     : is("rerank")
     ? "round"
+    : is("trim")
+    ? "node"
     : "batch";
 }
 
@@ -456,6 +462,11 @@ export function formatOutcome(o: TaskOutcome, path: string): string {
   ];
   if (o.ks && o.ks.length > 1) {
     lines.push(`  re-ranked inside the circuit: ${o.ks.join(" → ")} nodes (τ ranking first)`);
+  }
+  for (const t of o.trims ?? []) {
+    lines.push(
+      `  trimmed: ${t.nodes[0]} → ${t.nodes[1]} nodes, ${t.edges[0]} → ${t.edges[1]} edges`,
+    );
   }
   if (o.marginAsked !== undefined) {
     lines.push(

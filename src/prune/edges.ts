@@ -110,3 +110,21 @@ export function nodeGraph(model: Model): NodeGraph {
   for (let i = 0; i < n; i++) idx.subarray(ptr[i], ptr[i + 1]).sort();
   return { ptr, idx };
 }
+
+const graphs = new WeakMap<Model, NodeGraph>();
+
+/** The model's graph of possible edges (nodeGraph), built once per model. */
+export function graphOf(model: Model): NodeGraph {
+  let g = graphs.get(model);
+  if (!g) graphs.set(model, g = nodeGraph(model));
+  return g;
+}
+
+/** Edges among the nodes marked in `on` (1 = kept): each counted once. */
+export function edgesAmong(g: NodeGraph, on: Uint8Array): number {
+  let twice = 0;
+  for (let i = 0; i < on.length; i++) {
+    if (on[i]) { for (let e = g.ptr[i]; e < g.ptr[i + 1]; e++) twice += on[g.idx[e]]; }
+  }
+  return twice / 2;
+}

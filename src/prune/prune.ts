@@ -28,6 +28,7 @@ import { type Calibration, IDENTITY } from "./calibrate.ts";
 import { LayerCache } from "./layer_cache.ts";
 import type { MaskedScorer } from "./masked_scorer.ts";
 import { type CircuitMeasures, measureCircuit } from "./measure.ts";
+import { edgesAmong, graphOf } from "./edges.ts";
 import { attributionRanking, type Ranking, rerankTop, trainMasks } from "./ranking.ts";
 import {
   type MaskHyperparams,
@@ -35,6 +36,7 @@ import {
   poolRoles,
   type PruneSettings,
 } from "./settings.ts";
+import { trimCircuit } from "./trim.ts";
 
 export interface PruneData {
   /** Pruning pairs (2 items per pair): the masks train on them, k is bisected and checked on them. */
@@ -77,7 +79,15 @@ export interface CircuitResult extends CircuitMeasures {
   collapses: (RetrySettings & { taskLoss: number; on: number; retry: RetrySettings })[];
   /** k on the τ ranking, then after each re-ranking round that shrank it. */
   ks: number[];
+  /** Nodes and edges before and after each trimming pass that shrank the circuit. */
+  trims: TrimStep[];
   timing: Record<string, number>;
+}
+
+/** A trimming pass that shrank the circuit: nodes and edges before and after it. */
+export interface TrimStep {
+  nodes: [number, number];
+  edges: [number, number];
 }
 
 /**
@@ -135,6 +145,7 @@ export interface Found {
   ranking: number[];
   bisection: ReturnType<typeof bisect>;
   ks: number[];
+  trims: TrimStep[];
   /** The mask optimisation (or attribution) that made the first ranking. */
   opt: Ranking;
   hp: MaskHyperparams;
@@ -205,7 +216,41 @@ export function searchCircuit(
     ks.push(b.k);
   }
   lap("rerank");
-  return { ranking, bisection: b, ks, opt, hp, collapses, timing };
+  // Trim: try dropping each node of the circuit, most edges first (src/prune/trim.ts).
+  const trims: TrimStep[] = [];
+  for (let pass = 0; pass < hp.trim && b.reached && b.k > 1; pass++) {
+    const t = trimCircuit(
+      ms,
+      bisectItems,
+      checkItems,
+      ranking,
+      b.k,
+      st.target,
+      b.checkMargin,
+      graphOf(ms.model),
+      progress,
+    );
+    if (!(t.k < b.k)) break;
+    // The trimmed nodes are the new ranking's top: bisect down from there, for the curve and
+    // the losses at the final k (a drop the pass refused may pass now, so k can shrink further).
+    const nb = bisect(ms, bisectItems, t.ranking, st.target, t.k, {
+      check: checkItems,
+      checkMargin: b.checkMargin,
+      near: true,
+    });
+    trims.push({ nodes: [b.k, nb.k], edges: [t.edgesBefore, edgesOfTop(ms, t.ranking, nb.k)] });
+    ranking = t.ranking;
+    b = nb;
+  }
+  if (hp.trim > 0) lap("trim");
+  return { ranking, bisection: b, ks, trims, opt, hp, collapses, timing };
+}
+
+/** Edges among the top k nodes of a ranking. */
+function edgesOfTop(ms: MaskedScorer, ranking: readonly number[], k: number): number {
+  const on = new Uint8Array(ms.n);
+  for (const i of ranking.slice(0, k)) on[i] = 1;
+  return edgesAmong(graphOf(ms.model), on);
 }
 
 /** Step 3: measure what the search found, and fill its curve (findCircuit). */
@@ -259,6 +304,7 @@ export function measureFound(
     logitScale: opt.logitScale,
     collapses: found.collapses,
     ks: found.ks,
+    trims: found.trims,
     timing: { ...found.timing, ...timing },
   };
 }

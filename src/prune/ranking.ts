@@ -8,8 +8,7 @@
 import * as ops from "../backend/ops/index.ts";
 import type { PromptItem } from "../eval/task_eval.ts";
 import { Rng } from "../util/rng.ts";
-import type { Model } from "../model/model.ts";
-import { type NodeGraph, nodeGraph } from "./edges.ts";
+import { graphOf } from "./edges.ts";
 import type { MaskedScorer } from "./masked_scorer.ts";
 import type { OnProgress, PruneSettings } from "./settings.ts";
 
@@ -40,15 +39,6 @@ export function lossScale(ms: MaskedScorer, pool: readonly PromptItem[], setPoin
     else hi = mid;
   }
   return Math.exp(hi);
-}
-
-const graphs = new WeakMap<Model, NodeGraph>();
-
-/** The model's graph of possible edges, built once per model. */
-function graphOf(model: Model): NodeGraph {
-  let g = graphs.get(model);
-  if (!g) graphs.set(model, g = nodeGraph(model));
-  return g;
 }
 
 /** The learned masks' ranking: τ trained on the pool (τ, its gradient and Adam moments in the arena). */

@@ -38,6 +38,11 @@ export interface MaskHyperparams {
    * masks' loss, beside k_coef·Σm; ramps up with k_coef (0: the paper's objective).
    */
   edgeCoef: number;
+  /**
+   * Passes of trimming the circuit after the re-ranking: each node of it tried once, dropped when
+   * the rest still meets the target (src/prune/trim.ts; 0: none).
+   */
+  trim: number;
 }
 
 export const DEFAULT_HP: MaskHyperparams = {
@@ -69,6 +74,7 @@ export const DEFAULT_HP: MaskHyperparams = {
   rerank: 3,
   penaltyWarmup: 0,
   edgeCoef: 0,
+  trim: 0,
 };
 
 /** The circuit file's names of the mask optimiser's settings (docs/circuit-format.md). */
@@ -90,6 +96,7 @@ const HP_NAMES: Record<keyof MaskHyperparams, string> = {
   rerank: "rerank_rounds",
   penaltyWarmup: "penalty_warmup",
   edgeCoef: "edge_coef",
+  trim: "trim_passes",
 };
 
 /** The settings under the circuit file's names. */
@@ -103,8 +110,8 @@ export function hyperparamsJson(hp: MaskHyperparams): Record<string, number> {
 export function hyperparamsFromJson(
   j: Record<string, number | string | boolean>,
 ): MaskHyperparams {
-  // A file without mask_noise, loss_set_point, rerank_rounds, penalty_warmup or edge_coef was
-  // written before they existed.
+  // A file without mask_noise, loss_set_point, rerank_rounds, penalty_warmup, edge_coef or
+  // trim_passes was written before they existed.
   const hp = {
     ...DEFAULT_HP,
     maskNoise: 0,
@@ -112,6 +119,7 @@ export function hyperparamsFromJson(
     rerank: 0,
     penaltyWarmup: 0,
     edgeCoef: 0,
+    trim: 0,
   };
   for (const k of Object.keys(HP_NAMES) as (keyof MaskHyperparams)[]) {
     const v = j[HP_NAMES[k]];

@@ -9,7 +9,7 @@ import type { OpenRun } from "../run/open.ts";
 import type { Task } from "../../tasks/index.ts";
 import { circuitJson } from "./circuit_file.ts";
 import { MEANS_TOKENS } from "./means.ts";
-import { type CircuitResult, measureFound } from "./prune.ts";
+import { type CircuitResult, measureFound, type TrimStep } from "./prune.ts";
 import type { MaskHyperparams, OnProgress, PruneSettings } from "./settings.ts";
 import { MaskedScorer } from "./masked_scorer.ts";
 import { searchCandidates } from "./search.ts";
@@ -39,6 +39,8 @@ export type TaskOutcome =
     collapses?: Collapse[];
     /** k on the τ ranking, then after each re-ranking round that shrank it. */
     ks?: number[];
+    /** Each trimming pass that shrank the circuit. */
+    trims?: TrimStep[];
     /**
      * The check margin asked for, when the whole model did not meet the target by it and k was
      * checked at a lower one (the circuit file's check_margin).
@@ -160,6 +162,7 @@ function pruneTaskIn(
     restarts,
     collapses: res.collapses,
     ks: res.ks,
+    trims: res.trims,
     ...(res.checkMargin < settings.checkMargin ? { marginAsked: settings.checkMargin } : {}),
   };
 }
