@@ -111,6 +111,17 @@ for (const ef of [8, 32]) {
   });
 }
 
+/**
+ * The τ ranking's failure on the paper model: every planted node but one on top, 20 distractors
+ * (the lowest other nodes), then the last planted node, then the rest. No prefix short of all of
+ * them meets the target.
+ */
+function buriedRanking(planted: number[], n: number): number[] {
+  const set = new Set(planted);
+  const others = Array.from({ length: n }, (_, i) => i).filter((i) => !set.has(i));
+  return [...planted.slice(0, -1), ...others.slice(0, 20), planted.at(-1)!, ...others.slice(20)];
+}
+
 Deno.test("re-ranking brings a planted node the ranking buried under distractors back to the top", async () => {
   const be = await Backend.create({ threads: 1 });
   try {
@@ -118,17 +129,7 @@ Deno.test("re-ranking brings a planted node the ranking buried under distractors
     const ms = new MaskedScorer(p.model, p.scorer, p.means, false);
     const train = p.items(PRUNE_DEFAULTS.bisectPairs, 11);
     const name = (i: number) => nodeId(nodeAt(p.model.d, p.model.nodes, i));
-    // The τ ranking's failure on the paper model: every planted node but one on top, 20
-    // distractors, then the last planted node. No prefix short of all of them meets the target.
-    const planted = new Set(p.planted);
-    const others = Array.from({ length: ms.n }, (_, i) => i).filter((i) => !planted.has(i));
-    const buried = p.planted.at(-1)!;
-    const ranking = [
-      ...p.planted.slice(0, -1),
-      ...others.slice(0, 20),
-      buried,
-      ...others.slice(20),
-    ];
+    const ranking = buriedRanking(p.planted, ms.n);
     const target = PRUNE_DEFAULTS.target;
     const before = bisect(ms, train, ranking, target, p.planted.length + 20);
     assert.equal(before.k, p.planted.length + 20);
@@ -155,15 +156,10 @@ Deno.test("trimming drops every distractor a bisection had to keep above a burie
     const bisectItems = pool.slice(0, 2 * PRUNE_DEFAULTS.bisectPairs);
     const check = pool.slice(2 * PRUNE_DEFAULTS.bisectPairs);
     const name = (i: number) => nodeId(nodeAt(p.model.d, p.model.nodes, i));
-    // As above: the last planted node ranked under 20 distractors, so the bisection keeps them all.
+    // The bisection on buriedRanking keeps the 20 distractors above the last planted node.
+    const ranking = buriedRanking(p.planted, ms.n);
     const planted = new Set(p.planted);
-    const others = Array.from({ length: ms.n }, (_, i) => i).filter((i) => !planted.has(i));
-    const ranking = [
-      ...p.planted.slice(0, -1),
-      ...others.slice(0, 20),
-      p.planted.at(-1)!,
-      ...others.slice(20),
-    ];
+    const others = ranking.filter((i) => !planted.has(i));
     const target = PRUNE_DEFAULTS.target;
     const opts = { check, checkMargin: 1 };
     const before = bisect(ms, bisectItems, ranking, target, p.planted.length + 20, opts);
