@@ -79,12 +79,12 @@ export interface CircuitResult extends CircuitMeasures {
   collapses: (RetrySettings & { taskLoss: number; on: number; retry: RetrySettings })[];
   /** k on the τ ranking, then after each re-ranking round that shrank it. */
   ks: number[];
-  /** Nodes and edges before and after each trimming pass that shrank the circuit. */
+  /** Nodes and edges before and after each trimming pass (the last one may drop none). */
   trims: TrimStep[];
   timing: Record<string, number>;
 }
 
-/** A trimming pass that shrank the circuit: nodes and edges before and after it. */
+/** A trimming pass: the circuit's nodes and edges before and after it. */
 export interface TrimStep {
   nodes: [number, number];
   edges: [number, number];
@@ -230,7 +230,10 @@ export function searchCircuit(
       graphOf(ms.model),
       progress,
     );
-    if (!(t.k < b.k)) break;
+    if (!(t.k < b.k)) {
+      trims.push({ nodes: [b.k, b.k], edges: [t.edgesBefore, t.edgesBefore] });
+      break;
+    }
     // The trimmed nodes are the new ranking's top: bisect down from there, for the curve and
     // the losses at the final k (a drop the pass refused may pass now, so k can shrink further).
     const nb = bisect(ms, bisectItems, t.ranking, st.target, t.k, {

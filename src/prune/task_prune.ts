@@ -39,7 +39,7 @@ export type TaskOutcome =
     collapses?: Collapse[];
     /** k on the τ ranking, then after each re-ranking round that shrank it. */
     ks?: number[];
-    /** Each trimming pass that shrank the circuit. */
+    /** Each trimming pass run (the last one may drop none). */
     trims?: TrimStep[];
     /**
      * The check margin asked for, when the whole model did not meet the target by it and k was
