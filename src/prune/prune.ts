@@ -36,7 +36,7 @@ import {
   poolRoles,
   type PruneSettings,
 } from "./settings.ts";
-import { trimCircuit } from "./trim.ts";
+import { trimCircuit, type Trimmed } from "./trim.ts";
 
 export interface PruneData {
   /** Pruning pairs (2 items per pair): the masks train on them, k is bisected and checked on them. */
@@ -88,6 +88,8 @@ export interface CircuitResult extends CircuitMeasures {
 export interface TrimStep {
   nodes: [number, number];
   edges: [number, number];
+  /** Tries refused by the screens, on the bisection's pairs, and on the check pairs. */
+  refused: Trimmed["refused"];
 }
 
 /**
@@ -231,7 +233,7 @@ export function searchCircuit(
       progress,
     );
     if (!(t.k < b.k)) {
-      trims.push({ nodes: [b.k, b.k], edges: [t.edgesBefore, t.edgesBefore] });
+      trims.push({ nodes: [b.k, b.k], edges: [t.edgesBefore, t.edgesBefore], refused: t.refused });
       break;
     }
     // The trimmed nodes are the new ranking's top: bisect down from there, for the curve and
@@ -241,7 +243,8 @@ export function searchCircuit(
       checkMargin: b.checkMargin,
       near: true,
     });
-    trims.push({ nodes: [b.k, nb.k], edges: [t.edgesBefore, edgesOfTop(ms, t.ranking, nb.k)] });
+    const edges: [number, number] = [t.edgesBefore, edgesOfTop(ms, t.ranking, nb.k)];
+    trims.push({ nodes: [b.k, nb.k], edges, refused: t.refused });
     ranking = t.ranking;
     b = nb;
   }

@@ -7,13 +7,14 @@
  * bisection's margin, the same test as a bisection's — so it keeps what the bisection found to be
  * enough and can only shrink it. The metric is edges, so the node with the most edges to the rest
  * of the circuit is tried first (ties: the one ranked lower), each choice made on the circuit as it
- * stands after the drops before it. A try is screened on a quarter of the bisection's pairs
- * first (SCREEN_PAIRS), since most fail by far.
+ * stands after the drops before it. A try is screened on a quarter of the bisection's and of the
+ * check pairs first (SCREEN_PAIRS), since most fail by far.
  */
 import type { PromptItem } from "../eval/task_eval.ts";
 import { checkMeets, measureCheck } from "./bisect.ts";
 import { edgesAmong, type NodeGraph } from "./edges.ts";
 import { LayerCache } from "./layer_cache.ts";
+import type { Calibration } from "./calibrate.ts";
 import type { MaskedScorer } from "./masked_scorer.ts";
 import type { OnProgress } from "./settings.ts";
 
@@ -24,12 +25,15 @@ export interface Trimmed {
   k: number;
   /** Edges among the top k before. */
   edgesBefore: number;
+  /** Tries refused by the screens, on the bisection's pairs, and on the check pairs. */
+  refused: { screen: number; pool: number; check: number };
 }
 
 /**
- * A try is first scored on the bisection's first SCREEN_PAIRS pairs alone, calibrated there, and
- * refused when their loss is over SCREEN_FACTOR times the target: a drop the whole test would pass
- * leaves those pairs near the target, not twice over it.
+ * A try is first scored on the first SCREEN_PAIRS of the bisection's pairs alone, calibrated
+ * there, and on the first SCREEN_PAIRS of the check pairs with that calibration, and refused when
+ * either loss is over SCREEN_FACTOR times the target: a drop the whole test would pass leaves those
+ * pairs near the target, not twice over it.
  */
 export const SCREEN_PAIRS = 64;
 export const SCREEN_FACTOR = 2;
@@ -62,12 +66,33 @@ export function trimCircuit(
   // items resumes at the first layer that changed (the same bits as a full pass).
   const cache = () =>
     ms.model.be.kind === "cpu" ? new LayerCache(ms.model, () => ms.mask, ms.freezeNorm) : undefined;
-  const screen = pool.length > 2 * SCREEN_PAIRS ? pool.slice(0, 2 * SCREEN_PAIRS) : null;
-  const screenResume = cache(), resume = cache();
-  const calibrated = (items: readonly PromptItem[], r: LayerCache | undefined) => {
+  const screenOf = (items: readonly PromptItem[]) =>
+    items.length > 2 * SCREEN_PAIRS ? items.slice(0, 2 * SCREEN_PAIRS) : null;
+  const screen = screenOf(pool), checkScreen = screenOf(check);
+  const screenResume = cache(), checkScreenResume = cache(), resume = cache();
+  const calibrated = (items: readonly PromptItem[], r: LayerCache | undefined, c?: Calibration) => {
     const s = ms.score(items, true, r);
-    const c = ms.fit(s);
-    return { loss: ms.calibrated(s, c).loss, c };
+    const cal = c ?? ms.fit(s);
+    return { loss: ms.calibrated(s, cal).loss, c: cal };
+  };
+  // Where tries were refused: the screens, the bisection's pairs, the check pairs.
+  const refused = { screen: 0, pool: 0, check: 0 };
+  /** Whether the circuit as masked now meets the target; where it was refused if not. */
+  const refusal = (): keyof typeof refused | null => {
+    // Most tries fail by far: a quarter of each pair set says so first.
+    if (screen) {
+      const sc = calibrated(screen, screenResume);
+      const over = sc.loss > SCREEN_FACTOR * target ||
+        (checkScreen !== null &&
+          calibrated(checkScreen, checkScreenResume, sc.c).loss > SCREEN_FACTOR * target);
+      if (over) return "screen";
+    }
+    const p = calibrated(pool, resume);
+    if (p.loss > target) return "pool";
+    if (check.length && !checkMeets(measureCheck(ms, check, p.c, margin), target, margin)) {
+      return "check";
+    }
+    return null;
   };
   const untried = new Set(ranking.slice(0, k));
   let kept = k;
@@ -83,21 +108,22 @@ export function trimCircuit(
     untried.delete(best);
     on[best] = 0;
     ms.keepOnly(ranking.slice(0, k).filter((i) => on[i]));
-    // Most tries fail by far: a quarter of the pairs says so first.
-    let meets = !screen || calibrated(screen, screenResume).loss <= SCREEN_FACTOR * target;
-    if (meets) {
-      const p = calibrated(pool, resume);
-      meets = p.loss <= target &&
-        (check.length === 0 || checkMeets(measureCheck(ms, check, p.c, margin), target, margin));
+    const why = refusal();
+    if (why === null) kept--;
+    else {
+      refused[why]++;
+      on[best] = 1;
     }
-    if (meets) kept--;
-    else on[best] = 1;
-    progress?.("trim", k - untried.size, k, { nodes: String(kept) });
+    progress?.("trim", k - untried.size, k, {
+      nodes: String(kept),
+      refused: `${refused.screen}/${refused.pool}/${refused.check}`,
+    });
   }
   const top = ranking.slice(0, k).filter((i) => on[i]);
   return {
     ranking: [...top, ...ranking.slice(0, k).filter((i) => !on[i]), ...ranking.slice(k)],
     k: top.length,
     edgesBefore,
+    refused,
   };
 }
