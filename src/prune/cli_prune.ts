@@ -466,8 +466,8 @@ export function formatOutcome(o: TaskOutcome, path: string): string {
   for (const t of o.trims ?? []) {
     lines.push(
       `  trimmed: ${t.nodes[0]} → ${t.nodes[1]} nodes, ${t.edges[0]} → ${t.edges[1]} edges ` +
-        `(tries refused by the screens ${t.refused.screen}, on the bisection's pairs ` +
-        `${t.refused.pool}, on the check pairs ${t.refused.check})`,
+        `in ${t.tries} tries (refused by the screens ${t.refused.screen}, on the bisection's ` +
+        `pairs ${t.refused.pool}, on the check pairs ${t.refused.check})`,
     );
   }
   if (o.marginAsked !== undefined) {

@@ -88,7 +88,8 @@ export interface CircuitResult extends CircuitMeasures {
 export interface TrimStep {
   nodes: [number, number];
   edges: [number, number];
-  /** Tries refused by the screens, on the bisection's pairs, and on the check pairs. */
+  /** Tries made, and those refused by the screens, on the bisection's pairs, on the check pairs. */
+  tries: number;
   refused: Trimmed["refused"];
 }
 
@@ -233,7 +234,7 @@ export function searchCircuit(
       progress,
     );
     if (!(t.k < b.k)) {
-      trims.push({ nodes: [b.k, b.k], edges: [t.edgesBefore, t.edgesBefore], refused: t.refused });
+      trims.push({ nodes: [b.k, b.k], edges: [t.edgesBefore, t.edgesBefore], ...tried(t) });
       break;
     }
     // The trimmed nodes are the new ranking's top: bisect down from there, for the curve and
@@ -244,13 +245,15 @@ export function searchCircuit(
       near: true,
     });
     const edges: [number, number] = [t.edgesBefore, edgesOfTop(ms, t.ranking, nb.k)];
-    trims.push({ nodes: [b.k, nb.k], edges, refused: t.refused });
+    trims.push({ nodes: [b.k, nb.k], edges, ...tried(t) });
     ranking = t.ranking;
     b = nb;
   }
   if (hp.trim > 0) lap("trim");
   return { ranking, bisection: b, ks, trims, opt, hp, collapses, timing };
 }
+
+const tried = (t: Trimmed) => ({ tries: t.tries, refused: t.refused });
 
 /** Edges among the top k nodes of a ranking. */
 function edgesOfTop(ms: MaskedScorer, ranking: readonly number[], k: number): number {

@@ -1,14 +1,17 @@
 /**
  * Trimming a bisected circuit (after step 2 of src/prune/prune.ts; docs/prune.md, "Trimming"): a
  * bisection on a ranking can only cut the ranking's tail, so a node the task can do without stays
- * in the circuit whenever a node the task needs ranks below it. Trimming tries every node of
- * the circuit once, dropping it for good when the circuit without it still meets the target —
- * calibrated afresh on the bisection's pairs and, with that calibration, on the check pairs by the
+ * in the circuit whenever a node the task needs ranks below it. Trimming tries every node of the
+ * circuit, dropping it for good when the circuit without it still meets the target — calibrated
+ * afresh on the bisection's pairs and, with that calibration, on the check pairs by the
  * bisection's margin, the same test as a bisection's — so it keeps what the bisection found to be
- * enough and can only shrink it. The metric is edges, so the node with the most edges to the rest
- * of the circuit is tried first (ties: the one ranked lower), each choice made on the circuit as it
- * stands after the drops before it. A try is screened on a quarter of the bisection's and of the
- * check pairs first (SCREEN_PAIRS), since most fail by far.
+ * enough and can only shrink it. The metric is edges, so the untried node with the most edges to
+ * the rest of the circuit as it stands goes first (ties: the one ranked lower). Nodes are tried in
+ * groups that gallop: after a group is dropped the next is twice as large, a group refused is
+ * tried again in halves, and a node refused alone stays; a circuit with much it can do without
+ * sheds it in a few tries, one that needs every node costs about a try a node. A try is screened
+ * on a quarter of the bisection's and of the check pairs first (SCREEN_PAIRS), since most that
+ * fail fail by far.
  */
 import type { PromptItem } from "../eval/task_eval.ts";
 import { checkMeets, measureCheck } from "./bisect.ts";
@@ -27,6 +30,8 @@ export interface Trimmed {
   edgesBefore: number;
   /** Tries refused by the screens, on the bisection's pairs, and on the check pairs. */
   refused: { screen: number; pool: number; check: number };
+  /** Tries made (each one test of a group of nodes dropped together). */
+  tries: number;
 }
 
 /**
@@ -95,24 +100,29 @@ export function trimCircuit(
     return null;
   };
   const untried = new Set(ranking.slice(0, k));
-  let kept = k;
+  /** The untried nodes, most edges to the circuit as it stands first, ties the lower-ranked. */
+  const order = () => {
+    const deg = new Map([...untried].map((i) => [i, degree(i)]));
+    return [...untried].sort((a, b) => deg.get(b)! - deg.get(a)! || rank.get(b)! - rank.get(a)!);
+  };
+  let kept = k, g = 1, tries = 0;
   while (untried.size > 0 && kept > 1) {
-    let best = -1, bestDegree = -1;
-    for (const i of untried) {
-      const d = degree(i);
-      if (d > bestDegree || (d === bestDegree && rank.get(i)! > rank.get(best)!)) {
-        best = i;
-        bestDegree = d;
-      }
-    }
-    untried.delete(best);
-    on[best] = 0;
+    // The next g untried nodes in that order, dropped together (at least one node stays).
+    const group = order().slice(0, Math.min(g, kept - 1));
+    for (const i of group) on[i] = 0;
     ms.keepOnly(ranking.slice(0, k).filter((i) => on[i]));
     const why = refusal();
-    if (why === null) kept--;
-    else {
+    tries++;
+    if (why === null) {
+      for (const i of group) untried.delete(i);
+      kept -= group.length;
+      g *= 2;
+    } else {
       refused[why]++;
-      on[best] = 1;
+      for (const i of group) on[i] = 1;
+      // A group refused is tried again in halves; a node refused alone stays.
+      if (group.length === 1) untried.delete(group[0]);
+      g = Math.max(1, group.length >> 1);
     }
     progress?.("trim", k - untried.size, k, {
       nodes: String(kept),
@@ -125,5 +135,6 @@ export function trimCircuit(
     k: top.length,
     edgesBefore,
     refused,
+    tries,
   };
 }
