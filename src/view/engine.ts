@@ -502,6 +502,7 @@ export class Engine {
         logitScale: num(c.hyperparameters.logit_scale, 1),
         collapses: [],
         ks: [kept.length],
+        trims: [],
         timing,
       },
       st,
