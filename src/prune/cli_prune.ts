@@ -87,8 +87,9 @@ edges, and the losses on held-out pairs: full model, circuit alone (sufficiency)
                       mask noise ${RETRY_NOISE}, then with warmup ${RETRY_WARMUP}, then at both coefficients / 10)
   --rerank N          rounds of re-ranking the circuit by attribution inside it and bisecting
                       again, kept while it shrinks (default ${DEFAULT_HP.rerank}; 0: the τ ranking only)
-  --trim N            passes of trimming the circuit: each node tried once, most edges first,
-                      and dropped while the rest still meets the target (default ${DEFAULT_HP.trim}: none)
+  --trim N            passes of trimming the circuit: its nodes tried most edges first, in
+                      groups that double after a drop and halve after a refusal, and dropped
+                      where the rest still meets the target (default ${DEFAULT_HP.trim}: none)
   --prune-pairs N     pruning pairs (default ${PRUNE_DEFAULTS.prunePairs}, PRUNE_SEED)
   --mask-pairs N      the first of them, where the masks train; k must also meet the target on
                       the rest, unseen until then (default ${PRUNE_DEFAULTS.maskPairs})

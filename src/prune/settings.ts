@@ -39,8 +39,8 @@ export interface MaskHyperparams {
    */
   edgeCoef: number;
   /**
-   * Passes of trimming the circuit after the re-ranking: each node of it tried once, dropped when
-   * the rest still meets the target (src/prune/trim.ts; 0: none).
+   * Passes of trimming the circuit after the re-ranking: its nodes tried in galloping groups,
+   * dropped where the rest still meets the target (src/prune/trim.ts; 0: none).
    */
   trim: number;
 }
