@@ -10,8 +10,8 @@
  * groups that gallop: after a group is dropped the next is twice as large, a group refused is
  * tried again in halves, and a node refused alone stays; a circuit with much it can do without
  * sheds it in a few tries, one that needs every node costs about a try a node. A try is screened
- * on a quarter of the bisection's and of the check pairs first (SCREEN_PAIRS), since most that
- * fail fail by far.
+ * on a quarter of the bisection's and of the check pairs first (SCREEN_PAIRS), which refuses one
+ * that fails by far for a fraction of its cost.
  */
 import type { PromptItem } from "../eval/task_eval.ts";
 import { checkMeets, measureCheck } from "./bisect.ts";
@@ -67,8 +67,8 @@ export function trimCircuit(
     for (let e = graph.ptr[i]; e < graph.ptr[i + 1]; e++) d += on[graph.idx[e]];
     return d;
   };
-  // Each trial differs from the pass before it in a node or two: on the CPU a pass over the same
-  // items resumes at the first layer that changed (the same bits as a full pass).
+  // Each try differs from the pass before it in a few nodes: on the CPU a pass over the same items
+  // resumes at the first layer that changed (the same bits as a full pass).
   const cache = () =>
     ms.model.be.kind === "cpu" ? new LayerCache(ms.model, () => ms.mask, ms.freezeNorm) : undefined;
   const screenOf = (items: readonly PromptItem[]) =>
@@ -84,7 +84,7 @@ export function trimCircuit(
   const refused = { screen: 0, pool: 0, check: 0 };
   /** Whether the circuit as masked now meets the target; where it was refused if not. */
   const refusal = (): keyof typeof refused | null => {
-    // Most tries fail by far: a quarter of each pair set says so first.
+    // A try that fails by far: a quarter of each pair set says so first.
     if (screen) {
       const sc = calibrated(screen, screenResume);
       const over = sc.loss > SCREEN_FACTOR * target ||
