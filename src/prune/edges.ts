@@ -120,11 +120,16 @@ export function graphOf(model: Model): NodeGraph {
   return g;
 }
 
+/** How many of node i's neighbours are marked in `on` (1 = kept): its edges into that set. */
+export function keptNeighbours(g: NodeGraph, on: Uint8Array, i: number): number {
+  let d = 0;
+  for (let e = g.ptr[i]; e < g.ptr[i + 1]; e++) d += on[g.idx[e]];
+  return d;
+}
+
 /** Edges among the nodes marked in `on` (1 = kept): each counted once. */
 export function edgesAmong(g: NodeGraph, on: Uint8Array): number {
   let twice = 0;
-  for (let i = 0; i < on.length; i++) {
-    if (on[i]) { for (let e = g.ptr[i]; e < g.ptr[i + 1]; e++) twice += on[g.idx[e]]; }
-  }
+  for (let i = 0; i < on.length; i++) if (on[i]) twice += keptNeighbours(g, on, i);
   return twice / 2;
 }

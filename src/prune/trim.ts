@@ -15,7 +15,7 @@
  */
 import type { PromptItem } from "../eval/task_eval.ts";
 import { checkMeets, measureCheck } from "./bisect.ts";
-import { edgesAmong, type NodeGraph } from "./edges.ts";
+import { edgesAmong, keptNeighbours, type NodeGraph } from "./edges.ts";
 import { LayerCache } from "./layer_cache.ts";
 import type { Calibration } from "./calibrate.ts";
 import type { MaskedScorer } from "./masked_scorer.ts";
@@ -62,11 +62,6 @@ export function trimCircuit(
     rank.set(ranking[r], r);
   }
   const edgesBefore = edgesAmong(graph, on);
-  const degree = (i: number) => {
-    let d = 0;
-    for (let e = graph.ptr[i]; e < graph.ptr[i + 1]; e++) d += on[graph.idx[e]];
-    return d;
-  };
   // Each try differs from the pass before it in a few nodes: on the CPU a pass over the same items
   // resumes at the first layer that changed (the same bits as a full pass).
   const cache = () =>
@@ -102,7 +97,7 @@ export function trimCircuit(
   const untried = new Set(ranking.slice(0, k));
   /** The untried nodes, most edges to the circuit as it stands first, ties the lower-ranked. */
   const order = () => {
-    const deg = new Map([...untried].map((i) => [i, degree(i)]));
+    const deg = new Map([...untried].map((i) => [i, keptNeighbours(graph, on, i)]));
     return [...untried].sort((a, b) => deg.get(b)! - deg.get(a)! || rank.get(b)! - rank.get(a)!);
   };
   let kept = k, g = 1, tries = 0;
