@@ -122,14 +122,32 @@ function buriedRanking(planted: number[], n: number): number[] {
   return [...planted.slice(0, -1), ...others.slice(0, 20), planted.at(-1)!, ...others.slice(20)];
 }
 
-Deno.test("re-ranking brings a planted node the ranking buried under distractors back to the top", async () => {
+/**
+ * Runs `fn` on the planted head model at full loss 0.05 (1 thread), its masked scorer, a node's
+ * id by index, and buriedRanking of its planted nodes.
+ */
+async function onBuriedHead(
+  fn: (
+    p: ReturnType<typeof plantedModel>,
+    ms: MaskedScorer,
+    name: (i: number) => string,
+    ranking: number[],
+  ) => void,
+): Promise<void> {
   const be = await Backend.create({ threads: 1 });
   try {
     const p = plantedModel(be, "head", 0.05);
     const ms = new MaskedScorer(p.model, p.scorer, p.means, false);
-    const train = p.items(PRUNE_DEFAULTS.bisectPairs, 11);
     const name = (i: number) => nodeId(nodeAt(p.model.d, p.model.nodes, i));
-    const ranking = buriedRanking(p.planted, ms.n);
+    fn(p, ms, name, buriedRanking(p.planted, ms.n));
+  } finally {
+    be.close();
+  }
+}
+
+Deno.test("re-ranking brings a planted node the ranking buried under distractors back to the top", () =>
+  onBuriedHead((p, ms, name, ranking) => {
+    const train = p.items(PRUNE_DEFAULTS.bisectPairs, 11);
     const target = PRUNE_DEFAULTS.target;
     const before = bisect(ms, train, ranking, target, p.planted.length + 20);
     assert.equal(before.k, p.planted.length + 20);
@@ -142,22 +160,14 @@ Deno.test("re-ranking brings a planted node the ranking buried under distractors
       next.slice(0, after.k).sort((a, b) => a - b).map(name),
       p.planted.map(name),
     );
-  } finally {
-    be.close();
-  }
-});
+  }));
 
-Deno.test("trimming drops every distractor a bisection had to keep above a buried planted node, and only them", async () => {
-  const be = await Backend.create({ threads: 1 });
-  try {
-    const p = plantedModel(be, "head", 0.05);
-    const ms = new MaskedScorer(p.model, p.scorer, p.means, false);
+Deno.test("trimming drops every distractor a bisection had to keep above a buried planted node, and only them", () =>
+  onBuriedHead((p, ms, name, ranking) => {
     const pool = p.items(PRUNE_DEFAULTS.prunePairs, 11);
     const bisectItems = pool.slice(0, 2 * PRUNE_DEFAULTS.bisectPairs);
     const check = pool.slice(2 * PRUNE_DEFAULTS.bisectPairs);
-    const name = (i: number) => nodeId(nodeAt(p.model.d, p.model.nodes, i));
     // The bisection on buriedRanking keeps the 20 distractors above the last planted node.
-    const ranking = buriedRanking(p.planted, ms.n);
     const planted = new Set(p.planted);
     const others = ranking.filter((i) => !planted.has(i));
     const target = PRUNE_DEFAULTS.target;
@@ -181,7 +191,4 @@ Deno.test("trimming drops every distractor a bisection had to keep above a burie
     );
     // What was kept meets the target as a bisection would test it.
     assert.equal(bisect(ms, bisectItems, t.ranking, target, t.k, { ...opts, near: true }).k, t.k);
-  } finally {
-    be.close();
-  }
-});
+  }));
