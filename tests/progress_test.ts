@@ -37,6 +37,10 @@ Deno.test("progress: durations", () => {
   assert.equal(formatDuration(42.4), "42s");
   assert.equal(formatDuration(125), "2m05s");
   assert.equal(formatDuration(7322), "2h02m");
+  // Rounded before it is split: never "19m60s" or "60s".
+  assert.equal(formatDuration(1199.6), "20m00s");
+  assert.equal(formatDuration(59.6), "1m00s");
+  assert.equal(formatDuration(3599.6), "1h00m");
 });
 
 Deno.test("progress: unit plurals", () => {
