@@ -168,13 +168,14 @@ Deno.test("sparse anneal", async (t) => {
   );
 
   await t.step(
-    "the paper preset: ef 4, block density 1/64, on the order of 20M tokens, sparse start",
+    "the paper preset: ef 4, block density 1/96 (≤ 1/64), on the order of 20M tokens, sparse start",
     () => {
       const rc = PRESETS.paper;
       validateRunConfig(rc);
       checkSparsityFeasible(paramLayout(rc.model), rc);
       assert.equal(rc.model.ef, 4);
-      assert.equal(blockDensity(rc.train.steps, rc).target, 1 / 64);
+      assert.equal(blockDensity(rc.train.steps, rc).target, 1 / 96);
+      assert.equal(rc.train.annealFrom, 1 / 96, "started at the target: no anneal");
       const tokens = rc.train.steps * rc.train.batchSize * rc.model.nCtx;
       assert.ok(tokens > 15e6 && tokens < 25e6, `${tokens} tokens: on the order of 20M`);
       assert.ok(isSparseAnneal(rc) && rc.train.annealFrom! < 0.3, "dense products at the start");

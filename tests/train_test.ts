@@ -304,7 +304,7 @@ Deno.test("bad input: one line on stderr, exit 2, nothing written", async (t) =>
     [
       "a preset's start below the target of a larger --pfrac",
       ["--preset", "paper", "--pfrac", "2"],
-      /target 0\.125, 1\], got 0\.015625 \(--anneal-from 0\.125 starts at the target\)/,
+      /target 0\.125, 1\], got 0\.010416666666666666 \(--anneal-from 0\.125 starts at the target\)/,
     ],
     [
       "dense baseline with a sparse anneal",

@@ -96,7 +96,7 @@ function help(): string {
     "config.json, model.safetensors, tokenizer.json, metrics.jsonl, loss.svg, state/.",
     "",
     "  --preset NAME     tiny (CI smoke run), small (default) or paper (ef 4, block density",
-    "                    1/64, 18.2M tokens from a sparse start, 1h23m on 2 cores: docs/sparsity.md)",
+    "                    1/96, 20.5M tokens from a sparse start, 1h36m on 2 cores: docs/sparsity.md)",
     "  --dense           dense baseline: no weight sparsity, no activation sparsity",
     "  --data DIR        train on the .py files under DIR (default: the embedded corpus)",
     "  --out DIR         run folder (default runs/<preset>[-dense]-s<seed>)",
