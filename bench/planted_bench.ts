@@ -11,7 +11,7 @@
  * --noise and --set-point are prune's --mask-noise and --loss-set-point; --seed draws other
  * distractor weights; --ef widens the model (d_model 64·E: 704·E nodes a layer), --layers adds
  * layers of distractors after the circuit's two, --density thins the blocks' distractor weights
- * (4 layers at ef 8 and density 1/64: the `paper` preset's 22,528 nodes, at its first block density).
+ * (4 layers at ef 8 and density 1/64: the `paper` preset's 22,528 nodes, at its first density).
  * docs/prune.md, "Planted circuits", has the table that chose the defaults.
  */
 import { parseArgs } from "node:util";

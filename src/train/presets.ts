@@ -73,8 +73,9 @@ export const PRESETS: Record<string, RunConfig> = {
    * there, with no anneal from dense, so that no step runs dense products. At 634 steps it beat
    * both the method's anneal and a sparse anneal from 4× the target at equal steps, at a fraction
    * of their time. Density 1/96 and lr 0.03 over 1/64 and 0.04 (the first preset: val 1.637,
-   * 11/20 in 1h23m): the same tasks and a lower loss with two thirds of the nonzeros, and circuits
-   * a third the size (docs/sparsity.md, "The preset's density").
+   * 11/20 in 1h23m): as many tasks and a lower loss with two thirds of the nonzeros, and circuits
+   * under half the size (geometric mean of edges 53.9 against 131.9 at the edge penalty each
+   * takes; docs/sparsity.md, "The preset's density").
    */
   paper: {
     model: { ...ARCH, ef: 4, nLayer: 4, baseDModel: 128, baseDMlp: 512, nCtx: 128 },
